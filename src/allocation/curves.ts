@@ -1,0 +1,102 @@
+/**
+ * Marginal-gain curves: the gain of each extra unit of compute for one query.
+ *
+ * Pure functions over plain numbers and typed arrays, shared by the batch solver, the
+ * online price and the predictor's post-processing.
+ */
+
+/**
+ * Gain of the j-th unit (1-based) of a Bernoulli curve: one sample passes with
+ * probability p, so q(b) = 1 − (1 − p)^b and Δ(j) = p(1 − p)^(j−1).
+ * p = 0 and p = 1 are exact: Δ ≡ 0, and Δ = [1, 0, 0, …].
+ *
+ * @example bernoulliGain(0.5, 2) // 0.25
+ */
+export function bernoulliGain(p: number, j: number): number {
+  if (p >= 1) return j === 1 ? 1 : 0;
+  if (p <= 0) return 0;
+  return p * Math.pow(1 - p, j - 1);
+}
+
+/**
+ * q(b) = Σ_{j≤b} Δ(j) = 1 − (1 − p)^b, the probability that one of b samples passes.
+ *
+ * @example bernoulliValue(0.5, 2) // 0.75
+ */
+export function bernoulliValue(p: number, units: number): number {
+  if (units <= 0) return 0;
+  if (p >= 1) return 1;
+  if (p <= 0) return 0;
+  return 1 - Math.pow(1 - p, units);
+}
+
+/**
+ * How many of the units 1..cap of a Bernoulli curve have a gain above `price`
+ * (`strict`) or at least `price`. Δ is non-increasing, so this is a prefix length.
+ *
+ * The closed form j ≤ 1 + ln(price/p) / ln(1 − p) gives the answer in O(1); it is then
+ * checked against `bernoulliGain` itself, so the count always agrees with the gains
+ * the solver sums, even where floating-point rounding lands on the boundary.
+ *
+ * @example bernoulliCount(0.5, 0.25, 32, false) // 2: gains 0.5, 0.25
+ */
+export function bernoulliCount(p: number, price: number, cap: number, strict: boolean): number {
+  const passes = (g: number) => (strict ? g > price : g >= price);
+  let k: number;
+  if (p >= 1 || p <= 0 || price <= 0 || !Number.isFinite(price)) {
+    k = price === Infinity ? 0 : cap;
+  } else if (price >= p) {
+    k = 0;
+  } else {
+    k = Math.floor(Math.log(price / p) / Math.log1p(-p)) + 1;
+    k = Math.max(0, Math.min(cap, k));
+  }
+  while (k < cap && passes(bernoulliGain(p, k + 1))) k++;
+  while (k > 0 && !passes(bernoulliGain(p, k))) k--;
+  return k;
+}
+
+/** True when gains[from..to) never increases. */
+export function isNonIncreasing(gains: ArrayLike<number>, from: number, to: number): boolean {
+  for (let i = from + 1; i < to; i++) if (gains[i] > gains[i - 1]) return false;
+  return true;
+}
+
+/**
+ * Projects gains[from..to) in place onto the closest non-increasing sequence (least
+ * squares), by pool-adjacent-violators.
+ *
+ * Why this projection: for equal weights the antitonic regression of the marginals is
+ * exactly the sequence of slopes of the least concave majorant of the cumulative curve
+ * q (Barlow et al. 1972), i.e. the "upper concave envelope" the method calls for. It
+ * keeps every pooled block's sum, so q at the end of the range is unchanged: a predictor
+ * that says "8 samples reach 0.9" still says so after projection; only the order in
+ * which the gains arrive is smoothed. O(to − from).
+ *
+ * @example
+ * const g = new Float64Array([0.1, 0.5, 0.2]);
+ * projectNonIncreasing(g, 0, 3); // g = [0.3, 0.3, 0.2]
+ */
+export function projectNonIncreasing(gains: Float64Array, from: number, to: number): void {
+  const len = to - from;
+  if (len < 2) return;
+  const sums = new Float64Array(len);
+  const counts = new Int32Array(len);
+  let blocks = 0;
+  for (let i = from; i < to; i++) {
+    sums[blocks] = gains[i];
+    counts[blocks] = 1;
+    blocks++;
+    // Merge while the newer block's mean exceeds the older one's (a violation).
+    while (blocks > 1 && sums[blocks - 1] * counts[blocks - 2] > sums[blocks - 2] * counts[blocks - 1]) {
+      sums[blocks - 2] += sums[blocks - 1];
+      counts[blocks - 2] += counts[blocks - 1];
+      blocks--;
+    }
+  }
+  let at = from;
+  for (let b = 0; b < blocks; b++) {
+    const mean = sums[b] / counts[b];
+    for (let c = 0; c < counts[b]; c++) gains[at++] = mean;
+  }
+}

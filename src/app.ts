@@ -1,0 +1,24 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "./env.js";
+import { ApiError, errorResponse } from "./http/errors.js";
+import { validationHook } from "./http/validation.js";
+import { allocateRoute } from "./routes/allocate.js";
+import { health } from "./routes/health.js";
+
+/** The gateway: every route is registered here, and every error leaves through onError. */
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.route("/", health);
+  app.route("/", allocateRoute);
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "allot",
+      version: "0.1.0",
+      description: "Learns how hard each LM query is and spends inference compute where it helps.",
+    },
+  });
+  app.notFound((c) => errorResponse(new ApiError(404, "not_found_error", `no route for ${c.req.method} ${c.req.path}`), c));
+  app.onError(errorResponse);
+  return app;
+}

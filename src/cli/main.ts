@@ -1,0 +1,43 @@
+import { runAllocate, usage as allocateUsage } from "./allocate.js";
+import { CliError } from "./io.js";
+
+type Command = { run: (args: string[]) => Promise<void>; usage: string; summary: string };
+
+/** Subcommands as data: adding one means adding an entry, not editing a switch. */
+const commands: Record<string, Command> = {
+  allocate: { run: runAllocate, usage: allocateUsage, summary: "allocate a compute budget over queries (JSON on stdin)" },
+};
+
+function help(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: allot <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nallot <command> --help for details.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(help() + "\n");
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`allot: unknown command "${name}"\n${help()}\n`);
+    return 2;
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(command.usage + "\n");
+    return 0;
+  }
+  try {
+    await command.run(args);
+    return 0;
+  } catch (e) {
+    if (e instanceof CliError) {
+      process.stderr.write(`allot ${name}: ${e.message.replace(/\s*\n\s*/g, " ")}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

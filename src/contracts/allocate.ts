@@ -1,0 +1,54 @@
+import { z } from "@hono/zod-openapi";
+
+/** More units than this for one query is a mistake, not a budget. */
+export const MAX_UNITS_PER_QUERY = 1_000_000;
+
+const units = (what: string) => z.int().min(0).max(MAX_UNITS_PER_QUERY).describe(what);
+
+export const AllocateQuerySchema = z
+  .strictObject({
+    id: z.string().min(1).max(512).describe("Your identifier for the query; unique within the request."),
+    marginals: z
+      .array(z.number())
+      .min(1)
+      .max(MAX_UNITS_PER_QUERY)
+      .optional()
+      .describe("marginals[j-1] is the predicted gain of the j-th unit of compute."),
+    p: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe("One sample's success probability; the gain of unit j is p(1-p)^(j-1)."),
+    min: units("Overrides the request's min for this query.").optional(),
+    max: units("Overrides the request's max for this query.").optional(),
+  })
+  .superRefine((q, ctx) => {
+    if ((q.marginals === undefined) === (q.p === undefined)) {
+      ctx.addIssue({ code: "custom", message: "give exactly one of marginals or p", path: ["marginals"] });
+    }
+  })
+  .openapi("AllocateQuery");
+
+export const AllocateRequestSchema = z
+  .strictObject({
+    budget: z.int().min(0).describe("Total units of compute for the whole request."),
+    min: units("Units every query gets at least.").default(1),
+    max: units("Units any query gets at most; required when a query gives p.").optional(),
+    queries: z.array(AllocateQuerySchema),
+  })
+  .openapi("AllocateRequest");
+
+export const AllocateResponseSchema = z
+  .object({
+    allocation: z.array(z.object({ id: z.string(), units: z.int() })),
+    objective: z.number().describe("Σ of the predicted gains taken, counting each query's first min units."),
+    used: z.int().describe("Σ units; below the budget when further units would gain nothing."),
+    price: z.number().describe("Shadow price of the budget: 0 if it does not bind, else the gain of the marginal unit."),
+    projected: z.array(z.string()).describe("Queries whose curve was not non-increasing and was projected."),
+  })
+  .openapi("AllocateResponse");
+
+export type AllocateQuery = z.infer<typeof AllocateQuerySchema>;
+export type AllocateRequest = z.infer<typeof AllocateRequestSchema>;
+export type AllocateResponse = z.infer<typeof AllocateResponseSchema>;

@@ -1,0 +1,8 @@
+// Tells workers-types what the main module exports, so `exports.default` (and later the
+// Durable Object namespaces) are typed in tests and in `ctx.exports`.
+declare namespace Cloudflare {
+  interface GlobalProps {
+    mainModule: typeof import("./index.js");
+  }
+  interface Env extends import("./env.js").Env {}
+}
