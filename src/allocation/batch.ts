@@ -28,6 +28,7 @@ export interface SolveOptions {
 }
 
 const DEFAULTS: Required<SolveOptions> = { maxCandidates: 1 << 22, sampleSize: 50_000 };
+const MIN_SAMPLE = 1_000;
 
 /**
  * Allocates `budget` units to maximise Σ_i q_i(units_i) subject to Σ units ≤ budget and
@@ -67,27 +68,23 @@ export function solveBatch(problem: BatchProblem, budget: number, options: Solve
   const units = Int32Array.from(min);
   const free = budget - forced;
 
-  let positive = 0;
-  for (let i = 0; i < n; i++) positive += freeUnitsAbove(problem, i, 0, true);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += Math.max(0, problem.max[i] - min[i]);
 
   let price = 0;
-  if (positive <= free) {
-    // The budget does not bind: every unit that gains anything is taken, at price 0.
+  let bracket: Bracket | null = null;
+  if (free === 0) {
+    price = Math.max(0, largestFreeGain(problem));
+  } else if (free < total) {
+    bracket = bracketThreshold(problem, free, total, { ...DEFAULTS, ...options });
+  }
+  if (bracket && bracket.threshold > 0) {
+    price = bracket.threshold;
+    takeAboveThreshold(problem, bracket, free, units);
+  } else if (free > 0) {
+    // The budget does not bind: fewer units gain anything than it could buy. Take them
+    // all, at price 0.
     for (let i = 0; i < n; i++) units[i] += freeUnitsAbove(problem, i, 0, true);
-  } else {
-    price = free === 0 ? largestFreeGain(problem) : kthLargestFreeGain(problem, free, { ...DEFAULTS, ...options });
-    let remaining = free;
-    for (let i = 0; i < n; i++) {
-      const above = freeUnitsAbove(problem, i, price, true);
-      units[i] += above;
-      remaining -= above;
-    }
-    for (let i = 0; i < n && remaining > 0; i++) {
-      const ties = freeUnitsAbove(problem, i, price, false) - freeUnitsAbove(problem, i, price, true);
-      const take = Math.min(ties, remaining);
-      units[i] += take;
-      remaining -= take;
-    }
   }
   return finish(problem, projection, units, price);
 }
@@ -102,6 +99,15 @@ function finish(problem: BatchProblem, projection: Projection, units: Int32Array
   return { units, objective, used, price, projected: projection.projected };
 }
 
+/** The smallest gain among all free units (each curve's last unit). */
+function smallestFreeGain(problem: BatchProblem): number {
+  let smallest = Infinity;
+  for (let i = 0; i < problem.n; i++) {
+    if (problem.max[i] > problem.min[i]) smallest = Math.min(smallest, unitGain(problem, i, problem.max[i]));
+  }
+  return smallest;
+}
+
 /** The largest gain among all free units (each curve's first free unit). */
 function largestFreeGain(problem: BatchProblem): number {
   let largest = -Infinity;
@@ -112,23 +118,35 @@ function largestFreeGain(problem: BatchProblem): number {
 }
 
 /**
- * The k-th largest free gain over all queries, 1 ≤ k < #positive free gains.
+ * Where the threshold lies: [lo, hi] holds the k-th largest free gain, and for each query
+ * aboveHi[i] of its free units gain more than hi and atLeastLo[i] at least lo. Queries
+ * with aboveHi[i] = atLeastLo[i] have no gain near the threshold, so their allocation
+ * is already known without recounting.
+ */
+interface Bracket {
+  readonly threshold: number;
+  readonly aboveHi: Int32Array;
+  readonly atLeastLo: Int32Array;
+}
+
+/**
+ * Finds the k-th largest free gain over all queries, 1 ≤ k < total free units.
  *
  * Keeps an interval [lo, hi] with A(lo) ≥ k and G(hi) < k, where A(x) = #gains ≥ x and
  * G(x) = #gains > x; the answer lies in it. A sample of the free gains gives a tight
  * first interval; if it holds few enough gains they are collected and selected exactly,
  * otherwise it is bisected (each step one counting pass) until it does.
  */
-function kthLargestFreeGain(problem: BatchProblem, k: number, options: Required<SolveOptions>): number {
+function bracketThreshold(problem: BatchProblem, k: number, total: number, options: Required<SolveOptions>): Bracket {
   const { n, min, max } = problem;
   const cum = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) cum[i + 1] = cum[i] + Math.max(0, max[i] - min[i]);
-  const maxFree = largestFreeGain(problem);
-  const total = cum[n];
 
-  // Sample free gains uniformly and bracket the k-th largest with a margin of a few
-  // standard deviations of the sample rank.
-  const s = Math.min(options.sampleSize, total);
+  // Sample free gains uniformly and bracket the k-th largest with a margin of three
+  // standard deviations of its rank in the sample, √(s·q(1−q)) for quantile q. A miss
+  // (rare) costs one more counting pass, never a wrong answer. About total^(2/3) samples balances sorting
+  // the sample against collecting the ~8·total/√s candidates its bracket leaves.
+  const s = Math.min(total, options.sampleSize, Math.max(MIN_SAMPLE, Math.ceil(Math.cbrt(total) ** 2)));
   const sample = new Float64Array(s);
   const rand = mulberry32(0x5eed);
   for (let t = 0; t < s; t++) {
@@ -144,45 +162,84 @@ function kthLargestFreeGain(problem: BatchProblem, k: number, options: Required<
   }
   sample.sort().reverse();
   const rank = ((k - 1) / total) * s;
-  const margin = 4 * Math.sqrt(s) + 2;
-  let hi = rank - margin < 0 ? maxFree : sample[Math.floor(rank - margin)];
-  let lo = rank + margin >= s ? 0 : sample[Math.ceil(rank + margin)];
+  const q = k / total;
+  const margin = 3 * Math.sqrt(s * q * (1 - q)) + 2;
+  let hi = rank - margin < 0 ? largestFreeGain(problem) : sample[Math.floor(rank - margin)];
+  let lo = sample[Math.min(s - 1, Math.ceil(rank + margin))];
 
-  let [atLeastLo, aboveHi] = countBoth(problem, lo, hi);
-  if (atLeastLo < k) [lo, atLeastLo] = [0, countAbove(problem, 0, false)];
-  if (aboveHi >= k) [hi, aboveHi] = [maxFree, 0];
+  let aboveHi = new Int32Array(n);
+  let atLeastLo = new Int32Array(n);
+  let scratch = new Int32Array(n);
+  let nAbove = countInto(problem, hi, true, aboveHi);
+  let nAtLeast = countInto(problem, lo, false, atLeastLo);
+  if (nAtLeast < k) {
+    lo = smallestFreeGain(problem); // every free gain is at least this: A(lo) = total ≥ k
+    nAtLeast = countInto(problem, lo, false, atLeastLo);
+  }
+  if (nAbove >= k) {
+    hi = largestFreeGain(problem);
+    nAbove = countInto(problem, hi, true, aboveHi);
+  }
 
-  while (atLeastLo - aboveHi > options.maxCandidates) {
+  while (nAtLeast - nAbove > options.maxCandidates) {
     const mid = lo + (hi - lo) / 2;
     if (mid <= lo || mid >= hi) break; // lo and hi are adjacent doubles
-    const c = countAbove(problem, mid, false);
-    if (c >= k) [lo, atLeastLo] = [mid, c];
-    else [hi, aboveHi] = [mid, countAbove(problem, mid, true)];
+    const c = countInto(problem, mid, false, scratch);
+    if (c >= k) {
+      [lo, nAtLeast] = [mid, c];
+      [atLeastLo, scratch] = [scratch, atLeastLo];
+    } else {
+      [hi, nAbove] = [mid, countInto(problem, mid, true, aboveHi)];
+    }
   }
-  if (atLeastLo - aboveHi > options.maxCandidates) return countAbove(problem, hi, false) >= k ? hi : lo;
-
-  const candidates = new Float64Array(atLeastLo - aboveHi);
-  let m = 0;
-  for (let i = 0; i < n; i++) {
-    const from = min[i] + freeUnitsAbove(problem, i, hi, true);
-    const to = min[i] + freeUnitsAbove(problem, i, lo, false);
-    for (let j = from + 1; j <= to; j++) candidates[m++] = unitGain(problem, i, j);
+  let threshold: number;
+  if (nAtLeast - nAbove > options.maxCandidates) {
+    threshold = countInto(problem, hi, false, scratch) >= k ? hi : lo;
+  } else {
+    const candidates = new Float64Array(nAtLeast - nAbove);
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = min[i] + aboveHi[i] + 1; j <= min[i] + atLeastLo[i]; j++) candidates[m++] = unitGain(problem, i, j);
+    }
+    threshold = kthLargest(candidates, m, k - nAbove);
   }
-  return kthLargest(candidates, m, k - aboveHi);
+  return { threshold, aboveHi, atLeastLo };
 }
 
-function countAbove(problem: BatchProblem, price: number, strict: boolean): number {
-  let c = 0;
-  for (let i = 0; i < problem.n; i++) c += freeUnitsAbove(problem, i, price, strict);
-  return c;
-}
-
-function countBoth(problem: BatchProblem, lo: number, hi: number): [number, number] {
-  let atLeastLo = 0;
-  let aboveHi = 0;
+/**
+ * Gives each query its free units gaining more than the threshold, then the units gaining
+ * exactly the threshold to the earliest queries until `free` units are used. Only the
+ * queries with gains inside the bracket are looked at unit by unit.
+ */
+function takeAboveThreshold(problem: BatchProblem, bracket: Bracket, free: number, units: Int32Array): void {
+  const { threshold, aboveHi, atLeastLo } = bracket;
+  const ties = atLeastLo; // reused: ties per query once counted
+  let remaining = free;
   for (let i = 0; i < problem.n; i++) {
-    atLeastLo += freeUnitsAbove(problem, i, lo, false);
-    aboveHi += freeUnitsAbove(problem, i, hi, true);
+    let above = aboveHi[i];
+    let tied = 0;
+    for (let j = problem.min[i] + aboveHi[i] + 1; j <= problem.min[i] + atLeastLo[i]; j++) {
+      const g = unitGain(problem, i, j);
+      if (g > threshold) above++;
+      else if (g === threshold) tied++;
+    }
+    units[i] += above;
+    remaining -= above;
+    ties[i] = tied;
   }
-  return [atLeastLo, aboveHi];
+  for (let i = 0; i < problem.n && remaining > 0; i++) {
+    const take = Math.min(ties[i], remaining);
+    units[i] += take;
+    remaining -= take;
+  }
+}
+
+/** Fills out[i] with query i's free units above (or at least) `price`; returns the sum. */
+function countInto(problem: BatchProblem, price: number, strict: boolean, out: Int32Array): number {
+  let c = 0;
+  for (let i = 0; i < problem.n; i++) {
+    out[i] = freeUnitsAbove(problem, i, price, strict);
+    c += out[i];
+  }
+  return c;
 }

@@ -34,26 +34,46 @@ export function bernoulliValue(p: number, units: number): number {
  * How many of the units 1..cap of a Bernoulli curve have a gain above `price`
  * (`strict`) or at least `price`. Δ is non-increasing, so this is a prefix length.
  *
- * The closed form j ≤ 1 + ln(price/p) / ln(1 − p) gives the answer in O(1); it is then
- * checked against `bernoulliGain` itself, so the count always agrees with the gains
- * the solver sums, even where floating-point rounding lands on the boundary.
+ * Closed form: Δ(j) ≥ price ⇔ j ≤ x = 1 + ln(price/p) / ln(1 − p), so the count is
+ * ⌊x⌋ clipped to [0, cap]. ln(price/p) carries an absolute error of a few 1e-16, which
+ * the division by ln(1 − p) ≈ −p magnifies for small p; so x is trusted only when it is
+ * farther than that error (with a wide margin) from an integer. Near an integer, or near
+ * underflow where gains lose relative precision, the count is checked unit by unit
+ * against `bernoulliGain` itself, so it always agrees with the gains the solver sums.
+ * O(1); this runs once per query per counting pass, so it avoids Math.pow where it can.
  *
  * @example bernoulliCount(0.5, 0.25, 32, false) // 2: gains 0.5, 0.25
  */
 export function bernoulliCount(p: number, price: number, cap: number, strict: boolean): number {
-  const passes = (g: number) => (strict ? g > price : g >= price);
-  let k: number;
-  if (p >= 1 || p <= 0 || price <= 0 || !Number.isFinite(price)) {
-    k = price === Infinity ? 0 : cap;
-  } else if (price >= p) {
-    k = 0;
-  } else {
-    k = Math.floor(Math.log(price / p) / Math.log1p(-p)) + 1;
-    k = Math.max(0, Math.min(cap, k));
+  // No inner closures here: bundlers that keep function names (esbuild's keepNames, used
+  // by tsx and wrangler) wrap every closure creation in a call that costs more than the
+  // arithmetic.
+  if (cap <= 0) return 0;
+  if (p >= 1 || p <= 0 || !(price > 0) || price === Infinity) return checkedCount(p, price, cap, strict, price === Infinity ? 0 : cap);
+  if (price >= p) return checkedCount(p, price, cap, strict, 0);
+  const logStep = Math.log1p(-p);
+  // The smallest gain in range, in logs: far from underflow, every gain is a normal double.
+  const safe = Math.log(p) + (cap - 1) * logStep > -700 && price > 1e-300;
+  const x = 1 + Math.log(price / p) / logStep;
+  const tolerance = 1e-9 * (1 + Math.abs(x)) + 1e-13 / -logStep;
+  if (safe) {
+    if (x >= cap + tolerance) return cap;
+    const k = Math.floor(x);
+    if (x - k > tolerance && k + 1 - x > tolerance) return k;
   }
-  while (k < cap && passes(bernoulliGain(p, k + 1))) k++;
-  while (k > 0 && !passes(bernoulliGain(p, k))) k--;
+  return checkedCount(p, price, cap, strict, Math.max(0, Math.min(cap, Math.floor(x))));
+}
+
+/** Walks from a guess to the exact count, comparing bernoulliGain with the price. */
+function checkedCount(p: number, price: number, cap: number, strict: boolean, guess: number): number {
+  let k = guess;
+  while (k < cap && passesPrice(bernoulliGain(p, k + 1), price, strict)) k++;
+  while (k > 0 && !passesPrice(bernoulliGain(p, k), price, strict)) k--;
   return k;
+}
+
+function passesPrice(gain: number, price: number, strict: boolean): boolean {
+  return strict ? gain > price : gain >= price;
 }
 
 /** True when gains[from..to) never increases. */

@@ -1,5 +1,5 @@
 import { AllocationError } from "./errors.js";
-import { bernoulliCount, bernoulliGain, bernoulliValue, isNonIncreasing, projectNonIncreasing } from "./curves.js";
+import { bernoulliCount, bernoulliGain, bernoulliValue, projectNonIncreasing } from "./curves.js";
 
 /**
  * A batch of queries in the solver's compact form (struct of arrays), so a million
@@ -45,14 +45,18 @@ export function prepareBatch(problem: BatchProblem): Projection {
     if (offsets[i] + max[i] > offsets[i + 1]) {
       throw new AllocationError(`max ${max[i]} exceeds the ${offsets[i + 1] - offsets[i]} marginals given`, `queries[${i}].max`);
     }
-    for (let j = offsets[i]; j < offsets[i] + max[i]; j++) {
-      if (!Number.isFinite(gains[j])) {
-        throw new AllocationError(`marginal gains must be finite numbers, got ${gains[j]}`, `queries[${i}].marginals[${j - offsets[i]}]`);
-      }
-    }
+    // One pass: every gain finite, and is the free part (from offsets[i] + min) monotone?
     const from = offsets[i] + min[i];
     const to = offsets[i] + max[i];
-    if (isNonIncreasing(gains, from, to)) continue;
+    let monotone = true;
+    for (let j = offsets[i]; j < to; j++) {
+      const g = gains[j];
+      if (!Number.isFinite(g)) {
+        throw new AllocationError(`marginal gains must be finite numbers, got ${g}`, `queries[${i}].marginals[${j - offsets[i]}]`);
+      }
+      if (j > from && g > gains[j - 1]) monotone = false;
+    }
+    if (monotone) continue;
     projected.push(i);
     original.set(i, gains.slice(offsets[i], to));
     projectNonIncreasing(gains, from, to);

@@ -214,6 +214,27 @@ describe("curves", () => {
     );
   });
 
+  it("bernoulliCount is exact when the price is one of the gains, or one ulp either side", () => {
+    const nextUp = (x: number) => x + Math.max(Number.MIN_VALUE, Math.abs(x) * Number.EPSILON);
+    const nextDown = (x: number) => x - Math.max(Number.MIN_VALUE, Math.abs(x) * Number.EPSILON);
+    fc.assert(
+      fc.property(
+        fc.double({ min: 1e-9, max: 1 - 1e-9, noNaN: true }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.constantFrom(nextDown, (x: number) => x, nextUp),
+        fc.boolean(),
+        (p, j, cap, nudge, strict) => {
+          const price = nudge(bernoulliGain(p, j));
+          let expected = 0;
+          for (let u = 1; u <= cap; u++) if (strict ? bernoulliGain(p, u) > price : bernoulliGain(p, u) >= price) expected++;
+          expect(bernoulliCount(p, price, cap, strict)).toBe(expected);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
   it("projection is non-increasing, keeps the sum, and leaves monotone curves alone", () => {
     fc.assert(
       fc.property(fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { maxLength: 20 }), (xs) => {
