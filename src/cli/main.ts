@@ -1,11 +1,17 @@
 import { runAllocate, usage as allocateUsage } from "./allocate.js";
 import { CliError } from "./io.js";
+import { runMeasureLm, usage as measureLmUsage } from "./measure-lm.js";
+import { runPrompts, usage as promptsUsage } from "./prompts.js";
+import { runServeLm, usage as serveLmUsage } from "./serve-lm.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string; summary: string };
 
 /** Subcommands as data: adding one means adding an entry, not editing a switch. */
 const commands: Record<string, Command> = {
   allocate: { run: runAllocate, usage: allocateUsage, summary: "allocate a compute budget over queries (JSON on stdin)" },
+  "serve-lm": { run: runServeLm, usage: serveLmUsage, summary: "serve the reference LMs (OpenAI completions, vLLM pooling)" },
+  prompts: { run: runPrompts, usage: promptsUsage, summary: "write reference-task prompts as JSONL (seeded splits)" },
+  "measure-lm": { run: runMeasureLm, usage: measureLmUsage, summary: "measure a reference LM's success per difficulty cell" },
 };
 
 function help(): string {

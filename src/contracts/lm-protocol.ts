@@ -1,0 +1,79 @@
+/**
+ * The subset of the GPU servers' HTTP protocols that allot speaks: OpenAI-style
+ * completions (vLLM, SGLang, TGI), vLLM's pooling API (hidden states, reward models) and
+ * the model list. The reference LM serves these; the gateway's backends call them.
+ */
+import { z } from "zod";
+
+/** Limits of the reference LM server; a real vLLM has its own. */
+export const LM_LIMITS = { maxN: 128, maxPrompts: 1024, maxSamplesPerRequest: 8192, maxStops: 4 } as const;
+
+export const CompletionRequestSchema = z.strictObject({
+  model: z.string().min(1),
+  prompt: z.union([z.string(), z.array(z.string()).min(1).max(LM_LIMITS.maxPrompts)]),
+  n: z.int().min(1).max(LM_LIMITS.maxN).default(1),
+  temperature: z.number().min(0).max(2).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  max_tokens: z.int().min(1).default(16),
+  stop: z.union([z.string(), z.array(z.string().min(1)).max(LM_LIMITS.maxStops)]).optional(),
+  seed: z.int().optional(),
+  stream: z.literal(false, { error: "streaming is not supported by the reference LM" }).optional(),
+  user: z.string().optional(),
+});
+export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
+
+export const UsageSchema = z.object({
+  prompt_tokens: z.int(),
+  completion_tokens: z.int(),
+  total_tokens: z.int(),
+});
+
+export const CompletionResponseSchema = z.object({
+  id: z.string(),
+  object: z.literal("text_completion"),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.int(),
+      text: z.string(),
+      finish_reason: z.enum(["stop", "length"]).nullable(),
+      logprobs: z.null().optional(),
+    }),
+  ),
+  usage: UsageSchema,
+});
+export type CompletionResponse = z.infer<typeof CompletionResponseSchema>;
+
+export const PoolingRequestSchema = z.strictObject({
+  model: z.string().min(1),
+  input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]),
+  encoding_format: z.literal("float").optional(),
+  /** vLLM's flag; allot asks for raw hidden states (false), the predictor's input. */
+  normalize: z.boolean().optional(),
+  user: z.string().optional(),
+});
+export type PoolingRequest = z.infer<typeof PoolingRequestSchema>;
+
+export const PoolingResponseSchema = z.object({
+  id: z.string(),
+  object: z.literal("list"),
+  created: z.int(),
+  model: z.string(),
+  data: z.array(z.object({ index: z.int(), object: z.literal("pooling"), data: z.array(z.number()) })),
+  usage: UsageSchema,
+});
+export type PoolingResponse = z.infer<typeof PoolingResponseSchema>;
+
+export const ModelListSchema = z.object({
+  object: z.literal("list"),
+  data: z.array(
+    z.object({
+      id: z.string(),
+      object: z.literal("model"),
+      created: z.int(),
+      owned_by: z.string(),
+      max_model_len: z.int().optional(),
+    }),
+  ),
+});

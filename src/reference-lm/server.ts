@@ -1,0 +1,177 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { ZodType } from "zod";
+import {
+  type CompletionResponse,
+  CompletionRequestSchema,
+  LM_LIMITS,
+  type PoolingResponse,
+  PoolingRequestSchema,
+} from "../contracts/lm-protocol.js";
+import { firstIssue } from "../contracts/issues.js";
+import { envelope } from "../http/errors.js";
+import type { ReferenceLM } from "./model.js";
+import { binaryReward, gradedReward, parseScored } from "./task.js";
+
+/** Reward models served through /pooling, as vLLM serves reward models. */
+export const REWARD_MODELS = {
+  "verifier-binary": binaryReward,
+  "verifier-graded": gradedReward,
+} as const;
+type RewardModel = keyof typeof REWARD_MODELS;
+
+class LmError extends Error {
+  constructor(
+    readonly status: 400 | 404,
+    message: string,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const badRequest = (message: string, param: string | null = null) => new LmError(400, message, param);
+
+async function body<T>(c: Context, schema: ZodType<T>): Promise<T> {
+  let json: unknown;
+  try {
+    json = await c.req.json();
+  } catch {
+    throw badRequest("the request body is not valid JSON");
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const { message, param } = firstIssue(parsed.error);
+    throw badRequest(message, param);
+  }
+  return parsed.data;
+}
+
+/**
+ * The reference LM server: OpenAI-style completions, vLLM-style pooling (hidden states
+ * for the LMs, scores for the reward models) and the model list, over the given models.
+ * Errors use OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+ */
+export function createLmServer(models: readonly ReferenceLM[]): Hono {
+  const lms = new Map(models.map((m) => [m.name, m]));
+  const created = Math.floor(Date.now() / 1000);
+  const app = new Hono();
+
+  const lm = (name: string): ReferenceLM => {
+    const m = lms.get(name);
+    if (!m) throw new LmError(404, `model "${name}" does not exist; GET /v1/models lists the models served here`, "model");
+    return m;
+  };
+
+  const encode = (m: ReferenceLM, text: string, param: string): number[] => {
+    const r = m.tokenizer.encode(text);
+    if ("bad" in r) throw badRequest(`${JSON.stringify(r.bad)} is not in ${m.name}'s vocabulary (${m.tokenizer.describe()})`, param);
+    if (r.ids.length === 0) throw badRequest("a prompt must not be empty", param);
+    return r.ids;
+  };
+
+  app.get("/health", (c) => c.body(null, 200));
+
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: [
+        ...models.map((m) => ({ id: m.name, object: "model", created, owned_by: "allot", max_model_len: m.manifest.context_length })),
+        ...Object.keys(REWARD_MODELS).map((id) => ({ id, object: "model", created, owned_by: "allot" })),
+      ],
+    }),
+  );
+
+  app.post("/v1/completions", async (c) => {
+    const req = await body(c, CompletionRequestSchema);
+    const m = lm(req.model);
+    const prompts = typeof req.prompt === "string" ? [req.prompt] : req.prompt;
+    const single = typeof req.prompt === "string";
+    const ids = prompts.map((p, i) => encode(m, p, single ? "prompt" : `prompt[${i}]`));
+    if (prompts.length * req.n > LM_LIMITS.maxSamplesPerRequest) {
+      throw badRequest(`${prompts.length} prompts × n = ${req.n} is more than ${LM_LIMITS.maxSamplesPerRequest} samples in one request`, "n");
+    }
+    const ctx = m.manifest.context_length;
+    ids.forEach((p, i) => {
+      if (p.length + req.max_tokens > ctx) {
+        throw badRequest(
+          `this model's maximum context length is ${ctx} tokens; you requested ${p.length + req.max_tokens} ` +
+            `(${p.length} in the prompt, ${req.max_tokens} in the completion)`,
+          single ? "max_tokens" : `prompt[${i}]`,
+        );
+      }
+    });
+    const samples = await m.generate(ids, {
+      n: req.n,
+      temperature: req.temperature,
+      topP: req.top_p,
+      maxTokens: req.max_tokens,
+      stop: req.stop === undefined ? [] : typeof req.stop === "string" ? [req.stop] : req.stop,
+      seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+    });
+    const promptTokens = ids.reduce((s, p) => s + p.length, 0);
+    const completionTokens = samples.flat().reduce((s, x) => s + x.tokens, 0);
+    const res: CompletionResponse = {
+      id: `cmpl-${randomUUID()}`,
+      object: "text_completion",
+      created: Math.floor(Date.now() / 1000),
+      model: m.name,
+      // OpenAI's order: prompt-major, then sample.
+      choices: samples.flatMap((ps, i) =>
+        ps.map((s, k) => ({ index: i * req.n + k, text: s.text, finish_reason: s.finishReason, logprobs: null })),
+      ),
+      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    };
+    return c.json(res);
+  });
+
+  app.post("/pooling", async (c) => {
+    const req = await body(c, PoolingRequestSchema);
+    const inputs = typeof req.input === "string" ? [req.input] : req.input;
+    const param = (i: number) => (typeof req.input === "string" ? "input" : `input[${i}]`);
+    let vectors: number[][];
+    let tokens = 0;
+    if (req.model in REWARD_MODELS) {
+      const reward = REWARD_MODELS[req.model as RewardModel];
+      vectors = inputs.map((text, i) => {
+        const scored = parseScored(text);
+        if (!scored) throw badRequest(`not a scored arithmetic answer: expected "<a><op><b>=<completion>" with op + or *`, param(i));
+        tokens += text.length;
+        return [reward(scored.problem, scored.completion)];
+      });
+    } else {
+      const m = lm(req.model);
+      const ids = inputs.map((t, i) => encode(m, t, param(i)));
+      ids.forEach((p, i) => {
+        if (p.length > m.manifest.context_length) throw badRequest(`input is longer than the context (${m.manifest.context_length} tokens)`, param(i));
+      });
+      tokens = ids.reduce((s, p) => s + p.length, 0);
+      vectors = (await m.hiddenStates(ids)).map((h) => {
+        const v = Array.from(h);
+        if (!req.normalize) return v;
+        const norm = Math.hypot(...v) || 1;
+        return v.map((x) => x / norm);
+      });
+    }
+    const res: PoolingResponse = {
+      id: `pool-${randomUUID()}`,
+      object: "list",
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      data: vectors.map((data, index) => ({ index, object: "pooling", data })),
+      usage: { prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens },
+    };
+    return c.json(res);
+  });
+
+  app.notFound((c) => c.json(envelope(404, "not_found_error", `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.onError((err, c) => {
+    if (err instanceof LmError) {
+      return c.json(envelope(err.status, err.status === 404 ? "not_found_error" : "invalid_request_error", err.message, err.param), err.status);
+    }
+    console.error(err);
+    return c.json(envelope(500, "api_error", "internal error"), 500);
+  });
+  return app;
+}

@@ -1,0 +1,177 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CompletionResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/contracts/lm-protocol.js";
+import { LmManifestSchema } from "../../src/reference-lm/manifest.js";
+import { promptSet } from "../../src/reference-lm/task.js";
+import { type RunningServer, postJson, startLmServer } from "./support/lm-server.js";
+
+const modelsDir = new URL("../../models/", import.meta.url);
+const manifests = readdirSync(modelsDir)
+  .filter((f) => f.endsWith(".manifest.json"))
+  .map((f) => LmManifestSchema.parse(JSON.parse(readFileSync(new URL(f, modelsDir), "utf8"))));
+const names = manifests.map((m) => m.name);
+
+let server: RunningServer;
+beforeAll(async () => {
+  server = await startLmServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const completions = (body: unknown) => postJson(`${server.url}/v1/completions`, body);
+const pooling = (body: unknown) => postJson(`${server.url}/pooling`, body);
+
+describe("the committed models", () => {
+  it("ship both a strong and a weak model, each with a measured success table", () => {
+    expect(names).toEqual(expect.arrayContaining(["strong", "weak"]));
+    for (const m of manifests) expect(Object.keys(m.success?.cells ?? {})).toHaveLength(50);
+  });
+
+  // Each model reproduces its manifest's single-sample success rates on fresh problems
+  // (another seed), within binomial noise: 4 standard deviations of the difference of the
+  // two estimates, plus 0.02.
+  for (const m of manifests) {
+    it(`${m.name} reproduces its manifest's success rates over HTTP`, async () => {
+      const table = m.success!;
+      const cells = Object.entries(table.cells)
+        .filter(([, p]) => p > 0.15 && p < 0.85)
+        .slice(0, 4);
+      expect(cells.length).toBeGreaterThan(0);
+      const samples = 300;
+      for (const [cell, p] of cells) {
+        const records = promptSet("test", samples, 4242, [cell]);
+        const { status, json } = await completions({
+          model: m.name,
+          prompt: records.map((r) => r.prompt),
+          temperature: table.temperature,
+          top_p: table.top_p,
+          max_tokens: 12,
+          seed: 99,
+        });
+        expect(status).toBe(200);
+        const passed = json.choices.filter((c: { index: number; text: string }) => c.text === records[c.index].answer).length;
+        const sd = Math.sqrt(p * (1 - p) * (1 / samples + 1 / table.samples_per_cell));
+        expect(Math.abs(passed / samples - p), `${m.name} ${cell}`).toBeLessThanOrEqual(4 * sd + 0.02);
+      }
+    });
+  }
+});
+
+describe("GET /v1/models and /health", () => {
+  it("lists the LMs and the reward models", async () => {
+    const res = await fetch(`${server.url}/v1/models`);
+    const list = ModelListSchema.parse(await res.json());
+    expect(list.data.map((d) => d.id).sort()).toEqual([...names, "verifier-binary", "verifier-graded"].sort());
+    expect(list.data.find((d) => d.id === "strong")?.max_model_len).toBe(32);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+  });
+});
+
+describe("POST /v1/completions", () => {
+  it("answers in OpenAI's shape, n samples per prompt, prompt-major, with real token counts", async () => {
+    const { status, json } = await completions({ model: "weak", prompt: ["1+1=", "12+34="], n: 3, temperature: 0, max_tokens: 8 });
+    expect(status).toBe(200);
+    const res = CompletionResponseSchema.parse(json);
+    expect(res.choices.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(res.choices.slice(0, 3).map((c) => c.text)).toEqual(["2", "2", "2"]);
+    expect(res.choices.slice(3).map((c) => c.text)).toEqual(["46", "46", "46"]);
+    expect(res.choices.every((c) => c.finish_reason === "stop")).toBe(true);
+    // Prompt tokens count each prompt once (4 + 6); completion tokens count every sample's
+    // characters plus its end-of-sequence token: 3 × (1 + 1) + 3 × (2 + 1).
+    expect(res.usage).toEqual({ prompt_tokens: 10, completion_tokens: 15, total_tokens: 25 });
+  });
+
+  it("reproduces samples for the same seed, and varies them across seeds", async () => {
+    const req = { model: "weak", prompt: "345+678=", n: 16, temperature: 1.2, max_tokens: 8 };
+    const a = await completions({ ...req, seed: 7 });
+    const b = await completions({ ...req, seed: 7 });
+    const c = await completions({ ...req, seed: 8 });
+    const texts = (r: { json: { choices: { text: string }[] } }) => r.json.choices.map((x) => x.text);
+    expect(texts(a)).toEqual(texts(b));
+    expect(texts(a)).not.toEqual(texts(c));
+  });
+
+  it("a sample's seed does not depend on the other prompts in the request", async () => {
+    const alone = await completions({ model: "weak", prompt: ["345+678="], n: 4, temperature: 1, seed: 3, max_tokens: 8 });
+    const mixed = await completions({ model: "weak", prompt: ["345+678=", "9*9="], n: 4, temperature: 1, seed: 3, max_tokens: 8 });
+    expect(mixed.json.choices.slice(0, 4).map((c: { text: string }) => c.text)).toEqual(alone.json.choices.map((c: { text: string }) => c.text));
+  });
+
+  it("stops at max_tokens with finish_reason length, and at a stop string", async () => {
+    const long = await completions({ model: "weak", prompt: "99999*99999=", temperature: 0, max_tokens: 3 });
+    expect(long.json.choices[0].finish_reason).toBe("length");
+    expect(long.json.choices[0].text).toHaveLength(3);
+    expect(long.json.usage.completion_tokens).toBe(3);
+    const stopped = await completions({ model: "weak", prompt: "12+34=", temperature: 0, max_tokens: 8, stop: "6" });
+    expect(stopped.json.choices[0]).toMatchObject({ text: "4", finish_reason: "stop" });
+  });
+
+  it.each([
+    [{ model: "nope", prompt: "1+1=" }, 404, "model"],
+    [{ prompt: "1+1=" }, 400, "model"],
+    [{ model: "weak", prompt: "hello" }, 400, "prompt"],
+    [{ model: "weak", prompt: ["1+1=", "x"] }, 400, "prompt[1]"],
+    [{ model: "weak", prompt: "" }, 400, "prompt"],
+    [{ model: "weak", prompt: "1+1=", n: 1000 }, 400, "n"],
+    [{ model: "weak", prompt: "1+1=", max_tokens: 100 }, 400, "max_tokens"],
+    [{ model: "weak", prompt: "1+1=", temperature: -1 }, 400, "temperature"],
+    [{ model: "weak", prompt: "1+1=", stream: true }, 400, "stream"],
+    [{ model: "weak", prompt: "1+1=", logit_bias: {} }, 400, null],
+    [{ model: "weak", prompt: Array(100).fill("1+1="), n: 128 }, 400, "n"],
+  ])("rejects %j with %i naming %s", async (body, status, param) => {
+    const res = await completions(body);
+    expect(res.status).toBe(status);
+    expect(res.json.error.code).toBe(String(status));
+    expect(res.json.error.message.length).toBeGreaterThan(0);
+    if (param !== null) expect(res.json.error.param).toBe(param);
+  });
+
+  it("rejects a body that is not JSON", async () => {
+    const res = await fetch(`${server.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
+  });
+});
+
+describe("POST /pooling", () => {
+  it("returns the last token's hidden state, deterministically, in vLLM's shape", async () => {
+    const req = { model: "strong", input: ["12+34=", "5*5=", "12+34="] };
+    const a = PoolingResponseSchema.parse((await pooling(req)).json);
+    const b = PoolingResponseSchema.parse((await pooling(req)).json);
+    const d = manifests.find((m) => m.name === "strong")!.hidden_size;
+    expect(a.data.map((x) => x.data.length)).toEqual([d, d, d]);
+    expect(a.data.map((x) => x.index)).toEqual([0, 1, 2]);
+    expect(a.data[0].data).toEqual(b.data[0].data);
+    expect(a.data[0].data).toEqual(a.data[2].data); // same prompt in another batch position
+    expect(a.data[0].data).not.toEqual(a.data[1].data);
+    expect(a.usage.prompt_tokens).toBe(6 + 4 + 6);
+  });
+
+  it("normalizes only when asked (allot asks for raw states)", async () => {
+    const raw = (await pooling({ model: "weak", input: "12+34=" })).json.data[0].data as number[];
+    const unit = (await pooling({ model: "weak", input: "12+34=", normalize: true })).json.data[0].data as number[];
+    expect(Math.hypot(...raw)).not.toBeCloseTo(1, 3);
+    expect(Math.hypot(...unit)).toBeCloseTo(1, 6);
+  });
+
+  it("scores prompt+completion with the binary and graded verifiers", async () => {
+    const input = ["12+34=46", "12+34=47", "12+34=4x", "12+34=46\n", "123*45=5535"];
+    const binary = (await pooling({ model: "verifier-binary", input })).json.data.map((d: { data: number[] }) => d.data[0]);
+    const graded = (await pooling({ model: "verifier-graded", input })).json.data.map((d: { data: number[] }) => d.data[0]);
+    expect(binary).toEqual([1, 0, 0, 1, 1]);
+    expect(graded).toEqual([1, 0.5, 0, 1, 1]);
+  });
+
+  it.each([
+    [{ model: "verifier-binary", input: "hello" }, 400, "input"],
+    [{ model: "weak", input: ["1+1=", "?"] }, 400, "input[1]"],
+    [{ model: "weak", input: [] }, 400, "input"],
+    [{ model: "weak", input: "1".repeat(40) }, 400, "input"],
+    [{ model: "nope", input: "1+1=" }, 404, "model"],
+  ])("rejects %j with %i naming %s", async (body, status, param) => {
+    const res = await pooling(body);
+    expect(res.status).toBe(status);
+    expect(res.json.error.param).toBe(param);
+  });
+});
