@@ -1,5 +1,9 @@
 import { runAllocate, usage as allocateUsage } from "./allocate.js";
+import { runCollect, usage as collectUsage } from "./collect.js";
+import { runDev, usage as devUsage } from "./dev.js";
+import { runEval, usage as evalUsage } from "./eval.js";
 import { CliError } from "./io.js";
+import { runTrain, usage as trainUsage } from "./train.js";
 import { runMeasureLm, usage as measureLmUsage } from "./measure-lm.js";
 import { runPrompts, usage as promptsUsage } from "./prompts.js";
 import { runServeLm, usage as serveLmUsage } from "./serve-lm.js";
@@ -9,8 +13,12 @@ type Command = { run: (args: string[]) => Promise<void>; usage: string; summary:
 /** Subcommands as data: adding one means adding an entry, not editing a switch. */
 const commands: Record<string, Command> = {
   allocate: { run: runAllocate, usage: allocateUsage, summary: "allocate a compute budget over queries (JSON on stdin)" },
+  dev: { run: runDev, usage: devUsage, summary: "run the gateway and the reference LM locally" },
   "serve-lm": { run: runServeLm, usage: serveLmUsage, summary: "serve the reference LMs (OpenAI completions, vLLM pooling)" },
   prompts: { run: runPrompts, usage: promptsUsage, summary: "write reference-task prompts as JSONL (seeded splits)" },
+  collect: { run: runCollect, usage: collectUsage, summary: "collect hidden states and scored samples from an LM endpoint" },
+  train: { run: runTrain, usage: trainUsage, summary: "train, calibrate and export the difficulty predictor (ONNX)" },
+  eval: { run: runEval, usage: evalUsage, summary: "quality-vs-compute report: uniform, learned, oracle, random" },
   "measure-lm": { run: runMeasureLm, usage: measureLmUsage, summary: "measure a reference LM's success per difficulty cell" },
 };
 
@@ -46,4 +54,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode ||= code;

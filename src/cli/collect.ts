@@ -1,0 +1,60 @@
+import { resolve } from "node:path";
+import { collect } from "../pipeline/collect.js";
+import { intFlag, numberFlag, parseFlags } from "./args.js";
+import { CliError } from "./io.js";
+
+export const usage = `allot collect --prompts PROMPTS.jsonl --out DATA.jsonl [--lm http://127.0.0.1:8000] [--model strong]
+              [--reward verifier-binary] [--reward-url URL] [--samples 32] [--temperature 0.8]
+              [--max-tokens 12] [--seed 1] [--batch 8] [--concurrency 4] [--api-key KEY]
+
+For each prompt: its hidden state (vLLM /pooling), K samples (/v1/completions with n)
+and their rewards (a reward model behind /pooling), one JSON line per prompt in DATA.
+Resumable: run the same command again after a crash or Ctrl-C and it carries on.`;
+
+export async function runCollect(args: string[]): Promise<void> {
+  const f = parseFlags(args, {
+    prompts: { type: "string" },
+    out: { type: "string" },
+    lm: { type: "string", default: "http://127.0.0.1:8000" },
+    model: { type: "string", default: "strong" },
+    reward: { type: "string", default: "verifier-binary" },
+    "reward-url": { type: "string" },
+    samples: { type: "string" },
+    temperature: { type: "string" },
+    "max-tokens": { type: "string" },
+    seed: { type: "string" },
+    batch: { type: "string" },
+    concurrency: { type: "string" },
+    "api-key": { type: "string" },
+  });
+  if (!f.prompts || !f.out) throw new CliError("--prompts and --out are required");
+  const controller = new AbortController();
+  process.once("SIGINT", () => {
+    process.stderr.write("\nstopping after the requests in flight (their results are kept); run the same command to resume\n");
+    controller.abort();
+    process.once("SIGINT", () => process.exit(130));
+  });
+  const result = await collect({
+    settings: {
+      lm: String(f.lm),
+      model: String(f.model),
+      reward_url: String(f["reward-url"] ?? f.lm),
+      reward_model: String(f.reward),
+      samples: intFlag(f.samples, "samples", 32, 1),
+      temperature: numberFlag(f.temperature, "temperature", 0.8),
+      max_tokens: intFlag(f["max-tokens"], "max-tokens", 12, 1),
+      seed: intFlag(f.seed, "seed", 1),
+      prompts: resolve(String(f.prompts)),
+    },
+    out: String(f.out),
+    batch: intFlag(f.batch, "batch", 8, 1),
+    concurrency: intFlag(f.concurrency, "concurrency", 4, 1),
+    endpoint: { apiKey: f["api-key"] as string | undefined },
+    signal: controller.signal,
+    progress: true,
+  }).catch((e: Error) => {
+    throw new CliError(e.message, 1);
+  });
+  process.stderr.write(`collected ${result.collected} prompts (${result.skipped} already done, ${result.total} in all) into ${f.out}\n`);
+  if (controller.signal.aborted) process.exitCode = 130;
+}

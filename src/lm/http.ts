@@ -1,0 +1,101 @@
+/**
+ * JSON over HTTP with the retry policy an LM backend needs: retry on network errors,
+ * timeouts, 429 and 5xx (and on a 200 whose body is not the expected JSON), with
+ * exponential backoff and jitter, honouring Retry-After; fail at once on other 4xx.
+ * Only fetch and timers: runs in Node and in workerd alike.
+ */
+import type { ZodType } from "zod";
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly timeoutMs: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { attempts: 5, timeoutMs: 30_000, baseDelayMs: 250, maxDelayMs: 10_000 };
+
+/** A backend failure. `retryable` failures were retried until attempts ran out. */
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly retryable: boolean,
+    readonly attempts: number,
+  ) {
+    super(message);
+    this.name = "BackendError";
+  }
+}
+
+/** Retry-After in ms: delta-seconds or an HTTP date; null if absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | null {
+  if (!header) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function errorMessage(body: unknown): string | null {
+  const e = (body as { error?: { message?: unknown }; message?: unknown } | null)?.error?.message ?? (body as { message?: unknown } | null)?.message;
+  return typeof e === "string" ? e : null;
+}
+
+/**
+ * POSTs `body` as JSON and parses the answer with `schema`.
+ *
+ * @example const res = await postJson(`${lm}/pooling`, { model, input }, PoolingResponseSchema);
+ */
+export async function postJson<T>(
+  url: string,
+  body: unknown,
+  schema: ZodType<T>,
+  opts: { policy?: RetryPolicy; headers?: Record<string, string>; fetch?: typeof fetch } = {},
+): Promise<T> {
+  const policy = opts.policy ?? defaultRetryPolicy;
+  const doFetch = opts.fetch ?? fetch;
+  let last: BackendError | null = null;
+  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    let wait: number | null = null;
+    try {
+      const res = await doFetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...opts.headers },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(policy.timeoutMs),
+      });
+      const text = await res.text();
+      let json: unknown = undefined;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* handled below */
+      }
+      if (res.ok) {
+        const parsed = schema.safeParse(json);
+        if (parsed.success) return parsed.data;
+        last = new BackendError(`${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, res.status, true, attempt);
+      } else {
+        const retryable = res.status === 429 || res.status >= 500;
+        const detail = errorMessage(json) ?? text.slice(0, 200);
+        last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt);
+        if (!retryable) throw last;
+        wait = retryAfterMs(res.headers.get("retry-after"));
+      }
+    } catch (e) {
+      if (e instanceof BackendError && !e.retryable) throw e;
+      if (!(e instanceof BackendError)) {
+        const timeout = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
+        last = new BackendError(`${url}: ${timeout ? `no answer within ${policy.timeoutMs} ms` : (e as Error).message}`, null, true, attempt);
+      }
+    }
+    if (attempt < policy.attempts) {
+      const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      await sleep(Math.min(policy.maxDelayMs, wait ?? backoff * (0.5 + Math.random() / 2)));
+    }
+  }
+  throw new BackendError(`${last!.message} (gave up after ${policy.attempts} attempts)`, last!.status, true, policy.attempts);
+}

@@ -1,0 +1,97 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { hiddenStates, type LmEndpoint, rewards, sample } from "../lm/client.js";
+import { type CollectSettings, CollectSettingsSchema, type DataRecord, PromptLineSchema, RecordSchema } from "../predictor/dataset.js";
+import { appendLines, readJsonl, recoverJsonl } from "./jsonl.js";
+import { Progress } from "./progress.js";
+
+export interface CollectOptions {
+  readonly settings: CollectSettings;
+  readonly out: string;
+  /** Prompts per request. */
+  readonly batch: number;
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  readonly endpoint: Omit<LmEndpoint, "url">;
+  /** Set to stop scheduling new work (Ctrl-C); in-flight batches still finish and are written. */
+  readonly signal?: AbortSignal;
+  readonly progress?: boolean;
+}
+
+/** A per-prompt seed from the run's seed and the prompt id: a resumed run draws the same samples. */
+function promptSeed(seed: number, id: string): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * Collects, for every prompt: its hidden state, K samples and their rewards, appending
+ * one JSON line per prompt to `out`. Resumable: prompts already in `out` are skipped, and
+ * a half-written last line (a crash mid-write) is cut off first. The settings live beside
+ * the data (`<out>.meta.json`); resuming with different settings is refused.
+ *
+ * Returns how many prompts this run collected.
+ */
+export async function collect(opts: CollectOptions): Promise<{ collected: number; skipped: number; total: number }> {
+  const s = opts.settings;
+  const metaPath = `${opts.out}.meta.json`;
+  try {
+    const previous = CollectSettingsSchema.parse(JSON.parse(await readFile(metaPath, "utf8")));
+    const differs = (Object.keys(s) as (keyof CollectSettings)[]).filter((k) => previous[k] !== s[k]);
+    if (differs.length > 0) {
+      throw new Error(`${opts.out} was collected with other settings (${differs.map((k) => `${k}: ${previous[k]} → ${s[k]}`).join(", ")}); use another --out`);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    await writeFile(metaPath, JSON.stringify(s, null, 2) + "\n");
+  }
+
+  const prompts = await readJsonl(s.prompts, PromptLineSchema);
+  const ids = new Set<string>();
+  for (const p of prompts) {
+    if (ids.has(p.id)) throw new Error(`${s.prompts}: duplicate id "${p.id}"`);
+    ids.add(p.id);
+  }
+  const done = new Set((await recoverJsonl(opts.out, RecordSchema)).map((r) => r.id));
+  const todo = prompts.filter((p) => !done.has(p.id));
+  const batches: (typeof todo)[] = [];
+  for (let i = 0; i < todo.length; i += opts.batch) batches.push(todo.slice(i, i + opts.batch));
+
+  const lm: LmEndpoint = { url: s.lm, ...opts.endpoint };
+  const scorer: LmEndpoint = { url: s.reward_url, ...opts.endpoint };
+  const progress = opts.progress ? new Progress(prompts.length, done.size, "collect") : null;
+  let collected = 0;
+
+  const work = async (batch: typeof todo): Promise<void> => {
+    const texts = batch.map((p) => p.prompt);
+    const hidden = await hiddenStates(lm, s.model, texts);
+    // One completions call per prompt keeps each prompt's samples tied to its own seed.
+    const samples = await Promise.all(
+      batch.map((p) => sample(lm, { model: s.model, prompts: [p.prompt], n: s.samples, temperature: s.temperature, maxTokens: s.max_tokens, seed: promptSeed(s.seed, p.id) })),
+    );
+    const scored = await rewards(scorer, s.reward_model, batch.flatMap((p, i) => samples[i].texts[0].map((t) => p.prompt + t)));
+    const lines = batch.map((p, i) => {
+      const { id, prompt, ...meta } = p;
+      const record: DataRecord = {
+        id,
+        prompt,
+        hidden: hidden[i],
+        samples: samples[i].texts[0],
+        rewards: scored.slice(i * s.samples, (i + 1) * s.samples),
+        tokens: samples[i].usage.completion_tokens,
+        meta,
+      };
+      return JSON.stringify(record);
+    });
+    await appendLines(opts.out, lines);
+    collected += batch.length;
+    progress?.advance(batch.length);
+  };
+
+  let next = 0;
+  const worker = async () => {
+    while (next < batches.length && !opts.signal?.aborted) await work(batches[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, batches.length) }, worker));
+  return { collected, skipped: done.size, total: prompts.length };
+}

@@ -1,0 +1,127 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { expectedCalibrationError, spearman } from "../predictor/calibration.js";
+import { RecordSchema } from "../predictor/dataset.js";
+import { bestOfCurve, passAt } from "../predictor/estimators.js";
+import { type PredictorManifest, PredictorManifestSchema } from "../predictor/manifest.js";
+import { type CurvePoint, type EvalPrompt, METHODS, type Method, type Savings, qualityCurves, savingsAt } from "./evaluate.js";
+import { readJsonl } from "./jsonl.js";
+import { lineChart } from "./plot.js";
+
+export interface EvalOptions {
+  readonly dataPath: string;
+  /** Path prefix of the predictor: <predictor>.onnx and <predictor>.manifest.json. */
+  readonly predictor: string;
+  readonly outDir: string;
+  readonly bMax: number;
+  /** Share of prompts at each end (easiest, hardest) in the "tranches" mix. */
+  readonly tranche: number;
+}
+
+export interface EvalResult {
+  readonly manifest: PredictorManifest;
+  readonly prompts: number;
+  readonly samplesPerPrompt: number;
+  readonly spearman: number;
+  readonly ece: number | null;
+  readonly mixes: Record<string, { prompts: number; curve: CurvePoint[]; savings: Savings[] }>;
+}
+
+const COLORS: Record<Method, string> = { uniform: "#888888", learned: "#d62728", oracle: "#1f77b4", random: "#2ca02c" };
+const LABELS: Record<Method, string> = { uniform: "uniform best-of-k", learned: "allot (learned)", oracle: "oracle", random: "random" };
+
+/** Runs the evaluation and writes report.md, one SVG per mix and results.json to outDir. */
+export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
+  const manifest = PredictorManifestSchema.parse(JSON.parse(await readFile(`${o.predictor}.manifest.json`, "utf8")));
+  const records = await readJsonl(o.dataPath, RecordSchema);
+  if (records.length === 0) throw new Error(`${o.dataPath} has no records`);
+  const K = Math.min(...records.map((r) => r.rewards.length));
+  const bMax = Math.min(o.bMax, K, manifest.b_max ?? Infinity);
+  for (const r of records) {
+    if (r.hidden.length !== manifest.input_size) throw new Error(`prompt ${r.id}: hidden size ${r.hidden.length}, the predictor takes ${manifest.input_size}`);
+  }
+  const session = await ort.InferenceSession.create(join(dirname(o.predictor), manifest.file));
+  const flat = Float32Array.from(records.flatMap((r) => r.hidden));
+  const out = (await session.run({ hidden: new ort.Tensor("float32", flat, [records.length, manifest.input_size]) }))[manifest.output].data as Float32Array;
+  const width = manifest.kind === "bernoulli" ? 1 : manifest.b_max!;
+
+  const binary = manifest.kind === "bernoulli";
+  const prompts: EvalPrompt[] = records.map((r, i) => {
+    const s = r.rewards.reduce((a, b) => a + b, 0);
+    const empirical = new Float64Array(bMax + 1);
+    if (binary) for (let b = 1; b <= bMax; b++) empirical[b] = passAt(r.rewards.length, s, b);
+    else empirical.set(bestOfCurve(r.rewards, bMax), 1);
+    const predicted = binary ? { p: out[i] } : { q: Float64Array.from(out.subarray(i * width, i * width + bMax)) };
+    return { empirical, predicted };
+  });
+  const empiricalOne = prompts.map((p) => p.empirical[1]);
+  const predictedOne = prompts.map((p) => ("p" in p.predicted ? p.predicted.p : p.predicted.q[0]));
+  const rho = spearman(predictedOne, empiricalOne);
+  const ece = binary ? expectedCalibrationError(predictedOne, empiricalOne, records.map((r) => r.rewards.length)) : null;
+
+  // Tranches: the easiest and the hardest prompts by their empirical single-sample quality.
+  const order = prompts.map((_, i) => i).sort((a, b) => empiricalOne[a] - empiricalOne[b] || a - b);
+  const k = Math.max(1, Math.floor(prompts.length * o.tranche));
+  const tranches = [...order.slice(0, k), ...order.slice(-k)].sort((a, b) => a - b).map((i) => prompts[i]);
+
+  const mixes: EvalResult["mixes"] = {};
+  for (const [name, set] of [["full", prompts], ["tranches", tranches]] as const) {
+    const curve = qualityCurves(set, bMax);
+    const savings = [2, 4, 8].filter((b) => b <= bMax).map((b) => savingsAt(curve, b));
+    mixes[name] = { prompts: set.length, curve, savings };
+  }
+  const result: EvalResult = { manifest, prompts: records.length, samplesPerPrompt: K, spearman: rho, ece, mixes };
+
+  await mkdir(o.outDir, { recursive: true });
+  const qLabel = binary ? "pass rate (best of the units)" : "expected best reward";
+  for (const [name, mix] of Object.entries(mixes)) {
+    const svg = lineChart(
+      `${manifest.name}: ${name} (${mix.prompts} prompts)`,
+      "average units (samples) per prompt",
+      qLabel,
+      METHODS.map((m) => ({ name: LABELS[m], color: COLORS[m], dashed: m === "oracle", points: mix.curve.map((c) => [c.used[m], c.quality[m]] as const) })),
+    );
+    await writeFile(join(o.outDir, `${name}.svg`), svg);
+  }
+  await writeFile(join(o.outDir, "results.json"), JSON.stringify(result, null, 1) + "\n");
+  await writeFile(join(o.outDir, "report.md"), reportMarkdown(result, o));
+  return result;
+}
+
+const pct = (x: number | null) => (x === null ? "never" : `${(100 * x).toFixed(0)}%`);
+
+export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
+  const lines = [
+    `# Evaluation: ${r.manifest.name}`,
+    "",
+    `${r.prompts} held-out prompts (\`${basename(o.dataPath)}\`), ${r.samplesPerPrompt} samples each; ` +
+      `${r.manifest.kind} predictor on \`${r.manifest.lm.model}\` hidden states, reward \`${r.manifest.reward_model}\`. ` +
+      "Quality is the unbiased best-of-b estimate from each prompt's samples; every query gets at least 1 unit, at most " +
+      `${r.mixes.full.curve[r.mixes.full.curve.length - 1].budget}. Compute saved at equal quality is measured against the ` +
+      "smallest uniform budget that reaches uniform's quality at B (where more samples stop helping, nothing is credited).",
+    "",
+    `- Spearman correlation of predicted single-sample quality with the empirical one: **${r.spearman.toFixed(3)}**`,
+    ...(r.ece !== null ? [`- Expected calibration error of p (10 bins): **${r.ece.toFixed(3)}**`] : []),
+    "",
+  ];
+  for (const [name, mix] of Object.entries(r.mixes)) {
+    lines.push(
+      `## ${name === "full" ? "Full distribution" : `Tranches (the ${(100 * o.tranche).toFixed(0)}% easiest and ${(100 * o.tranche).toFixed(0)}% hardest)`}: ${mix.prompts} prompts`,
+      "",
+      `![${name}](${name}.svg)`,
+      "",
+      "| B | uniform quality (reached at B) | compute saved at equal quality: allot | oracle | random | quality gain at equal budget: allot | oracle | allot / oracle savings |",
+      "|---|---|---|---|---|---|---|---|",
+    );
+    for (const s of mix.savings) {
+      const share = s.saved.learned !== null && s.saved.oracle ? `${(100 * (s.saved.learned / s.saved.oracle)).toFixed(0)}%` : "—";
+      lines.push(
+        `| ${s.budget} | ${s.uniformQuality.toFixed(3)} (${s.uniformBudget.toFixed(2)}) | ${pct(s.saved.learned)} | ${pct(s.saved.oracle)} | ${pct(s.saved.random)} | ` +
+          `${(s.gain.learned >= 0 ? "+" : "") + s.gain.learned.toFixed(3)} | ${(s.gain.oracle >= 0 ? "+" : "") + s.gain.oracle.toFixed(3)} | ${share} |`,
+      );
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}

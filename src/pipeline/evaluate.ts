@@ -1,0 +1,152 @@
+/**
+ * Quality-vs-compute evaluation of allocation methods on prompts with K samples each.
+ * Pure: takes empirical curves and predictions, returns curves and savings.
+ *
+ * Quality of an allocation b = the mean over prompts of q̂ᵢ(bᵢ), the unbiased best-of-bᵢ
+ * estimate from that prompt's K samples (see estimators.ts): no subset is re-drawn, so
+ * every method is scored on the same samples without sampling noise of its own.
+ */
+import { bernoulliGain } from "../allocation/curves.js";
+import type { BatchProblem } from "../allocation/problem.js";
+import { solveBatch } from "../allocation/batch.js";
+import { mulberry32 } from "../allocation/select.js";
+
+export interface EvalPrompt {
+  /** q̂(0..bMax): q̂[0] = 0, q̂[b] the unbiased best-of-b estimate. */
+  readonly empirical: Float64Array;
+  /** The predictor's view: p (bernoulli) or its predicted q(1..bMax) (curve). */
+  readonly predicted: { p: number } | { q: Float64Array };
+}
+
+export type Method = "uniform" | "learned" | "oracle" | "random";
+export const METHODS: readonly Method[] = ["uniform", "learned", "oracle", "random"];
+
+function problemOf(prompts: readonly EvalPrompt[], bMax: number, gainsOf: (p: EvalPrompt, j: number) => number | null): BatchProblem {
+  const n = prompts.length;
+  const p = new Float64Array(n).fill(NaN);
+  const offsets = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + bMax;
+  const gains = new Float64Array(n * bMax);
+  prompts.forEach((pr, i) => {
+    const direct = gainsOf(pr, 0);
+    if (direct !== null) p[i] = direct;
+    else for (let j = 1; j <= bMax; j++) gains[i * bMax + j - 1] = gainsOf(pr, j)!;
+  });
+  return { n, min: new Int32Array(n).fill(1), max: new Int32Array(n).fill(bMax), p, offsets, gains };
+}
+
+/** Units per prompt for a method at total budget `total` (n ≤ total ≤ n·bMax). */
+export function allocateWith(method: Method, prompts: readonly EvalPrompt[], total: number, bMax: number, seed = 1): Int32Array {
+  const n = prompts.length;
+  if (method === "uniform" || method === "random") {
+    const units = new Int32Array(n).fill(1);
+    const rand = mulberry32(seed);
+    if (method === "uniform") {
+      const base = Math.floor(total / n);
+      units.fill(base);
+      // The remainder goes to prompts in a seeded random order, not the first ones.
+      const order = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      for (let k = 0; k < total - base * n; k++) units[order[k]]++;
+      return units;
+    }
+    for (let left = total - n; left > 0; ) {
+      const i = Math.floor(rand() * n);
+      if (units[i] < bMax) {
+        units[i]++;
+        left--;
+      }
+    }
+    return units;
+  }
+  const problem =
+    method === "oracle"
+      ? problemOf(prompts, bMax, (pr, j) => (j === 0 ? null : pr.empirical[j] - pr.empirical[j - 1]))
+      : problemOf(prompts, bMax, (pr, j) => {
+          if ("p" in pr.predicted) return j === 0 ? pr.predicted.p : bernoulliGain(pr.predicted.p, j);
+          if (j === 0) return null;
+          return pr.predicted.q[j - 1] - (j > 1 ? pr.predicted.q[j - 2] : 0);
+        });
+  return solveBatch(problem, total).units;
+}
+
+export function quality(prompts: readonly EvalPrompt[], units: Int32Array): number {
+  let s = 0;
+  prompts.forEach((p, i) => (s += p.empirical[units[i]]));
+  return s / prompts.length;
+}
+
+export interface CurvePoint {
+  readonly budget: number;
+  readonly quality: Record<Method, number>;
+  readonly used: Record<Method, number>;
+}
+
+/** Quality of every method at average budgets 1, 1 + step, …, bMax. */
+export function qualityCurves(prompts: readonly EvalPrompt[], bMax: number, step = 0.25): CurvePoint[] {
+  const n = prompts.length;
+  const out: CurvePoint[] = [];
+  for (let B = 1; B <= bMax + 1e-9; B += step) {
+    const total = Math.round(B * n);
+    const q = {} as Record<Method, number>;
+    const used = {} as Record<Method, number>;
+    for (const m of METHODS) {
+      const units = allocateWith(m, prompts, total, bMax);
+      q[m] = quality(prompts, units);
+      used[m] = units.reduce((a, b) => a + b, 0) / n;
+    }
+    out.push({ budget: B, quality: q, used });
+  }
+  return out;
+}
+
+/**
+ * The smallest average budget at which `method` reaches `target` quality, interpolating
+ * linearly between grid points; null if it never does. The budget counted is what the
+ * method actually spent (it may leave units unspent when they gain nothing).
+ */
+export function budgetToReach(curve: readonly CurvePoint[], method: Method, target: number): number | null {
+  for (let k = 0; k < curve.length; k++) {
+    const q = curve[k].quality[method];
+    if (q >= target - 1e-12) {
+      if (k === 0) return curve[0].used[method];
+      const prev = curve[k - 1];
+      const frac = (target - prev.quality[method]) / (q - prev.quality[method]);
+      return prev.used[method] + frac * (curve[k].used[method] - prev.used[method]);
+    }
+  }
+  return null;
+}
+
+export interface Savings {
+  readonly budget: number;
+  readonly uniformQuality: number;
+  /** The smallest average budget at which uniform reaches its quality at `budget`. */
+  readonly uniformBudget: number;
+  /**
+   * 1 − (budget the method needs to match uniform's quality) / uniformBudget; null if it
+   * never matches. Measured against uniformBudget, not `budget`, so that where uniform's
+   * curve is flat (more samples gain nothing) no method is credited for not spending.
+   */
+  readonly saved: Record<Method, number | null>;
+  /** Method quality − uniform quality at the same budget. */
+  readonly gain: Record<Method, number>;
+}
+
+export function savingsAt(curve: readonly CurvePoint[], budget: number): Savings {
+  const at = curve.find((c) => Math.abs(c.budget - budget) < 1e-9);
+  if (!at) throw new Error(`budget ${budget} is not on the curve`);
+  const target = at.quality.uniform;
+  const uniformBudget = budgetToReach(curve, "uniform", target) ?? budget;
+  const saved = {} as Record<Method, number | null>;
+  const gain = {} as Record<Method, number>;
+  for (const m of METHODS) {
+    const need = budgetToReach(curve, m, target);
+    saved[m] = need === null ? null : 1 - need / uniformBudget;
+    gain[m] = at.quality[m] - target;
+  }
+  return { budget, uniformQuality: target, uniformBudget, saved, gain };
+}

@@ -1,0 +1,136 @@
+import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { basename } from "node:path";
+import * as ort from "onnxruntime-node";
+import { RecordSchema, type DataRecord } from "../predictor/dataset.js";
+import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
+import { bestOfCurve } from "../predictor/estimators.js";
+import type { PredictorManifest } from "../predictor/manifest.js";
+import { type Head, type Rows, defaultTrainOptions, forwardRaw, predict, train } from "../predictor/mlp.js";
+import { type ExportInput, exportOnnx, foldedForward } from "../predictor/onnx-writer.js";
+import { readJsonl } from "./jsonl.js";
+
+export interface TrainPipelineOptions {
+  readonly trainPath: string;
+  readonly validationPath: string;
+  readonly out: string;
+  readonly kind: Head | "auto";
+  readonly bMax: number;
+  readonly seed: number;
+  readonly hidden: number;
+  readonly lmModel: string;
+  readonly rewardModel: string;
+}
+
+const isBinary = (rs: readonly DataRecord[]) => rs.every((r) => r.rewards.every((x) => x === 0 || x === 1));
+
+function standardizer(records: readonly DataRecord[]) {
+  const d = records[0].hidden.length;
+  const mean = new Float64Array(d);
+  const std = new Float64Array(d);
+  for (const r of records) r.hidden.forEach((x, i) => (mean[i] += x / records.length));
+  for (const r of records) r.hidden.forEach((x, i) => (std[i] += (x - mean[i]) ** 2 / records.length));
+  for (let i = 0; i < d; i++) std[i] = Math.max(Math.sqrt(std[i]), 1e-6);
+  return { mean, std };
+}
+
+function rowsOf(records: readonly DataRecord[], head: Head, bMax: number, mean: Float64Array, std: Float64Array): Rows {
+  return {
+    x: records.map((r) => Float64Array.from(r.hidden, (x, i) => (x - mean[i]) / std[i])),
+    y: records.map((r) =>
+      head === "bernoulli" ? Float64Array.of(r.rewards.reduce((a, b) => a + b, 0) / r.rewards.length) : Float64Array.from(bestOfCurve(r.rewards, bMax)),
+    ),
+    weight: records.map((r) => (head === "bernoulli" ? r.rewards.length : 1)),
+  };
+}
+
+/** Trains, calibrates and exports a predictor; returns its manifest (also written to disk). */
+export async function trainPredictor(o: TrainPipelineOptions): Promise<PredictorManifest> {
+  const trainRecords = await readJsonl(o.trainPath, RecordSchema);
+  const validation = await readJsonl(o.validationPath, RecordSchema);
+  if (trainRecords.length < 10 || validation.length < 10) throw new Error("need at least 10 training and 10 validation prompts");
+  const d = trainRecords[0].hidden.length;
+  for (const r of [...trainRecords, ...validation]) {
+    if (r.hidden.length !== d) throw new Error(`prompt ${r.id}: hidden state of size ${r.hidden.length}, expected ${d}`);
+  }
+  const head: Head = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
+  const K = Math.min(...[...trainRecords, ...validation].map((r) => r.rewards.length));
+  const bMax = head === "curve" ? Math.min(o.bMax, K) : 1;
+  const { mean, std } = standardizer(trainRecords);
+  const trainRows = rowsOf(trainRecords, head, bMax, mean, std);
+  const valRows = rowsOf(validation, head, bMax, mean, std);
+
+  const t0 = performance.now();
+  const result = train(trainRows, valRows, bMax, { ...defaultTrainOptions(head), seed: o.seed, hidden: o.hidden });
+  const trainSeconds = (performance.now() - t0) / 1000;
+
+  const metrics: Record<string, number> = { validation_loss: result.validationLoss, train_loss: result.trainLoss };
+  let temperature = 1;
+  if (head === "bernoulli") {
+    const logits = valRows.x.map((x) => forwardRaw(result.params, x)[0]);
+    const rates = valRows.y.map((y) => y[0]);
+    const weights = valRows.weight;
+    const before = logits.map((z) => 1 / (1 + Math.exp(-z)));
+    temperature = fitTemperature(logits, rates, weights);
+    const after = logits.map((z) => 1 / (1 + Math.exp(-z / temperature)));
+    metrics.ece_validation_before = expectedCalibrationError(before, rates, weights);
+    metrics.ece_validation = expectedCalibrationError(after, rates, weights);
+    metrics.spearman_validation = spearman(after, rates);
+  } else {
+    // How well the predicted best-of-b_max value ranks prompts by their empirical one.
+    const predicted = valRows.x.map((x) => predict(result.params, head, x)[bMax - 1]);
+    metrics.spearman_validation = spearman(predicted, valRows.y.map((y) => y[bMax - 1]));
+  }
+
+  const exportInput: ExportInput = {
+    params: result.params,
+    head,
+    mean,
+    std,
+    temperature,
+    metadata: { lm_model: o.lmModel, reward_model: o.rewardModel, kind: head },
+  };
+  const bytes = exportOnnx(exportInput);
+  // Parity: the ONNX file, run by onnxruntime, against the trainer's own forward pass.
+  const session = await ort.InferenceSession.create(bytes);
+  const flat = Float32Array.from(validation.flatMap((r) => r.hidden));
+  const outName = head === "bernoulli" ? "p" : "q";
+  const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validation.length, d]) }))[outName].data as Float32Array;
+  let parity = 0;
+  validation.forEach((r, i) => {
+    const want = foldedForward(exportInput, r.hidden);
+    want.forEach((w, j) => (parity = Math.max(parity, Math.abs(w - onnxOut[i * bMax + j]))));
+  });
+  metrics.onnx_parity_max_abs = parity;
+  if (parity > 1e-5) throw new Error(`exported ONNX differs from the trained model by ${parity} (> 1e-5)`);
+
+  const name = basename(o.out);
+  const manifest: PredictorManifest = {
+    name,
+    file: `${name}.onnx`,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    kind: head,
+    input: "hidden",
+    output: head === "bernoulli" ? "p" : "q",
+    input_size: d,
+    b_max: head === "curve" ? bMax : null,
+    lm: { model: o.lmModel, hidden_size: d },
+    reward_model: o.rewardModel,
+    normalization: "folded into the first layer",
+    temperature,
+    training: {
+      seed: o.seed,
+      hidden_units: o.hidden,
+      epochs: result.epochs,
+      best_epoch: result.bestEpoch,
+      train_prompts: trainRecords.length,
+      validation_prompts: validation.length,
+      samples_per_prompt: K,
+      seconds: Math.round(trainSeconds * 10) / 10,
+    },
+    metrics,
+  };
+  await writeFile(`${o.out}.onnx`, bytes);
+  await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
+  return manifest;
+}

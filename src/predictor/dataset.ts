@@ -1,0 +1,31 @@
+import { z } from "zod";
+
+/** A prompt to collect: any JSONL with an id and a prompt; other fields ride along as meta. */
+export const PromptLineSchema = z.looseObject({ id: z.string().min(1), prompt: z.string().min(1) });
+
+/** One collected prompt: its hidden state and K scored samples. */
+export const RecordSchema = z.object({
+  id: z.string(),
+  prompt: z.string(),
+  hidden: z.array(z.number()),
+  samples: z.array(z.string()),
+  rewards: z.array(z.number()),
+  /** Completion tokens the K samples cost. */
+  tokens: z.int(),
+  meta: z.record(z.string(), z.unknown()),
+});
+export type DataRecord = z.infer<typeof RecordSchema>;
+
+/** The settings a dataset was collected with (`<out>.meta.json`); a resume must match them. */
+export const CollectSettingsSchema = z.object({
+  lm: z.string(),
+  model: z.string(),
+  reward_url: z.string(),
+  reward_model: z.string(),
+  samples: z.int().positive(),
+  temperature: z.number(),
+  max_tokens: z.int().positive(),
+  seed: z.int(),
+  prompts: z.string(),
+});
+export type CollectSettings = z.infer<typeof CollectSettingsSchema>;

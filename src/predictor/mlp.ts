@@ -1,0 +1,213 @@
+/**
+ * A one-hidden-layer MLP (d → h → o, ReLU) with its two heads, trained with Adam in plain
+ * TypeScript: the predictor is small (d ≈ 128, h = 64) and a few thousand prompts train
+ * in seconds, so a numerics library would add megabytes for nothing, and plain Float64
+ * code is exactly reproducible from a seed.
+ *
+ * Heads:
+ * - "bernoulli": one logit z, p = σ(z); loss is the binomial negative log-likelihood of
+ *   s passes out of K samples (divided by K), whose gradient in z is σ(z) − s/K.
+ * - "curve": o outputs z_j, Δ_j = softplus(z_j) ≥ 0 and q(b) = Σ_{j≤b} Δ_j, so the
+ *   predicted best-of-b curve is non-decreasing by construction; loss is the mean
+ *   squared error against the unbiased best-of-b targets.
+ */
+import { mulberry32 } from "../allocation/select.js";
+
+export type Head = "bernoulli" | "curve";
+
+export interface MlpParams {
+  readonly d: number;
+  readonly h: number;
+  readonly o: number;
+  /** [d × h], row-major: w1[i * h + k]. */
+  readonly w1: Float64Array;
+  readonly b1: Float64Array;
+  /** [h × o], row-major. */
+  readonly w2: Float64Array;
+  readonly b2: Float64Array;
+}
+
+export interface TrainOptions {
+  readonly head: Head;
+  readonly hidden: number;
+  readonly seed: number;
+  readonly lr: number;
+  readonly weightDecay: number;
+  readonly batch: number;
+  readonly maxEpochs: number;
+  /** Stop when validation loss has not improved for this many epochs. */
+  readonly patience: number;
+}
+
+export const defaultTrainOptions = (head: Head): TrainOptions => ({
+  head,
+  hidden: 64,
+  seed: 1,
+  lr: 1e-3,
+  weightDecay: 1e-4,
+  batch: 64,
+  maxEpochs: 300,
+  patience: 25,
+});
+
+/** Training rows: standardized inputs and, per head, the targets. */
+export interface Rows {
+  readonly x: readonly Float64Array[];
+  /** bernoulli: [s/K]; curve: the target q(1..o). */
+  readonly y: readonly Float64Array[];
+  /** bernoulli: K per row, the weight of its outcomes; curve: 1. */
+  readonly weight: readonly number[];
+}
+
+export function initParams(d: number, h: number, o: number, seed: number): MlpParams {
+  const rand = mulberry32(seed);
+  const uniform = (n: number, scale: number) => Float64Array.from({ length: n }, () => (2 * rand() - 1) * scale);
+  return { d, h, o, w1: uniform(d * h, Math.sqrt(6 / d)), b1: new Float64Array(h), w2: uniform(h * o, Math.sqrt(6 / (h + o))), b2: new Float64Array(o) };
+}
+
+const softplus = (z: number) => (z > 20 ? z : Math.log1p(Math.exp(z)));
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** Raw outputs z (logit, or the curve's pre-softplus increments) for one input. */
+export function forwardRaw(p: MlpParams, x: Float64Array, hiddenOut?: Float64Array): Float64Array {
+  const a = hiddenOut ?? new Float64Array(p.h);
+  for (let k = 0; k < p.h; k++) a[k] = p.b1[k];
+  for (let i = 0; i < p.d; i++) {
+    const xi = x[i];
+    if (xi === 0) continue;
+    const row = i * p.h;
+    for (let k = 0; k < p.h; k++) a[k] += xi * p.w1[row + k];
+  }
+  for (let k = 0; k < p.h; k++) if (a[k] < 0) a[k] = 0;
+  const z = Float64Array.from(p.b2);
+  for (let k = 0; k < p.h; k++) {
+    const ak = a[k];
+    if (ak === 0) continue;
+    for (let j = 0; j < p.o; j++) z[j] += ak * p.w2[k * p.o + j];
+  }
+  return z;
+}
+
+/** The head's prediction: [p] for bernoulli, q(1..o) for curve. */
+export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array {
+  const z = forwardRaw(p, x);
+  if (head === "bernoulli") return Float64Array.of(sigmoid(z[0]));
+  const q = new Float64Array(p.o);
+  let acc = 0;
+  for (let j = 0; j < p.o; j++) q[j] = acc += softplus(z[j]);
+  return q;
+}
+
+/** Loss of one row and, if `grad` is given, dLoss/dz into it. */
+function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, grad?: Float64Array): number {
+  if (head === "bernoulli") {
+    const rate = y[0];
+    // Binomial NLL per sample, in a numerically stable form.
+    const loss = softplus(z[0]) - rate * z[0];
+    if (grad) grad[0] = (sigmoid(z[0]) - rate) * weight;
+    return loss * weight;
+  }
+  const o = z.length;
+  let acc = 0;
+  let loss = 0;
+  const dq = new Float64Array(o);
+  for (let j = 0; j < o; j++) {
+    acc += softplus(z[j]);
+    const e = acc - y[j];
+    loss += (e * e) / o;
+    dq[j] = (2 * e) / o;
+  }
+  if (grad) {
+    let tail = 0;
+    for (let j = o - 1; j >= 0; j--) {
+      tail += dq[j];
+      grad[j] = tail * sigmoid(z[j]) * weight; // softplus' = σ
+    }
+  }
+  return loss * weight;
+}
+
+/** Mean loss over rows (weighted). */
+export function meanLoss(p: MlpParams, head: Head, rows: Rows): number {
+  let total = 0;
+  let weights = 0;
+  for (let r = 0; r < rows.x.length; r++) {
+    total += rowLoss(head, forwardRaw(p, rows.x[r]), rows.y[r], rows.weight[r]);
+    weights += rows.weight[r];
+  }
+  return total / weights;
+}
+
+export interface TrainResult {
+  readonly params: MlpParams;
+  readonly epochs: number;
+  readonly bestEpoch: number;
+  readonly trainLoss: number;
+  readonly validationLoss: number;
+}
+
+/** Adam with decoupled weight decay, minibatches in a seeded order, early stopping. */
+export function train(trainRows: Rows, validationRows: Rows, o: number, opt: TrainOptions): TrainResult {
+  const d = trainRows.x[0].length;
+  let params = initParams(d, opt.hidden, o, opt.seed);
+  const tensors = [params.w1, params.b1, params.w2, params.b2];
+  const m = tensors.map((t) => new Float64Array(t.length));
+  const v = tensors.map((t) => new Float64Array(t.length));
+  const g = tensors.map((t) => new Float64Array(t.length));
+  const rand = mulberry32(opt.seed ^ 0x9e3779b9);
+  const order = Array.from({ length: trainRows.x.length }, (_, i) => i);
+  const a = new Float64Array(opt.hidden);
+  const dz = new Float64Array(o);
+  const da = new Float64Array(opt.hidden);
+  let step = 0;
+  let best = { loss: Infinity, epoch: 0, snapshot: tensors.map((t) => t.slice()) };
+  let epoch = 0;
+  for (; epoch < opt.maxEpochs && epoch - best.epoch <= opt.patience; epoch++) {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (let start = 0; start < order.length; start += opt.batch) {
+      const batch = order.slice(start, start + opt.batch);
+      for (const t of g) t.fill(0);
+      let wsum = 0;
+      for (const r of batch) {
+        const x = trainRows.x[r];
+        const z = forwardRaw(params, x, a);
+        rowLoss(opt.head, z, trainRows.y[r], trainRows.weight[r], dz);
+        wsum += trainRows.weight[r];
+        da.fill(0);
+        for (let k = 0; k < opt.hidden; k++) {
+          if (a[k] === 0) continue;
+          for (let j = 0; j < o; j++) {
+            g[2][k * o + j] += a[k] * dz[j];
+            da[k] += params.w2[k * o + j] * dz[j];
+          }
+        }
+        for (let j = 0; j < o; j++) g[3][j] += dz[j];
+        for (let k = 0; k < opt.hidden; k++) if (a[k] > 0) g[1][k] += da[k];
+        for (let i = 0; i < d; i++) {
+          const xi = x[i];
+          if (xi === 0) continue;
+          for (let k = 0; k < opt.hidden; k++) if (a[k] > 0) g[0][i * opt.hidden + k] += xi * da[k];
+        }
+      }
+      step++;
+      const b1c = 1 - 0.9 ** step;
+      const b2c = 1 - 0.999 ** step;
+      tensors.forEach((t, ti) => {
+        const decay = ti % 2 === 0 ? opt.weightDecay : 0; // weights only, not biases
+        for (let k = 0; k < t.length; k++) {
+          const grad = g[ti][k] / wsum;
+          m[ti][k] = 0.9 * m[ti][k] + 0.1 * grad;
+          v[ti][k] = 0.999 * v[ti][k] + 0.001 * grad * grad;
+          t[k] -= opt.lr * ((m[ti][k] / b1c) / (Math.sqrt(v[ti][k] / b2c) + 1e-8) + decay * t[k]);
+        }
+      });
+    }
+    const loss = meanLoss(params, opt.head, validationRows);
+    if (loss < best.loss - 1e-9) best = { loss, epoch, snapshot: tensors.map((t) => t.slice()) };
+  }
+  params = { d, h: opt.hidden, o, w1: best.snapshot[0], b1: best.snapshot[1], w2: best.snapshot[2], b2: best.snapshot[3] };
+  return { params, epochs: epoch, bestEpoch: best.epoch, trainLoss: meanLoss(params, opt.head, trainRows), validationLoss: best.loss };
+}

@@ -1,0 +1,192 @@
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { BackendError, postJson as postWithRetry } from "../../src/lm/http.js";
+import { METHODS } from "../../src/pipeline/evaluate.js";
+import { RecordSchema } from "../../src/predictor/dataset.js";
+import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
+import { type RunningServer, bin, startLmServer } from "./support/lm-server.js";
+
+let server: RunningServer;
+let dir: string;
+beforeAll(async () => {
+  server = await startLmServer(["--models", "weak"]);
+  dir = mkdtempSync("/tmp/allot-pipeline-");
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const allot = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+const lines = (path: string) => readFileSync(path, "utf8").split("\n").filter((l) => l !== "");
+const collectArgs = (prompts: string, out: string, extra: string[] = []) => [
+  "collect", "--prompts", prompts, "--out", out, "--lm", server.url, "--model", "weak", "--samples", "16", ...extra,
+];
+
+function prompts(split: string, count: number, seed: number): string {
+  const path = `${dir}/${split}-${seed}.jsonl`;
+  const r = allot(["prompts", "--split", split, "--count", String(count), "--seed", String(seed)]);
+  expect(r.status).toBe(0);
+  writeFileSync(path, r.stdout);
+  return path;
+}
+
+describe("allot collect", () => {
+  it("resumes after being killed mid-run and a torn last line, losing and duplicating nothing", async () => {
+    const input = prompts("train", 160, 7);
+    // Reference: one uninterrupted run.
+    expect(allot(collectArgs(input, `${dir}/straight.jsonl`)).status).toBe(0);
+
+    const out = `${dir}/killed.jsonl`;
+    const child = spawn(process.execPath, [bin, ...collectArgs(input, out, ["--batch", "2", "--concurrency", "1"])], { stdio: "ignore" });
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(out) && lines(out).length >= 20) {
+          clearInterval(poll);
+          child.kill("SIGKILL");
+          resolve();
+        }
+      }, 5);
+    });
+    await new Promise((r) => child.once("exit", r));
+    const before = lines(out).length;
+    expect(before).toBeLessThan(160);
+    appendFileSync(out, '{"id":"train-7-9'); // a write cut off by the crash
+
+    const resumed = allot(collectArgs(input, out, ["--batch", "2", "--concurrency", "1"]));
+    expect(resumed.status).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`\\(${before} already done, 160 in all\\)`));
+    const records = lines(out).map((l) => RecordSchema.parse(JSON.parse(l)));
+    expect(new Set(records.map((r) => r.id)).size).toBe(160);
+    expect(records).toHaveLength(160);
+    // Per-prompt seeds: the resumed dataset is the uninterrupted one, in another order.
+    const byId = new Map(lines(`${dir}/straight.jsonl`).map((l) => [JSON.parse(l).id, JSON.parse(l)]));
+    for (const r of records) expect(r).toEqual(byId.get(r.id));
+  });
+
+  it("refuses to resume with different settings", () => {
+    const input = prompts("train", 20, 8);
+    expect(allot(collectArgs(input, `${dir}/s.jsonl`)).status).toBe(0);
+    const r = allot(collectArgs(input, `${dir}/s.jsonl`, ["--temperature", "0.5"]));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("temperature: 0.8 → 0.5");
+  });
+});
+
+describe("LM client retries (faults injected by a local server)", () => {
+  const Ok = z.object({ ok: z.literal(true) });
+  const policy = { attempts: 4, timeoutMs: 300, baseDelayMs: 1, maxDelayMs: 20 };
+
+  async function faulty(script: ((res: import("node:http").ServerResponse) => void)[]) {
+    let calls = 0;
+    const srv = createServer((req, res) => {
+      req.resume();
+      const step = script[Math.min(calls++, script.length - 1)];
+      step(res);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/x`;
+    return { url, calls: () => calls, close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(r); }) };
+  }
+  const reply = (status: number, body: string, headers: Record<string, string> = {}) => (res: import("node:http").ServerResponse) => {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(body);
+  };
+  const hang = () => () => {};
+
+  it("retries 429 (honouring Retry-After), 5xx, malformed JSON and timeouts, then succeeds", async () => {
+    const s = await faulty([
+      reply(429, '{"error":{"message":"slow down"}}', { "retry-after": "0" }),
+      reply(503, "upstream down"),
+      reply(200, "{not json"),
+      reply(200, '{"ok":true}'),
+    ]);
+    await expect(postWithRetry(s.url, {}, Ok, { policy })).resolves.toEqual({ ok: true });
+    expect(s.calls()).toBe(4);
+    await s.close();
+    const slow = await faulty([hang(), reply(200, '{"ok":true}')]);
+    await expect(postWithRetry(slow.url, {}, Ok, { policy })).resolves.toEqual({ ok: true });
+    expect(slow.calls()).toBe(2);
+    await slow.close();
+  });
+
+  it("fails at once on a 400, with the server's message", async () => {
+    const s = await faulty([reply(400, '{"error":{"message":"bad prompt"}}')]);
+    await expect(postWithRetry(s.url, {}, Ok, { policy })).rejects.toMatchObject({ status: 400, retryable: false, message: expect.stringContaining("bad prompt") });
+    expect(s.calls()).toBe(1);
+    await s.close();
+  });
+
+  it("gives up after the last attempt with a retryable BackendError", async () => {
+    const s = await faulty([reply(500, "boom")]);
+    const err = await postWithRetry(s.url, {}, Ok, { policy }).catch((e) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect(err.message).toContain("gave up after 4 attempts");
+    expect(s.calls()).toBe(4);
+    await s.close();
+  });
+});
+
+describe("allot train and allot eval", () => {
+  let train: string;
+  let val: string;
+  let test: string;
+  beforeAll(() => {
+    train = `${dir}/d-train.jsonl`;
+    val = `${dir}/d-val.jsonl`;
+    test = `${dir}/d-test.jsonl`;
+    for (const [split, n, out] of [["train", 240, train], ["validation", 80, val], ["test", 120, test]] as const) {
+      expect(allot(collectArgs(prompts(split, n, 3), out)).status).toBe(0);
+    }
+  });
+
+  it("is deterministic: same data and seed, byte-identical ONNX; and the export matches the trainer", () => {
+    const sha = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
+    for (const out of [`${dir}/p1`, `${dir}/p2`]) {
+      const r = allot(["train", "--train", train, "--validation", val, "--out", out, "--seed", "5"]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    expect(sha(`${dir}/p1.onnx`)).toBe(sha(`${dir}/p2.onnx`));
+    const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${dir}/p1.manifest.json`, "utf8")));
+    expect(m.kind).toBe("bernoulli");
+    expect(m.sha256).toBe(sha(`${dir}/p1.onnx`));
+    expect(m.metrics.onnx_parity_max_abs).toBeLessThanOrEqual(1e-5);
+    expect(m.metrics.spearman_validation).toBeGreaterThan(0.5);
+    const other = allot(["train", "--train", train, "--validation", val, "--out", `${dir}/p3`, "--seed", "6"]);
+    expect(other.status).toBe(0);
+    expect(sha(`${dir}/p3.onnx`)).not.toBe(sha(`${dir}/p1.onnx`));
+  });
+
+  it("trains a curve predictor on graded rewards", () => {
+    const g = (s: string) => `${dir}/g-${s}.jsonl`;
+    for (const [split, n] of [["train", 120], ["validation", 60]] as const) {
+      expect(allot(collectArgs(prompts(split, n, 4), g(split), ["--reward", "verifier-graded"])).status).toBe(0);
+    }
+    const r = allot(["train", "--train", g("train"), "--validation", g("validation"), "--out", `${dir}/pc`, "--b-max", "8"]);
+    expect(r.status, r.stderr).toBe(0);
+    const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${dir}/pc.manifest.json`, "utf8")));
+    expect(m).toMatchObject({ kind: "curve", output: "q", b_max: 8 });
+    expect(m.metrics.onnx_parity_max_abs).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("reports the four methods; the oracle is never below any other method at equal budget", () => {
+    const r = allot(["eval", "--data", test, "--predictor", `${dir}/p1`, "--out", `${dir}/report`]);
+    expect(r.status, r.stderr).toBe(0);
+    for (const f of ["report.md", "full.svg", "tranches.svg", "results.json"]) expect(existsSync(`${dir}/report/${f}`)).toBe(true);
+    const res = JSON.parse(readFileSync(`${dir}/report/results.json`, "utf8"));
+    for (const mix of ["full", "tranches"]) {
+      expect(res.mixes[mix].savings.map((s: { budget: number }) => s.budget)).toEqual([2, 4, 8]);
+      for (const point of res.mixes[mix].curve) {
+        for (const m of METHODS) {
+          expect(point.used[m]).toBeLessThanOrEqual(point.budget + 1e-9);
+          expect(point.quality.oracle).toBeGreaterThanOrEqual(point.quality[m] - 1e-12);
+        }
+      }
+    }
+    expect(readFileSync(`${dir}/report/report.md`, "utf8")).toContain("compute saved at equal quality");
+  });
+});
