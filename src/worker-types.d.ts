@@ -6,3 +6,14 @@ declare namespace Cloudflare {
   }
   interface Env extends import("./env.js").Env {}
 }
+
+// wrangler imports .wasm files as precompiled modules and .onnx files (a Data rule in
+// wrangler.toml) as ArrayBuffers.
+declare module "*.wasm" {
+  const module: WebAssembly.Module;
+  export default module;
+}
+declare module "*.onnx" {
+  const bytes: ArrayBuffer;
+  export default bytes;
+}

@@ -26,6 +26,8 @@ export interface EvalResult {
   readonly spearman: number;
   readonly ece: number | null;
   readonly mixes: Record<string, { prompts: number; curve: CurvePoint[]; savings: Savings[] }>;
+  /** Prompts whose empirical curve is flat (left out of the tranches). */
+  readonly flat: number;
 }
 
 const COLORS: Record<Method, string> = { uniform: "#888888", learned: "#d62728", oracle: "#1f77b4", random: "#2ca02c" };
@@ -60,9 +62,13 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   const rho = spearman(predictedOne, empiricalOne);
   const ece = binary ? expectedCalibrationError(predictedOne, empiricalOne, records.map((r) => r.rewards.length)) : null;
 
-  // Tranches: the easiest and the hardest prompts by their empirical single-sample quality.
-  const order = prompts.map((_, i) => i).sort((a, b) => empiricalOne[a] - empiricalOne[b] || a - b);
-  const k = Math.max(1, Math.floor(prompts.length * o.tranche));
+  // Tranches: the easiest and the hardest prompts by empirical single-sample quality,
+  // among those whose curve is not flat. A prompt every sample solves (or none does) gains
+  // nothing from compute; on a task where over a quarter of prompts are such, quartiles of
+  // raw difficulty would hold only flat curves, on which every allocation scores the same.
+  const responsive = prompts.map((_, i) => i).filter((i) => prompts[i].empirical[bMax] > prompts[i].empirical[1] + 1e-12);
+  const order = responsive.sort((a, b) => empiricalOne[a] - empiricalOne[b] || a - b);
+  const k = Math.max(1, Math.floor(order.length * o.tranche));
   const tranches = [...order.slice(0, k), ...order.slice(-k)].sort((a, b) => a - b).map((i) => prompts[i]);
 
   const mixes: EvalResult["mixes"] = {};
@@ -71,7 +77,7 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
     const savings = [2, 4, 8].filter((b) => b <= bMax).map((b) => savingsAt(curve, b));
     mixes[name] = { prompts: set.length, curve, savings };
   }
-  const result: EvalResult = { manifest, prompts: records.length, samplesPerPrompt: K, spearman: rho, ece, mixes };
+  const result: EvalResult = { manifest, prompts: records.length, samplesPerPrompt: K, spearman: rho, ece, mixes, flat: prompts.length - responsive.length };
 
   await mkdir(o.outDir, { recursive: true });
   const qLabel = binary ? "pass rate (best of the units)" : "expected best reward";
@@ -108,6 +114,13 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
   for (const [name, mix] of Object.entries(r.mixes)) {
     lines.push(
       `## ${name === "full" ? "Full distribution" : `Tranches (the ${(100 * o.tranche).toFixed(0)}% easiest and ${(100 * o.tranche).toFixed(0)}% hardest)`}: ${mix.prompts} prompts`,
+      ...(name === "full"
+        ? []
+        : [
+            "",
+            `Drawn from the ${r.prompts - r.flat} prompts whose empirical curve is not flat; the other ${r.flat} were solved by ` +
+              "every sample or by none, gain nothing from compute, and would make every allocation score the same.",
+          ]),
       "",
       `![${name}](${name}.svg)`,
       "",

@@ -131,6 +131,10 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     metrics,
   };
   await writeFile(`${o.out}.onnx`, bytes);
+  // Fixtures for the edge: a few validation inputs and the trainer's outputs for them,
+  // which the workerd tests compare with onnxruntime-web's.
+  const fixtures = validation.slice(0, 8).map((r) => ({ hidden: r.hidden, expected: Array.from(foldedForward(exportInput, r.hidden)) }));
+  await writeFile(`${o.out}.parity.json`, JSON.stringify(fixtures) + "\n");
   await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
   return manifest;
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped predictors and their eval reports from scratch (about 2 minutes on
+# 2 cores): starts the reference LM, collects train/validation/test data with K = 32
+# samples per prompt, trains, evaluates. Datasets go to data/ (not committed: the seeds
+# make them reproducible); predictors to models/, reports to reports/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A="node bin/allot.mjs"
+PORT=${PORT:-8123}
+LM="http://127.0.0.1:$PORT"
+mkdir -p data
+$A serve-lm --port "$PORT" > data/serve-lm.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "$LM/health" > /dev/null && break; sleep 0.1; done
+
+$A prompts --split train --count 2000 --seed 1 > data/train.jsonl
+$A prompts --split validation --count 400 --seed 2 > data/validation.jsonl
+$A prompts --split test --count 1000 --seed 3 > data/test.jsonl
+
+# name  model  reward
+for spec in "strong-binary strong verifier-binary" "strong-graded strong verifier-graded" "weak-binary weak verifier-binary"; do
+  read -r name model reward <<< "$spec"
+  for split in train validation test; do
+    $A collect --prompts "data/$split.jsonl" --out "data/$name-$split.jsonl" --lm "$LM" --model "$model" --reward "$reward"
+  done
+  $A train --train "data/$name-train.jsonl" --validation "data/$name-validation.jsonl" --out "models/predictor-$name"
+  $A eval --data "data/$name-test.jsonl" --predictor "models/predictor-$name" --out "reports/predictor-$name"
+done
