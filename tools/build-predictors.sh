@@ -2,7 +2,7 @@
 # Rebuilds the shipped predictors and their eval reports from scratch (about 2 minutes on
 # 2 cores): starts the reference LM, collects train/validation/test data with K = 32
 # samples per prompt, trains, evaluates. Datasets go to data/ (not committed: the seeds
-# make them reproducible); predictors to models/, reports to reports/.
+# make them reproducible); predictors to models/predictors/, reports to reports/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A="node bin/allot.mjs"
@@ -24,6 +24,6 @@ for spec in "strong-binary strong verifier-binary" "strong-graded strong verifie
   for split in train validation test; do
     $A collect --prompts "data/$split.jsonl" --out "data/$name-$split.jsonl" --lm "$LM" --model "$model" --reward "$reward"
   done
-  $A train --train "data/$name-train.jsonl" --validation "data/$name-validation.jsonl" --out "models/predictor-$name"
-  $A eval --data "data/$name-test.jsonl" --predictor "models/predictor-$name" --out "reports/predictor-$name"
+  $A train --train "data/$name-train.jsonl" --validation "data/$name-validation.jsonl" --out "models/predictors/$name"
+  $A eval --data "data/$name-test.jsonl" --predictor "models/predictors/$name" --out "reports/$name"
 done

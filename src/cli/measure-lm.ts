@@ -28,7 +28,9 @@ export async function runMeasureLm(args: string[]): Promise<void> {
   const cells = flags.cells ? String(flags.cells).split(",") : undefined;
   for (const c of cells ?? []) if (!parseCell(c)) throw new CliError(`--cells: "${c}" is not a cell like 2+3 or 3*1`);
   const dir = flags["models-dir"] as string;
-  const lm = await ReferenceLM.load(dir, String(flags.model));
+  const lm = await ReferenceLM.load(dir, String(flags.model)).catch((e: Error) => {
+    throw new CliError(e.message, 1);
+  });
   const t0 = performance.now();
   const table = await measureSuccess(lm, {
     samplesPerCell: intFlag(flags.samples, "samples", 400, 1),

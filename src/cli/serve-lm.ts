@@ -2,6 +2,7 @@ import { serve } from "@hono/node-server";
 import { loadModels, DEFAULT_MODELS_DIR } from "../reference-lm/registry.js";
 import { REWARD_MODELS, createLmServer } from "../reference-lm/server.js";
 import { intFlag, parseFlags } from "./args.js";
+import { CliError } from "./io.js";
 
 export const usage = `allot serve-lm [--host 127.0.0.1] [--port 8000] [--models strong,weak] [--models-dir DIR]
 
@@ -18,7 +19,9 @@ export async function runServeLm(args: string[]): Promise<void> {
     "models-dir": { type: "string", default: DEFAULT_MODELS_DIR },
   });
   const port = intFlag(flags.port, "port", 8000);
-  const models = await loadModels(flags["models-dir"] as string, flags.models ? String(flags.models).split(",") : undefined);
+  const models = await loadModels(flags["models-dir"] as string, flags.models ? String(flags.models).split(",") : undefined).catch((e: Error) => {
+    throw new CliError(e.message, 1);
+  });
   const app = createLmServer(models);
   await new Promise<void>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: flags.host as string, port }, (info) => {

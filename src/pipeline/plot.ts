@@ -7,9 +7,9 @@ export interface Series {
 }
 
 export function lineChart(title: string, xLabel: string, yLabel: string, series: readonly Series[]): string {
-  const W = 640;
+  const W = 680;
   const H = 400;
-  const m = { l: 60, r: 150, t: 36, b: 48 };
+  const m = { l: 60, r: 175, t: 36, b: 48 };
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]));
   const x0 = Math.min(...xs);

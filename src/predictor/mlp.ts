@@ -8,8 +8,11 @@
  * - "bernoulli": one logit z, p = σ(z); loss is the binomial negative log-likelihood of
  *   s passes out of K samples (divided by K), whose gradient in z is σ(z) − s/K.
  * - "curve": o outputs z_j, Δ_j = softplus(z_j) ≥ 0 and q(b) = Σ_{j≤b} Δ_j, so the
- *   predicted best-of-b curve is non-decreasing by construction; loss is the mean
- *   squared error against the unbiased best-of-b targets.
+ *   predicted best-of-b curve is non-decreasing by construction. The loss is on the
+ *   increments Δ_j, not on q: allocation compares increments across prompts, and they
+ *   are small (≈0.01) next to q (≈0.5), so an MSE on q fits them loosely. Each
+ *   increment's error is divided by that increment's RMS over the training targets, so
+ *   the late, tiny increments count as much as the first.
  */
 import { mulberry32 } from "../allocation/select.js";
 
@@ -43,10 +46,12 @@ export const defaultTrainOptions = (head: Head): TrainOptions => ({
   head,
   hidden: 64,
   seed: 1,
-  lr: 1e-3,
+  // The curve head's scaled-increment loss converges slowly at 1e-3 (still improving at
+  // 300 epochs on the reference data); 3e-3 and a longer cap reach its minimum.
+  lr: head === "curve" ? 3e-3 : 1e-3,
   weightDecay: 1e-4,
   batch: 64,
-  maxEpochs: 300,
+  maxEpochs: head === "curve" ? 800 : 300,
   patience: 25,
 });
 
@@ -98,8 +103,8 @@ export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array
   return q;
 }
 
-/** Loss of one row and, if `grad` is given, dLoss/dz into it. */
-function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, grad?: Float64Array): number {
+/** Loss of one row and, if `grad` is given, dLoss/dz into it. `scale`: curve increments' RMS. */
+function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, scale: Float64Array, grad?: Float64Array): number {
   if (head === "bernoulli") {
     const rate = y[0];
     // Binomial NLL per sample, in a numerically stable form.
@@ -108,31 +113,29 @@ function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, g
     return loss * weight;
   }
   const o = z.length;
-  let acc = 0;
   let loss = 0;
-  const dq = new Float64Array(o);
   for (let j = 0; j < o; j++) {
-    acc += softplus(z[j]);
-    const e = acc - y[j];
+    const target = y[j] - (j > 0 ? y[j - 1] : 0);
+    const e = (softplus(z[j]) - target) / scale[j];
     loss += (e * e) / o;
-    dq[j] = (2 * e) / o;
-  }
-  if (grad) {
-    let tail = 0;
-    for (let j = o - 1; j >= 0; j--) {
-      tail += dq[j];
-      grad[j] = tail * sigmoid(z[j]) * weight; // softplus' = σ
-    }
+    if (grad) grad[j] = ((2 * e) / scale[j] / o) * sigmoid(z[j]) * weight; // softplus' = σ
   }
   return loss * weight;
 }
 
+/** Per-increment RMS of the curve targets (ones for the bernoulli head). */
+export function incrementScale(rows: Rows, o: number): Float64Array {
+  const s = new Float64Array(o);
+  for (const y of rows.y) for (let j = 0; j < o && y.length === o; j++) s[j] += (y[j] - (j > 0 ? y[j - 1] : 0)) ** 2 / rows.y.length;
+  return Float64Array.from(s, (v) => Math.max(Math.sqrt(v), 1e-4));
+}
+
 /** Mean loss over rows (weighted). */
-export function meanLoss(p: MlpParams, head: Head, rows: Rows): number {
+export function meanLoss(p: MlpParams, head: Head, rows: Rows, scale: Float64Array): number {
   let total = 0;
   let weights = 0;
   for (let r = 0; r < rows.x.length; r++) {
-    total += rowLoss(head, forwardRaw(p, rows.x[r]), rows.y[r], rows.weight[r]);
+    total += rowLoss(head, forwardRaw(p, rows.x[r]), rows.y[r], rows.weight[r], scale);
     weights += rows.weight[r];
   }
   return total / weights;
@@ -149,6 +152,7 @@ export interface TrainResult {
 /** Adam with decoupled weight decay, minibatches in a seeded order, early stopping. */
 export function train(trainRows: Rows, validationRows: Rows, o: number, opt: TrainOptions): TrainResult {
   const d = trainRows.x[0].length;
+  const scale = opt.head === "curve" ? incrementScale(trainRows, o) : new Float64Array(o).fill(1);
   let params = initParams(d, opt.hidden, o, opt.seed);
   const tensors = [params.w1, params.b1, params.w2, params.b2];
   const m = tensors.map((t) => new Float64Array(t.length));
@@ -174,7 +178,7 @@ export function train(trainRows: Rows, validationRows: Rows, o: number, opt: Tra
       for (const r of batch) {
         const x = trainRows.x[r];
         const z = forwardRaw(params, x, a);
-        rowLoss(opt.head, z, trainRows.y[r], trainRows.weight[r], dz);
+        rowLoss(opt.head, z, trainRows.y[r], trainRows.weight[r], scale, dz);
         wsum += trainRows.weight[r];
         da.fill(0);
         for (let k = 0; k < opt.hidden; k++) {
@@ -205,9 +209,9 @@ export function train(trainRows: Rows, validationRows: Rows, o: number, opt: Tra
         }
       });
     }
-    const loss = meanLoss(params, opt.head, validationRows);
+    const loss = meanLoss(params, opt.head, validationRows, scale);
     if (loss < best.loss - 1e-9) best = { loss, epoch, snapshot: tensors.map((t) => t.slice()) };
   }
   params = { d, h: opt.hidden, o, w1: best.snapshot[0], b1: best.snapshot[1], w2: best.snapshot[2], b2: best.snapshot[3] };
-  return { params, epochs: epoch, bestEpoch: best.epoch, trainLoss: meanLoss(params, opt.head, trainRows), validationLoss: best.loss };
+  return { params, epochs: epoch, bestEpoch: best.epoch, trainLoss: meanLoss(params, opt.head, trainRows, scale), validationLoss: best.loss };
 }

@@ -49,7 +49,13 @@ export class ReferenceLM {
 
   /** Loads `<dir>/<name>.manifest.json` and its ONNX file, refusing a file whose sha256 differs. */
   static async load(dir: string, name: string, threads = 1): Promise<ReferenceLM> {
-    const manifest = LmManifestSchema.parse(JSON.parse(await readFile(join(dir, `${name}.manifest.json`), "utf8")));
+    const path = join(dir, `${name}.manifest.json`);
+    const parsed = LmManifestSchema.safeParse(JSON.parse(await readFile(path, "utf8")));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`${path} is not a reference LM manifest (${issue.path.join(".")}: ${issue.message})`);
+    }
+    const manifest = parsed.data;
     const bytes = await readFile(join(dir, manifest.file));
     const sha = createHash("sha256").update(bytes).digest("hex");
     if (sha !== manifest.sha256) throw new Error(`${manifest.file}: sha256 ${sha} does not match its manifest (${manifest.sha256})`);

@@ -4,9 +4,9 @@
 import { describe, expect, it } from "vitest";
 import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
 import { EdgePredictor } from "../../src/predictor/runtime-web.js";
-import weakModel from "../../models/predictor-weak-binary.onnx";
-import weakManifest from "../../models/predictor-weak-binary.manifest.json";
-import weakParity from "../../models/predictor-weak-binary.parity.json";
+import weakModel from "../../models/predictors/weak-binary.onnx";
+import weakManifest from "../../models/predictors/weak-binary.manifest.json";
+import weakParity from "../../models/predictors/weak-binary.parity.json";
 
 const predictors = [{ model: weakModel, manifest: weakManifest, parity: weakParity }];
 
