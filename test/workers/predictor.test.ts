@@ -4,11 +4,21 @@
 import { describe, expect, it } from "vitest";
 import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
 import { EdgePredictor } from "../../src/predictor/runtime-web.js";
+import strongBinaryModel from "../../models/predictors/strong-binary.onnx";
+import strongBinaryManifest from "../../models/predictors/strong-binary.manifest.json";
+import strongBinaryParity from "../../models/predictors/strong-binary.parity.json";
+import strongGradedModel from "../../models/predictors/strong-graded.onnx";
+import strongGradedManifest from "../../models/predictors/strong-graded.manifest.json";
+import strongGradedParity from "../../models/predictors/strong-graded.parity.json";
 import weakModel from "../../models/predictors/weak-binary.onnx";
 import weakManifest from "../../models/predictors/weak-binary.manifest.json";
 import weakParity from "../../models/predictors/weak-binary.parity.json";
 
-const predictors = [{ model: weakModel, manifest: weakManifest, parity: weakParity }];
+const predictors = [
+  { model: strongBinaryModel, manifest: strongBinaryManifest, parity: strongBinaryParity },
+  { model: strongGradedModel, manifest: strongGradedManifest, parity: strongGradedParity },
+  { model: weakModel, manifest: weakManifest, parity: weakParity },
+];
 
 describe("EdgePredictor (onnxruntime-web in workerd)", () => {
   for (const p of predictors) {
@@ -24,6 +34,11 @@ describe("EdgePredictor (onnxruntime-web in workerd)", () => {
       // Batch of one, and a second call on the same session.
       const one = await predictor.predict([p.parity[0].hidden]);
       expect(Math.abs(one[0][0] - p.parity[0].expected[0])).toBeLessThanOrEqual(1e-5);
+      // Outputs are what the manifest says: p in [0, 1], or a non-decreasing q.
+      for (const row of out) {
+        if (manifest.kind === "bernoulli") expect(row[0]).toBeGreaterThanOrEqual(0), expect(row[0]).toBeLessThanOrEqual(1);
+        else for (let j = 1; j < row.length; j++) expect(row[j]).toBeGreaterThanOrEqual(row[j - 1]);
+      }
     });
 
     it(`${manifest.name}: rejects a hidden state of the wrong size`, async () => {
