@@ -3,15 +3,17 @@ import { defineConfig } from "vitest/config";
 
 // Two projects: code that runs at the edge is tested inside workerd with real bindings;
 // the Node side (the CLI, the reference LM server) is tested as real processes.
+// Time limits are hang guards, not performance checks: on a loaded 2-core machine a
+// Worker's cold start takes ~5 s and collecting the pipeline tests' data ~20 s.
 export default defineConfig({
   test: {
     projects: [
       {
         plugins: [cloudflareTest({ main: "./src/index.ts", wrangler: { configPath: "./wrangler.toml" } })],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000 },
       },
       {
-        test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 60_000 },
+        test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 180_000 },
       },
     ],
   },
