@@ -1,6 +1,6 @@
 import type { SuccessTable } from "./manifest.js";
 import type { ReferenceLM } from "./model.js";
-import { allCells, promptSet } from "./task.js";
+import { allCells, binaryReward, parseScored, promptSet } from "./task.js";
 
 export interface MeasureOptions {
   readonly samplesPerCell: number;
@@ -22,7 +22,8 @@ export async function measureSuccess(lm: ReferenceLM, o: MeasureOptions): Promis
     const maxTokens = lm.manifest.context_length - Math.max(...ids.map((p) => p.length));
     const samples = await lm.generate(ids, { n: 1, temperature: o.temperature, topP: o.topP, maxTokens, stop: [], seed: o.seed });
     let passed = 0;
-    records.forEach((r, i) => (passed += samples[i][0].text === r.answer ? 1 : 0));
+    // The same verifier the server's verifier-binary reward model runs.
+    records.forEach((r, i) => (passed += binaryReward(parseScored(r.prompt)!.problem, samples[i][0].text)));
     cells[cell] = passed / records.length;
   }
   return {

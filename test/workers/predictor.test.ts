@@ -36,8 +36,12 @@ describe("EdgePredictor (onnxruntime-web in workerd)", () => {
       expect(Math.abs(one[0][0] - p.parity[0].expected[0])).toBeLessThanOrEqual(1e-5);
       // Outputs are what the manifest says: p in [0, 1], or a non-decreasing q.
       for (const row of out) {
-        if (manifest.kind === "bernoulli") expect(row[0]).toBeGreaterThanOrEqual(0), expect(row[0]).toBeLessThanOrEqual(1);
-        else for (let j = 1; j < row.length; j++) expect(row[j]).toBeGreaterThanOrEqual(row[j - 1]);
+        if (manifest.kind === "bernoulli") {
+          expect(row[0]).toBeGreaterThanOrEqual(0);
+          expect(row[0]).toBeLessThanOrEqual(1);
+        } else {
+          for (let j = 1; j < row.length; j++) expect(row[j]).toBeGreaterThanOrEqual(row[j - 1]);
+        }
       }
     });
 
