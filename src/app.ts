@@ -2,14 +2,20 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./env.js";
 import { ApiError, errorResponse } from "./http/errors.js";
 import { validationHook } from "./http/validation.js";
+import { admin } from "./routes/admin.js";
 import { allocateRoute } from "./routes/allocate.js";
 import { health } from "./routes/health.js";
+import { usage } from "./routes/usage.js";
 
 /** The gateway: every route is registered here, and every error leaves through onError. */
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.route("/", health);
   app.route("/", allocateRoute);
+  app.route("/", usage);
+  app.route("/", admin);
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "A tenant's API key." });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

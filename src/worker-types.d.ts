@@ -3,6 +3,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./index.js");
+    durableNamespaces: "TenantLedger";
   }
   interface Env extends import("./env.js").Env {}
 }

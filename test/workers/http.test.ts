@@ -27,7 +27,16 @@ describe("meta routes", () => {
     expect(res.status).toBe(200);
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/v1/allocate"]);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/admin/tenants",
+      "/admin/tenants/{id}",
+      "/admin/tenants/{id}/budget",
+      "/admin/tenants/{id}/keys",
+      "/admin/tenants/{id}/keys/{keyId}",
+      "/healthz",
+      "/v1/allocate",
+      "/v1/usage",
+    ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");
     expect(doc.components.schemas).toHaveProperty("Error");
   });

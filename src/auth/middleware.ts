@@ -1,0 +1,30 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../env.js";
+import { ApiError } from "../http/errors.js";
+import { bearer, parseApiKey, sameSecret } from "./tokens.js";
+
+/** Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
+export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const expected = c.env.ADMIN_TOKEN;
+  if (!expected) {
+    throw new ApiError(503, "api_error", "admin routes are disabled: set the ADMIN_TOKEN secret (`.dev.vars` when running locally)");
+  }
+  const token = bearer(c.req.header("authorization"));
+  if (!token || !(await sameSecret(token, expected))) {
+    throw new ApiError(401, "authentication_error", "admin routes need Authorization: Bearer <ADMIN_TOKEN>");
+  }
+  await next();
+});
+
+/** Tenant routes: `Authorization: Bearer <API key>`; sets c.var.tenant. */
+export const requireTenant = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  if (!token) throw new ApiError(401, "authentication_error", "missing API key: send Authorization: Bearer <key>");
+  const key = parseApiKey(token);
+  const ledger = key ? c.env.TENANTS.get(c.env.TENANTS.idFromName(key.tenant)) : null;
+  if (!key || !ledger || !(await ledger.authenticate(key.keyId, key.secret))) {
+    throw new ApiError(401, "authentication_error", "invalid or revoked API key");
+  }
+  c.set("tenant", key.tenant);
+  await next();
+});

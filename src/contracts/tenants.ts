@@ -1,0 +1,65 @@
+import { z } from "@hono/zod-openapi";
+
+const units = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const BudgetSchema = z
+  .strictObject({
+    hour: units.nullable().optional().describe("Units per UTC hour; null or absent for no hourly limit."),
+    day: units.nullable().optional().describe("Units per UTC day."),
+    month: units.nullable().optional().describe("Units per UTC calendar month."),
+  })
+  .openapi("Budget");
+
+export const LimitsSchema = z
+  .strictObject({
+    max_batch_size: z.int().min(1).max(100_000).default(1_000),
+    max_concurrent_batches: z.int().min(1).max(1_000).default(4),
+  })
+  .openapi("Limits");
+
+export const CreateTenantSchema = z
+  .strictObject({
+    name: z.string().min(1).max(200),
+    budget: BudgetSchema.default({}),
+    limits: LimitsSchema.default({ max_batch_size: 1_000, max_concurrent_batches: 4 }),
+  })
+  .openapi("CreateTenant");
+
+export const TenantSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    created_at: z.string(),
+    budget: z.object({ hour: z.int().nullable(), day: z.int().nullable(), month: z.int().nullable() }),
+    limits: z.object({ max_batch_size: z.int(), max_concurrent_batches: z.int() }),
+    keys: z.array(z.object({ id: z.string(), created_at: z.string(), revoked_at: z.string().nullable() })),
+  })
+  .openapi("Tenant");
+
+export const NewKeySchema = z
+  .object({
+    id: z.string(),
+    key: z.string().describe("The API key. Shown once: allot stores only its hash."),
+  })
+  .openapi("NewKey");
+
+export const UsageSchema = z
+  .object({
+    tenant: z.string(),
+    windows: z.array(
+      z.object({
+        window: z.enum(["hour", "day", "month"]),
+        limit: z.int().nullable(),
+        used: z.int(),
+        reserved: z.int(),
+        remaining: z.int().nullable(),
+        resets_at: z.string(),
+      }),
+    ),
+  })
+  .openapi("Usage");
+
+export type CreateTenant = z.infer<typeof CreateTenantSchema>;
+export type Budget = z.infer<typeof BudgetSchema>;
+export type Tenant = z.infer<typeof TenantSchema>;
+export type Usage = z.infer<typeof UsageSchema>;
