@@ -10,13 +10,20 @@ export default defineConfig({
     projects: [
       {
         plugins: [
-          cloudflareTest({
+          cloudflareTest(({ inject }) => ({
             main: "./src/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token" } },
-          }),
+            // The reference LM started by global-setup.ts, over real HTTP.
+            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", LM_URL: inject("lmUrl") } },
+          })),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000 },
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          globalSetup: ["test/workers/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
       },
       {
         test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 180_000 },

@@ -6,6 +6,11 @@ export interface Env {
   /** Guards /admin routes. A Worker secret; `.dev.vars` locally. */
   readonly ADMIN_TOKEN?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
+  /** The LM server (vLLM, SGLang, or the reference LM): base URL, model, key, hidden-state protocol. */
+  readonly LM_URL?: string;
+  readonly LM_MODEL?: string;
+  readonly LM_API_KEY?: string;
+  readonly HIDDEN_STATES?: string;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { tenant: string } };

@@ -23,6 +23,10 @@ export function buildBatch(req: AllocateRequest): BatchProblem {
     seen.add(q.id);
     const lo = q.min ?? req.min;
     let hi: number;
+    if (q.prompt !== undefined || q.hidden !== undefined) {
+      // Resolved to p or marginals by the gateway before it gets here.
+      throw new AllocationError("prompt and hidden queries need a predictor: use the gateway's POST /v1/allocate", `queries[${i}]`);
+    }
     if (q.marginals) {
       const len = q.marginals.length;
       if (q.max !== undefined && q.max > len) {

@@ -20,13 +20,23 @@ export const AllocateQuerySchema = z
       .max(1)
       .optional()
       .describe("One sample's success probability; the gain of unit j is p(1-p)^(j-1)."),
+    prompt: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("HTTP only: the prompt; allot reads its hidden state from the LM and predicts its curve."),
+    hidden: z
+      .array(z.number())
+      .min(1)
+      .max(65_536)
+      .optional()
+      .describe("HTTP only: the prompt's last-layer hidden state, if you have it; allot predicts its curve."),
     min: units("Overrides the request's min for this query.").optional(),
     max: units("Overrides the request's max for this query.").optional(),
   })
   .superRefine((q, ctx) => {
-    if ((q.marginals === undefined) === (q.p === undefined)) {
-      ctx.addIssue({ code: "custom", message: "give exactly one of marginals or p", path: ["marginals"] });
-    }
+    const given = [q.marginals, q.p, q.prompt, q.hidden].filter((x) => x !== undefined).length;
+    if (given !== 1) ctx.addIssue({ code: "custom", message: "give exactly one of marginals, p, prompt or hidden", path: ["marginals"] });
   })
   .openapi("AllocateQuery");
 
@@ -36,12 +46,21 @@ export const AllocateRequestSchema = z
     min: units("Units every query gets at least.").default(1),
     max: units("Units any query gets at most; required when a query gives p.").optional(),
     queries: z.array(AllocateQuerySchema),
+    model: z.string().min(1).optional().describe("HTTP only: the LM whose hidden states prompt/hidden queries are (default: the gateway's LM_MODEL)."),
+    predictor: z.string().min(1).optional().describe("HTTP only: a shipped predictor by name (default: the LM's binary predictor)."),
   })
   .openapi("AllocateRequest");
 
 export const AllocateResponseSchema = z
   .object({
-    allocation: z.array(z.object({ id: z.string(), units: z.int() })),
+    allocation: z.array(
+      z.object({
+        id: z.string(),
+        units: z.int(),
+        p: z.number().optional().describe("Predicted single-sample success (prompt/hidden queries, binary predictor)."),
+        curve: z.array(z.number()).optional().describe("Predicted best-of-b values q(1..b_max) (curve predictor)."),
+      }),
+    ),
     objective: z.number().describe("Σ of the predicted gains taken, counting each query's first min units."),
     used: z.int().describe("Σ units; below the budget when further units would gain nothing."),
     price: z.number().describe("Shadow price of the budget: 0 if it does not bind, else the gain of the marginal unit."),

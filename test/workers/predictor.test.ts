@@ -1,6 +1,7 @@
 // The predictor at the edge: the committed ONNX model, loaded by onnxruntime-web inside
 // workerd, reproduces the trainer's outputs. (This file imports the 14 MB ORT wasm; keep
 // the ORT-dependent tests here, since each such file costs seconds to load.)
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
 import { EdgePredictor } from "../../src/predictor/runtime-web.js";
@@ -50,4 +51,67 @@ describe("EdgePredictor (onnxruntime-web in workerd)", () => {
       await expect(predictor.predict([new Float32Array(manifest.input_size + 1)])).rejects.toThrow(RangeError);
     });
   }
+});
+
+describe("POST /v1/allocate with the predictor at the edge", () => {
+  const post = (body: unknown) =>
+    exports.default.fetch(new Request("https://allot.test/v1/allocate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));
+  type Res = { allocation: { id: string; units: number; p?: number; curve?: number[] }[]; used: number; error?: { param: string; type: string } };
+
+  it("predicts p from hidden states, as the trainer does, and allocates", async () => {
+    const fixtures = strongBinaryParity.slice(0, 4);
+    const res = await post({ budget: 12, min: 1, max: 8, queries: fixtures.map((f, i) => ({ id: `h${i}`, hidden: f.hidden })) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Res;
+    body.allocation.forEach((a, i) => expect(Math.abs(a.p! - fixtures[i].expected[0])).toBeLessThanOrEqual(1e-5));
+    expect(body.used).toBeLessThanOrEqual(12);
+  });
+
+  it("reads prompts' hidden states from the real reference LM over HTTP", async () => {
+    const prompts = ["1+1=", "12+34=", "345+678=", "4567*8912=", "23*45="];
+    const res = await post({ budget: 20, min: 1, max: 8, queries: prompts.map((prompt, i) => ({ id: `q${i}`, prompt })) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Res;
+    const p = Object.fromEntries(body.allocation.map((a, i) => [prompts[i], a.p!]));
+    expect(p["1+1="]).toBeGreaterThan(0.9);
+    expect(p["4567*8912="]).toBeLessThan(0.1);
+    // An easy prompt needs no extra samples; the budget goes where it helps.
+    expect(body.allocation[0].units).toBe(1);
+    expect(body.used).toBeLessThanOrEqual(20);
+  });
+
+  it("uses a curve predictor when asked, and mixes query kinds", async () => {
+    const res = await post({
+      budget: 10,
+      min: 1,
+      predictor: "strong-graded",
+      queries: [{ id: "a", prompt: "345+678=" }, { id: "b", p: 0.5, max: 4 }, { id: "c", marginals: [0.3, 0.1] }],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Res;
+    const curve = body.allocation[0].curve!;
+    expect(curve.length).toBe(16);
+    for (let j = 1; j < curve.length; j++) expect(curve[j]).toBeGreaterThanOrEqual(curve[j - 1]);
+    expect(body.allocation[1].curve).toBeUndefined();
+  });
+
+  it.each([
+    [{ budget: 4, queries: [{ id: "a", hidden: [1, 2, 3] }] }, 400, "queries[0].hidden"],
+    [{ budget: 4, model: "gpt-9", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "model"],
+    [{ budget: 4, predictor: "nope", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
+    [{ budget: 4, model: "weak", predictor: "strong-binary", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
+    [{ budget: 4, queries: [{ id: "a", prompt: "1+1=", p: 0.3 }] }, 400, "queries[0].marginals"],
+  ])("rejects %j", async (body, status, param) => {
+    const res = await post(body);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as Res).error!.param).toBe(param);
+  });
+
+  it("answers 502 when the LM rejects the prompt, naming the LM", async () => {
+    const res = await post({ budget: 4, queries: [{ id: "a", prompt: "hello" }] });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as Res & { error: { message: string } };
+    expect(body.error.type).toBe("upstream_error");
+    expect(body.error.message).toContain("vocabulary");
+  });
 });
