@@ -11,6 +11,12 @@ export interface Env {
   readonly LM_MODEL?: string;
   readonly LM_API_KEY?: string;
   readonly HIDDEN_STATES?: string;
+  readonly COMPLETIONS?: string;
+  /** The reward model (a verifier or reward-model server); defaults to the LM server. */
+  readonly REWARD_URL?: string;
+  readonly REWARD_MODEL?: string;
+  readonly REWARD_API_KEY?: string;
+  readonly REWARDS?: string;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { tenant: string } };

@@ -1,12 +1,22 @@
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
+import { COMPLETIONS_BACKENDS, type CompletionsBackend } from "./completions.js";
 import { HIDDEN_STATE_BACKENDS, type HiddenStatesBackend } from "./hidden-states.js";
+import { REWARD_BACKENDS, type RewardBackend } from "./rewards.js";
 
 export interface LmConfig {
   readonly url: string;
   readonly apiKey?: string;
   readonly model: string;
   readonly hidden: HiddenStatesBackend<any>;
+  readonly completions: CompletionsBackend<any>;
+  readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend<any> };
+}
+
+function pick<T>(table: Record<string, T>, name: string, variable: string, fail: (what: string) => Error): T {
+  const found = table[name];
+  if (!found) throw fail(`${variable} "${name}" is not one of ${Object.keys(table).join(", ")}`);
+  return found;
 }
 
 /**
@@ -21,8 +31,23 @@ export function lmConfig(env: Env): LmConfig {
   } catch {
     throw misconfigured(`LM_URL "${env.LM_URL}" is not a URL`);
   }
-  const name = env.HIDDEN_STATES ?? "vllm-pooling";
-  const hidden = HIDDEN_STATE_BACKENDS[name];
-  if (!hidden) throw misconfigured(`HIDDEN_STATES "${name}" is not one of ${Object.keys(HIDDEN_STATE_BACKENDS).join(", ")}`);
-  return { url: env.LM_URL.replace(/\/+$/, ""), apiKey: env.LM_API_KEY, model: env.LM_MODEL ?? "strong", hidden };
+  const rewardUrl = env.REWARD_URL ?? env.LM_URL;
+  try {
+    new URL(rewardUrl);
+  } catch {
+    throw misconfigured(`REWARD_URL "${rewardUrl}" is not a URL`);
+  }
+  return {
+    url: env.LM_URL.replace(/\/+$/, ""),
+    apiKey: env.LM_API_KEY,
+    model: env.LM_MODEL ?? "strong",
+    hidden: pick(HIDDEN_STATE_BACKENDS, env.HIDDEN_STATES ?? "vllm-pooling", "HIDDEN_STATES", misconfigured),
+    completions: pick(COMPLETIONS_BACKENDS, env.COMPLETIONS ?? "openai", "COMPLETIONS", misconfigured),
+    reward: {
+      url: rewardUrl.replace(/\/+$/, ""),
+      model: env.REWARD_MODEL ?? "verifier-binary",
+      apiKey: env.REWARD_API_KEY ?? env.LM_API_KEY,
+      backend: pick(REWARD_BACKENDS, env.REWARDS ?? "vllm-pooling", "REWARDS", misconfigured),
+    },
+  };
 }

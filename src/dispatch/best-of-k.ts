@@ -1,0 +1,83 @@
+/**
+ * Best-of-k for a set of prompts: k samples each (one request with n = k per prompt),
+ * scored by the reward backend, the best kept. Requests run concurrently with a bounded
+ * number in flight, which also bounds one invocation's subrequests.
+ */
+import type { LmConfig } from "../backends/config.js";
+import type { SamplingParams } from "../backends/completions.js";
+import { BackendError, type RetryPolicy, postJson } from "../lm/http.js";
+
+export interface RerankItem {
+  readonly prompt: string;
+  /** Samples to draw (the allocated units); 0 draws nothing. */
+  readonly units: number;
+  readonly seed?: number;
+}
+
+export interface RerankResult {
+  readonly best: string | null;
+  readonly reward: number | null;
+  readonly samples: readonly string[];
+  readonly rewards: readonly number[];
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+const auth = (key?: string) => (key ? { authorization: `Bearer ${key}` } : undefined);
+
+/** Runs `work` over items with at most `limit` in flight; results in input order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await work(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Samples, scores and picks; ties go to the earliest sample. Throws BackendError. */
+export async function sampleAndRerank(
+  cfg: LmConfig,
+  items: readonly RerankItem[],
+  params: SamplingParams,
+  opts: { inFlight?: number; policy?: RetryPolicy } = {},
+): Promise<RerankResult[]> {
+  const { completions: c, reward } = cfg;
+  return mapBounded(items, opts.inFlight ?? 6, async (item) => {
+    if (item.units === 0) return { best: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
+    const res = await postJson(`${cfg.url}${c.path}`, c.request(cfg.model, item.prompt, item.units, params, item.seed), c.response, {
+      headers: auth(cfg.apiKey),
+      policy: opts.policy,
+    });
+    let sampled: ReturnType<typeof c.extract>;
+    try {
+      sampled = c.extract(res, item.units);
+    } catch (e) {
+      throw new BackendError(`${cfg.url}${c.path}: ${(e as Error).message}`, 200, false, 1);
+    }
+    const scoredRes = await postJson(
+      `${reward.url}${reward.backend.path}`,
+      reward.backend.request(reward.model, sampled.texts.map((completion) => ({ prompt: item.prompt, completion }))),
+      reward.backend.response,
+      { headers: auth(reward.apiKey), policy: opts.policy },
+    );
+    const rewards = reward.backend.extract(scoredRes);
+    if (rewards.length !== sampled.texts.length) throw new BackendError(`${reward.url}: ${rewards.length} scores for ${sampled.texts.length} samples`, 200, false, 1);
+    let best = 0;
+    rewards.forEach((r, k) => {
+      if (r > rewards[best]) best = k;
+    });
+    return {
+      best: sampled.texts[best],
+      reward: rewards[best],
+      samples: sampled.texts,
+      rewards,
+      promptTokens: sampled.promptTokens,
+      completionTokens: sampled.completionTokens,
+    };
+  });
+}

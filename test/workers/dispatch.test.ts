@@ -1,0 +1,75 @@
+import { env as workerEnv } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { lmConfig } from "../../src/backends/config.js";
+import { mapBounded, sampleAndRerank } from "../../src/dispatch/best-of-k.js";
+import type { Env } from "../../src/env.js";
+import { ApiError } from "../../src/http/errors.js";
+
+const env = workerEnv as unknown as Env;
+const params = { temperature: 0.8, topP: 1, maxTokens: 12 };
+
+describe("sampleAndRerank against the reference LM and its verifier (real HTTP)", () => {
+  it("draws the allocated samples, scores them, and keeps the best", async () => {
+    const cfg = lmConfig(env);
+    const [easy, hard, none] = await sampleAndRerank(
+      cfg,
+      [
+        { prompt: "12+34=", units: 4, seed: 1 },
+        { prompt: "345+678=", units: 16, seed: 2 },
+        { prompt: "1+1=", units: 0 },
+      ],
+      params,
+    );
+    expect(easy.samples).toHaveLength(4);
+    expect(hard.samples).toHaveLength(16);
+    for (const r of [easy, hard]) {
+      expect(r.rewards.every((x) => x === 0 || x === 1)).toBe(true);
+      expect(r.reward).toBe(Math.max(...r.rewards));
+      expect(r.samples).toContain(r.best);
+      expect(r.completionTokens).toBeGreaterThanOrEqual(r.samples.length); // each sample ends with at least its EOS token
+    }
+    if (easy.reward === 1) expect(easy.best).toBe("46");
+    if (hard.reward === 1) expect(hard.best).toBe("1023");
+    expect(none).toMatchObject({ best: null, reward: null, samples: [], completionTokens: 0 });
+  });
+
+  it("is reproducible with a seed", async () => {
+    const cfg = lmConfig(env);
+    const a = await sampleAndRerank(cfg, [{ prompt: "4821+7733=", units: 8, seed: 5 }], params);
+    const b = await sampleAndRerank(cfg, [{ prompt: "4821+7733=", units: 8, seed: 5 }], params);
+    expect(a[0].samples).toEqual(b[0].samples);
+  });
+
+  it("keeps at most the given number of requests in flight", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const out = await mapBounded([...Array(20).keys()], 3, async (i) => {
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight--;
+      return i * 2;
+    });
+    expect(peak).toBe(3);
+    expect(out).toEqual([...Array(20).keys()].map((i) => i * 2));
+  });
+});
+
+describe("gateway configuration", () => {
+  it.each([
+    [{ LM_URL: undefined }, "set LM_URL"],
+    [{ LM_URL: "not a url" }, "is not a URL"],
+    [{ HIDDEN_STATES: "sglang-nope" }, 'HIDDEN_STATES "sglang-nope" is not one of vllm-pooling'],
+    [{ REWARDS: "x" }, 'REWARDS "x"'],
+    [{ REWARD_URL: "::" }, "REWARD_URL"],
+  ])("reports %j as a 503 that says what to set", (patch, message) => {
+    let err: unknown;
+    try {
+      lmConfig({ ...env, ...patch } as Env);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(503);
+    expect((err as ApiError).message).toContain(message);
+  });
+});
