@@ -3,6 +3,7 @@ import type { AppEnv } from "./env.js";
 import { ApiError, errorResponse } from "./http/errors.js";
 import { validationHook } from "./http/validation.js";
 import { admin } from "./routes/admin.js";
+import { batches } from "./routes/batches.js";
 import { allocateRoute } from "./routes/allocate.js";
 import { health } from "./routes/health.js";
 import { usage } from "./routes/usage.js";
@@ -13,6 +14,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", health);
   app.route("/", allocateRoute);
   app.route("/", usage);
+  app.route("/", batches);
   app.route("/", admin);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "A tenant's API key." });

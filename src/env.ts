@@ -1,3 +1,4 @@
+import type { BatchRun } from "./batches/run.js";
 import type { TenantLedger } from "./tenants/ledger.js";
 
 /** Bindings and variables the Worker sees (wrangler.toml, secrets, .dev.vars locally). */
@@ -6,6 +7,7 @@ export interface Env {
   /** Guards /admin routes. A Worker secret; `.dev.vars` locally. */
   readonly ADMIN_TOKEN?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
+  readonly BATCHES: DurableObjectNamespace<BatchRun>;
   /** The LM server (vLLM, SGLang, or the reference LM): base URL, model, key, hidden-state protocol. */
   readonly LM_URL?: string;
   readonly LM_MODEL?: string;

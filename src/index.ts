@@ -1,5 +1,6 @@
 import { createApp } from "./app.js";
 
+export { BatchRun } from "./batches/run.js";
 export { TenantLedger } from "./tenants/ledger.js";
 
 /** Worker entry point. */

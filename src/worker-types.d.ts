@@ -3,7 +3,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./index.js");
-    durableNamespaces: "TenantLedger";
+    durableNamespaces: "TenantLedger" | "BatchRun";
   }
   interface Env extends import("./env.js").Env {}
 }

@@ -36,6 +36,8 @@ export class TenantLedger extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS reservation (id TEXT PRIMARY KEY, units INTEGER NOT NULL, committed INTEGER NOT NULL,
         created_at INTEGER NOT NULL, ref TEXT);
       CREATE TABLE IF NOT EXISTS api_key (id TEXT PRIMARY KEY, hash BLOB NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);
+      CREATE TABLE IF NOT EXISTS active_batch (id TEXT PRIMARY KEY, started_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS charge (reservation TEXT NOT NULL, key TEXT NOT NULL, units INTEGER NOT NULL, PRIMARY KEY (reservation, key));
     `);
   }
 
@@ -52,6 +54,26 @@ export class TenantLedger extends DurableObject<Env> {
     );
     this.writeBudget(spec.budget);
     return this.view();
+  }
+
+  /** Limits a batch must respect (null if the tenant does not exist). */
+  batchLimits(): { maxBatchSize: number; maxConcurrentBatches: number } | null {
+    const t = this.sql.exec<{ max_batch_size: number; max_concurrent_batches: number }>("SELECT max_batch_size, max_concurrent_batches FROM tenant").toArray()[0];
+    return t ? { maxBatchSize: t.max_batch_size, maxConcurrentBatches: t.max_concurrent_batches } : null;
+  }
+
+  /** Registers a running batch if the tenant has room for one more; false otherwise. */
+  startBatch(id: string, now = Date.now()): boolean {
+    const limits = this.batchLimits();
+    if (!limits) return false;
+    const active = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM active_batch").one().n;
+    if (active >= limits.maxConcurrentBatches) return false;
+    this.sql.exec("INSERT OR IGNORE INTO active_batch VALUES (?, ?)", id, now);
+    return true;
+  }
+
+  endBatch(id: string): void {
+    this.sql.exec("DELETE FROM active_batch WHERE id = ?", id);
   }
 
   view(): Tenant | null {
@@ -133,9 +155,17 @@ export class TenantLedger extends DurableObject<Env> {
     return out;
   }
 
-  /** Reserves `units` if every window has room for them; names the first window that has not. */
+  /**
+   * Reserves `units` if every window has room for them; names the first window that has
+   * not. Idempotent per `ref`: while a reservation with that ref is open, reserving again
+   * returns it (a retried step must not hold the budget twice).
+   */
   reserve(units: number, ref: string | null = null, now = Date.now()): ReserveResult {
     if (!Number.isSafeInteger(units) || units <= 0) throw new RangeError(`units must be a positive integer, got ${units}`);
+    if (ref !== null) {
+      const open = this.sql.exec<{ id: string }>("SELECT id FROM reservation WHERE ref = ?", ref).toArray()[0];
+      if (open) return { ok: true, id: open.id };
+    }
     const used = this.used(now);
     const reserved = this.reservedTotal();
     const limits = this.limits();
@@ -150,12 +180,18 @@ export class TenantLedger extends DurableObject<Env> {
 
   /**
    * Moves `units` of a reservation from reserved to used in every window. Never charges
-   * more than was reserved; returns the units actually committed.
+   * more than was reserved; returns the units actually committed. With a `key` the
+   * charge is idempotent: a retried commit (a batch resuming after a restart) charges once.
    */
-  commit(id: string, units: number, now = Date.now()): number {
+  commit(id: string, units: number, now = Date.now(), key: string | null = null): number {
     const r = this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ?", id).toArray()[0];
     if (!r) return 0;
+    if (key !== null) {
+      const done = this.sql.exec<{ units: number }>("SELECT units FROM charge WHERE reservation = ? AND key = ?", id, key).toArray()[0];
+      if (done) return 0;
+    }
     const take = Math.max(0, Math.min(units, r.units - r.committed));
+    if (key !== null) this.sql.exec("INSERT INTO charge VALUES (?, ?, ?)", id, key, take);
     if (take === 0) return 0;
     this.sql.exec("UPDATE reservation SET committed = committed + ? WHERE id = ?", take, id);
     for (const w of WINDOWS) {
@@ -177,6 +213,7 @@ export class TenantLedger extends DurableObject<Env> {
     const r = this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ?", id).toArray()[0];
     if (!r) return 0;
     this.sql.exec("DELETE FROM reservation WHERE id = ?", id);
+    this.sql.exec("DELETE FROM charge WHERE reservation = ?", id);
     return r.units - r.committed;
   }
 

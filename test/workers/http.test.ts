@@ -35,6 +35,10 @@ describe("meta routes", () => {
       "/admin/tenants/{id}/keys/{keyId}",
       "/healthz",
       "/v1/allocate",
+      "/v1/batches",
+      "/v1/batches/{id}",
+      "/v1/batches/{id}/cancel",
+      "/v1/batches/{id}/results",
       "/v1/usage",
     ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");

@@ -110,6 +110,18 @@ describe("TenantLedger", () => {
     expect(await stub.reserve(4)).toMatchObject({ ok: false, window: "day", used: 7 });
   });
 
+  it("makes a reservation per ref once, and a keyed charge once", async () => {
+    const t = await createTenant({ day: 10 });
+    const stub = ledger(t.id);
+    const a = await stub.reserve(4, "batch-1");
+    const again = await stub.reserve(4, "batch-1");
+    expect(again).toEqual(a);
+    if (!a.ok) throw new Error("expected a reservation");
+    expect(await stub.commit(a.id, 2, Date.now(), "item:0")).toBe(2);
+    expect(await stub.commit(a.id, 2, Date.now(), "item:0")).toBe(0);
+    expect((await stub.usage())!.windows.find((w: { window: string }) => w.window === "day")).toMatchObject({ used: 2, reserved: 2 });
+  });
+
   it("starts each window afresh on schedule", async () => {
     const t = await createTenant({ hour: 5, day: 8 });
     const stub = ledger(t.id);

@@ -1,0 +1,254 @@
+import { DurableObject } from "cloudflare:workers";
+import { solveBatch } from "../allocation/batch.js";
+import { buildBatch } from "../allocation/build.js";
+import { lmConfig } from "../backends/config.js";
+import type { BatchRequest, BatchResult, BatchStatus } from "../contracts/batches.js";
+import { sampleAndRerank, mapBounded } from "../dispatch/best-of-k.js";
+import type { Env } from "../env.js";
+import { ApiError } from "../http/errors.js";
+import { BackendError } from "../lm/http.js";
+import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
+
+type State = BatchStatus["status"];
+const TERMINAL: readonly State[] = ["done", "failed", "cancelled"];
+
+/** Prompts sampled per alarm: two subrequests each, within one invocation's limit of 50. */
+export const PROMPTS_PER_STEP = 24;
+const IN_FLIGHT = 6;
+
+type BatchRow = {
+  id: string;
+  tenant: string;
+  spec: string;
+  status: State;
+  created_at: number;
+  predictor: string | null;
+  reservation: string | null;
+  budget_units: number;
+  allocated: number;
+  error_type: string | null;
+  error_message: string | null;
+};
+
+/**
+ * One batch: a persisted state machine driven by alarms.
+ *
+ *   queued → predicting (hidden states, predictor, allocation, budget reserved)
+ *          → sampling (PROMPTS_PER_STEP prompts per alarm: k samples each, scored, best kept,
+ *            then charged) → done
+ *
+ * Every step writes its results before the next begins, so an object that is evicted or
+ * restarted resumes where it was: predictions and allocation are not recomputed, sampled
+ * prompts are not sampled again, and charges are idempotent per prompt in the tenant's
+ * ledger, so no sample is charged twice. A prompt whose sampling finally fails is not
+ * charged; what was reserved and not used is released when the batch ends.
+ */
+export class BatchRun extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** A step is running in this instance: another alarm entering meanwhile must not start one. */
+  private stepping = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS batch (k INTEGER PRIMARY KEY CHECK (k = 0), id TEXT NOT NULL, tenant TEXT NOT NULL,
+        spec TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, predictor TEXT, reservation TEXT,
+        budget_units INTEGER NOT NULL, allocated INTEGER NOT NULL DEFAULT 0, error_type TEXT, error_message TEXT);
+      CREATE TABLE IF NOT EXISTS item (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, prompt TEXT NOT NULL, p REAL,
+        units INTEGER, state TEXT NOT NULL DEFAULT 'pending', best TEXT, reward REAL, charged INTEGER NOT NULL DEFAULT 0);
+    `);
+  }
+
+  /**
+   * Schedules the next step. Not setAlarm(Date.now()): re-arming at the current time from
+   * inside alarm() is silently dropped by local workerd and can be delayed for tens of
+   * seconds in production (cloudflare/workerd#6866); one millisecond ahead chains reliably.
+   */
+  private nextStep(): Promise<void> {
+    return this.ctx.storage.setAlarm(Date.now() + 1);
+  }
+
+  private row(): BatchRow | null {
+    return this.sql.exec<BatchRow>("SELECT * FROM batch").toArray()[0] ?? null;
+  }
+
+  private spec(b: BatchRow): BatchRequest {
+    return JSON.parse(b.spec) as BatchRequest;
+  }
+
+  private ledger(tenant: string) {
+    return this.env.TENANTS.get(this.env.TENANTS.idFromName(tenant));
+  }
+
+  /** Starts the batch (idempotent: a repeated start returns the existing status). */
+  async start(id: string, tenant: string, spec: BatchRequest): Promise<BatchStatus> {
+    if (!this.row()) {
+      const budgetUnits = Math.round(spec.budget.average * spec.prompts.length);
+      this.sql.exec("INSERT INTO batch (k, id, tenant, spec, status, created_at, budget_units) VALUES (0, ?, ?, ?, 'queued', ?, ?)", id, tenant, JSON.stringify(spec), Date.now(), budgetUnits);
+      spec.prompts.forEach((p, i) => this.sql.exec("INSERT INTO item (idx, id, prompt) VALUES (?, ?, ?)", i, p.id, p.prompt));
+      await this.nextStep();
+    }
+    return (await this.status(tenant))!;
+  }
+
+  /**
+   * The batch's status. Also a watchdog: a running batch with no alarm set (its step was
+   * cut off, e.g. by an eviction, before it could re-arm) is re-armed, so polling a batch
+   * keeps it moving.
+   */
+  async status(tenant: string): Promise<BatchStatus | null> {
+    const b = this.row();
+    if (!b || b.tenant !== tenant) return null;
+    if (!TERMINAL.includes(b.status) && (await this.ctx.storage.getAlarm()) === null) await this.nextStep();
+    // Units used are derived from the charged prompts, never kept as a running total that
+    // a restart between charging and counting could double.
+    const counts = this.sql.exec<{ sampled: number; failed: number; used: number }>(
+      "SELECT COALESCE(SUM(state = 'done'), 0) AS sampled, COALESCE(SUM(state = 'failed'), 0) AS failed, COALESCE(SUM(CASE WHEN charged = 1 THEN units ELSE 0 END), 0) AS used FROM item",
+    ).one();
+    const spec = this.spec(b);
+    return {
+      id: b.id,
+      status: b.status,
+      created_at: new Date(b.created_at).toISOString(),
+      prompts: spec.prompts.length,
+      progress: { sampled: counts.sampled, failed: counts.failed },
+      allocation:
+        b.status === "queued" || b.status === "predicting"
+          ? null
+          : { mode: spec.allocation, budget_units: b.budget_units, allocated_units: b.allocated, units_used: counts.used, predictor: b.predictor },
+      error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
+    };
+  }
+
+  results(tenant: string): BatchResult[] | null {
+    const b = this.row();
+    if (!b || b.tenant !== tenant) return null;
+    return this.sql
+      .exec<{ id: string; best: string | null; reward: number | null; units: number | null; p: number | null; state: string }>(
+        "SELECT id, best, reward, units, p, state FROM item WHERE state != 'pending' ORDER BY idx",
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, best: r.best, reward: r.reward, units: r.state === "done" ? (r.units ?? 0) : 0, predicted_success: r.p, status: r.state as "done" | "failed" }));
+  }
+
+  async cancel(tenant: string): Promise<BatchStatus | null> {
+    const b = this.row();
+    if (!b || b.tenant !== tenant) return null;
+    if (!TERMINAL.includes(b.status)) {
+      await this.finish(b, "cancelled");
+      await this.ctx.storage.deleteAlarm();
+    }
+    return this.status(tenant);
+  }
+
+  override async alarm(): Promise<void> {
+    const b = this.row();
+    if (!b || TERMINAL.includes(b.status) || this.stepping) return;
+    this.stepping = true;
+    try {
+      if (b.status === "queued" || b.status === "predicting") await this.allocate(b);
+      else await this.sampleStep(b);
+    } catch (e) {
+      const err = e instanceof ApiError ? { type: e.type, message: e.message } : { type: "api_error", message: `batch failed: ${(e as Error).message}` };
+      this.sql.exec("UPDATE batch SET error_type = ?, error_message = ?", err.type, err.message);
+      await this.finish(this.row()!, "failed");
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  /** Predicts each prompt's curve, allocates the budget, reserves it. */
+  private async allocate(b: BatchRow): Promise<void> {
+    this.sql.exec("UPDATE batch SET status = 'predicting'");
+    const spec = this.spec(b);
+    const n = spec.prompts.length;
+    let units: number[];
+    let predictor: string | null = null;
+    if (spec.allocation === "uniform") {
+      // Best-of-B for everyone; a fractional B spreads the remainder over the first prompts.
+      const base = Math.floor(spec.budget.average);
+      const extra = b.budget_units - base * n;
+      units = spec.prompts.map((_, i) => Math.min(spec.budget.max, Math.max(spec.budget.min, base + (i < extra ? 1 : 0))));
+    } else {
+      const shipped = choosePredictor(this.env, spec);
+      predictor = shipped.manifest.name;
+      const preds = await predict(this.env, shipped, spec.prompts.map((p) => ({ prompt: p.prompt })), (i) => `prompts[${i}].prompt`);
+      preds.forEach((pr, i) => {
+        if ("p" in pr) this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", pr.p, i);
+      });
+      const problem = buildBatch({
+        budget: b.budget_units,
+        min: spec.budget.min,
+        max: spec.budget.max,
+        queries: preds.map((pr, i) => ("p" in pr ? { id: String(i), p: pr.p } : { id: String(i), marginals: marginalsOf(pr.curve) })),
+      });
+      units = Array.from(solveBatch(problem, b.budget_units).units);
+    }
+    const allocated = units.reduce((a, x) => a + x, 0);
+    units.forEach((u, i) => this.sql.exec("UPDATE item SET units = ?, state = CASE WHEN ? = 0 THEN 'done' ELSE state END WHERE idx = ?", u, u, i));
+    let reservation: string | null = null;
+    if (allocated > 0) {
+      const r = await this.ledger(b.tenant).reserve(allocated, b.id);
+      if (!r.ok) {
+        throw new ApiError(
+          429,
+          "budget_exceeded",
+          `tenant ${b.tenant} is over its ${r.window} budget: ${r.used} used + ${r.reserved} reserved + ${r.requested} for this batch > ${r.limit} units`,
+        );
+      }
+      reservation = r.id;
+    }
+    this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, reservation = ?, allocated = ?", predictor, reservation, allocated);
+    await this.nextStep();
+  }
+
+  /** Samples, scores and charges the next prompts; finishes when none are left. */
+  private async sampleStep(b: BatchRow): Promise<void> {
+    const spec = this.spec(b);
+    const cfg = lmConfig(this.env);
+    const pending = this.sql
+      .exec<{ idx: number; prompt: string; units: number }>("SELECT idx, prompt, units FROM item WHERE state = 'pending' ORDER BY idx LIMIT ?", PROMPTS_PER_STEP)
+      .toArray();
+    const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
+    await mapBounded(pending, IN_FLIGHT, async (it) => {
+      try {
+        const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx) >>> 0;
+        const [r] = await sampleAndRerank(cfg, [{ prompt: it.prompt, units: it.units, seed }], params);
+        this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
+      } catch (e) {
+        if (!(e instanceof BackendError)) throw e;
+        // Finally failed after retries: recorded, and never charged.
+        this.sql.exec("UPDATE item SET state = 'failed' WHERE idx = ?", it.idx);
+      }
+    });
+    // Cancelled while this step was sampling: keep the results, charge nothing more (the
+    // reservation is already released).
+    if (this.row()!.status !== "sampling") return;
+    await this.chargeSampled(b);
+    const left = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE state = 'pending'").one().n;
+    if (left > 0) await this.nextStep();
+    else await this.finish(this.row()!, "done");
+  }
+
+  /** Charges every sampled, uncharged prompt; idempotent per prompt in the ledger. */
+  private async chargeSampled(b: BatchRow): Promise<void> {
+    if (!b.reservation) return;
+    const ledger = this.ledger(b.tenant);
+    const due = this.sql.exec<{ idx: number; units: number }>("SELECT idx, units FROM item WHERE state = 'done' AND charged = 0 AND units > 0").toArray();
+    for (const it of due) {
+      await ledger.commit(b.reservation, it.units, Date.now(), `item:${it.idx}`);
+      this.sql.exec("UPDATE item SET charged = 1 WHERE idx = ?", it.idx);
+    }
+  }
+
+  private async finish(b: BatchRow, status: State): Promise<void> {
+    const ledger = this.ledger(b.tenant);
+    if (b.reservation) {
+      if (status === "done") await this.chargeSampled(b);
+      await ledger.release(b.reservation);
+    }
+    await ledger.endBatch(b.id);
+    this.sql.exec("UPDATE batch SET status = ?", status);
+  }
+}

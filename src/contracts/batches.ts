@@ -1,0 +1,73 @@
+import { z } from "@hono/zod-openapi";
+
+export const BatchRequestSchema = z
+  .strictObject({
+    prompts: z
+      .array(z.strictObject({ id: z.string().min(1).max(512), prompt: z.string().min(1).max(100_000) }))
+      .min(1)
+      .describe("The queries; ids must be unique."),
+    mode: z.literal("best_of_k").default("best_of_k"),
+    allocation: z.enum(["learned", "uniform"]).default("learned").describe("uniform: best-of-B for every prompt, to measure the gain."),
+    budget: z.strictObject({
+      average: z.number().min(0).max(1_000).describe("B: average units (samples) per prompt."),
+      min: z.int().min(0).max(1_000).default(1),
+      max: z.int().min(1).max(1_000).default(16),
+    }),
+    sampling: z
+      .strictObject({
+        temperature: z.number().min(0).max(2).default(0.8),
+        top_p: z.number().gt(0).max(1).default(1),
+        max_tokens: z.int().min(1).max(32_768).default(16),
+        seed: z.int().optional(),
+      })
+      .default({ temperature: 0.8, top_p: 1, max_tokens: 16 }),
+    model: z.string().min(1).optional().describe("The LM (default: the gateway's LM_MODEL)."),
+    predictor: z.string().min(1).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.budget.min > b.budget.max) ctx.addIssue({ code: "custom", message: "min exceeds max", path: ["budget", "min"] });
+    if (b.budget.average < b.budget.min || b.budget.average > b.budget.max) {
+      ctx.addIssue({ code: "custom", message: "average must lie between min and max", path: ["budget", "average"] });
+    }
+    const seen = new Set<string>();
+    b.prompts.forEach((p, i) => {
+      if (seen.has(p.id)) ctx.addIssue({ code: "custom", message: `duplicate id "${p.id}"`, path: ["prompts", i, "id"] });
+      seen.add(p.id);
+    });
+  })
+  .openapi("BatchRequest");
+
+export const BATCH_STATES = ["queued", "predicting", "sampling", "done", "failed", "cancelled"] as const;
+
+export const BatchStatusSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(BATCH_STATES),
+    created_at: z.string(),
+    prompts: z.int(),
+    progress: z.object({ sampled: z.int(), failed: z.int() }),
+    allocation: z
+      .object({
+        mode: z.enum(["learned", "uniform"]),
+        budget_units: z.int(),
+        allocated_units: z.int(),
+        units_used: z.int(),
+        predictor: z.string().nullable(),
+      })
+      .nullable(),
+    error: z.object({ type: z.string(), message: z.string() }).nullable(),
+  })
+  .openapi("BatchStatus");
+
+export const BatchResultSchema = z.object({
+  id: z.string(),
+  best: z.string().nullable(),
+  reward: z.number().nullable(),
+  units: z.int(),
+  predicted_success: z.number().nullable(),
+  status: z.enum(["done", "failed"]),
+});
+
+export type BatchRequest = z.infer<typeof BatchRequestSchema>;
+export type BatchStatus = z.infer<typeof BatchStatusSchema>;
+export type BatchResult = z.infer<typeof BatchResultSchema>;

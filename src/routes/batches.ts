@@ -1,0 +1,108 @@
+import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import { requireTenant } from "../auth/middleware.js";
+import { BatchRequestSchema, BatchStatusSchema } from "../contracts/batches.js";
+import type { AppEnv, Env } from "../env.js";
+import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
+import { validationHook } from "../http/validation.js";
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const BatchId = z.object({ id: z.string().regex(/^b_[0-9a-f]{24}$/, "a batch id looks like b_ and 24 hex characters") });
+const security = [{ apiKey: [] }];
+const notFound = (id: string) => new ApiError(404, "not_found_error", `no batch ${id}`, "id");
+const run = (env: Env, id: string) => env.BATCHES.get(env.BATCHES.idFromName(id));
+const ledger = (env: Env, tenant: string) => env.TENANTS.get(env.TENANTS.idFromName(tenant));
+
+export const batches = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+batches.use("/v1/batches", requireTenant);
+batches.use("/v1/batches/*", requireTenant);
+
+batches.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/batches",
+    summary: "Submit a batch: allot predicts, allocates the budget, samples best-of-k and keeps the best answers",
+    tags: ["batches"],
+    security,
+    request: { body: { required: true, content: { "application/json": { schema: BatchRequestSchema } } } },
+    responses: {
+      202: json(BatchStatusSchema, "Accepted; poll GET /v1/batches/{id}."),
+      400: json(ErrorEnvelopeSchema, "Malformed request."),
+      401: json(ErrorEnvelopeSchema, "Missing or invalid API key."),
+      429: json(ErrorEnvelopeSchema, "Too many batches running for this tenant."),
+    },
+  }),
+  async (c) => {
+    const spec = c.req.valid("json");
+    const tenant = c.get("tenant");
+    const limits = await ledger(c.env, tenant).batchLimits();
+    if (!limits) throw new ApiError(401, "authentication_error", "invalid API key");
+    if (spec.prompts.length > limits.maxBatchSize) {
+      throw new ApiError(400, "invalid_request_error", `${spec.prompts.length} prompts is more than this tenant's max_batch_size of ${limits.maxBatchSize}`, "prompts");
+    }
+    const id = `b_${Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+    if (!(await ledger(c.env, tenant).startBatch(id))) {
+      throw new ApiError(429, "rate_limit_error", `tenant ${tenant} already runs ${limits.maxConcurrentBatches} batches (max_concurrent_batches); wait for one to finish`);
+    }
+    return c.json(await run(c.env, id).start(id, tenant, spec), 202);
+  },
+);
+
+batches.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/batches/{id}",
+    summary: "A batch's status, progress and allocation",
+    tags: ["batches"],
+    security,
+    request: { params: BatchId },
+    responses: { 200: json(BatchStatusSchema, "The batch."), 404: json(ErrorEnvelopeSchema, "No such batch for this tenant.") },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const status = await run(c.env, id).status(c.get("tenant"));
+    if (!status) throw notFound(id);
+    return c.json(status, 200);
+  },
+);
+
+// JSON lines are not a typed JSON response, so this route is documented through the
+// registry and served by a plain handler.
+batches.openAPIRegistry.registerPath(
+  createRoute({
+    method: "get",
+    path: "/v1/batches/{id}/results",
+    summary: "Results as JSON lines: id, best completion, its reward, units used, predicted success",
+    tags: ["batches"],
+    security,
+    request: { params: BatchId },
+    responses: {
+      200: { description: "One JSON object per line, for the prompts finished so far.", content: { "application/x-ndjson": { schema: z.string() } } },
+      404: json(ErrorEnvelopeSchema, "No such batch for this tenant."),
+    },
+  }),
+);
+batches.get("/v1/batches/:id/results", async (c) => {
+  const parsed = BatchId.safeParse({ id: c.req.param("id") });
+  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, "id");
+  const results = await run(c.env, parsed.data.id).results(c.get("tenant"));
+  if (!results) throw notFound(parsed.data.id);
+  return c.body(results.map((r) => JSON.stringify(r) + "\n").join(""), 200, { "content-type": "application/x-ndjson" });
+});
+
+batches.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/batches/{id}/cancel",
+    summary: "Cancel a batch; unused reserved units are released",
+    tags: ["batches"],
+    security,
+    request: { params: BatchId },
+    responses: { 200: json(BatchStatusSchema, "The batch."), 404: json(ErrorEnvelopeSchema, "No such batch for this tenant.") },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const status = await run(c.env, id).cancel(c.get("tenant"));
+    if (!status) throw notFound(id);
+    return c.json(status, 200);
+  },
+);

@@ -1,0 +1,203 @@
+import { env as workerEnv, exports } from "cloudflare:workers";
+import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { PROMPTS_PER_STEP } from "../../src/batches/run.js";
+import type { BatchStatus } from "../../src/contracts/batches.js";
+import type { Env } from "../../src/env.js";
+
+const env = workerEnv as unknown as Env;
+const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
+
+async function tenant(budget: Record<string, number> = { day: 100_000 }, limits?: Record<string, number>) {
+  const t = (await (await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "t", budget, ...(limits ? { limits } : {}) }) })).json()) as { id: string };
+  const k = (await (await call(`/admin/tenants/${t.id}/keys`, { method: "POST", headers: ADMIN })).json()) as { key: string };
+  const headers = { authorization: `Bearer ${k.key}`, "content-type": "application/json" };
+  return { id: t.id, headers };
+}
+
+const EASY = ["1+1=", "2+3=", "12+34=", "45+21=", "7+8=", "31+12="];
+const HARD = ["345+678=", "4567*8912=", "234+567=", "56*78=", "9876+1234=", "12*34="];
+const prompts = (texts: string[]) => texts.map((prompt, i) => ({ id: `p${i}`, prompt }));
+
+async function submit(h: Record<string, string>, body: unknown) {
+  const res = await call("/v1/batches", { method: "POST", headers: h, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as BatchStatus & { error?: { type: string; param: string | null; message: string } } };
+}
+
+async function status(h: Record<string, string>, id: string) {
+  return (await (await call(`/v1/batches/${id}`, { headers: h })).json()) as BatchStatus;
+}
+
+const TERMINAL = ["done", "failed", "cancelled"];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the batch ends, or `until` holds. The runtime fires the batch's alarms on
+ * its own; a pending one is also fired at once, so tests do not wait on the scheduler.
+ */
+async function drive(h: Record<string, string>, id: string, until: (s: BatchStatus) => boolean = (s) => TERMINAL.includes(s.status)) {
+  const stub = env.BATCHES.get(env.BATCHES.idFromName(id));
+  for (let i = 0; i < 1_000; i++) {
+    const s = await status(h, id);
+    if (until(s)) return s;
+    await runDurableObjectAlarm(stub);
+    await sleep(10);
+  }
+  throw new Error(`batch ${id} did not get there: ${JSON.stringify(await status(h, id))}`);
+}
+
+async function results(h: Record<string, string>, id: string) {
+  const text = await (await call(`/v1/batches/${id}/results`, { headers: h })).text();
+  return text.trim() === "" ? [] : text.trim().split("\n").map((l) => JSON.parse(l) as { id: string; best: string | null; reward: number | null; units: number; predicted_success: number | null; status: string });
+}
+
+async function usage(h: Record<string, string>) {
+  const u = (await (await call("/v1/usage", { headers: h })).json()) as { windows: { window: string; used: number; reserved: number }[] };
+  return u.windows.find((w) => w.window === "day")!;
+}
+
+describe("batches", () => {
+  it("run from submission to results: predict, allocate, sample, rerank, charge", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts([...EASY, ...HARD]), budget: { average: 4, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
+    expect(sub.status).toBe(202);
+    expect(sub.body.status).toBe("queued");
+    await drive(t.headers, sub.body.id);
+    const s = await status(t.headers, sub.body.id);
+    expect(s.status).toBe("done");
+    expect(s.progress).toEqual({ sampled: 12, failed: 0 });
+    expect(s.allocation).toMatchObject({ mode: "learned", budget_units: 48, predictor: "strong-binary" });
+    expect(s.allocation!.allocated_units).toBeLessThanOrEqual(48);
+    expect(s.allocation!.units_used).toBe(s.allocation!.allocated_units);
+    const rs = await results(t.headers, sub.body.id);
+    expect(rs.map((r) => r.id)).toEqual(prompts([...EASY, ...HARD]).map((p) => p.id));
+    for (const r of rs) {
+      expect(r.status).toBe("done");
+      expect(r.predicted_success).toBeGreaterThanOrEqual(0);
+      if (r.units > 0) expect([0, 1]).toContain(r.reward);
+    }
+    // Easy prompts get fewer samples than hard ones (the point of the method).
+    const units = (ids: string[]) => rs.filter((r) => ids.includes(r.id)).reduce((a, r) => a + r.units, 0);
+    expect(units(["p0", "p1", "p2", "p3", "p4", "p5"])).toBeLessThan(units(["p6", "p7", "p8", "p9", "p10", "p11"]));
+    expect(await usage(t.headers)).toMatchObject({ used: s.allocation!.units_used, reserved: 0 });
+  });
+
+  it("uniform allocation gives every prompt best-of-B at the same budget", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "uniform", budget: { average: 3, min: 1, max: 8 } });
+    await drive(t.headers, sub.body.id);
+    const rs = await results(t.headers, sub.body.id);
+    expect(rs.map((r) => r.units)).toEqual([3, 3, 3, 3, 3, 3]);
+    expect(rs.every((r) => r.predicted_success === null)).toBe(true);
+    expect((await status(t.headers, sub.body.id)).allocation).toMatchObject({ mode: "uniform", predictor: null, allocated_units: 18 });
+  });
+
+  it("resume after an eviction mid-sampling without charging any sample twice", async () => {
+    const t = await tenant();
+    const texts = Array.from({ length: 2 * PROMPTS_PER_STEP + 6 }, (_, i) => `${10 + i}+${20 + i}=`);
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", budget: { average: 2, min: 1, max: 4 } });
+    const mid = await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    expect(mid.progress.sampled).toBeLessThan(texts.length);
+    await abortAllDurableObjects(); // evict every object, wherever it is; storage stays
+    await drive(t.headers, sub.body.id);
+    const s = await status(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: texts.length, failed: 0 } });
+    expect((await results(t.headers, sub.body.id)).length).toBe(texts.length);
+    expect(await usage(t.headers)).toMatchObject({ used: 2 * texts.length, reserved: 0 });
+  });
+
+  it("fails with budget_exceeded, naming the tenant and the window, and charges nothing", async () => {
+    const t = await tenant({ day: 10 });
+    const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "uniform", budget: { average: 4, min: 1, max: 8 } });
+    await drive(t.headers, sub.body.id);
+    const s = await status(t.headers, sub.body.id);
+    expect(s.status).toBe("failed");
+    expect(s.error!.type).toBe("budget_exceeded");
+    expect(s.error!.message).toContain(t.id);
+    expect(s.error!.message).toContain("day");
+    expect(await usage(t.headers)).toMatchObject({ used: 0, reserved: 0 });
+  });
+
+  it("a prompt the LM rejects fails alone and is not charged", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(["12+34=", "not arithmetic", "5+5="]), allocation: "uniform", budget: { average: 2, min: 1, max: 4 } });
+    await drive(t.headers, sub.body.id);
+    const s = await status(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: 2, failed: 1 } });
+    const rs = await results(t.headers, sub.body.id);
+    expect(rs[1]).toMatchObject({ id: "p1", status: "failed", units: 0, best: null });
+    expect(await usage(t.headers)).toMatchObject({ used: 4, reserved: 0 });
+  });
+
+  it("a learned batch whose hidden states the LM cannot give fails as upstream_error", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(["12+34=", "not arithmetic"]), budget: { average: 2, min: 1, max: 4 } });
+    await drive(t.headers, sub.body.id);
+    const s = await status(t.headers, sub.body.id);
+    expect(s.status).toBe("failed");
+    expect(s.error!.type).toBe("upstream_error");
+  });
+
+  it("cancel stops the batch and releases what was reserved", async () => {
+    const t = await tenant();
+    const texts = Array.from({ length: 3 * PROMPTS_PER_STEP }, (_, i) => `${i}+1=`);
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", budget: { average: 2, min: 1, max: 4 } });
+    await drive(t.headers, sub.body.id, (s) => s.status === "sampling");
+    const res = await call(`/v1/batches/${sub.body.id}/cancel`, { method: "POST", headers: t.headers });
+    const cancelled = (await res.json()) as BatchStatus;
+    expect(cancelled.status).toBe("cancelled");
+    await sleep(300); // a step that was in flight finishes without charging
+    const after = await status(t.headers, sub.body.id);
+    expect(after.status).toBe("cancelled");
+    expect(after.progress.sampled).toBeLessThan(texts.length);
+    // Charged exactly what the batch reports as used, and nothing stays reserved.
+    expect(await usage(t.headers)).toMatchObject({ used: after.allocation!.units_used, reserved: 0 });
+    expect(await runDurableObjectAlarm(env.BATCHES.get(env.BATCHES.idFromName(sub.body.id)))).toBe(false);
+  });
+
+  it("another tenant's batch is 404", async () => {
+    const a = await tenant();
+    const b = await tenant();
+    const sub = await submit(a.headers, { prompts: prompts(["1+1="]), allocation: "uniform", budget: { average: 1 } });
+    for (const path of ["", "/results"]) expect((await call(`/v1/batches/${sub.body.id}${path}`, { headers: b.headers })).status).toBe(404);
+    expect((await call(`/v1/batches/${sub.body.id}/cancel`, { method: "POST", headers: b.headers })).status).toBe(404);
+    expect((await call("/v1/batches/b_nope", { headers: a.headers })).status).toBe(400);
+  });
+
+  it("limits concurrent batches per tenant with a 429", async () => {
+    const t = await tenant({ day: 100_000 }, { max_batch_size: 10, max_concurrent_batches: 1 });
+    const body = { prompts: prompts(["1+1="]), allocation: "uniform", budget: { average: 1 } };
+    const first = await submit(t.headers, body);
+    expect(first.status).toBe(202);
+    const second = await submit(t.headers, body);
+    expect(second.status).toBe(429);
+    expect(second.body.error!.type).toBe("rate_limit_error");
+    await drive(t.headers, first.body.id);
+    expect((await submit(t.headers, body)).status).toBe(202);
+  });
+
+  it.each([
+    [{ prompts: [], budget: { average: 1 } }, "prompts"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }, { id: "a", prompt: "2+2=" }], budget: { average: 1 } }, "prompts[1].id"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 20, max: 8 } }, "budget.average"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, allocation: "random" }, "allocation"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, sampling: { temperature: 9 } }, "sampling.temperature"],
+  ])("rejects %j naming %s", async (body, param) => {
+    const t = await tenant();
+    const sub = await submit(t.headers, body);
+    expect(sub.status).toBe(400);
+    expect(sub.body.error!.param).toBe(param);
+  });
+
+  it("rejects a batch larger than the tenant's max_batch_size", async () => {
+    const t = await tenant({ day: 100_000 }, { max_batch_size: 2, max_concurrent_batches: 4 });
+    const sub = await submit(t.headers, { prompts: prompts(EASY), budget: { average: 1 } });
+    expect(sub.status).toBe(400);
+    expect(sub.body.error!.param).toBe("prompts");
+  });
+
+  it("need an API key", async () => {
+    expect((await call("/v1/batches", { method: "POST", body: "{}" })).status).toBe(401);
+  });
+});
