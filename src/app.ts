@@ -4,6 +4,7 @@ import { ApiError, errorResponse } from "./http/errors.js";
 import { validationHook } from "./http/validation.js";
 import { admin } from "./routes/admin.js";
 import { batches } from "./routes/batches.js";
+import { docs } from "./routes/docs.js";
 import { allocateRoute } from "./routes/allocate.js";
 import { health } from "./routes/health.js";
 import { usage } from "./routes/usage.js";
@@ -15,6 +16,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", allocateRoute);
   app.route("/", usage);
   app.route("/", batches);
+  app.route("/", docs);
   app.route("/", admin);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "A tenant's API key." });

@@ -1,4 +1,5 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
 import { BatchRequestSchema, BatchStatusSchema } from "../contracts/batches.js";
 import type { AppEnv, Env } from "../env.js";
@@ -87,6 +88,45 @@ batches.get("/v1/batches/:id/results", async (c) => {
   const results = await run(c.env, parsed.data.id).results(c.get("tenant"));
   if (!results) throw notFound(parsed.data.id);
   return c.body(results.map((r) => JSON.stringify(r) + "\n").join(""), 200, { "content-type": "application/x-ndjson" });
+});
+
+/** How often the events stream looks at the batch. */
+const EVENTS_POLL_MS = 500;
+
+batches.openAPIRegistry.registerPath(
+  createRoute({
+    method: "get",
+    path: "/v1/batches/{id}/events",
+    summary: "Server-sent events: a `progress` event whenever the status changes, then `end`",
+    tags: ["batches"],
+    security,
+    request: { params: BatchId },
+    responses: {
+      200: { description: "text/event-stream; each event's data is the BatchStatus JSON.", content: { "text/event-stream": { schema: z.string() } } },
+      404: json(ErrorEnvelopeSchema, "No such batch for this tenant."),
+    },
+  }),
+);
+batches.get("/v1/batches/:id/events", async (c) => {
+  const parsed = BatchId.safeParse({ id: c.req.param("id") });
+  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, "id");
+  const stub = run(c.env, parsed.data.id);
+  const tenant = c.get("tenant");
+  const first = await stub.status(tenant);
+  if (!first) throw notFound(parsed.data.id);
+  return streamSSE(c, async (stream) => {
+    let last = "";
+    let s: Awaited<ReturnType<typeof stub.status>> = first;
+    for (let n = 0; s && !stream.aborted; n++) {
+      const data = JSON.stringify(s);
+      if (data !== last) await stream.writeSSE({ event: "progress", data, id: String(n) });
+      last = data;
+      if (["done", "failed", "cancelled"].includes(s.status)) break;
+      await stream.sleep(EVENTS_POLL_MS);
+      s = await stub.status(tenant);
+    }
+    await stream.writeSSE({ event: "end", data: last });
+  });
 });
 
 batches.openapi(

@@ -83,6 +83,19 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used: s.allocation!.units_used, reserved: 0 });
   });
 
+  it("streams progress as server-sent events until the batch ends", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "uniform", budget: { average: 2, min: 1, max: 4 } });
+    const res = await call(`/v1/batches/${sub.body.id}/events`, { headers: t.headers });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const text = await res.text(); // the stream ends with the batch
+    const events = text.trim().split("\n\n").map((block) => Object.fromEntries(block.split("\n").map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()])));
+    expect(events.at(-1)!.event).toBe("end");
+    const progress = events.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data) as BatchStatus);
+    expect(progress.at(-1)!.status).toBe("done");
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+  });
+
   it("uniform allocation gives every prompt best-of-B at the same budget", async () => {
     const t = await tenant();
     const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "uniform", budget: { average: 3, min: 1, max: 8 } });

@@ -38,11 +38,21 @@ describe("meta routes", () => {
       "/v1/batches",
       "/v1/batches/{id}",
       "/v1/batches/{id}/cancel",
+      "/v1/batches/{id}/events",
       "/v1/batches/{id}/results",
       "/v1/usage",
     ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");
     expect(doc.components.schemas).toHaveProperty("Error");
+  });
+
+  it("serves an interactive reference at /docs, built from /openapi.json without CDN scripts", async () => {
+    const res = await call("/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    const html = await res.text();
+    expect(html).toContain('fetch("/openapi.json")');
+    expect(html).not.toMatch(/<script[^>]+src=/);
   });
 
   it("answers an unknown route with a 404 envelope", async () => {
