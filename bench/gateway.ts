@@ -1,0 +1,69 @@
+/**
+ * npm run bench:gateway — the product end to end, as a user runs it: the reference LM and
+ * the gateway (wrangler dev, workerd) on loopback, one tenant, and the same batch of
+ * test-split prompts submitted twice at the same budget, with allocation "learned" and
+ * "uniform". Prints wall time, units used and quality (share of prompts whose kept answer
+ * the verifier accepts). Options: --prompts 1000 --average 4 --port 8790 --lm-port 8791
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { promptSet } from "../src/reference-lm/task.js";
+import { startLmServer } from "../test/node/support/lm-server.js";
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+};
+const n = Number(arg("prompts", "1000"));
+const average = Number(arg("average", "4"));
+const port = Number(arg("port", "8790"));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const lm = await startLmServer();
+const admin = randomBytes(16).toString("hex");
+const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
+const gw: ChildProcess = spawn(
+  process.execPath,
+  [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `LM_URL:${lm.url}`, "--persist-to", `/tmp/allot-bench-${port}`],
+  { stdio: "ignore", env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
+);
+const base = `http://127.0.0.1:${port}`;
+try {
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {
+      if (i > 300) throw new Error("the gateway did not start");
+    }
+    await sleep(200);
+  }
+  const ah = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
+  const tenant = (await (await fetch(`${base}/admin/tenants`, { method: "POST", headers: ah, body: JSON.stringify({ name: "bench", limits: { max_batch_size: 10_000, max_concurrent_batches: 4 } }) })).json()) as { id: string };
+  const { key } = (await (await fetch(`${base}/admin/tenants/${tenant.id}/keys`, { method: "POST", headers: ah })).json()) as { key: string };
+  const th = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  const records = promptSet("test", n, 77);
+  const prompts = records.map((r) => ({ id: r.id, prompt: r.prompt }));
+  const rows: string[] = [];
+  for (const allocation of ["learned", "uniform"]) {
+    const t0 = performance.now();
+    const sub = (await (await fetch(`${base}/v1/batches`, { method: "POST", headers: th, body: JSON.stringify({ prompts, allocation, budget: { average, min: 1, max: 16 }, sampling: { seed: 1, max_tokens: 12 } }) })).json()) as { id: string };
+    let s: { status: string; allocation: { units_used: number; allocated_units: number } | null; progress: { failed: number } };
+    do {
+      await sleep(250);
+      s = (await (await fetch(`${base}/v1/batches/${sub.id}`, { headers: th })).json()) as typeof s;
+    } while (!["done", "failed", "cancelled"].includes(s.status));
+    const seconds = (performance.now() - t0) / 1000;
+    const results = (await (await fetch(`${base}/v1/batches/${sub.id}/results`, { headers: th })).text()).trim().split("\n").map((l) => JSON.parse(l) as { reward: number | null });
+    const solved = results.filter((r) => r.reward === 1).length;
+    rows.push(`| ${allocation} | ${s.status} | ${seconds.toFixed(1)} | ${s.allocation?.units_used} | ${(s.allocation!.units_used / n).toFixed(2)} | ${(solved / n).toFixed(3)} | ${s.progress.failed} |`);
+  }
+  console.log(`${n} test-split prompts of the reference task, strong model, budget B = ${average} (min 1, max 16), temperature 0.8\n`);
+  console.log("| allocation | status | wall s | units used | units / prompt | quality (share solved) | failed |");
+  console.log("|---|---|---|---|---|---|---|");
+  console.log(rows.join("\n"));
+} finally {
+  gw.kill("SIGTERM");
+  await lm.stop();
+}
