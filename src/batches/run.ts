@@ -206,7 +206,8 @@ export class BatchRun extends DurableObject<Env> {
   /** Samples, scores and charges the next prompts; finishes when none are left. */
   private async sampleStep(b: BatchRow): Promise<void> {
     const spec = this.spec(b);
-    const cfg = lmConfig(this.env);
+    const base = lmConfig(this.env);
+    const cfg = { ...base, model: spec.model ?? base.model };
     const pending = this.sql
       .exec<{ idx: number; prompt: string; units: number }>("SELECT idx, prompt, units FROM item WHERE state = 'pending' ORDER BY idx LIMIT ?", PROMPTS_PER_STEP)
       .toArray();
@@ -237,7 +238,9 @@ export class BatchRun extends DurableObject<Env> {
     const ledger = this.ledger(b.tenant);
     const due = this.sql.exec<{ idx: number; units: number }>("SELECT idx, units FROM item WHERE state = 'done' AND charged = 0 AND units > 0").toArray();
     for (const it of due) {
-      await ledger.commit(b.reservation, it.units, Date.now(), `item:${it.idx}`);
+      // null: the reservation was released meanwhile (the batch was cancelled): stop, and
+      // do not count as charged what the ledger did not charge.
+      if ((await ledger.commit(b.reservation, it.units, Date.now(), `item:${it.idx}`)) === null) return;
       this.sql.exec("UPDATE item SET charged = 1 WHERE idx = ?", it.idx);
     }
   }

@@ -180,12 +180,13 @@ export class TenantLedger extends DurableObject<Env> {
 
   /**
    * Moves `units` of a reservation from reserved to used in every window. Never charges
-   * more than was reserved; returns the units actually committed. With a `key` the
-   * charge is idempotent: a retried commit (a batch resuming after a restart) charges once.
+   * more than was reserved; returns the units actually committed, or null when the
+   * reservation no longer exists (released: nothing can be charged to it). With a `key`
+   * the charge is idempotent: a retried commit (a batch resuming after a restart) charges once.
    */
-  commit(id: string, units: number, now = Date.now(), key: string | null = null): number {
+  commit(id: string, units: number, now = Date.now(), key: string | null = null): number | null {
     const r = this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ?", id).toArray()[0];
-    if (!r) return 0;
+    if (!r) return null;
     if (key !== null) {
       const done = this.sql.exec<{ units: number }>("SELECT units FROM charge WHERE reservation = ? AND key = ?", id, key).toArray()[0];
       if (done) return 0;

@@ -143,6 +143,26 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used: 4, reserved: 0 });
   });
 
+  it.each([
+    ["500", 2],
+    ["429", 2],
+    ["malformed", 1],
+  ])("retries LM faults (%s ×%i, injected) and completes, charging each prompt once", async (kind, count) => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(["12+34=", "5+5="]), allocation: "uniform", model: `fault-${kind}x${count}:strong`, budget: { average: 2, min: 1, max: 4 } });
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: 2, failed: 0 } });
+    expect(await usage(t.headers)).toMatchObject({ used: 4, reserved: 0 });
+  });
+
+  it("a prompt the LM keeps failing (or never answers) fails alone, uncharged", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(["12+34="]), allocation: "uniform", model: "fault-500x99:strong", budget: { average: 2, min: 1, max: 4 } });
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: 0, failed: 1 } });
+    expect(await usage(t.headers)).toMatchObject({ used: 0, reserved: 0 });
+  });
+
   it("a learned batch whose hidden states the LM cannot give fails as upstream_error", async () => {
     const t = await tenant();
     const sub = await submit(t.headers, { prompts: prompts(["12+34=", "not arithmetic"]), budget: { average: 2, min: 1, max: 4 } });

@@ -2,6 +2,7 @@
 // Worker under test talks to it over HTTP exactly as it would to vLLM.
 import type { TestProject } from "vitest/node";
 import { startLmServer } from "../node/support/lm-server.js";
+import { startFaultProxy } from "./fault-proxy.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -11,6 +12,12 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject) {
   const server = await startLmServer();
-  project.provide("lmUrl", server.url);
-  return () => server.stop();
+  // The Worker talks to the LM through a proxy that injects faults only when asked to
+  // (see fault-proxy.ts); every other request reaches the real server unchanged.
+  const proxy = await startFaultProxy(server.url);
+  project.provide("lmUrl", proxy.url);
+  return async () => {
+    await proxy.close();
+    await server.stop();
+  };
 }

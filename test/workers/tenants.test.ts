@@ -100,6 +100,7 @@ describe("TenantLedger", () => {
     expect(await stub.commit(r.id, 4)).toBe(4);
     expect(await stub.commit(r.id, 5)).toBe(2); // only 2 of the 6 were left
     expect(await stub.release(r.id)).toBe(0);
+    expect(await stub.commit(r.id, 1)).toBeNull(); // released: nothing more can be charged
     const r2 = await stub.reserve(3);
     if (!r2.ok) throw new Error("expected a reservation");
     expect(await stub.commit(r2.id, 1)).toBe(1);

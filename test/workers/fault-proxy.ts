@@ -1,0 +1,37 @@
+// A proxy in front of the real reference LM that injects faults on purpose, chosen by
+// the request's model name: "fault-<kind>x<count>:<model>" fails the first <count>
+// requests for that exact body with <kind>, then forwards them with model <model>.
+// kinds: 500, 429 (Retry-After: 0), malformed (200 with a body that is not JSON),
+// timeout (no answer), 400 (not retryable). Other requests pass straight through.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export async function startFaultProxy(upstream: string): Promise<{ url: string; close(): Promise<void> }> {
+  const seen = new Map<string, number>();
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    let body = Buffer.concat(chunks).toString("utf8");
+    const m = /"model":"fault-(500|429|malformed|timeout|400)x(\d+):([^"]+)"/.exec(body);
+    if (m) {
+      const [, kind, count, model] = m;
+      const n = (seen.get(body) ?? 0) + 1;
+      seen.set(body, n);
+      if (n <= Number(count)) {
+        if (kind === "timeout") return; // never answer
+        if (kind === "malformed") return res.writeHead(200, { "content-type": "application/json" }).end("{not json");
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (kind === "429") headers["retry-after"] = "0";
+        return res.writeHead(Number(kind), headers).end(JSON.stringify({ error: { message: `injected ${kind}`, type: "injected", param: null, code: kind } }));
+      }
+      body = body.replace(m[0], `"model":"${model}"`);
+    }
+    const up = await fetch(upstream + req.url, { method: req.method, headers: { "content-type": "application/json" }, body: req.method === "GET" ? undefined : body });
+    res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/json" }).end(await up.text());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
