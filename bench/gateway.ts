@@ -43,6 +43,39 @@ try {
   const tenant = (await (await fetch(`${base}/admin/tenants`, { method: "POST", headers: ah, body: JSON.stringify({ name: "bench", limits: { max_batch_size: 10_000, max_concurrent_batches: 4 } }) })).json()) as { id: string };
   const { key } = (await (await fetch(`${base}/admin/tenants/${tenant.id}/keys`, { method: "POST", headers: ah })).json()) as { key: string };
   const th = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  // Latency: one prompt through POST /v1/allocate (the gateway fetches its hidden state,
+  // runs the predictor, allocates) vs the same hidden-state call made to the LM directly.
+  const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+  const timed = async (clients: number, requests: number, one: (i: number) => Promise<Response>) => {
+    const times: number[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < requests) {
+          const i = next++;
+          const t = performance.now();
+          const res = await one(i);
+          await res.text();
+          if (!res.ok) throw new Error(`status ${res.status}`);
+          times.push(performance.now() - t);
+        }
+      }),
+    );
+    return times;
+  };
+  const latency: string[] = [];
+  const problems = promptSet("test", 400, 5).map((r) => r.prompt);
+  for (const clients of [1, 32]) {
+    const requests = clients === 1 ? 200 : 400;
+    const direct = await timed(clients, requests, (i) => fetch(`${lm.url}/pooling`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "strong", input: [problems[i % problems.length]], normalize: false }) }));
+    const gateway = await timed(clients, requests, (i) => fetch(`${base}/v1/allocate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ budget: 4, queries: [{ id: "q", prompt: problems[i % problems.length] }] }) }));
+    latency.push(`| ${clients} | ${requests} | ${pct(direct, 0.5).toFixed(1)} | ${pct(direct, 0.99).toFixed(1)} | ${pct(gateway, 0.5).toFixed(1)} | ${pct(gateway, 0.99).toFixed(1)} | ${(pct(gateway, 0.5) - pct(direct, 0.5)).toFixed(1)} |`);
+  }
+  console.log("Latency of one prompt: the LM's /pooling alone vs POST /v1/allocate through the gateway (hidden state + predictor + allocation), ms\n");
+  console.log("| concurrent clients | requests | LM p50 | LM p99 | gateway p50 | gateway p99 | added at p50 |");
+  console.log("|---|---|---|---|---|---|---|");
+  console.log(latency.join("\n") + "\n");
+
   const records = promptSet("test", n, 77);
   const prompts = records.map((r) => ({ id: r.id, prompt: r.prompt }));
   const rows: string[] = [];
