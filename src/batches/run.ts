@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { solveBatch } from "../allocation/batch.js";
 import { buildBatch } from "../allocation/build.js";
 import { lmConfig } from "../backends/config.js";
-import type { BatchRequest, BatchResult, BatchStatus } from "../contracts/batches.js";
+import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../contracts/batches.js";
 import { sampleAndRerank, mapBounded } from "../dispatch/best-of-k.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
@@ -10,7 +10,6 @@ import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
 
 type State = BatchStatus["status"];
-const TERMINAL: readonly State[] = ["done", "failed", "cancelled"];
 
 /** Prompts sampled per alarm: two subrequests each, within one invocation's limit of 50. */
 export const PROMPTS_PER_STEP = 24;

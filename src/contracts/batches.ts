@@ -38,6 +38,8 @@ export const BatchRequestSchema = z
   .openapi("BatchRequest");
 
 export const BATCH_STATES = ["queued", "predicting", "sampling", "done", "failed", "cancelled"] as const;
+/** States a batch never leaves. */
+export const TERMINAL_STATES: readonly (typeof BATCH_STATES)[number][] = ["done", "failed", "cancelled"];
 
 export const BatchStatusSchema = z
   .object({

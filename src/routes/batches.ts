@@ -1,7 +1,7 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
-import { BatchRequestSchema, BatchStatusSchema } from "../contracts/batches.js";
+import { BatchRequestSchema, type BatchStatus, BatchStatusSchema, TERMINAL_STATES } from "../contracts/batches.js";
 import type { AppEnv, Env } from "../env.js";
 import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
 import { validationHook } from "../http/validation.js";
@@ -48,72 +48,91 @@ batches.openapi(
   },
 );
 
-batches.openapi(
-  createRoute({
-    method: "get",
-    path: "/v1/batches/{id}",
-    summary: "A batch's status, progress and allocation",
-    tags: ["batches"],
-    security,
-    request: { params: BatchId },
-    responses: { 200: json(BatchStatusSchema, "The batch."), 404: json(ErrorEnvelopeSchema, "No such batch for this tenant.") },
-  }),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    const status = await run(c.env, id).status(c.get("tenant"));
-    if (!status) throw notFound(id);
-    return c.json(status, 200);
-  },
-);
-
-// JSON lines are not a typed JSON response, so this route is documented through the
-// registry and served by a plain handler.
-batches.openAPIRegistry.registerPath(
-  createRoute({
-    method: "get",
-    path: "/v1/batches/{id}/results",
-    summary: "Results as JSON lines: id, best completion, its reward, units used, predicted success",
-    tags: ["batches"],
-    security,
-    request: { params: BatchId },
-    responses: {
-      200: { description: "One JSON object per line, for the prompts finished so far.", content: { "application/x-ndjson": { schema: z.string() } } },
-      404: json(ErrorEnvelopeSchema, "No such batch for this tenant."),
+/** A route that answers with the batch's status after `action` (a read, or a cancel). */
+function statusRoute(
+  method: "get" | "post",
+  path: string,
+  summary: string,
+  action: (stub: ReturnType<typeof run>, tenant: string) => Promise<BatchStatus | null>,
+): void {
+  batches.openapi(
+    createRoute({
+      method,
+      path,
+      summary,
+      tags: ["batches"],
+      security,
+      request: { params: BatchId },
+      responses: { 200: json(BatchStatusSchema, "The batch."), 404: json(ErrorEnvelopeSchema, "No such batch for this tenant.") },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const status = await action(run(c.env, id), c.get("tenant"));
+      if (!status) throw notFound(id);
+      return c.json(status, 200);
     },
-  }),
+  );
+}
+
+statusRoute("get", "/v1/batches/{id}", "A batch's status, progress and allocation", (stub, tenant) => stub.status(tenant));
+statusRoute("post", "/v1/batches/{id}/cancel", "Cancel a batch; unused reserved units are released", (stub, tenant) => stub.cancel(tenant));
+
+/**
+ * Documents a GET route whose 200 body is not typed JSON (JSON lines, an event stream):
+ * such routes are registered for OpenAPI here and served by plain handlers.
+ */
+function documentStream(path: string, summary: string, contentType: string, description: string): void {
+  batches.openAPIRegistry.registerPath(
+    createRoute({
+      method: "get",
+      path,
+      summary,
+      tags: ["batches"],
+      security,
+      request: { params: BatchId },
+      responses: {
+        200: { description, content: { [contentType]: { schema: z.string() } } },
+        404: json(ErrorEnvelopeSchema, "No such batch for this tenant."),
+      },
+    }),
+  );
+}
+
+/** The batch id of a plain handler's path, validated like the typed routes'. */
+function batchIdOf(raw: string | undefined): string {
+  const parsed = BatchId.safeParse({ id: raw });
+  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, "id");
+  return parsed.data.id;
+}
+
+documentStream(
+  "/v1/batches/{id}/results",
+  "Results as JSON lines: id, best completion, its reward, units used, predicted success",
+  "application/x-ndjson",
+  "One JSON object per line, for the prompts finished so far.",
 );
 batches.get("/v1/batches/:id/results", async (c) => {
-  const parsed = BatchId.safeParse({ id: c.req.param("id") });
-  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, "id");
-  const results = await run(c.env, parsed.data.id).results(c.get("tenant"));
-  if (!results) throw notFound(parsed.data.id);
+  const id = batchIdOf(c.req.param("id"));
+  const results = await run(c.env, id).results(c.get("tenant"));
+  if (!results) throw notFound(id);
   return c.body(results.map((r) => JSON.stringify(r) + "\n").join(""), 200, { "content-type": "application/x-ndjson" });
 });
 
 /** How often the events stream looks at the batch. */
 const EVENTS_POLL_MS = 500;
 
-batches.openAPIRegistry.registerPath(
-  createRoute({
-    method: "get",
-    path: "/v1/batches/{id}/events",
-    summary: "Server-sent events: a `progress` event whenever the status changes, then `end`",
-    tags: ["batches"],
-    security,
-    request: { params: BatchId },
-    responses: {
-      200: { description: "text/event-stream; each event's data is the BatchStatus JSON.", content: { "text/event-stream": { schema: z.string() } } },
-      404: json(ErrorEnvelopeSchema, "No such batch for this tenant."),
-    },
-  }),
+documentStream(
+  "/v1/batches/{id}/events",
+  "Server-sent events: a `progress` event whenever the status changes, then `end`",
+  "text/event-stream",
+  "Each event's data is the BatchStatus JSON.",
 );
 batches.get("/v1/batches/:id/events", async (c) => {
-  const parsed = BatchId.safeParse({ id: c.req.param("id") });
-  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, "id");
-  const stub = run(c.env, parsed.data.id);
+  const id = batchIdOf(c.req.param("id"));
+  const stub = run(c.env, id);
   const tenant = c.get("tenant");
   const first = await stub.status(tenant);
-  if (!first) throw notFound(parsed.data.id);
+  if (!first) throw notFound(id);
   return streamSSE(c, async (stream) => {
     let last = "";
     let s: Awaited<ReturnType<typeof stub.status>> = first;
@@ -121,28 +140,10 @@ batches.get("/v1/batches/:id/events", async (c) => {
       const data = JSON.stringify(s);
       if (data !== last) await stream.writeSSE({ event: "progress", data, id: String(n) });
       last = data;
-      if (["done", "failed", "cancelled"].includes(s.status)) break;
+      if (TERMINAL_STATES.includes(s.status)) break;
       await stream.sleep(EVENTS_POLL_MS);
       s = await stub.status(tenant);
     }
     await stream.writeSSE({ event: "end", data: last });
   });
 });
-
-batches.openapi(
-  createRoute({
-    method: "post",
-    path: "/v1/batches/{id}/cancel",
-    summary: "Cancel a batch; unused reserved units are released",
-    tags: ["batches"],
-    security,
-    request: { params: BatchId },
-    responses: { 200: json(BatchStatusSchema, "The batch."), 404: json(ErrorEnvelopeSchema, "No such batch for this tenant.") },
-  }),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    const status = await run(c.env, id).cancel(c.get("tenant"));
-    if (!status) throw notFound(id);
-    return c.json(status, 200);
-  },
-);
