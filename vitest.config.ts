@@ -14,7 +14,8 @@ export default defineConfig({
             main: "./src/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
             // The reference LM started by global-setup.ts, over real HTTP.
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", LM_URL: inject("lmUrl") } },
+            // LM_TIMEOUT_MS: an injected "no answer" fault costs 2 s per attempt, not 30.
+            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", LM_URL: inject("lmUrl"), LM_TIMEOUT_MS: "2000" } },
           })),
         ],
         test: {

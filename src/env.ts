@@ -13,6 +13,9 @@ export interface Env {
   readonly LM_MODEL?: string;
   readonly LM_API_KEY?: string;
   readonly HIDDEN_STATES?: string;
+  /** Per-request timeout (ms) and attempts for LM and reward calls; retries back off. */
+  readonly LM_TIMEOUT_MS?: string;
+  readonly LM_ATTEMPTS?: string;
   readonly COMPLETIONS?: string;
   /** The reward model (a verifier or reward-model server); defaults to the LM server. */
   readonly REWARD_URL?: string;

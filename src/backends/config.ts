@@ -1,5 +1,6 @@
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
+import { type RetryPolicy, defaultRetryPolicy } from "../lm/http.js";
 import { COMPLETIONS_BACKENDS, type CompletionsBackend } from "./completions.js";
 import { HIDDEN_STATE_BACKENDS, type HiddenStatesBackend } from "./hidden-states.js";
 import { REWARD_BACKENDS, type RewardBackend } from "./rewards.js";
@@ -11,6 +12,15 @@ export interface LmConfig {
   readonly hidden: HiddenStatesBackend<any>;
   readonly completions: CompletionsBackend<any>;
   readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend<any> };
+  /** Per-request timeout and attempts for every LM and reward call (LM_TIMEOUT_MS, LM_ATTEMPTS). */
+  readonly policy: RetryPolicy;
+}
+
+function positiveInt(value: string | undefined, variable: string, fallback: number, fail: (what: string) => Error): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw fail(`${variable} must be a positive integer, got "${value}"`);
+  return n;
 }
 
 function pick<T>(table: Record<string, T>, name: string, variable: string, fail: (what: string) => Error): T {
@@ -43,6 +53,11 @@ export function lmConfig(env: Env): LmConfig {
     model: env.LM_MODEL ?? "strong",
     hidden: pick(HIDDEN_STATE_BACKENDS, env.HIDDEN_STATES ?? "vllm-pooling", "HIDDEN_STATES", misconfigured),
     completions: pick(COMPLETIONS_BACKENDS, env.COMPLETIONS ?? "openai", "COMPLETIONS", misconfigured),
+    policy: {
+      ...defaultRetryPolicy,
+      timeoutMs: positiveInt(env.LM_TIMEOUT_MS, "LM_TIMEOUT_MS", defaultRetryPolicy.timeoutMs, misconfigured),
+      attempts: positiveInt(env.LM_ATTEMPTS, "LM_ATTEMPTS", defaultRetryPolicy.attempts, misconfigured),
+    },
     reward: {
       url: rewardUrl.replace(/\/+$/, ""),
       model: env.REWARD_MODEL ?? "verifier-binary",

@@ -47,11 +47,12 @@ export async function sampleAndRerank(
   opts: { inFlight?: number; policy?: RetryPolicy } = {},
 ): Promise<RerankResult[]> {
   const { completions: c, reward } = cfg;
+  const policy = opts.policy ?? cfg.policy;
   return mapBounded(items, opts.inFlight ?? 6, async (item) => {
     if (item.units === 0) return { best: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
     const res = await postJson(`${cfg.url}${c.path}`, c.request(cfg.model, item.prompt, item.units, params, item.seed), c.response, {
       headers: auth(cfg.apiKey),
-      policy: opts.policy,
+      policy,
     });
     let sampled: ReturnType<typeof c.extract>;
     try {
@@ -63,7 +64,7 @@ export async function sampleAndRerank(
       `${reward.url}${reward.backend.path}`,
       reward.backend.request(reward.model, sampled.texts.map((completion) => ({ prompt: item.prompt, completion }))),
       reward.backend.response,
-      { headers: auth(reward.apiKey), policy: opts.policy },
+      { headers: auth(reward.apiKey), policy },
     );
     const rewards = reward.backend.extract(scoredRes);
     if (rewards.length !== sampled.texts.length) throw new BackendError(`${reward.url}: ${rewards.length} scores for ${sampled.texts.length} samples`, 200, false, 1);

@@ -25,7 +25,7 @@ export async function hiddenStates(env: Env, model: string, prompts: readonly st
     try {
       const res = await postJson(`${cfg.url}${cfg.hidden.path}`, cfg.hidden.request(model, chunk), cfg.hidden.response, {
         headers: cfg.apiKey ? { authorization: `Bearer ${cfg.apiKey}` } : undefined,
-        policy: { attempts: 3, timeoutMs: 20_000, baseDelayMs: 200, maxDelayMs: 2_000 },
+        policy: cfg.policy,
       });
       const vectors = cfg.hidden.extract(res);
       if (vectors.length !== chunk.length) throw new BackendError(`returned ${vectors.length} hidden states for ${chunk.length} prompts`, 200, false, 1);

@@ -147,6 +147,7 @@ describe("batches", () => {
     ["500", 2],
     ["429", 2],
     ["malformed", 1],
+    ["timeout", 1],
   ])("retries LM faults (%s ×%i, injected) and completes, charging each prompt once", async (kind, count) => {
     const t = await tenant();
     const sub = await submit(t.headers, { prompts: prompts(["12+34=", "5+5="]), allocation: "uniform", model: `fault-${kind}x${count}:strong`, budget: { average: 2, min: 1, max: 4 } });

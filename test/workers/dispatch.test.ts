@@ -61,6 +61,7 @@ describe("gateway configuration", () => {
     [{ HIDDEN_STATES: "sglang-nope" }, 'HIDDEN_STATES "sglang-nope" is not one of vllm-pooling'],
     [{ REWARDS: "x" }, 'REWARDS "x"'],
     [{ REWARD_URL: "::" }, "REWARD_URL"],
+    [{ LM_TIMEOUT_MS: "soon" }, "LM_TIMEOUT_MS must be a positive integer"],
   ])("reports %j as a 503 that says what to set", (patch, message) => {
     let err: unknown;
     try {
