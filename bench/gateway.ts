@@ -9,6 +9,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import * as ort from "onnxruntime-node";
 import { promptSet } from "../src/reference-lm/task.js";
 import { startLmServer } from "../test/node/support/lm-server.js";
 
@@ -47,6 +49,7 @@ try {
   // runs the predictor, allocates) vs the same hidden-state call made to the LM directly.
   const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
   const timed = async (clients: number, requests: number, one: (i: number) => Promise<Response>) => {
+    await (await one(0)).text(); // warm-up (first use loads the predictor)
     const times: number[] = [];
     let next = 0;
     await Promise.all(
@@ -75,6 +78,34 @@ try {
   console.log("| concurrent clients | requests | LM p50 | LM p99 | gateway p50 | gateway p99 | added at p50 |");
   console.log("|---|---|---|---|---|---|---|");
   console.log(latency.join("\n") + "\n");
+
+  // Predictor time for 64 queries. In workerd: POST /v1/allocate with 64 hidden states,
+  // minus the same request with the 64 p values they map to (same size and allocation work,
+  // no predictor). In onnxruntime-node: the same ONNX model on the same rows, directly.
+  const fixtures = JSON.parse(readFileSync("models/predictors/strong-binary.parity.json", "utf8")) as { hidden: number[] }[];
+  const rows64 = Array.from({ length: 64 }, (_, i) => fixtures[i % fixtures.length].hidden);
+  const hiddenBody = JSON.stringify({ budget: 256, max: 8, queries: rows64.map((hidden, i) => ({ id: `h${i}`, hidden })) });
+  const predicted = (await (await fetch(`${base}/v1/allocate`, { method: "POST", headers: { "content-type": "application/json" }, body: hiddenBody })).json()) as { allocation: { p: number }[] };
+  const pBody = JSON.stringify({ budget: 256, max: 8, queries: predicted.allocation.map((a, i) => ({ id: `h${i}`, p: a.p })) });
+  const post = (body: string) => () => fetch(`${base}/v1/allocate`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const withPredictor = await timed(1, 200, post(hiddenBody));
+  const withoutPredictor = await timed(1, 200, post(pBody));
+  const session = await ort.InferenceSession.create("models/predictors/strong-binary.onnx");
+  const input = new ort.Tensor("float32", Float32Array.from(rows64.flat()), [64, rows64[0].length]);
+  const nodeTimes: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    await session.run({ hidden: input });
+    nodeTimes.push(performance.now() - t);
+  }
+  const workerd = pct(withPredictor, 0.5) - pct(withoutPredictor, 0.5);
+  console.log("Predictor (strong-binary, 128 → 64 → 1) on 64 queries, median of 200, ms\n");
+  console.log("| runtime | 64 queries | per query |");
+  console.log("|---|---|---|");
+  // The workerd difference also includes parsing and validating the 64 × 128 numbers the
+  // hidden-state request carries: an upper bound on the predictor's own time.
+  console.log(`| onnxruntime-web in workerd, upper bound (allocate with hidden states − with p) | ${workerd.toFixed(2)} | ${(workerd / 64).toPrecision(2)} |`);
+  console.log(`| onnxruntime-node (session.run alone) | ${pct(nodeTimes, 0.5).toFixed(3)} | ${(pct(nodeTimes, 0.5) / 64).toPrecision(2)} |\n`);
 
   const records = promptSet("test", n, 77);
   const prompts = records.map((r) => ({ id: r.id, prompt: r.prompt }));
