@@ -13,7 +13,7 @@ export interface CompletionsBackend<T = unknown> {
   readonly path: string;
   readonly request: (model: string, prompt: string, n: number, params: SamplingParams, seed?: number) => unknown;
   readonly response: ZodType<T>;
-  readonly extract: (res: T, n: number) => { texts: string[]; promptTokens: number; completionTokens: number };
+  readonly extract: (res: T, n: number) => { texts: string[]; finishReasons: (string | null)[]; promptTokens: number; completionTokens: number };
 }
 
 /** OpenAI-compatible /v1/completions with n: vLLM, SGLang, TGI, the reference LM. */
@@ -32,9 +32,14 @@ const openaiCompletions: CompletionsBackend<CompletionResponse> = {
   response: CompletionResponseSchema,
   extract: (res, n) => {
     const texts = new Array<string>(n);
-    for (const c of res.choices) if (c.index < n) texts[c.index] = c.text;
+    const finishReasons = new Array<string | null>(n).fill(null);
+    for (const c of res.choices) {
+      if (c.index >= n) continue;
+      texts[c.index] = c.text;
+      finishReasons[c.index] = c.finish_reason;
+    }
     if (texts.some((t) => t === undefined) || res.choices.length < n) throw new Error(`asked for ${n} samples, got ${res.choices.length}`);
-    return { texts, promptTokens: res.usage.prompt_tokens, completionTokens: res.usage.completion_tokens };
+    return { texts, finishReasons, promptTokens: res.usage.prompt_tokens, completionTokens: res.usage.completion_tokens };
   },
 };
 

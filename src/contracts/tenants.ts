@@ -59,6 +59,16 @@ export const UsageSchema = z
   })
   .openapi("Usage");
 
+export const OnlineSchema = z
+  .strictObject({
+    target_units: z.number().min(1).max(1_000).describe("B: the average units (samples) per online request the price steers toward."),
+    min_units: z.int().min(1).max(1_000).default(1),
+    max_units: z.int().min(1).max(1_000).default(16),
+  })
+  .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
+  .openapi("Online");
+
+export type Online = z.infer<typeof OnlineSchema>;
 export type CreateTenant = z.infer<typeof CreateTenantSchema>;
 export type Budget = z.infer<typeof BudgetSchema>;
 export type Tenant = z.infer<typeof TenantSchema>;

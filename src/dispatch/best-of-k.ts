@@ -16,6 +16,8 @@ export interface RerankItem {
 
 export interface RerankResult {
   readonly best: string | null;
+  /** Why the kept sample ended ("stop", "length"), as the LM said. */
+  readonly finishReason: string | null;
   readonly reward: number | null;
   readonly samples: readonly string[];
   readonly rewards: readonly number[];
@@ -49,7 +51,7 @@ export async function sampleAndRerank(
   const { completions: c, reward } = cfg;
   const policy = opts.policy ?? cfg.policy;
   return mapBounded(items, opts.inFlight ?? 6, async (item) => {
-    if (item.units === 0) return { best: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
+    if (item.units === 0) return { best: null, finishReason: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
     const res = await postJson(`${cfg.url}${c.path}`, c.request(cfg.model, item.prompt, item.units, params, item.seed), c.response, {
       headers: auth(cfg.apiKey),
       policy,
@@ -74,6 +76,7 @@ export async function sampleAndRerank(
     });
     return {
       best: sampled.texts[best],
+      finishReason: sampled.finishReasons[best],
       reward: rewards[best],
       samples: sampled.texts,
       rewards,

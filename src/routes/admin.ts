@@ -1,6 +1,6 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireAdmin } from "../auth/middleware.js";
-import { BudgetSchema, CreateTenantSchema, NewKeySchema, TenantSchema } from "../contracts/tenants.js";
+import { BudgetSchema, CreateTenantSchema, NewKeySchema, OnlineSchema, TenantSchema } from "../contracts/tenants.js";
 import type { AppEnv, Env } from "../env.js";
 import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
 import { validationHook } from "../http/validation.js";
@@ -71,6 +71,24 @@ admin.openapi(
     const tenant = await ledger(c.env, id).setBudget(c.req.valid("json"));
     if (!tenant) throw noTenant(id);
     return c.json(tenant, 200);
+  },
+);
+
+admin.openapi(
+  createRoute({
+    method: "put",
+    path: "/admin/tenants/{id}/online",
+    summary: "Set the online target: average units per request (B) that the tenant's price steers toward",
+    tags: ["admin"],
+    security,
+    request: { params: TenantId, body: { required: true, content: { "application/json": { schema: OnlineSchema } } } },
+    responses: { 200: json(OnlineSchema, "The online settings (the price starts afresh)."), ...errors },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const online = await ledger(c.env, id).setOnline(c.req.valid("json"));
+    if (!online) throw noTenant(id);
+    return c.json({ target_units: online.target_units, min_units: online.min_units, max_units: online.max_units }, 200);
   },
 );
 

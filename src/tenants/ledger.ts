@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Budget, CreateTenant, Tenant, Usage } from "../contracts/tenants.js";
+import { type PriceState, currentPrice, defaultPriceConfig, initialPriceState, observeSpend } from "../allocation/price.js";
+import type { Budget, CreateTenant, Online, Tenant, Usage } from "../contracts/tenants.js";
 import type { Env } from "../env.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
@@ -36,6 +37,8 @@ export class TenantLedger extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS reservation (id TEXT PRIMARY KEY, units INTEGER NOT NULL, committed INTEGER NOT NULL,
         created_at INTEGER NOT NULL, ref TEXT);
       CREATE TABLE IF NOT EXISTS api_key (id TEXT PRIMARY KEY, hash BLOB NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);
+      CREATE TABLE IF NOT EXISTS online (k INTEGER PRIMARY KEY CHECK (k = 0), target REAL NOT NULL, min INTEGER NOT NULL,
+        max INTEGER NOT NULL, state TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS active_batch (id TEXT PRIMARY KEY, started_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS charge (reservation TEXT NOT NULL, key TEXT NOT NULL, units INTEGER NOT NULL, PRIMARY KEY (reservation, key));
     `);
@@ -60,6 +63,47 @@ export class TenantLedger extends DurableObject<Env> {
   batchLimits(): { maxBatchSize: number; maxConcurrentBatches: number } | null {
     const t = this.sql.exec<{ max_batch_size: number; max_concurrent_batches: number }>("SELECT max_batch_size, max_concurrent_batches FROM tenant").toArray()[0];
     return t ? { maxBatchSize: t.max_batch_size, maxConcurrentBatches: t.max_concurrent_batches } : null;
+  }
+
+  /** Online settings: target units per request (B), the bounds, and the controller's state. */
+  private onlineRow(): { target: number; min: number; max: number; state: PriceState } {
+    const r = this.sql.exec<{ target: number; min: number; max: number; state: string }>("SELECT target, min, max, state FROM online").toArray()[0];
+    if (r) return { target: r.target, min: r.min, max: r.max, state: JSON.parse(r.state) as PriceState };
+    const fresh = { target: 4, min: 1, max: 16 };
+    return { ...fresh, state: initialPriceState(defaultPriceConfig(fresh.target)) };
+  }
+
+  setOnline(o: Online): Online | null {
+    if (!this.view()) return null;
+    const state = initialPriceState(defaultPriceConfig(o.target_units));
+    this.sql.exec(
+      "INSERT INTO online VALUES (0, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET target = excluded.target, min = excluded.min, max = excluded.max, state = excluded.state",
+      o.target_units,
+      o.min_units,
+      o.max_units,
+      JSON.stringify(state),
+    );
+    return this.online();
+  }
+
+  /** The price a unit of compute costs this tenant now, and its online settings. */
+  online(): Online & { price: number; requests: number; mean_units: number } {
+    const r = this.onlineRow();
+    return { target_units: r.target, min_units: r.min, max_units: r.max, price: currentPrice(r.state), requests: r.state.requests, mean_units: r.state.meanUnits };
+  }
+
+  /** A request spent `units`: move the price so that the average spend tracks the target. */
+  observe(units: number): number {
+    const r = this.onlineRow();
+    const state = observeSpend(r.state, units, defaultPriceConfig(r.target));
+    this.sql.exec(
+      "INSERT INTO online VALUES (0, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET state = excluded.state",
+      r.target,
+      r.min,
+      r.max,
+      JSON.stringify(state),
+    );
+    return currentPrice(state);
   }
 
   /** Registers a running batch if the tenant has room for one more; false otherwise. */

@@ -33,6 +33,7 @@ describe("meta routes", () => {
       "/admin/tenants/{id}/budget",
       "/admin/tenants/{id}/keys",
       "/admin/tenants/{id}/keys/{keyId}",
+      "/admin/tenants/{id}/online",
       "/healthz",
       "/v1/allocate",
       "/v1/batches",
@@ -40,6 +41,7 @@ describe("meta routes", () => {
       "/v1/batches/{id}/cancel",
       "/v1/batches/{id}/events",
       "/v1/batches/{id}/results",
+      "/v1/completions",
       "/v1/usage",
     ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");

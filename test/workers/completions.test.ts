@@ -1,0 +1,108 @@
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+
+const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
+
+async function tenant(budget: Record<string, number> = { day: 100_000 }) {
+  const t = (await (await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "t", budget }) })).json()) as { id: string };
+  const k = (await (await call(`/admin/tenants/${t.id}/keys`, { method: "POST", headers: ADMIN })).json()) as { key: string };
+  return { id: t.id, headers: { authorization: `Bearer ${k.key}`, "content-type": "application/json" } };
+}
+
+type Completion = {
+  object: string;
+  model: string;
+  choices: { index: number; text: string; finish_reason: string | null }[];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  allot: { units: number; predicted_success: number | null; price: number; reward: number | null };
+  error?: { type: string; param: string | null; message: string };
+};
+
+const complete = async (h: Record<string, string>, body: Record<string, unknown>, extra: Record<string, string> = {}) => {
+  const res = await call("/v1/completions", { method: "POST", headers: { ...h, ...extra }, body: JSON.stringify({ model: "strong", temperature: 0.8, max_tokens: 12, seed: 1, ...body }) });
+  return { res, body: (await res.json()) as Completion };
+};
+
+describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
+  it("answers in OpenAI's shape, counts every sample's tokens, and says what it did", async () => {
+    const t = await tenant();
+    const { res, body } = await complete(t.headers, { prompt: "345+678=" });
+    expect(res.status).toBe(200);
+    expect(body).toMatchObject({ object: "text_completion", model: "strong" });
+    expect(body.choices).toHaveLength(1);
+    expect(body.choices[0]).toMatchObject({ index: 0, finish_reason: "stop" });
+    const k = body.allot.units;
+    expect(res.headers.get("x-allot-units")).toBe(String(k));
+    expect(Number(res.headers.get("x-allot-predicted-success"))).toBeCloseTo(body.allot.predicted_success!, 3);
+    expect(Number(res.headers.get("x-allot-price"))).toBeGreaterThan(0);
+    expect(body.usage.completion_tokens).toBeGreaterThanOrEqual(k); // every sample ends with at least its EOS
+    expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
+    if (body.allot.reward === 1) expect(body.choices[0].text).toBe("1023");
+  });
+
+  it("spends samples where they help: few on easy or hopeless prompts, more on hard ones", async () => {
+    const t = await tenant();
+    const units = async (prompt: string) => (await complete(t.headers, { prompt })).body.allot.units;
+    const easy = await units("12+34=");
+    const hard = await units("345+678=");
+    const hopeless = await units("45678*91234=");
+    expect(hard).toBeGreaterThan(easy);
+    expect(hard).toBeGreaterThan(hopeless);
+  });
+
+  it("charges every sample against the budget, and answers 429 budget_exceeded when it runs out", async () => {
+    const t = await tenant({ day: 5 });
+    const first = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "4" });
+    expect(first.body.allot.units).toBe(4);
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
+    expect(usage.windows.find((w) => w.window === "day")!.used).toBe(4);
+    const over = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" });
+    expect(over.res.status).toBe(429);
+    expect(over.body.error!.type).toBe("budget_exceeded");
+    expect(over.body.error!.message).toContain(t.id);
+    expect(over.body.error!.message).toContain("day");
+  });
+
+  it("moves the tenant's price after each request, and keeps it across requests", async () => {
+    const t = await tenant();
+    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 2, min_units: 1, max_units: 8 }) });
+    const prices: number[] = [];
+    for (let i = 0; i < 4; i++) prices.push((await complete(t.headers, { prompt: "345+678=" }, { "x-allot-units": "8" })).body.allot.price);
+    // Spending 8 against a target of 2 raises the price every time.
+    for (let i = 1; i < prices.length; i++) expect(prices[i]).toBeGreaterThan(prices[i - 1]);
+  });
+
+  it.each([
+    [{ prompt: "1+1=", n: 3 }, "n"],
+    [{ prompt: "1+1=", stream: true }, "stream"],
+    [{ prompt: ["1+1=", "2+2="] }, "prompt"],
+    [{ prompt: "1+1=", allot: { units: 0 } }, "allot.units"],
+    [{ prompt: "1+1=", allot: { units: 500 } }, "allot.units"],
+    [{ prompt: "1+1=", logit_bias: {} }, null],
+    [{ prompt: "1+1=", model: "gpt-9" }, "model"],
+  ])("rejects %j naming %s", async (body, param) => {
+    const t = await tenant();
+    const { res, body: out } = await complete(t.headers, body);
+    expect(res.status).toBe(400);
+    expect(out.error!.type).toBe("invalid_request_error");
+    if (param !== null) expect(out.error!.param).toBe(param);
+  });
+
+  it("rejects a bad x-allot-units header, and requests without a key", async () => {
+    const t = await tenant();
+    const bad = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "many" });
+    expect(bad.res.status).toBe(400);
+    expect(bad.body.error!.param).toBe("x-allot-units");
+    expect((await call("/v1/completions", { method: "POST", body: "{}" })).status).toBe(401);
+  });
+
+  it("answers 502 when the LM fails, and charges nothing", async () => {
+    const t = await tenant();
+    const { res, body } = await complete(t.headers, { prompt: "1+1=", model: "fault-500x99:strong" }, { "x-allot-units": "2" });
+    expect(res.status).toBe(502);
+    expect(body.error!.type).toBe("upstream_error");
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
+    expect(usage.windows[0]).toMatchObject({ used: 0, reserved: 0 });
+  });
+});
