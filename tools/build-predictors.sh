@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped predictors and their eval reports from scratch (about 2 minutes on
-# 2 cores): starts the reference LM, collects train/validation/test data with K = 32
+# Rebuilds the shipped predictors and their eval reports from scratch (about 3 minutes on
+# 2 cores; `tools/build-predictors.sh strong-binary` builds one): starts the reference LM, collects train/validation/test data with K = 32
 # samples per prompt, trains, evaluates. Datasets go to data/ (not committed: the seeds
 # make them reproducible); predictors to models/predictors/, reports to reports/.
 set -euo pipefail
@@ -18,9 +18,11 @@ $A prompts --split train --count 2000 --seed 1 > data/train.jsonl
 $A prompts --split validation --count 400 --seed 2 > data/validation.jsonl
 $A prompts --split test --count 1000 --seed 3 > data/test.jsonl
 
-# name  model  reward
+# name  model  reward; arguments, if any, pick which to build (e.g. strong-binary strong-graded)
+ONLY=" $* "
 for spec in "strong-binary strong verifier-binary" "strong-graded strong verifier-graded" "weak-binary weak verifier-binary"; do
   read -r name model reward <<< "$spec"
+  [ -z "$*" ] || [[ "$ONLY" == *" $name "* ]] || continue
   for split in train validation test; do
     $A collect --prompts "data/$split.jsonl" --out "data/$name-$split.jsonl" --lm "$LM" --model "$model" --reward "$reward"
   done
