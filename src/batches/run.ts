@@ -173,9 +173,8 @@ export class BatchRun extends DurableObject<Env> {
       const shipped = choosePredictor(this.env, spec);
       predictor = shipped.manifest.name;
       const preds = await predict(this.env, shipped, spec.prompts.map((p) => ({ prompt: p.prompt })), (i) => `prompts[${i}].prompt`);
-      preds.forEach((pr, i) => {
-        if ("p" in pr) this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", pr.p, i);
-      });
+      // Predicted single-sample success: p, or q(1) for a curve predictor.
+      preds.forEach((pr, i) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
       const problem = buildBatch({
         budget: b.budget_units,
         min: spec.budget.min,

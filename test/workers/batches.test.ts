@@ -96,6 +96,14 @@ describe("batches", () => {
     expect(progress.length).toBeGreaterThanOrEqual(2);
   });
 
+  it("runs with a curve predictor (graded rewards' predictor) too", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(HARD.slice(0, 3)), predictor: "strong-graded", budget: { average: 3, min: 1, max: 8 } });
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", allocation: { predictor: "strong-graded" } });
+    for (const r of await results(t.headers, sub.body.id)) expect(r.predicted_success).toBeGreaterThan(0);
+  });
+
   it("uniform allocation gives every prompt best-of-B at the same budget", async () => {
     const t = await tenant();
     const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "uniform", budget: { average: 3, min: 1, max: 8 } });
