@@ -23,6 +23,9 @@ ONLY=" $* "
 for spec in "strong-binary strong verifier-binary" "strong-graded strong verifier-graded" "weak-binary weak verifier-binary"; do
   read -r name model reward <<< "$spec"
   [ -z "$*" ] || [[ "$ONLY" == *" $name "* ]] || continue
+  # From scratch: collect would otherwise resume an old dataset, which is wrong when the
+  # model behind the same name has been retrained.
+  rm -f "data/$name-"*.jsonl "data/$name-"*.jsonl.meta.json
   for split in train validation test; do
     $A collect --prompts "data/$split.jsonl" --out "data/$name-$split.jsonl" --lm "$LM" --model "$model" --reward "$reward"
   done
