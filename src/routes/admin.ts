@@ -2,14 +2,15 @@ import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireAdmin } from "../auth/middleware.js";
 import { BudgetSchema, CreateTenantSchema, NewKeySchema, OnlineSchema, TenantSchema } from "../contracts/tenants.js";
 import type { AppEnv, Env } from "../env.js";
-import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
+import { ApiError } from "../http/errors.js";
+import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const json = jsonResponse;
 const errors = {
-  400: json(ErrorEnvelopeSchema, "Malformed request."),
-  401: json(ErrorEnvelopeSchema, "Missing or wrong admin token."),
-  404: json(ErrorEnvelopeSchema, "No such tenant or key."),
+  400: errorDoc("Malformed request."),
+  401: errorDoc("Missing or wrong admin token."),
+  404: errorDoc("No such tenant or key."),
 };
 const TenantId = z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, "a tenant id is 16 hex characters") });
 const security = [{ adminToken: [] }];

@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { allocate } from "../allocation/build.js";
 import { type AllocateQuery, type AllocateRequest, AllocateRequestSchema, AllocateResponseSchema } from "../contracts/allocate.js";
 import type { AppEnv, Env } from "../env.js";
-import { ErrorEnvelopeSchema } from "../http/errors.js";
+import { errorDoc as errors } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { type Prediction, choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
 
@@ -14,7 +14,6 @@ const RequestSchema = AllocateRequestSchema.refine((r) => r.queries.length <= MA
   path: ["queries"],
 });
 
-const errors = (description: string) => ({ description, content: { "application/json": { schema: ErrorEnvelopeSchema } } });
 
 const route = createRoute({
   method: "post",

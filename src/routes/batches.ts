@@ -3,10 +3,11 @@ import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
 import { BatchRequestSchema, type BatchStatus, BatchStatusSchema, TERMINAL_STATES } from "../contracts/batches.js";
 import type { AppEnv, Env } from "../env.js";
-import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
+import { ApiError } from "../http/errors.js";
+import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const json = jsonResponse;
 const BatchId = z.object({ id: z.string().regex(/^b_[0-9a-f]{24}$/, "a batch id looks like b_ and 24 hex characters") });
 const security = [{ apiKey: [] }];
 const notFound = (id: string) => new ApiError(404, "not_found_error", `no batch ${id}`, "id");
@@ -27,9 +28,9 @@ batches.openapi(
     request: { body: { required: true, content: { "application/json": { schema: BatchRequestSchema } } } },
     responses: {
       202: json(BatchStatusSchema, "Accepted; poll GET /v1/batches/{id}."),
-      400: json(ErrorEnvelopeSchema, "Malformed request."),
-      401: json(ErrorEnvelopeSchema, "Missing or invalid API key."),
-      429: json(ErrorEnvelopeSchema, "Too many batches running for this tenant."),
+      400: errorDoc("Malformed request."),
+      401: errorDoc("Missing or invalid API key."),
+      429: errorDoc("Too many batches running for this tenant."),
     },
   }),
   async (c) => {
@@ -63,7 +64,7 @@ function statusRoute(
       tags: ["batches"],
       security,
       request: { params: BatchId },
-      responses: { 200: json(BatchStatusSchema, "The batch."), 404: json(ErrorEnvelopeSchema, "No such batch for this tenant.") },
+      responses: { 200: json(BatchStatusSchema, "The batch."), 404: errorDoc("No such batch for this tenant.") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -92,7 +93,7 @@ function documentStream(path: string, summary: string, contentType: string, desc
       request: { params: BatchId },
       responses: {
         200: { description, content: { [contentType]: { schema: z.string() } } },
-        404: json(ErrorEnvelopeSchema, "No such batch for this tenant."),
+        404: errorDoc("No such batch for this tenant."),
       },
     }),
   );

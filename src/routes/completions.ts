@@ -4,7 +4,8 @@ import { requireTenant } from "../auth/middleware.js";
 import { lmConfig } from "../backends/config.js";
 import { sampleAndRerank } from "../dispatch/best-of-k.js";
 import type { AppEnv } from "../env.js";
-import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
+import { ApiError } from "../http/errors.js";
+import { errorDoc as err } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
@@ -38,7 +39,6 @@ const CompletionResponse = z
   })
   .openapi("CompletionResponse");
 
-const err = (description: string) => ({ description, content: { "application/json": { schema: ErrorEnvelopeSchema } } });
 
 export const completions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 completions.use("/v1/completions", requireTenant);

@@ -2,7 +2,8 @@ import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
 import { UsageSchema } from "../contracts/tenants.js";
 import type { AppEnv } from "../env.js";
-import { ApiError, ErrorEnvelopeSchema } from "../http/errors.js";
+import { ApiError } from "../http/errors.js";
+import { errorDoc } from "../http/openapi.js";
 
 export const usage = new OpenAPIHono<AppEnv>();
 usage.use("/v1/usage", requireTenant);
@@ -16,7 +17,7 @@ usage.openapi(
     security: [{ apiKey: [] }],
     responses: {
       200: { description: "Usage per window.", content: { "application/json": { schema: UsageSchema } } },
-      401: { description: "Missing or invalid API key.", content: { "application/json": { schema: ErrorEnvelopeSchema } } },
+      401: errorDoc("Missing or invalid API key."),
     },
   }),
   async (c) => {
