@@ -8,6 +8,7 @@ import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
+import { budgetExceeded } from "../tenants/budget-error.js";
 
 type State = BatchStatus["status"];
 
@@ -188,13 +189,7 @@ export class BatchRun extends DurableObject<Env> {
     let reservation: string | null = null;
     if (allocated > 0) {
       const r = await this.ledger(b.tenant).reserve(allocated, b.id);
-      if (!r.ok) {
-        throw new ApiError(
-          429,
-          "budget_exceeded",
-          `tenant ${b.tenant} is over its ${r.window} budget: ${r.used} used + ${r.reserved} reserved + ${r.requested} for this batch > ${r.limit} units`,
-        );
-      }
+      if (!r.ok) throw budgetExceeded(b.tenant, r, "this batch");
       reservation = r.id;
     }
     this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, reservation = ?, allocated = ?", predictor, reservation, allocated);

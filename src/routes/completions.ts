@@ -9,6 +9,7 @@ import { errorDoc as err } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
+import { budgetExceeded } from "../tenants/budget-error.js";
 
 /** OpenAI's completions request, the fields allot honours; `n` is allot's to choose. */
 const CompletionRequest = z
@@ -93,9 +94,7 @@ completions.openapi(
     }
 
     const reservation = await ledger.reserve(units, null);
-    if (!reservation.ok) {
-      throw new ApiError(429, "budget_exceeded", `tenant ${tenant} is over its ${reservation.window} budget: ${reservation.used} used + ${reservation.reserved} reserved + ${reservation.requested} for this request > ${reservation.limit} units`);
-    }
+    if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
     const base = lmConfig(c.env);
     const cfg = { ...base, model: req.model };
     let result;
