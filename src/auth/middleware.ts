@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../http/errors.js";
+import { tenantLedger } from "../tenants/lookup.js";
 import { bearer, parseApiKey, sameSecret } from "./tokens.js";
 
 /** Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
@@ -21,7 +22,7 @@ export const requireTenant = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearer(c.req.header("authorization"));
   if (!token) throw new ApiError(401, "authentication_error", "missing API key: send Authorization: Bearer <key>");
   const key = parseApiKey(token);
-  const ledger = key ? c.env.TENANTS.get(c.env.TENANTS.idFromName(key.tenant)) : null;
+  const ledger = key ? tenantLedger(c.env, key.tenant) : null;
   if (!key || !ledger || !(await ledger.authenticate(key.keyId, key.secret))) {
     throw new ApiError(401, "authentication_error", "invalid or revoked API key");
   }

@@ -9,6 +9,7 @@ import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
+import { tenantLedger } from "../tenants/lookup.js";
 
 type State = BatchStatus["status"];
 
@@ -78,7 +79,7 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   private ledger(tenant: string) {
-    return this.env.TENANTS.get(this.env.TENANTS.idFromName(tenant));
+    return tenantLedger(this.env, tenant);
   }
 
   /** Starts the batch (idempotent: a repeated start returns the existing status). */

@@ -1,10 +1,11 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireAdmin } from "../auth/middleware.js";
 import { BudgetSchema, CreateTenantSchema, NewKeySchema, OnlineSchema, TenantSchema } from "../contracts/tenants.js";
-import type { AppEnv, Env } from "../env.js";
+import type { AppEnv } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
+import { randomHex, tenantLedger } from "../tenants/lookup.js";
 
 const json = jsonResponse;
 const errors = {
@@ -15,7 +16,7 @@ const errors = {
 const TenantId = z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, "a tenant id is 16 hex characters") });
 const security = [{ adminToken: [] }];
 
-const ledger = (env: Env, id: string) => env.TENANTS.get(env.TENANTS.idFromName(id));
+const ledger = tenantLedger;
 const noTenant = (id: string) => new ApiError(404, "not_found_error", `no tenant ${id}`, "id");
 
 export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -32,7 +33,7 @@ admin.openapi(
     responses: { 201: json(TenantSchema, "The new tenant."), ...errors },
   }),
   async (c) => {
-    const id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+    const id = randomHex(8);
     const tenant = await ledger(c.env, id).create(id, c.req.valid("json"));
     if (!tenant) throw new ApiError(409, "invalid_request_error", `tenant id ${id} collided; retry`);
     return c.json(tenant, 201);

@@ -6,13 +6,14 @@ import type { AppEnv, Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
+import { randomHex, tenantLedger } from "../tenants/lookup.js";
 
 const json = jsonResponse;
 const BatchId = z.object({ id: z.string().regex(/^b_[0-9a-f]{24}$/, "a batch id looks like b_ and 24 hex characters") });
 const security = [{ apiKey: [] }];
 const notFound = (id: string) => new ApiError(404, "not_found_error", `no batch ${id}`, "id");
 const run = (env: Env, id: string) => env.BATCHES.get(env.BATCHES.idFromName(id));
-const ledger = (env: Env, tenant: string) => env.TENANTS.get(env.TENANTS.idFromName(tenant));
+const ledger = tenantLedger;
 
 export const batches = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 batches.use("/v1/batches", requireTenant);
@@ -41,7 +42,7 @@ batches.openapi(
     if (spec.prompts.length > limits.maxBatchSize) {
       throw new ApiError(400, "invalid_request_error", `${spec.prompts.length} prompts is more than this tenant's max_batch_size of ${limits.maxBatchSize}`, "prompts");
     }
-    const id = `b_${Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+    const id = `b_${randomHex(12)}`;
     if (!(await ledger(c.env, tenant).startBatch(id))) {
       throw new ApiError(429, "rate_limit_error", `tenant ${tenant} already runs ${limits.maxConcurrentBatches} batches (max_concurrent_batches); wait for one to finish`);
     }

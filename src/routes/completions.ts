@@ -10,6 +10,7 @@ import { validationHook } from "../http/validation.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
+import { tenantLedger } from "../tenants/lookup.js";
 
 /** OpenAI's completions request, the fields allot honours; `n` is allot's to choose. */
 const CompletionRequest = z
@@ -68,7 +69,7 @@ completions.openapi(
   async (c) => {
     const req = c.req.valid("json");
     const tenant = c.get("tenant");
-    const ledger = c.env.TENANTS.get(c.env.TENANTS.idFromName(tenant));
+    const ledger = tenantLedger(c.env, tenant);
     const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0];
     const online = await ledger.online();
 

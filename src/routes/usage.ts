@@ -4,6 +4,7 @@ import { UsageSchema } from "../contracts/tenants.js";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { errorDoc } from "../http/openapi.js";
+import { tenantLedger } from "../tenants/lookup.js";
 
 export const usage = new OpenAPIHono<AppEnv>();
 usage.use("/v1/usage", requireTenant);
@@ -22,7 +23,7 @@ usage.openapi(
   }),
   async (c) => {
     const tenant = c.get("tenant");
-    const u = await c.env.TENANTS.get(c.env.TENANTS.idFromName(tenant)).usage();
+    const u = await tenantLedger(c.env, tenant).usage();
     if (!u) throw new ApiError(404, "not_found_error", `no tenant ${tenant}`);
     return c.json(u, 200);
   },

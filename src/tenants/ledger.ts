@@ -2,13 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import { type PriceState, currentPrice, defaultPriceConfig, initialPriceState, observeSpend } from "../allocation/price.js";
 import type { Budget, CreateTenant, Online, Tenant, Usage } from "../contracts/tenants.js";
 import type { Env } from "../env.js";
+import { randomHex as hex } from "./lookup.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
 export type ReserveResult =
   | { ok: true; id: string }
   | { ok: false; window: Window; limit: number; used: number; reserved: number; requested: number };
 
-const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 async function sha256(text: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
