@@ -96,9 +96,10 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
   const flat = Float32Array.from(validation.flatMap((r) => r.hidden));
   const outName = head === "bernoulli" ? "p" : "q";
   const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validation.length, d]) }))[outName].data as Float32Array;
+  const forward = foldedForward(exportInput);
   let parity = 0;
   validation.forEach((r, i) => {
-    const want = foldedForward(exportInput, r.hidden);
+    const want = forward(r.hidden);
     want.forEach((w, j) => (parity = Math.max(parity, Math.abs(w - onnxOut[i * bMax + j]))));
   });
   metrics.onnx_parity_max_abs = parity;
@@ -133,7 +134,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
   await writeFile(`${o.out}.onnx`, bytes);
   // Fixtures for the edge: a few validation inputs and the trainer's outputs for them,
   // which the workerd tests compare with onnxruntime-web's.
-  const fixtures = validation.slice(0, 8).map((r) => ({ hidden: r.hidden, expected: Array.from(foldedForward(exportInput, r.hidden)) }));
+  const fixtures = validation.slice(0, 8).map((r) => ({ hidden: r.hidden, expected: Array.from(forward(r.hidden)) }));
   await writeFile(`${o.out}.parity.json`, JSON.stringify(fixtures) + "\n");
   await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
   return manifest;

@@ -150,15 +150,20 @@ export function exportOnnx(e: ExportInput): Uint8Array {
   return w.finish();
 }
 
-/** What the exported graph computes, in TypeScript (float64), for parity checks. */
-export function foldedForward(e: ExportInput, x: ArrayLike<number>): Float64Array {
+/**
+ * What the exported graph computes, in TypeScript (float64), for parity checks. The
+ * weights are folded once; the returned function evaluates one input row.
+ */
+export function foldedForward(e: ExportInput): (x: ArrayLike<number>) => Float64Array {
   const { d, h, o } = e.params;
   const { w1, b1, w2, b2 } = foldedWeights(e);
-  const a = Float64Array.from(b1);
-  for (let i = 0; i < d; i++) for (let k = 0; k < h; k++) a[k] += x[i] * w1[i * h + k];
-  const z = Float64Array.from(b2);
-  for (let k = 0; k < h; k++) if (a[k] > 0) for (let j = 0; j < o; j++) z[j] += a[k] * w2[k * o + j];
-  if (e.head === "bernoulli") return Float64Array.of(1 / (1 + Math.exp(-z[0])));
-  let acc = 0;
-  return Float64Array.from(z, (zj) => (acc += zj > 20 ? zj : Math.log1p(Math.exp(zj))));
+  return (x) => {
+    const a = Float64Array.from(b1);
+    for (let i = 0; i < d; i++) for (let k = 0; k < h; k++) a[k] += x[i] * w1[i * h + k];
+    const z = Float64Array.from(b2);
+    for (let k = 0; k < h; k++) if (a[k] > 0) for (let j = 0; j < o; j++) z[j] += a[k] * w2[k * o + j];
+    if (e.head === "bernoulli") return Float64Array.of(1 / (1 + Math.exp(-z[0])));
+    let acc = 0;
+    return Float64Array.from(z, (zj) => (acc += zj > 20 ? zj : Math.log1p(Math.exp(zj))));
+  };
 }
