@@ -77,3 +77,38 @@ export const ModelListSchema = z.object({
     }),
   ),
 });
+
+/**
+ * SGLang's native `/generate` (server started with --enable-return-hidden-states), the
+ * part allot uses. With `return_hidden_states`, each output's `meta_info.hidden_states`
+ * is a list: first the prefill's per-token rows (T × d, or one vector when only one token
+ * was computed), then one vector per decode step. The prefill always computes the prompt's
+ * last token, even on a prefix-cache hit, so its last row is the prompt's hidden state.
+ */
+export const GenerateRequestSchema = z.strictObject({
+  text: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]),
+  sampling_params: z
+    .strictObject({
+      max_new_tokens: z.int().min(1).default(16),
+      temperature: z.number().min(0).max(2).default(1),
+      top_p: z.number().gt(0).max(1).default(1),
+      stop: z.union([z.string(), z.array(z.string().min(1)).max(LM_LIMITS.maxStops)]).optional(),
+    })
+    .default({ max_new_tokens: 16, temperature: 1, top_p: 1 }),
+  return_hidden_states: z.boolean().default(false),
+});
+export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;
+
+const Vector = z.array(z.number());
+export const GenerateOutputSchema = z.object({
+  text: z.string(),
+  meta_info: z.object({
+    id: z.string(),
+    prompt_tokens: z.int(),
+    completion_tokens: z.int(),
+    finish_reason: z.object({ type: z.string() }).nullable(),
+    hidden_states: z.array(z.union([Vector, z.array(Vector)])).optional(),
+  }),
+});
+export const GenerateResponseSchema = z.array(GenerateOutputSchema);
+export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;

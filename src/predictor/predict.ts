@@ -27,7 +27,12 @@ export async function hiddenStates(env: Env, model: string, prompts: readonly st
         headers: cfg.apiKey ? { authorization: `Bearer ${cfg.apiKey}` } : undefined,
         policy: cfg.policy,
       });
-      const vectors = cfg.hidden.extract(res);
+      let vectors: number[][];
+      try {
+        vectors = cfg.hidden.extract(res);
+      } catch (e) {
+        throw new BackendError(`${cfg.hidden.path}: ${(e as Error).message}`, 200, false, 1);
+      }
       if (vectors.length !== chunk.length) throw new BackendError(`returned ${vectors.length} hidden states for ${chunk.length} prompts`, 200, false, 1);
       out.push(...vectors);
     } catch (e) {

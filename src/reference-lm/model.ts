@@ -92,17 +92,26 @@ export class ReferenceLM {
   }
 
   /**
-   * The last layer's hidden state (after the final LayerNorm) at each prompt's last
-   * token: what vLLM's pooling runner returns with LAST pooling and normalize=false.
+   * The last layer's hidden state (after the final LayerNorm) at every token of each
+   * prompt: rows[i] holds prompt i's T × d values, token-major.
    */
-  async hiddenStates(prompts: readonly (readonly number[])[]): Promise<Float32Array[]> {
+  async tokenStates(prompts: readonly (readonly number[])[]): Promise<Float32Array[]> {
     const d = this.manifest.hidden_size;
     const out: Float32Array[] = new Array(prompts.length);
     for (const group of groupByLength(prompts, MAX_ROWS_PER_PASS)) {
       const { hidden, T } = await this.forward(group.map((i) => prompts[i]), this.emptyCache(group.length));
-      group.forEach((p, row) => (out[p] = hidden.slice((row * T + T - 1) * d, (row * T + T) * d)));
+      group.forEach((p, row) => (out[p] = hidden.slice(row * T * d, (row + 1) * T * d)));
     }
     return out;
+  }
+
+  /**
+   * The hidden state at each prompt's last token: what vLLM's pooling runner returns
+   * with LAST pooling and normalize=false.
+   */
+  async hiddenStates(prompts: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    const d = this.manifest.hidden_size;
+    return (await this.tokenStates(prompts)).map((rows) => rows.slice(rows.length - d));
   }
 
   /** n samples for each prompt. samples[i][k] is prompt i's k-th sample. */

@@ -5,6 +5,8 @@ import type { ZodType } from "zod";
 import {
   type CompletionResponse,
   CompletionRequestSchema,
+  type GenerateResponse,
+  GenerateRequestSchema,
   LM_LIMITS,
   type PoolingResponse,
   PoolingRequestSchema,
@@ -124,6 +126,46 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     };
     return c.json(res);
+  });
+
+  /**
+   * SGLang's native /generate, served by the first model (an SGLang server serves one).
+   * With return_hidden_states, meta_info.hidden_states holds only the prefill's
+   * per-token rows: the reference LM does not keep the decode steps' states.
+   */
+  app.post("/generate", async (c) => {
+    const req = await body(c, GenerateRequestSchema);
+    const m = models[0];
+    const single = typeof req.text === "string";
+    const texts = single ? [req.text as string] : (req.text as string[]);
+    const sp = req.sampling_params;
+    const ids = texts.map((t, i) => encode(m, t, single ? "text" : `text[${i}]`));
+    ids.forEach((p, i) => {
+      if (p.length + sp.max_new_tokens > m.manifest.context_length) {
+        throw badRequest(`prompt + max_new_tokens exceed the context (${m.manifest.context_length} tokens)`, single ? "sampling_params.max_new_tokens" : `text[${i}]`);
+      }
+    });
+    const samples = await m.generate(ids, {
+      n: 1,
+      temperature: sp.temperature,
+      topP: sp.top_p,
+      maxTokens: sp.max_new_tokens,
+      stop: sp.stop === undefined ? [] : typeof sp.stop === "string" ? [sp.stop] : sp.stop,
+      seed: randomBytes(4).readUInt32LE(0),
+    });
+    const states = req.return_hidden_states ? await m.tokenStates(ids) : null;
+    const d = m.manifest.hidden_size;
+    const res: GenerateResponse = samples.map(([s], i) => ({
+      text: s.text,
+      meta_info: {
+        id: randomUUID().replaceAll("-", ""),
+        prompt_tokens: ids[i].length,
+        completion_tokens: s.tokens,
+        finish_reason: { type: s.finishReason },
+        ...(states ? { hidden_states: [Array.from({ length: ids[i].length }, (_, t) => Array.from(states[i].subarray(t * d, (t + 1) * d)))] } : {}),
+      },
+    }));
+    return c.json(single ? res[0] : res);
   });
 
   app.post("/pooling", async (c) => {

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CompletionResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/contracts/lm-protocol.js";
+import { CompletionResponseSchema, GenerateResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/contracts/lm-protocol.js";
 import { LmManifestSchema } from "../../src/reference-lm/manifest.js";
 import { promptSet } from "../../src/reference-lm/task.js";
 import { type RunningServer, postJson, startLmServer } from "./support/lm-server.js";
@@ -172,6 +172,44 @@ describe("POST /pooling", () => {
   ])("rejects %j with %i naming %s", async (body, status, param) => {
     const res = await pooling(body);
     expect(res.status).toBe(status);
+    expect(res.json.error.param).toBe(param);
+  });
+});
+
+describe("POST /generate (SGLang's native shape)", () => {
+  const generate = (body: unknown) => postJson(`${server.url}/generate`, body);
+
+  it("returns the prefill's per-token hidden states; the last row is /pooling's vector", async () => {
+    const prompts = ["12+34=", "5*5="];
+    const res = await generate({ text: prompts, sampling_params: { max_new_tokens: 1, temperature: 0 }, return_hidden_states: true });
+    expect(res.status).toBe(200);
+    const out = GenerateResponseSchema.parse(res.json);
+    const pooled = PoolingResponseSchema.parse((await pooling({ model: "strong", input: prompts })).json);
+    const d = manifests.find((m) => m.name === "strong")!.hidden_size;
+    out.forEach((o, i) => {
+      const prefill = o.meta_info.hidden_states![0] as number[][];
+      expect(prefill).toHaveLength(prompts[i].length); // one row per character token
+      expect(prefill.every((row) => row.length === d)).toBe(true);
+      prefill[prefill.length - 1].forEach((x, j) => expect(x).toBeCloseTo(pooled.data[i].data[j], 5));
+      expect(o.meta_info.prompt_tokens).toBe(prompts[i].length);
+      expect(o.meta_info.completion_tokens).toBe(1);
+    });
+  });
+
+  it("leaves hidden states out unless asked, and answers one object for one text", async () => {
+    const res = await generate({ text: "1+1=", sampling_params: { max_new_tokens: 4, temperature: 0 } });
+    expect(res.status).toBe(200);
+    expect(res.json.text).toBe("2"); // greedy: the right answer
+    expect(res.json.meta_info.hidden_states).toBeUndefined();
+  });
+
+  it.each([
+    [{ text: [] }, "text"],
+    [{ text: "hello" }, "text"],
+    [{ text: "1+1=", sampling_params: { max_new_tokens: 0 } }, "sampling_params.max_new_tokens"],
+  ])("rejects %j naming %s", async (body, param) => {
+    const res = await generate(body);
+    expect(res.status).toBe(400);
     expect(res.json.error.param).toBe(param);
   });
 });

@@ -1,7 +1,10 @@
 // The predictor at the edge: the committed ONNX model, loaded by onnxruntime-web inside
 // workerd, reproduces the trainer's outputs. (This file imports the 14 MB ORT wasm; keep
 // the ORT-dependent tests here, since each such file costs seconds to load.)
-import { exports } from "cloudflare:workers";
+import { env as workerEnv, exports } from "cloudflare:workers";
+import type { Env } from "../../src/env.js";
+import { ApiError } from "../../src/http/errors.js";
+import { hiddenStates } from "../../src/predictor/predict.js";
 import { describe, expect, it } from "vitest";
 import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
 import { EdgePredictor } from "../../src/predictor/runtime-web.js";
@@ -14,6 +17,8 @@ import strongGradedParity from "../../models/predictors/strong-graded.parity.jso
 import weakModel from "../../models/predictors/weak-binary.onnx";
 import weakManifest from "../../models/predictors/weak-binary.manifest.json";
 import weakParity from "../../models/predictors/weak-binary.parity.json";
+
+const env = workerEnv as unknown as Env;
 
 const predictors = [
   { model: strongBinaryModel, manifest: strongBinaryManifest, parity: strongBinaryParity },
@@ -113,5 +118,25 @@ describe("POST /v1/allocate with the predictor at the edge", () => {
     const body = (await res.json()) as Res & { error: { message: string } };
     expect(body.error.type).toBe("upstream_error");
     expect(body.error.message).toContain("vocabulary");
+  });
+});
+
+describe("hidden states from SGLang's /generate (HIDDEN_STATES=sglang-generate)", () => {
+  it("reads the same vectors as vLLM's /pooling from the real reference LM", async () => {
+    const prompts = ["1+1=", "345+678=", "23*45="];
+    const sglang = await hiddenStates({ ...env, HIDDEN_STATES: "sglang-generate" }, "strong", prompts);
+    const pooled = await hiddenStates(env, "strong", prompts);
+    expect(sglang).toHaveLength(3);
+    sglang.forEach((v, i) => {
+      expect(v).toHaveLength(pooled[i].length);
+      v.forEach((x, j) => expect(Math.abs(x - pooled[i][j])).toBeLessThan(1e-5));
+    });
+  });
+
+  it("is a 503 that names the choices when HIDDEN_STATES is unknown", async () => {
+    const err = await hiddenStates({ ...env, HIDDEN_STATES: "tgi" }, "strong", ["1+1="]).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(503);
+    expect(err.message).toContain("sglang-generate");
   });
 });
