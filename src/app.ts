@@ -4,6 +4,7 @@ import { ApiError, errorResponse } from "./http/errors.js";
 import { validationHook } from "./http/validation.js";
 import { admin } from "./routes/admin.js";
 import { batches } from "./routes/batches.js";
+import { chat } from "./routes/chat.js";
 import { completions } from "./routes/completions.js";
 import { docs } from "./routes/docs.js";
 import { allocateRoute } from "./routes/allocate.js";
@@ -18,6 +19,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", usage);
   app.route("/", batches);
   app.route("/", completions);
+  app.route("/", chat);
   app.route("/", docs);
   app.route("/", admin);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });

@@ -1,6 +1,12 @@
-/** Sampling backends: how to ask a server for n samples of a prompt (config objects). */
-import type { ZodType } from "zod";
-import { type CompletionResponse, CompletionResponseSchema } from "../contracts/lm-protocol.js";
+/** Sampling backends: how to ask a server for n samples of a prompt or a conversation (config objects). */
+import {
+  type ChatCompletionResponse,
+  ChatCompletionResponseSchema,
+  type CompletionResponse,
+  CompletionResponseSchema,
+  type LmInput,
+} from "../contracts/lm-protocol.js";
+import type { BackendCall } from "./call.js";
 
 export interface SamplingParams {
   readonly temperature: number;
@@ -9,38 +15,58 @@ export interface SamplingParams {
   readonly stop?: readonly string[];
 }
 
-export interface CompletionsBackend<T = unknown> {
-  readonly path: string;
-  readonly request: (model: string, prompt: string, n: number, params: SamplingParams, seed?: number) => unknown;
-  readonly response: ZodType<T>;
-  readonly extract: (res: T, n: number) => { texts: string[]; finishReasons: (string | null)[]; promptTokens: number; completionTokens: number };
+export interface Sampled {
+  readonly texts: string[];
+  readonly finishReasons: (string | null)[];
+  readonly promptTokens: number;
+  readonly completionTokens: number;
 }
 
-/** OpenAI-compatible /v1/completions with n: vLLM, SGLang, TGI, the reference LM. */
-const openaiCompletions: CompletionsBackend<CompletionResponse> = {
-  path: "/v1/completions",
-  request: (model, prompt, n, p, seed) => ({
-    model,
-    prompt,
-    n,
-    temperature: p.temperature,
-    top_p: p.topP,
-    max_tokens: p.maxTokens,
-    ...(p.stop?.length ? { stop: [...p.stop] } : {}),
-    ...(seed !== undefined ? { seed } : {}),
-  }),
-  response: CompletionResponseSchema,
-  extract: (res, n) => {
-    const texts = new Array<string>(n);
-    const finishReasons = new Array<string | null>(n).fill(null);
-    for (const c of res.choices) {
-      if (c.index >= n) continue;
-      texts[c.index] = c.text;
-      finishReasons[c.index] = c.finish_reason;
+export interface CompletionsBackend {
+  readonly sample: (model: string, input: LmInput, n: number, params: SamplingParams, seed?: number) => BackendCall<Sampled>;
+}
+
+/** Exactly n choices, indexed 0..n−1, whatever order they arrive in. */
+function byChoice<C extends { index: number; finish_reason: string | null }>(choices: readonly C[], n: number, text: (c: C) => string) {
+  const texts = new Array<string>(n);
+  const finishReasons = new Array<string | null>(n).fill(null);
+  for (const c of choices) {
+    if (c.index >= n) continue;
+    texts[c.index] = text(c);
+    finishReasons[c.index] = c.finish_reason;
+  }
+  if (texts.some((t) => t === undefined) || choices.length < n) throw new Error(`asked for ${n} samples, got ${choices.length}`);
+  return { texts, finishReasons };
+}
+
+/** OpenAI-compatible /v1/completions and /v1/chat/completions with n: vLLM, SGLang, TGI, the reference LM. */
+const openai: CompletionsBackend = {
+  sample: (model, input, n, p, seed) => {
+    const common = {
+      model,
+      n,
+      temperature: p.temperature,
+      top_p: p.topP,
+      max_tokens: p.maxTokens,
+      ...(p.stop?.length ? { stop: [...p.stop] } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+    };
+    const usage = (u: CompletionResponse["usage"]) => ({ promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens });
+    if ("messages" in input) {
+      return {
+        path: "/v1/chat/completions",
+        body: { ...common, messages: input.messages },
+        response: ChatCompletionResponseSchema,
+        extract: (res: ChatCompletionResponse) => ({ ...byChoice(res.choices, n, (c) => c.message.content ?? ""), ...usage(res.usage) }),
+      };
     }
-    if (texts.some((t) => t === undefined) || res.choices.length < n) throw new Error(`asked for ${n} samples, got ${res.choices.length}`);
-    return { texts, finishReasons, promptTokens: res.usage.prompt_tokens, completionTokens: res.usage.completion_tokens };
+    return {
+      path: "/v1/completions",
+      body: { ...common, prompt: input.prompt },
+      response: CompletionResponseSchema,
+      extract: (res: CompletionResponse) => ({ ...byChoice(res.choices, n, (c) => c.text), ...usage(res.usage) }),
+    };
   },
 };
 
-export const COMPLETIONS_BACKENDS: Record<string, CompletionsBackend<any>> = { openai: openaiCompletions };
+export const COMPLETIONS_BACKENDS: Record<string, CompletionsBackend> = { openai };

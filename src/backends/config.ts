@@ -9,9 +9,9 @@ export interface LmConfig {
   readonly url: string;
   readonly apiKey?: string;
   readonly model: string;
-  readonly hidden: HiddenStatesBackend<any>;
-  readonly completions: CompletionsBackend<any>;
-  readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend<any> };
+  readonly hidden: HiddenStatesBackend;
+  readonly completions: CompletionsBackend;
+  readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend };
   /** Per-request timeout and attempts for every LM and reward call (LM_TIMEOUT_MS, LM_ATTEMPTS). */
   readonly policy: RetryPolicy;
 }

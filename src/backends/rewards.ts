@@ -1,23 +1,32 @@
-/** Reward backends: how to score (prompt, completion) pairs (config objects). */
-import type { ZodType } from "zod";
-import { PoolingResponseSchema, type PoolingResponse } from "../contracts/lm-protocol.js";
+/** Reward backends: how to score completions of a prompt or a conversation (config objects). */
+import { type LmInput, PoolingResponseSchema, type PoolingResponse } from "../contracts/lm-protocol.js";
+import type { BackendCall } from "./call.js";
 
-export interface RewardBackend<T = unknown> {
-  readonly path: string;
-  readonly request: (model: string, pairs: readonly { prompt: string; completion: string }[]) => unknown;
-  readonly response: ZodType<T>;
-  readonly extract: (res: T) => number[];
+export interface RewardBackend {
+  /** Calls whose results, concatenated in order, are one score per completion. */
+  readonly score: (model: string, input: LmInput, completions: readonly string[]) => BackendCall<number[]>[];
 }
 
+const firstValues = (res: PoolingResponse) => [...res.data].sort((a, b) => a.index - b.index).map((d) => d.data[0]);
+
 /**
- * A reward model behind vLLM's /pooling (the reference verifiers too): the input is the
- * prompt followed by the completion, the score the first value of each pooled output.
+ * A reward model behind vLLM's /pooling (the reference verifiers too), the score being
+ * the first value of each pooled output. Text: one call, each input the prompt followed
+ * by the completion. Chat: /pooling takes one conversation per call, so one call per
+ * completion, each the conversation plus the assistant's answer.
  */
-const vllmRewardPooling: RewardBackend<PoolingResponse> = {
-  path: "/pooling",
-  request: (model, pairs) => ({ model, input: pairs.map((p) => p.prompt + p.completion) }),
-  response: PoolingResponseSchema,
-  extract: (res) => [...res.data].sort((a, b) => a.index - b.index).map((d) => d.data[0]),
+const vllmRewardPooling: RewardBackend = {
+  score: (model, input, completions) => {
+    if ("messages" in input) {
+      return completions.map((content) => ({
+        path: "/pooling",
+        body: { model, messages: [...input.messages, { role: "assistant", content }] },
+        response: PoolingResponseSchema,
+        extract: firstValues,
+      }));
+    }
+    return [{ path: "/pooling", body: { model, input: completions.map((c) => input.prompt + c) }, response: PoolingResponseSchema, extract: firstValues }];
+  },
 };
 
-export const REWARD_BACKENDS: Record<string, RewardBackend<any>> = { "vllm-pooling": vllmRewardPooling };
+export const REWARD_BACKENDS: Record<string, RewardBackend> = { "vllm-pooling": vllmRewardPooling };

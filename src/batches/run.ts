@@ -209,7 +209,7 @@ export class BatchRun extends DurableObject<Env> {
     await mapBounded(pending, IN_FLIGHT, async (it) => {
       try {
         const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx) >>> 0;
-        const [r] = await sampleAndRerank(cfg, [{ prompt: it.prompt, units: it.units, seed }], params);
+        const [r] = await sampleAndRerank(cfg, [{ input: { prompt: it.prompt }, units: it.units, seed }], params);
         this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
       } catch (e) {
         if (!(e instanceof BackendError)) throw e;

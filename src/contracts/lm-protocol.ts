@@ -45,14 +45,30 @@ export const CompletionResponseSchema = z.object({
 });
 export type CompletionResponse = z.infer<typeof CompletionResponseSchema>;
 
-export const PoolingRequestSchema = z.strictObject({
-  model: z.string().min(1),
-  input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]),
-  encoding_format: z.literal("float").optional(),
-  /** vLLM's flag; allot asks for raw hidden states (false), the predictor's input. */
-  normalize: z.boolean().optional(),
-  user: z.string().optional(),
+/** A chat message as OpenAI sends it; content parts other than text are not supported. */
+export const ChatMessageSchema = z.object({
+  role: z.enum(["system", "developer", "user", "assistant"]),
+  content: z.union([z.string(), z.array(z.strictObject({ type: z.literal("text"), text: z.string() })).min(1)]),
+  name: z.string().optional(),
 });
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+export const MessagesSchema = z.array(ChatMessageSchema).min(1).max(256);
+
+/** The text of a message, its text parts joined. */
+export const messageText = (m: ChatMessage): string => (typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""));
+
+/** vLLM's /pooling: texts (`input`), or one conversation (`messages`) rendered by the chat template. */
+export const PoolingRequestSchema = z
+  .strictObject({
+    model: z.string().min(1),
+    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]).optional(),
+    messages: MessagesSchema.optional(),
+    encoding_format: z.literal("float").optional(),
+    /** vLLM's flag; allot asks for raw hidden states (false), the predictor's input. */
+    normalize: z.boolean().optional(),
+    user: z.string().optional(),
+  })
+  .refine((r) => (r.input === undefined) !== (r.messages === undefined), { message: "send either input or messages", path: ["input"] });
 export type PoolingRequest = z.infer<typeof PoolingRequestSchema>;
 
 export const PoolingResponseSchema = z.object({
@@ -64,6 +80,37 @@ export const PoolingResponseSchema = z.object({
   usage: UsageSchema,
 });
 export type PoolingResponse = z.infer<typeof PoolingResponseSchema>;
+
+export const ChatCompletionRequestSchema = z.strictObject({
+  model: z.string().min(1),
+  messages: MessagesSchema,
+  n: z.int().min(1).max(LM_LIMITS.maxN).default(1),
+  temperature: z.number().min(0).max(2).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  max_tokens: z.int().min(1).optional(),
+  max_completion_tokens: z.int().min(1).optional(),
+  stop: z.union([z.string(), z.array(z.string().min(1)).max(LM_LIMITS.maxStops)]).optional(),
+  seed: z.int().optional(),
+  stream: z.literal(false, { error: "streaming is not supported by the reference LM" }).optional(),
+  user: z.string().optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+export const ChatCompletionResponseSchema = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.int(),
+      message: z.object({ role: z.literal("assistant"), content: z.string().nullable() }),
+      finish_reason: z.string().nullable(),
+    }),
+  ),
+  usage: UsageSchema,
+});
+export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponseSchema>;
 
 export const ModelListSchema = z.object({
   object: z.literal("list"),
@@ -112,3 +159,6 @@ export const GenerateOutputSchema = z.object({
 });
 export const GenerateResponseSchema = z.array(GenerateOutputSchema);
 export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;
+
+/** What the gateway sends a model: a text prompt, or a conversation for the server's chat template. */
+export type LmInput = { readonly prompt: string } | { readonly messages: readonly ChatMessage[] };

@@ -3,12 +3,14 @@
  * scored by the reward backend, the best kept. Requests run concurrently with a bounded
  * number in flight, which also bounds one invocation's subrequests.
  */
-import type { LmConfig } from "../backends/config.js";
+import { runCall } from "../backends/call.js";
 import type { SamplingParams } from "../backends/completions.js";
-import { BackendError, type RetryPolicy, postJson } from "../lm/http.js";
+import type { LmConfig } from "../backends/config.js";
+import type { LmInput } from "../contracts/lm-protocol.js";
+import { BackendError, type RetryPolicy } from "../lm/http.js";
 
 export interface RerankItem {
-  readonly prompt: string;
+  readonly input: LmInput;
   /** Samples to draw (the allocated units); 0 draws nothing. */
   readonly units: number;
   readonly seed?: number;
@@ -24,8 +26,6 @@ export interface RerankResult {
   readonly promptTokens: number;
   readonly completionTokens: number;
 }
-
-const auth = (key?: string) => (key ? { authorization: `Bearer ${key}` } : undefined);
 
 /** Runs `work` over items with at most `limit` in flight; results in input order. */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T, i: number) => Promise<R>): Promise<R[]> {
@@ -52,23 +52,9 @@ export async function sampleAndRerank(
   const policy = opts.policy ?? cfg.policy;
   return mapBounded(items, opts.inFlight ?? 6, async (item) => {
     if (item.units === 0) return { best: null, finishReason: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
-    const res = await postJson(`${cfg.url}${c.path}`, c.request(cfg.model, item.prompt, item.units, params, item.seed), c.response, {
-      headers: auth(cfg.apiKey),
-      policy,
-    });
-    let sampled: ReturnType<typeof c.extract>;
-    try {
-      sampled = c.extract(res, item.units);
-    } catch (e) {
-      throw new BackendError(`${cfg.url}${c.path}: ${(e as Error).message}`, 200, false, 1);
-    }
-    const scoredRes = await postJson(
-      `${reward.url}${reward.backend.path}`,
-      reward.backend.request(reward.model, sampled.texts.map((completion) => ({ prompt: item.prompt, completion }))),
-      reward.backend.response,
-      { headers: auth(reward.apiKey), policy },
-    );
-    const rewards = reward.backend.extract(scoredRes);
+    const sampled = await runCall(cfg, c.sample(cfg.model, item.input, item.units, params, item.seed), policy);
+    const scores = await Promise.all(reward.backend.score(reward.model, item.input, sampled.texts).map((call) => runCall(reward, call, policy)));
+    const rewards = scores.flat();
     if (rewards.length !== sampled.texts.length) throw new BackendError(`${reward.url}: ${rewards.length} scores for ${sampled.texts.length} samples`, 200, false, 1);
     let best = 0;
     rewards.forEach((r, k) => {

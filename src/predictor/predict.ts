@@ -6,7 +6,10 @@
 import { lmConfig } from "../backends/config.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
-import { BackendError, postJson } from "../lm/http.js";
+import { type BackendCall, runCall } from "../backends/call.js";
+import type { LmInput } from "../contracts/lm-protocol.js";
+import { mapBounded } from "../dispatch/best-of-k.js";
+import { BackendError } from "../lm/http.js";
 import type { PredictorManifest } from "./manifest.js";
 import { SHIPPED, findPredictor, loadPredictor } from "./registry.js";
 
@@ -16,31 +19,34 @@ const HIDDEN_BATCH = 256;
 /** A predicted curve: p for a Bernoulli predictor, q(1..b_max) for a curve predictor. */
 export type Prediction = { p: number } | { curve: number[] };
 
-/** Hidden states of the prompts, from the configured LM backend, in batches. */
-export async function hiddenStates(env: Env, model: string, prompts: readonly string[]): Promise<number[][]> {
+/** Hidden states of prompts or conversations, from the configured LM backend: prompts in batches, conversations one per call. */
+export async function hiddenStates(env: Env, model: string, inputs: readonly (string | LmInput)[]): Promise<number[][]> {
   const cfg = lmConfig(env);
-  const out: number[][] = [];
-  for (let i = 0; i < prompts.length; i += HIDDEN_BATCH) {
-    const chunk = prompts.slice(i, i + HIDDEN_BATCH);
-    try {
-      const res = await postJson(`${cfg.url}${cfg.hidden.path}`, cfg.hidden.request(model, chunk), cfg.hidden.response, {
-        headers: cfg.apiKey ? { authorization: `Bearer ${cfg.apiKey}` } : undefined,
-        policy: cfg.policy,
-      });
-      let vectors: number[][];
-      try {
-        vectors = cfg.hidden.extract(res);
-      } catch (e) {
-        throw new BackendError(`${cfg.hidden.path}: ${(e as Error).message}`, 200, false, 1);
-      }
-      if (vectors.length !== chunk.length) throw new BackendError(`returned ${vectors.length} hidden states for ${chunk.length} prompts`, 200, false, 1);
-      out.push(...vectors);
-    } catch (e) {
-      if (e instanceof BackendError) {
-        throw new ApiError(502, "upstream_error", `the LM server (${cfg.url}) failed to return hidden states: ${e.message}`);
-      }
-      throw e;
-    }
+  const out = new Array<number[]>(inputs.length);
+  const texts: number[] = [];
+  const calls: { rows: number[]; call: BackendCall<number[][]> }[] = [];
+  inputs.forEach((x, i) => {
+    if (typeof x === "string" || "prompt" in x) return texts.push(i);
+    if (!cfg.hidden.chat) throw new ApiError(503, "api_error", `HIDDEN_STATES=${env.HIDDEN_STATES} reads text prompts only; chat requests need a backend with a chat template (vllm-pooling)`);
+    calls.push({ rows: [i], call: cfg.hidden.chat(model, x.messages) });
+  });
+  const text = (i: number) => {
+    const x = inputs[i];
+    return typeof x === "string" ? x : (x as { prompt: string }).prompt;
+  };
+  for (let k = 0; k < texts.length; k += HIDDEN_BATCH) {
+    const rows = texts.slice(k, k + HIDDEN_BATCH);
+    calls.push({ rows, call: cfg.hidden.texts(model, rows.map(text)) });
+  }
+  try {
+    await mapBounded(calls, 4, async ({ rows, call }) => {
+      const vectors = await runCall(cfg, call, cfg.policy);
+      if (vectors.length !== rows.length) throw new BackendError(`returned ${vectors.length} hidden states for ${rows.length} inputs`, 200, false, 1);
+      rows.forEach((r, j) => (out[r] = vectors[j]));
+    });
+  } catch (e) {
+    if (e instanceof BackendError) throw new ApiError(502, "upstream_error", `the LM server (${cfg.url}) failed to return hidden states: ${e.message}`);
+    throw e;
   }
   return out;
 }
@@ -66,12 +72,12 @@ export function choosePredictor(env: Env, opts: { model?: string; predictor?: st
 export async function predict(
   env: Env,
   shipped: { manifest: PredictorManifest; model: ArrayBuffer },
-  inputs: readonly ({ prompt: string } | { hidden: readonly number[] })[],
+  inputs: readonly (LmInput | { hidden: readonly number[] })[],
   field: (i: number, kind: "prompt" | "hidden") => string,
 ): Promise<Prediction[]> {
   const m = shipped.manifest;
-  const promptIdx = inputs.flatMap((x, i) => ("prompt" in x ? [i] : []));
-  const fetched = await hiddenStates(env, m.lm.model, promptIdx.map((i) => (inputs[i] as { prompt: string }).prompt));
+  const promptIdx = inputs.flatMap((x, i) => ("hidden" in x ? [] : [i]));
+  const fetched = await hiddenStates(env, m.lm.model, promptIdx.map((i) => inputs[i] as LmInput));
   const vectors = new Map(promptIdx.map((i, k) => [i, fetched[k]]));
   const hidden = inputs.map((x, i) => {
     const h = "hidden" in x ? x.hidden : vectors.get(i)!;

@@ -4,6 +4,8 @@ import type { Context } from "hono";
 import type { ZodType } from "zod";
 import {
   type CompletionResponse,
+  type ChatCompletionResponse,
+  ChatCompletionRequestSchema,
   CompletionRequestSchema,
   type GenerateResponse,
   GenerateRequestSchema,
@@ -14,6 +16,7 @@ import {
 import { firstIssue } from "../contracts/issues.js";
 import { envelope } from "../http/errors.js";
 import type { ReferenceLM } from "./model.js";
+import { renderChat, renderScored } from "./chat-template.js";
 import { binaryReward, gradedReward, parseScored } from "./task.js";
 
 /** Reward models served through /pooling, as vLLM serves reward models. */
@@ -128,6 +131,37 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     return c.json(res);
   });
 
+  /** OpenAI's chat completions: the reference chat template turns the messages into the prompt. */
+  app.post("/v1/chat/completions", async (c) => {
+    const req = await body(c, ChatCompletionRequestSchema);
+    const m = lm(req.model);
+    const rendered = renderChat(req.messages);
+    if ("error" in rendered) throw badRequest(rendered.error, "messages");
+    const ids = encode(m, rendered.prompt, "messages");
+    const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? 16;
+    if (ids.length + maxTokens > m.manifest.context_length) {
+      throw badRequest(`this model's maximum context length is ${m.manifest.context_length} tokens; you requested ${ids.length + maxTokens}`, "max_tokens");
+    }
+    const [samples] = await m.generate([ids], {
+      n: req.n,
+      temperature: req.temperature,
+      topP: req.top_p,
+      maxTokens,
+      stop: req.stop === undefined ? [] : typeof req.stop === "string" ? [req.stop] : req.stop,
+      seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+    });
+    const completionTokens = samples.reduce((s, x) => s + x.tokens, 0);
+    const res: ChatCompletionResponse = {
+      id: `chatcmpl-${randomUUID()}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model: m.name,
+      choices: samples.map((s, index) => ({ index, message: { role: "assistant", content: s.text }, finish_reason: s.finishReason })),
+      usage: { prompt_tokens: ids.length, completion_tokens: completionTokens, total_tokens: ids.length + completionTokens },
+    };
+    return c.json(res);
+  });
+
   /**
    * SGLang's native /generate, served by the first model (an SGLang server serves one).
    * With return_hidden_states, meta_info.hidden_states holds only the prefill's
@@ -170,8 +204,20 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
 
   app.post("/pooling", async (c) => {
     const req = await body(c, PoolingRequestSchema);
-    const inputs = typeof req.input === "string" ? [req.input] : req.input;
-    const param = (i: number) => (typeof req.input === "string" ? "input" : `input[${i}]`);
+    // A conversation is one input: its rendered prompt (LMs) or prompt + answer (reward models).
+    let inputs: string[];
+    let param: (i: number) => string;
+    if (req.messages) {
+      const scoring = req.model in REWARD_MODELS;
+      const r = scoring ? renderScored(req.messages) : renderChat(req.messages);
+      if ("error" in r) throw badRequest(r.error, "messages");
+      inputs = ["completion" in r ? r.prompt + r.completion : r.prompt];
+      param = () => "messages";
+    } else {
+      const input = req.input!;
+      inputs = typeof input === "string" ? [input] : input;
+      param = (i) => (typeof input === "string" ? "input" : `input[${i}]`);
+    }
     let vectors: number[][];
     let tokens = 0;
     if (req.model in REWARD_MODELS) {

@@ -1,31 +1,18 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { singleQuery, unitsAtPrice } from "../allocation/price.js";
 import { requireTenant } from "../auth/middleware.js";
-import { lmConfig } from "../backends/config.js";
-import { sampleAndRerank } from "../dispatch/best-of-k.js";
+import { AllotInfoSchema, UsageSchema, samplingFields, stopList } from "../contracts/openai.js";
 import type { AppEnv } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { openaiStream, streamPieces } from "../http/openai-stream.js";
 import { errorDoc as err } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
-import { BackendError } from "../lm/http.js";
-import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
-import { budgetExceeded } from "../tenants/budget-error.js";
-import { tenantLedger } from "../tenants/lookup.js";
+import { allotHeaders, pinnedUnits, serveOnline } from "../online/serve.js";
 
-/** OpenAI's completions request, the fields allot honours; `n` is allot's to choose. */
+/** OpenAI's completions request, the fields allot honours. */
 const CompletionRequest = z
   .strictObject({
-    model: z.string().min(1),
+    ...samplingFields,
     prompt: z.union([z.string().min(1), z.array(z.string().min(1)).length(1, "send one prompt per request")]),
     max_tokens: z.int().min(1).max(32_768).default(16),
-    temperature: z.number().min(0).max(2).default(1),
-    top_p: z.number().gt(0).max(1).default(1),
-    stop: z.union([z.string(), z.array(z.string()).max(4)]).optional(),
-    n: z.literal(1, { error: "allot returns the best of the samples it decides to draw: n must be 1" }).optional(),
-    stream: z.literal(false, { error: "streaming is not supported yet" }).optional(),
-    seed: z.int().optional(),
-    user: z.string().optional(),
-    allot: z.strictObject({ units: z.int().min(1).max(1_000).optional() }).optional().describe("allot's extension: pin the number of samples."),
   })
   .openapi("CompletionRequest");
 
@@ -36,11 +23,10 @@ const CompletionResponse = z
     created: z.int(),
     model: z.string(),
     choices: z.array(z.object({ index: z.int(), text: z.string(), finish_reason: z.string().nullable(), logprobs: z.null() })),
-    usage: z.object({ prompt_tokens: z.int(), completion_tokens: z.int(), total_tokens: z.int() }),
-    allot: z.object({ units: z.int(), predicted_success: z.number().nullable(), price: z.number(), reward: z.number().nullable() }),
+    usage: UsageSchema,
+    allot: AllotInfoSchema,
   })
   .openapi("CompletionResponse");
-
 
 export const completions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 completions.use("/v1/completions", requireTenant);
@@ -54,12 +40,16 @@ completions.openapi(
       "allot predicts how much extra samples help this prompt, draws k = the samples whose predicted gain is worth the " +
       "tenant's current price (within its min/max), keeps the best by the reward model, and answers in OpenAI's shape. " +
       "`usage` counts every token of all k samples. Headers x-allot-units, x-allot-predicted-success and x-allot-price " +
-      "say what it did; x-allot-units on the request (or body.allot.units) pins k.",
+      "say what it did; x-allot-units on the request (or body.allot.units) pins k. With `stream: true` the chosen " +
+      "answer is streamed as OpenAI's chunks once it is chosen (it cannot be known before all k samples are scored).",
     tags: ["online"],
     security: [{ apiKey: [] }],
     request: { body: { required: true, content: { "application/json": { schema: CompletionRequest } } } },
     responses: {
-      200: { description: "The best completion.", content: { "application/json": { schema: CompletionResponse } } },
+      200: {
+        description: "The best completion (or, with stream: true, its chunks as text/event-stream).",
+        content: { "application/json": { schema: CompletionResponse }, "text/event-stream": { schema: z.string() } },
+      },
       400: err("Malformed request."),
       401: err("Missing or invalid API key."),
       429: err("Over budget (type budget_exceeded, naming the tenant and the window)."),
@@ -68,63 +58,48 @@ completions.openapi(
   }),
   async (c) => {
     const req = c.req.valid("json");
-    const tenant = c.get("tenant");
-    const ledger = tenantLedger(c.env, tenant);
     const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0];
-    const online = await ledger.online();
-
-    const header = c.req.header("x-allot-units");
-    let pinned = req.allot?.units;
-    if (header !== undefined) {
-      const n = Number(header);
-      if (!Number.isInteger(n) || n < 1) throw new ApiError(400, "invalid_request_error", `x-allot-units must be a positive integer, got "${header}"`, "x-allot-units");
-      pinned = n;
+    const served = await serveOnline(c.env, c.get("tenant"), {
+      input: { prompt },
+      model: req.model,
+      params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop: stopList(req.stop) },
+      seed: req.seed,
+      pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
+    });
+    const { result } = served;
+    const id = `cmpl-${crypto.randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const text = result.best ?? "";
+    const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
+    const allot = { units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
+    const headers = allotHeaders(served);
+    if (req.stream) {
+      const chunk = (choice: { text: string; finish_reason: string | null }, extra = {}) => ({
+        id,
+        object: "text_completion",
+        created,
+        model: req.model,
+        choices: [{ index: 0, logprobs: null, ...choice }],
+        ...extra,
+      });
+      return openaiStream(
+        [
+          ...streamPieces(text).map((piece) => chunk({ text: piece, finish_reason: null })),
+          chunk({ text: "", finish_reason: result.finishReason ?? "stop" }, { allot }),
+          ...(req.stream_options?.include_usage ? [{ id, object: "text_completion", created, model: req.model, choices: [], usage }] : []),
+        ],
+        headers,
+      );
     }
-    if (pinned !== undefined && pinned > online.max_units) {
-      throw new ApiError(400, "invalid_request_error", `${pinned} units is above this tenant's max of ${online.max_units}`, pinned === req.allot?.units ? "allot.units" : "x-allot-units");
-    }
-
-    let units = pinned ?? 0;
-    let predicted: number | null = null;
-    if (pinned === undefined) {
-      const shipped = choosePredictor(c.env, { model: req.model });
-      const [pr] = await predict(c.env, shipped, [{ prompt }], () => "prompt");
-      const curve = "p" in pr ? singleQuery({ p: pr.p, min: online.min_units, max: online.max_units }) : singleQuery({ marginals: marginalsOf(pr.curve), min: online.min_units, max: online.max_units });
-      units = Math.max(online.min_units, unitsAtPrice(curve, online.price));
-      predicted = "p" in pr ? pr.p : pr.curve[0];
-    }
-
-    const reservation = await ledger.reserve(units, null);
-    if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
-    const base = lmConfig(c.env);
-    const cfg = { ...base, model: req.model };
-    let result;
-    try {
-      const stop = req.stop === undefined ? undefined : typeof req.stop === "string" ? [req.stop] : req.stop;
-      [result] = await sampleAndRerank(cfg, [{ prompt, units, seed: req.seed }], { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop });
-    } catch (e) {
-      await ledger.release(reservation.id);
-      if (e instanceof BackendError) throw new ApiError(502, "upstream_error", `the LM or the reward model failed: ${e.message}`);
-      throw e;
-    }
-    await ledger.commit(reservation.id, units);
-    await ledger.release(reservation.id);
-    await ledger.observe(units); // the price moves so that average spend tracks the target
-
-    const headers = {
-      "x-allot-units": String(units),
-      "x-allot-price": String(online.price),
-      ...(predicted !== null ? { "x-allot-predicted-success": predicted.toFixed(4) } : {}),
-    };
     return c.json(
       {
-        id: `cmpl-${crypto.randomUUID()}`,
+        id,
         object: "text_completion" as const,
-        created: Math.floor(Date.now() / 1000),
+        created,
         model: req.model,
-        choices: [{ index: 0, text: result.best ?? "", finish_reason: result.finishReason, logprobs: null }],
-        usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens },
-        allot: { units, predicted_success: predicted, price: online.price, reward: result.reward },
+        choices: [{ index: 0, text, finish_reason: result.finishReason, logprobs: null }],
+        usage,
+        allot,
       },
       200,
       headers,

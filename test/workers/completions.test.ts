@@ -75,7 +75,7 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
 
   it.each([
     [{ prompt: "1+1=", n: 3 }, "n"],
-    [{ prompt: "1+1=", stream: true }, "stream"],
+    [{ prompt: "1+1=", stream: "yes" }, "stream"],
     [{ prompt: ["1+1=", "2+2="] }, "prompt"],
     [{ prompt: "1+1=", allot: { units: 0 } }, "allot.units"],
     [{ prompt: "1+1=", allot: { units: 500 } }, "allot.units"],
@@ -102,6 +102,122 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const { res, body } = await complete(t.headers, { prompt: "1+1=", model: "fault-500x99:strong" }, { "x-allot-units": "2" });
     expect(res.status).toBe(502);
     expect(body.error!.type).toBe("upstream_error");
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
+    expect(usage.windows[0]).toMatchObject({ used: 0, reserved: 0 });
+  });
+});
+
+/** The `data:` payloads of an OpenAI event stream, [DONE] last. */
+async function events(res: Response): Promise<string[]> {
+  expect(res.headers.get("content-type")).toContain("text/event-stream");
+  const text = await res.text();
+  return text
+    .split("\n\n")
+    .filter((e) => e.length > 0)
+    .map((e) => {
+      expect(e.startsWith("data: ")).toBe(true);
+      return e.slice("data: ".length);
+    });
+}
+
+describe("stream: true (OpenAI's chunk format)", () => {
+  it("streams the same answer the JSON response gives, then finish_reason, usage and [DONE]", async () => {
+    const t = await tenant();
+    const body = { prompt: "4821+7733=" };
+    const json = await complete(t.headers, body, { "x-allot-units": "4" });
+    const res = await call("/v1/completions", {
+      method: "POST",
+      headers: { ...t.headers, "x-allot-units": "4" },
+      body: JSON.stringify({ model: "strong", temperature: 0.8, max_tokens: 12, seed: 1, ...body, stream: true, stream_options: { include_usage: true } }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-allot-units")).toBe("4");
+    const data = await events(res);
+    expect(data.at(-1)).toBe("[DONE]");
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+    for (const c of chunks) expect(c.object).toBe("text_completion");
+    const text = chunks.flatMap((c) => c.choices.map((ch: { text: string }) => ch.text)).join("");
+    expect(text).toBe(json.body.choices[0].text);
+    const final = chunks.find((c) => c.choices[0]?.finish_reason);
+    expect(final.choices[0].finish_reason).toBe(json.body.choices[0].finish_reason);
+    expect(final.allot.units).toBe(4);
+    expect(chunks.at(-1).usage).toEqual(json.body.usage);
+  });
+});
+
+type Chat = {
+  object: string;
+  choices: { index: number; message: { role: string; content: string }; finish_reason: string | null }[];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  allot: { units: number; predicted_success: number | null; price: number; reward: number | null };
+  error?: { type: string; param: string | null; message: string };
+};
+
+const chat = async (h: Record<string, string>, body: Record<string, unknown>, extra: Record<string, string> = {}) => {
+  const res = await call("/v1/chat/completions", {
+    method: "POST",
+    headers: { ...h, ...extra },
+    body: JSON.stringify({ model: "strong", temperature: 0.8, max_completion_tokens: 12, seed: 1, ...body }),
+  });
+  return { res, body: (await res.json()) as Chat };
+};
+const ask = (content: string) => [{ role: "system", content: "You are a calculator." }, { role: "user", content }];
+
+describe("POST /v1/chat/completions (OpenAI-compatible, adaptive best-of-k)", () => {
+  it("answers in OpenAI's chat shape, adapts k to the question, and counts every sample", async () => {
+    const t = await tenant();
+    const hard = await chat(t.headers, { messages: ask("345+678=") });
+    expect(hard.res.status).toBe(200);
+    expect(hard.body).toMatchObject({ object: "chat.completion" });
+    expect(hard.body.choices[0]).toMatchObject({ index: 0, message: { role: "assistant" }, finish_reason: "stop" });
+    expect(hard.res.headers.get("x-allot-units")).toBe(String(hard.body.allot.units));
+    expect(hard.body.usage.completion_tokens).toBeGreaterThanOrEqual(hard.body.allot.units);
+    if (hard.body.allot.reward === 1) expect(hard.body.choices[0].message.content).toBe("1023");
+    const easy = await chat(t.headers, { messages: ask("12+34=") });
+    expect(hard.body.allot.units).toBeGreaterThan(easy.body.allot.units);
+    // The predictor saw the same prompt through the chat template as through /v1/completions.
+    const plain = await complete(t.headers, { prompt: "345+678=" });
+    expect(hard.body.allot.predicted_success).toBeCloseTo(plain.body.allot.predicted_success!, 5);
+  });
+
+  it("streams role, content pieces, finish_reason, usage and [DONE]", async () => {
+    const t = await tenant();
+    const json = await chat(t.headers, { messages: ask("4821+7733=") }, { "x-allot-units": "3" });
+    const res = await call("/v1/chat/completions", {
+      method: "POST",
+      headers: { ...t.headers, "x-allot-units": "3" },
+      body: JSON.stringify({ model: "strong", temperature: 0.8, max_completion_tokens: 12, seed: 1, messages: ask("4821+7733="), stream: true, stream_options: { include_usage: true } }),
+    });
+    expect(res.status).toBe(200);
+    const data = await events(res);
+    expect(data.at(-1)).toBe("[DONE]");
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+    for (const c of chunks) expect(c.object).toBe("chat.completion.chunk");
+    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "" });
+    const content = chunks.flatMap((c) => c.choices.map((ch: { delta: { content?: string } }) => ch.delta.content ?? "")).join("");
+    expect(content).toBe(json.body.choices[0].message.content);
+    expect(chunks.find((c) => c.choices[0]?.finish_reason).choices[0].finish_reason).toBe("stop");
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: json.body.usage });
+  });
+
+  it.each([
+    [{ messages: [] }, "messages"],
+    [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages[0].content"],
+    [{ messages: [{ role: "tool", content: "1" }] }, "messages[0].role"],
+    [{ messages: ask("1+1="), n: 2 }, "n"],
+    [{ messages: ask("1+1="), max_completion_tokens: 0 }, "max_completion_tokens"],
+  ])("rejects %j naming %s", async (body, param) => {
+    const t = await tenant();
+    const { res, body: out } = await chat(t.headers, body);
+    expect(res.status).toBe(400);
+    expect(out.error!.param).toBe(param);
+  });
+
+  it("answers 502 naming the LM when its chat template refuses the conversation, and charges nothing", async () => {
+    const t = await tenant();
+    const { res, body } = await chat(t.headers, { messages: [{ role: "user", content: "1+1=" }, { role: "assistant", content: "2" }] });
+    expect(res.status).toBe(502);
+    expect(body.error!.message).toContain("last message");
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
     expect(usage.windows[0]).toMatchObject({ used: 0, reserved: 0 });
   });

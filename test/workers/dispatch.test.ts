@@ -14,9 +14,9 @@ describe("sampleAndRerank against the reference LM and its verifier (real HTTP)"
     const [easy, hard, none] = await sampleAndRerank(
       cfg,
       [
-        { prompt: "12+34=", units: 4, seed: 1 },
-        { prompt: "345+678=", units: 16, seed: 2 },
-        { prompt: "1+1=", units: 0 },
+        { input: { prompt: "12+34=" }, units: 4, seed: 1 },
+        { input: { prompt: "345+678=" }, units: 16, seed: 2 },
+        { input: { prompt: "1+1=" }, units: 0 },
       ],
       params,
     );
@@ -35,8 +35,8 @@ describe("sampleAndRerank against the reference LM and its verifier (real HTTP)"
 
   it("is reproducible with a seed", async () => {
     const cfg = lmConfig(env);
-    const a = await sampleAndRerank(cfg, [{ prompt: "4821+7733=", units: 8, seed: 5 }], params);
-    const b = await sampleAndRerank(cfg, [{ prompt: "4821+7733=", units: 8, seed: 5 }], params);
+    const a = await sampleAndRerank(cfg, [{ input: { prompt: "4821+7733=" }, units: 8, seed: 5 }], params);
+    const b = await sampleAndRerank(cfg, [{ input: { prompt: "4821+7733=" }, units: 8, seed: 5 }], params);
     expect(a[0].samples).toEqual(b[0].samples);
   });
 
