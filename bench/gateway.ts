@@ -5,13 +5,10 @@
  * "uniform". Prints wall time, units used and quality (share of prompts whose kept answer
  * the verifier accepts). Options: --prompts 1000 --average 4 --port 8790 --lm-port 8791
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { promptSet } from "../src/reference-lm/task.js";
+import { createTenant, startGateway } from "../test/node/support/gateway.js";
 import { startLmServer } from "../test/node/support/lm-server.js";
 
 const arg = (name: string, fallback: string) => {
@@ -24,26 +21,11 @@ const port = Number(arg("port", "8790"));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const lm = await startLmServer();
-const admin = randomBytes(16).toString("hex");
-const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
-const gw: ChildProcess = spawn(
-  process.execPath,
-  [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `LM_URL:${lm.url}`, "--persist-to", `/tmp/allot-bench-${port}`],
-  { stdio: "ignore", env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
-);
-const base = `http://127.0.0.1:${port}`;
+const gw = await startGateway(lm.url, { port });
+const base = gw.url;
 try {
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      if (i > 300) throw new Error("the gateway did not start");
-    }
-    await sleep(200);
-  }
-  const ah = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
-  const tenant = (await (await fetch(`${base}/admin/tenants`, { method: "POST", headers: ah, body: JSON.stringify({ name: "bench", limits: { max_batch_size: 10_000, max_concurrent_batches: 4 } }) })).json()) as { id: string };
-  const { key } = (await (await fetch(`${base}/admin/tenants/${tenant.id}/keys`, { method: "POST", headers: ah })).json()) as { key: string };
+  const tenant = await createTenant(gw, { day: 1_000_000_000 }, { max_batch_size: 10_000, max_concurrent_batches: 4 });
+  const key = tenant.key;
   const th = { authorization: `Bearer ${key}`, "content-type": "application/json" };
   // Latency: one prompt through POST /v1/allocate (the gateway fetches its hidden state,
   // runs the predictor, allocates) vs the same hidden-state call made to the LM directly.
@@ -128,6 +110,6 @@ try {
   console.log("|---|---|---|---|---|---|---|");
   console.log(rows.join("\n"));
 } finally {
-  gw.kill("SIGTERM");
+  await gw.stop();
   await lm.stop();
 }

@@ -1,11 +1,17 @@
 import { ApiError } from "../http/errors.js";
 import type { ReserveResult } from "./ledger.js";
 
-/** The 429 for a refused reservation, naming the tenant and the window (one wording for every caller). */
+/**
+ * The 429 for a refused reservation, naming the tenant and the window (one wording for
+ * every caller). Retrying will not help before the window rolls over, so it carries
+ * `x-should-retry: false`, which the OpenAI SDKs honour instead of retrying a 429.
+ */
 export function budgetExceeded(tenant: string, r: Extract<ReserveResult, { ok: false }>, what: string): ApiError {
   return new ApiError(
     429,
     "budget_exceeded",
     `tenant ${tenant} is over its ${r.window} budget: ${r.used} used + ${r.reserved} reserved + ${r.requested} for ${what} > ${r.limit} units`,
+    null,
+    { "x-should-retry": "false" },
   );
 }
