@@ -7,6 +7,7 @@ import { bestOfCurve, passAt } from "../predictor/estimators.js";
 import { type PredictorManifest, PredictorManifestSchema } from "../predictor/manifest.js";
 import { type CurvePoint, type EvalPrompt, METHODS, type Method, type Savings, qualityCurves, savingsAt } from "./evaluate.js";
 import { readJsonl } from "./jsonl.js";
+import { type OnlineEval, evaluateOnline } from "./online-eval.js";
 import { lineChart } from "./plot.js";
 
 export interface EvalOptions {
@@ -28,6 +29,8 @@ export interface EvalResult {
   readonly mixes: Record<string, { prompts: number; curve: CurvePoint[]; savings: Savings[] }>;
   /** Prompts whose empirical curve is flat (left out of the tranches). */
   readonly flat: number;
+  /** The online price controller replayed on these prompts (Bernoulli predictors). */
+  readonly online: OnlineEval[] | null;
 }
 
 const COLORS: Record<Method, string> = { uniform: "#888888", learned: "#d62728", oracle: "#1f77b4", random: "#2ca02c" };
@@ -77,9 +80,17 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
     const savings = [2, 4, 8].filter((b) => b <= bMax).map((b) => savingsAt(curve, b));
     mixes[name] = { prompts: set.length, curve, savings };
   }
-  const result: EvalResult = { manifest, prompts: records.length, samplesPerPrompt: K, spearman: rho, ece, mixes, flat: prompts.length - responsive.length };
+  // The recorded predictor outputs with each prompt's outcomes: the online controller's
+  // test traffic (committed beside the report, so the simulation test needs no data/).
+  const trace = binary ? records.map((r, i) => ({ p: out[i], successes: r.rewards.reduce((a, b) => a + b, 0), samples: r.rewards.length })) : null;
+  const online = trace ? evaluateOnline(trace, [2, 4, 8].filter((b) => b <= bMax), bMax) : null;
+  const result: EvalResult = { manifest, prompts: records.length, samplesPerPrompt: K, spearman: rho, ece, mixes, flat: prompts.length - responsive.length, online: online?.results ?? null };
 
   await mkdir(o.outDir, { recursive: true });
+  if (trace && online) {
+    await writeFile(join(o.outDir, "trace.json"), JSON.stringify(trace.map((t) => ({ ...t, p: Number(t.p.toFixed(6)) }))) + "\n");
+    await writeFile(join(o.outDir, "online.svg"), online.svg);
+  }
   const qLabel = binary ? "pass rate (best of the units)" : "expected best reward";
   for (const [name, mix] of Object.entries(mixes)) {
     const svg = lineChart(
@@ -135,6 +146,28 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
       );
     }
     lines.push("");
+  }
+  if (r.online) {
+    const s = r.online[0];
+    lines.push(
+      "## Online: the price controller on these prompts as traffic",
+      "",
+      `${s.requests} requests drawn at random from the prompts above; each gets k = the units whose predicted gain is at least ` +
+        `the tenant's price (min 1, max ${r.mixes.full.curve[r.mixes.full.curve.length - 1].budget}), and the price moves after every request ` +
+        `(\`src/allocation/price.ts\`). Judged after a warm-up of ${s.warmup} requests; quality is compared with uniform best-of-k at the ` +
+        "same mean spend on the same requests. `trace.json` holds the recorded predictor outputs and outcomes.",
+      "",
+      "![online](online.svg)",
+      "",
+      `| target B | mean units after ${s.warmup} | trailing ${s.window}-request mean, min–max | its noise from the traffic alone (σ) | quality: allot | uniform at the same spend |`,
+      "|---|---|---|---|---|---|",
+      ...r.online.map(
+        (e) =>
+          `| ${e.target} | ${e.meanUnits.toFixed(2)} (${e.meanUnits >= e.target ? "+" : ""}${((100 * (e.meanUnits - e.target)) / e.target).toFixed(1)}%) | ` +
+          `${e.trailing[0].toFixed(2)}–${e.trailing[1].toFixed(2)} | ±${e.windowNoise.toFixed(2)} | ${e.quality.toFixed(3)} | ${e.uniformQuality.toFixed(3)} |`,
+      ),
+      "",
+    );
   }
   return lines.join("\n");
 }
