@@ -6,6 +6,7 @@ import { CliError } from "./io.js";
 import { runTrain, usage as trainUsage } from "./train.js";
 import { runMeasureLm, usage as measureLmUsage } from "./measure-lm.js";
 import { runPrompts, usage as promptsUsage } from "./prompts.js";
+import { evalUsage as evalRouteUsage, runEvalRoute, runTrainRoute, trainUsage as trainRouteUsage } from "./route.js";
 import { runServeLm, usage as serveLmUsage } from "./serve-lm.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string; summary: string };
@@ -19,6 +20,8 @@ const commands: Record<string, Command> = {
   collect: { run: runCollect, usage: collectUsage, summary: "collect hidden states and scored samples from an LM endpoint" },
   train: { run: runTrain, usage: trainUsage, summary: "train, calibrate and export the difficulty predictor (ONNX)" },
   eval: { run: runEval, usage: evalUsage, summary: "quality-vs-compute report: uniform, learned, oracle, random" },
+  "train-route": { run: runTrainRoute, usage: trainRouteUsage, summary: "train a router over several models (ONNX, with the menu's costs)" },
+  "eval-route": { run: runEvalRoute, usage: evalRouteUsage, summary: "routing report: always weak/strong, random mix, allot, oracle" },
   "measure-lm": { run: runMeasureLm, usage: measureLmUsage, summary: "measure a reference LM's success per difficulty cell" },
 };
 

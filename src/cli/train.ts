@@ -49,7 +49,7 @@ export async function runTrain(args: string[]): Promise<void> {
   process.stdout.write(
     `${manifest.name}: ${manifest.kind} predictor on ${manifest.lm.model} hidden states (${manifest.input_size})\n` +
       `  epochs ${manifest.training.epochs} (best ${manifest.training.best_epoch}), validation loss ${fmt(m.validation_loss)}\n` +
-      (manifest.kind === "bernoulli" ? `  temperature ${manifest.temperature.toFixed(3)}, ECE ${fmt(m.ece_validation_before)} → ${fmt(m.ece_validation)} (validation)\n` : "") +
+      (manifest.kind === "bernoulli" ? `  temperature ${[manifest.temperature].flat().map((t) => t.toFixed(3)).join(", ")}, ECE ${fmt(m.ece_validation_before)} → ${fmt(m.ece_validation)} (validation)\n` : "") +
       `  Spearman vs empirical ${fmt(m.spearman_validation)} (validation), ONNX parity ${m.onnx_parity_max_abs.toExponential(1)}\n` +
       `  wrote ${f.out}.onnx and ${f.out}.manifest.json\n`,
   );

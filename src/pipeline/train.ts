@@ -24,14 +24,39 @@ export interface TrainPipelineOptions {
 
 const isBinary = (rs: readonly DataRecord[]) => rs.every((r) => r.rewards.every((x) => x === 0 || x === 1));
 
-function standardizer(records: readonly DataRecord[]) {
-  const d = records[0].hidden.length;
+/** Per-feature mean and standard deviation of the training inputs. */
+export function standardizer(hidden: readonly (readonly number[])[]) {
+  const d = hidden[0].length;
   const mean = new Float64Array(d);
   const std = new Float64Array(d);
-  for (const r of records) r.hidden.forEach((x, i) => (mean[i] += x / records.length));
-  for (const r of records) r.hidden.forEach((x, i) => (std[i] += (x - mean[i]) ** 2 / records.length));
+  for (const h of hidden) h.forEach((x, i) => (mean[i] += x / hidden.length));
+  for (const h of hidden) h.forEach((x, i) => (std[i] += (x - mean[i]) ** 2 / hidden.length));
   for (let i = 0; i < d; i++) std[i] = Math.max(Math.sqrt(std[i]), 1e-6);
   return { mean, std };
+}
+
+/**
+ * Exports the trained model to ONNX, runs the file in onnxruntime against the trainer's
+ * own forward pass on the validation inputs (refusing a difference above 1e-5), and
+ * writes <out>.onnx and <out>.parity.json (fixtures the workerd tests compare with).
+ */
+export async function exportChecked(e: ExportInput, validationHidden: readonly (readonly number[])[], out: string): Promise<{ bytes: Uint8Array; parity: number }> {
+  const bytes = exportOnnx(e);
+  const { d, o } = e.params;
+  const session = await ort.InferenceSession.create(bytes);
+  const flat = Float32Array.from(validationHidden.flat());
+  const outName = e.head === "bernoulli" ? "p" : "q";
+  const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validationHidden.length, d]) }))[outName].data as Float32Array;
+  const forward = foldedForward(e);
+  let parity = 0;
+  validationHidden.forEach((h, i) => {
+    forward(h).forEach((w, j) => (parity = Math.max(parity, Math.abs(w - onnxOut[i * o + j]))));
+  });
+  if (parity > 1e-5) throw new Error(`exported ONNX differs from the trained model by ${parity} (> 1e-5)`);
+  await writeFile(`${out}.onnx`, bytes);
+  const fixtures = validationHidden.slice(0, 8).map((hidden) => ({ hidden, expected: Array.from(forward(hidden)) }));
+  await writeFile(`${out}.parity.json`, JSON.stringify(fixtures) + "\n");
+  return { bytes, parity };
 }
 
 function rowsOf(records: readonly DataRecord[], head: Head, bMax: number, mean: Float64Array, std: Float64Array): Rows {
@@ -56,7 +81,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
   const head: Head = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
   const K = Math.min(...[...trainRecords, ...validation].map((r) => r.rewards.length));
   const bMax = head === "curve" ? Math.min(o.bMax, K) : 1;
-  const { mean, std } = standardizer(trainRecords);
+  const { mean, std } = standardizer(trainRecords.map((r) => r.hidden));
   const trainRows = rowsOf(trainRecords, head, bMax, mean, std);
   const valRows = rowsOf(validation, head, bMax, mean, std);
 
@@ -90,20 +115,8 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     temperature,
     metadata: { lm_model: o.lmModel, reward_model: o.rewardModel, kind: head },
   };
-  const bytes = exportOnnx(exportInput);
-  // Parity: the ONNX file, run by onnxruntime, against the trainer's own forward pass.
-  const session = await ort.InferenceSession.create(bytes);
-  const flat = Float32Array.from(validation.flatMap((r) => r.hidden));
-  const outName = head === "bernoulli" ? "p" : "q";
-  const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validation.length, d]) }))[outName].data as Float32Array;
-  const forward = foldedForward(exportInput);
-  let parity = 0;
-  validation.forEach((r, i) => {
-    const want = forward(r.hidden);
-    want.forEach((w, j) => (parity = Math.max(parity, Math.abs(w - onnxOut[i * bMax + j]))));
-  });
+  const { bytes, parity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
   metrics.onnx_parity_max_abs = parity;
-  if (parity > 1e-5) throw new Error(`exported ONNX differs from the trained model by ${parity} (> 1e-5)`);
 
   const name = basename(o.out);
   const manifest: PredictorManifest = {
@@ -131,11 +144,6 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     },
     metrics,
   };
-  await writeFile(`${o.out}.onnx`, bytes);
-  // Fixtures for the edge: a few validation inputs and the trainer's outputs for them,
-  // which the workerd tests compare with onnxruntime-web's.
-  const fixtures = validation.slice(0, 8).map((r) => ({ hidden: r.hidden, expected: Array.from(forward(r.hidden)) }));
-  await writeFile(`${o.out}.parity.json`, JSON.stringify(fixtures) + "\n");
   await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
   return manifest;
 }

@@ -17,8 +17,20 @@ export const PredictorManifestSchema = z.object({
   lm: z.object({ model: z.string(), hidden_size: z.int().positive() }),
   reward_model: z.string(),
   normalization: z.literal("folded into the first layer"),
-  temperature: z.number().positive(),
+  /** One temperature, or one per output (a router's). */
+  temperature: z.union([z.number().positive(), z.array(z.number().positive())]),
+  /**
+   * A router: output p is [N, options.length], p_j the success probability of one sample
+   * from options[j].model, which costs options[j].cost units. Absent for best-of-k
+   * predictors.
+   */
+  route: z
+    .object({ options: z.array(z.object({ model: z.string(), cost: z.int().positive() })).min(2), cost_basis: z.string() })
+    .optional(),
   training: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.number()),
 });
 export type PredictorManifest = z.infer<typeof PredictorManifestSchema>;
+
+/** Outputs per row: 1 for p, b_max for q, one per model for a router. */
+export const outputWidth = (m: PredictorManifest): number => (m.route ? m.route.options.length : m.kind === "bernoulli" ? 1 : m.b_max!);

@@ -5,8 +5,9 @@
  * code is exactly reproducible from a seed.
  *
  * Heads:
- * - "bernoulli": one logit z, p = σ(z); loss is the binomial negative log-likelihood of
- *   s passes out of K samples (divided by K), whose gradient in z is σ(z) − s/K.
+ * - "bernoulli": a logit z_j per output, p_j = σ(z_j); the loss is the binomial negative
+ *   log-likelihood of s_j passes out of K samples (divided by K), whose gradient in z_j
+ *   is σ(z_j) − s_j/K. One output for best-of-k; one per model for a router.
  * - "curve": o outputs z_j, Δ_j = softplus(z_j) ≥ 0 and q(b) = Σ_{j≤b} Δ_j, so the
  *   predicted best-of-b curve is non-decreasing by construction. The loss is on the
  *   increments Δ_j, not on q: allocation compares increments across prompts, and they
@@ -58,7 +59,7 @@ export const defaultTrainOptions = (head: Head): TrainOptions => ({
 /** Training rows: standardized inputs and, per head, the targets. */
 export interface Rows {
   readonly x: readonly Float64Array[];
-  /** bernoulli: [s/K]; curve: the target q(1..o). */
+  /** bernoulli: [s_j/K] per output; curve: the target q(1..o). */
   readonly y: readonly Float64Array[];
   /** bernoulli: K per row, the weight of its outcomes; curve: 1. */
   readonly weight: readonly number[];
@@ -93,10 +94,10 @@ export function forwardRaw(p: MlpParams, x: Float64Array, hiddenOut?: Float64Arr
   return z;
 }
 
-/** The head's prediction: [p] for bernoulli, q(1..o) for curve. */
+/** The head's prediction: p_j for bernoulli, q(1..o) for curve. */
 export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array {
   const z = forwardRaw(p, x);
-  if (head === "bernoulli") return Float64Array.of(sigmoid(z[0]));
+  if (head === "bernoulli") return z.map(sigmoid);
   const q = new Float64Array(p.o);
   let acc = 0;
   for (let j = 0; j < p.o; j++) q[j] = acc += softplus(z[j]);
@@ -106,10 +107,12 @@ export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array
 /** Loss of one row and, if `grad` is given, dLoss/dz into it. `scale`: curve increments' RMS. */
 function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, scale: Float64Array, grad?: Float64Array): number {
   if (head === "bernoulli") {
-    const rate = y[0];
-    // Binomial NLL per sample, in a numerically stable form.
-    const loss = softplus(z[0]) - rate * z[0];
-    if (grad) grad[0] = (sigmoid(z[0]) - rate) * weight;
+    let loss = 0;
+    for (let j = 0; j < z.length; j++) {
+      // Binomial NLL per sample, in a numerically stable form.
+      loss += softplus(z[j]) - y[j] * z[j];
+      if (grad) grad[j] = (sigmoid(z[j]) - y[j]) * weight;
+    }
     return loss * weight;
   }
   const o = z.length;

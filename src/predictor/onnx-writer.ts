@@ -90,8 +90,8 @@ export interface ExportInput {
   /** Per-feature mean and standard deviation the MLP was trained on. */
   readonly mean: Float64Array;
   readonly std: Float64Array;
-  /** Calibration temperature (bernoulli); 1 for none. */
-  readonly temperature: number;
+  /** Calibration temperature (bernoulli), one for all outputs or one per output; 1 for none. */
+  readonly temperature: number | readonly number[];
   readonly metadata: Record<string, string>;
 }
 
@@ -109,10 +109,10 @@ export function foldedWeights(e: ExportInput): { w1: Float32Array; b1: Float32Ar
     }
   }
   b1.set(b1acc);
-  const t = e.head === "bernoulli" ? e.temperature : 1;
-  const w2 = Float32Array.from(e.params.w2, (x) => x / t);
-  const b2 = Float32Array.from(e.params.b2, (x) => x / t);
-  void o;
+  // Output j's logit is divided by its temperature: its column of W2 and its bias.
+  const t = (j: number) => (e.head !== "bernoulli" ? 1 : typeof e.temperature === "number" ? e.temperature : e.temperature[j]);
+  const w2 = Float32Array.from(e.params.w2, (x, i) => x / t(i % o));
+  const b2 = Float32Array.from(e.params.b2, (x, j) => x / t(j));
   return { w1, b1, w2, b2 };
 }
 
@@ -162,7 +162,7 @@ export function foldedForward(e: ExportInput): (x: ArrayLike<number>) => Float64
     for (let i = 0; i < d; i++) for (let k = 0; k < h; k++) a[k] += x[i] * w1[i * h + k];
     const z = Float64Array.from(b2);
     for (let k = 0; k < h; k++) if (a[k] > 0) for (let j = 0; j < o; j++) z[j] += a[k] * w2[k * o + j];
-    if (e.head === "bernoulli") return Float64Array.of(1 / (1 + Math.exp(-z[0])));
+    if (e.head === "bernoulli") return z.map((zj) => 1 / (1 + Math.exp(-zj)));
     let acc = 0;
     return Float64Array.from(z, (zj) => (acc += zj > 20 ? zj : Math.log1p(Math.exp(zj))));
   };

@@ -29,7 +29,13 @@ const loaded = new Map<string, Promise<EdgePredictor>>();
 /** The predictor `name`, or the default one for an LM model; null if there is none. */
 export function findPredictor(opts: { name?: string; lmModel?: string }): Shipped | null {
   if (opts.name) return SHIPPED.find((s) => s.manifest.name === opts.name) ?? null;
-  return SHIPPED.find((s) => s.manifest.lm.model === opts.lmModel) ?? null;
+  // A router reads an LM's hidden states too, but predicts for other models: never a default.
+  return SHIPPED.find((s) => !s.manifest.route && s.manifest.lm.model === opts.lmModel) ?? null;
+}
+
+/** The router named `name` (a request's `model` when it asks allot to route); null if none. */
+export function findRouter(name: string): Shipped | null {
+  return SHIPPED.find((s) => s.manifest.route && s.manifest.name === name) ?? null;
 }
 
 export function loadPredictor(s: Shipped): Promise<EdgePredictor> {

@@ -9,7 +9,7 @@
  */
 import * as ort from "onnxruntime-web/wasm";
 import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
-import type { PredictorManifest } from "./manifest.js";
+import { type PredictorManifest, outputWidth } from "./manifest.js";
 
 let configured = false;
 
@@ -51,7 +51,7 @@ export class EdgePredictor {
     return new EdgePredictor(manifest, session);
   }
 
-  /** Rows of `width` outputs (1 for p, b_max for q), one per hidden state. */
+  /** One row of outputs per hidden state (see outputWidth). */
   async predict(hidden: readonly ArrayLike<number>[]): Promise<Float32Array[]> {
     const d = this.manifest.input_size;
     const flat = new Float32Array(hidden.length * d);
@@ -61,7 +61,7 @@ export class EdgePredictor {
     });
     const out = await this.session.run({ hidden: new ort.Tensor("float32", flat, [hidden.length, d]) });
     const data = out[this.manifest.output].data as Float32Array;
-    const width = this.manifest.kind === "bernoulli" ? 1 : this.manifest.b_max!;
+    const width = outputWidth(this.manifest);
     return hidden.map((_, i) => data.slice(i * width, (i + 1) * width));
   }
 }
