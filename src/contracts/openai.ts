@@ -24,7 +24,9 @@ export const UsageSchema = z.object({ prompt_tokens: z.int(), completion_tokens:
 
 export const AllotInfoSchema = z
   .object({
-    units: z.int().describe("samples drawn"),
+    model: z.string().describe("the model that answered (the router's choice when the request's model is a router)"),
+    samples: z.int().describe("samples drawn"),
+    units: z.int().describe("units charged: samples × the model's cost per sample (1 without routing)"),
     predicted_success: z.number().nullable().describe("the predictor's single-sample success; null when units were pinned"),
     price: z.number().describe("the tenant's price of one unit when the request was planned"),
     reward: z.number().nullable().describe("the kept sample's reward"),

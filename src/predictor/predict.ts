@@ -11,7 +11,7 @@ import type { LmInput } from "../contracts/lm-protocol.js";
 import { mapBounded } from "../dispatch/best-of-k.js";
 import { BackendError } from "../lm/http.js";
 import type { PredictorManifest } from "./manifest.js";
-import { SHIPPED, findPredictor, loadPredictor } from "./registry.js";
+import { SHIPPED, type Shipped, findPredictor, loadPredictor } from "./registry.js";
 
 /** Prompts per hidden-state request to the LM. */
 const HIDDEN_BATCH = 256;
@@ -88,6 +88,20 @@ export async function predict(
   });
   const outputs = await (await loadPredictor(shipped)).predict(hidden);
   return outputs.map((o) => (m.kind === "bernoulli" ? { p: Math.min(1, Math.max(0, o[0])) } : { curve: Array.from(o) }));
+}
+
+/**
+ * A router's predictions: per input, one success probability per model on its menu
+ * (manifest.route.options order), from the input model's hidden states.
+ */
+export async function predictRoute(env: Env, router: Shipped, inputs: readonly LmInput[]): Promise<number[][]> {
+  const m = router.manifest;
+  const hidden = await hiddenStates(env, m.lm.model, inputs);
+  hidden.forEach((h) => {
+    if (h.length !== m.input_size) throw new ApiError(502, "upstream_error", `${m.lm.model} returned a hidden state of ${h.length} values; ${m.name} takes ${m.input_size}`);
+  });
+  const out = await (await loadPredictor(router)).predict(hidden);
+  return out.map((row) => Array.from(row, (p) => Math.min(1, Math.max(0, p))));
 }
 
 /** Marginal gains of a predicted curve (q(j) − q(j−1)). */

@@ -9,10 +9,12 @@ import strongGradedManifest from "../../models/predictors/strong-graded.manifest
 import strongGraded from "../../models/predictors/strong-graded.onnx";
 import weakBinaryManifest from "../../models/predictors/weak-binary.manifest.json";
 import weakBinary from "../../models/predictors/weak-binary.onnx";
+import routeManifest from "../../models/predictors/route.manifest.json";
+import route from "../../models/predictors/route.onnx";
 import { type PredictorManifest, PredictorManifestSchema } from "./manifest.js";
 import { EdgePredictor } from "./runtime-web.js";
 
-interface Shipped {
+export interface Shipped {
   readonly manifest: PredictorManifest;
   readonly model: ArrayBuffer;
 }
@@ -22,6 +24,8 @@ export const SHIPPED: readonly Shipped[] = [
   { manifest: PredictorManifestSchema.parse(strongBinaryManifest), model: strongBinary },
   { manifest: PredictorManifestSchema.parse(weakBinaryManifest), model: weakBinary },
   { manifest: PredictorManifestSchema.parse(strongGradedManifest), model: strongGraded },
+  // The router: a request (or batch) naming it as its model is routed between weak and strong.
+  { manifest: PredictorManifestSchema.parse(routeManifest), model: route },
 ];
 
 const loaded = new Map<string, Promise<EdgePredictor>>();

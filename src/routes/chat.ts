@@ -70,14 +70,14 @@ chat.openapi(
     const created = Math.floor(Date.now() / 1000);
     const content = result.best ?? "";
     const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
-    const allot = { units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
+    const allot = { model: served.model, samples: served.samples, units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
     const headers = allotHeaders(served);
     if (req.stream) {
       const chunk = (delta: object, finish_reason: string | null, extra = {}) => ({
         id,
         object: "chat.completion.chunk",
         created,
-        model: req.model,
+        model: served.model,
         choices: [{ index: 0, delta, logprobs: null, finish_reason }],
         ...extra,
       });
@@ -86,7 +86,7 @@ chat.openapi(
           chunk({ role: "assistant", content: "" }, null),
           ...streamPieces(content).map((piece) => chunk({ content: piece }, null)),
           chunk({}, result.finishReason ?? "stop", { allot }),
-          ...(req.stream_options?.include_usage ? [{ id, object: "chat.completion.chunk", created, model: req.model, choices: [], usage }] : []),
+          ...(req.stream_options?.include_usage ? [{ id, object: "chat.completion.chunk", created, model: served.model, choices: [], usage }] : []),
         ],
         headers,
       );
@@ -96,7 +96,7 @@ chat.openapi(
         id,
         object: "chat.completion" as const,
         created,
-        model: req.model,
+        model: served.model,
         choices: [{ index: 0, message: { role: "assistant" as const, content }, finish_reason: result.finishReason, logprobs: null }],
         usage,
         allot,

@@ -71,14 +71,14 @@ completions.openapi(
     const created = Math.floor(Date.now() / 1000);
     const text = result.best ?? "";
     const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
-    const allot = { units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
+    const allot = { model: served.model, samples: served.samples, units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
     const headers = allotHeaders(served);
     if (req.stream) {
       const chunk = (choice: { text: string; finish_reason: string | null }, extra = {}) => ({
         id,
         object: "text_completion",
         created,
-        model: req.model,
+        model: served.model,
         choices: [{ index: 0, logprobs: null, ...choice }],
         ...extra,
       });
@@ -86,7 +86,7 @@ completions.openapi(
         [
           ...streamPieces(text).map((piece) => chunk({ text: piece, finish_reason: null })),
           chunk({ text: "", finish_reason: result.finishReason ?? "stop" }, { allot }),
-          ...(req.stream_options?.include_usage ? [{ id, object: "text_completion", created, model: req.model, choices: [], usage }] : []),
+          ...(req.stream_options?.include_usage ? [{ id, object: "text_completion", created, model: served.model, choices: [], usage }] : []),
         ],
         headers,
       );
@@ -96,7 +96,7 @@ completions.openapi(
         id,
         object: "text_completion" as const,
         created,
-        model: req.model,
+        model: served.model,
         choices: [{ index: 0, text, finish_reason: result.finishReason, logprobs: null }],
         usage,
         allot,

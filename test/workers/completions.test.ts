@@ -222,3 +222,59 @@ describe("POST /v1/chat/completions (OpenAI-compatible, adaptive best-of-k)", ()
     expect(usage.windows[0]).toMatchObject({ used: 0, reserved: 0 });
   });
 });
+
+describe("routing online: model \"route\" (the shipped weak/strong router)", () => {
+  type Routed = Completion & { model: string; allot: { model: string; samples: number; units: number } };
+  const routed = async (h: Record<string, string>, prompt: string, extra: Record<string, string> = {}) => {
+    const r = await complete(h, { prompt, model: "route" }, extra);
+    return { res: r.res, body: r.body as Routed };
+  };
+
+  it("sends each prompt to the model that does it well, and charges samples × that model's cost", async () => {
+    const t = await tenant();
+    // 5-digit + 3-digit sums: the strong model solves 86%, the weak one 9% (manifests' tables).
+    const toStrong = await routed(t.headers, "12345+678=");
+    expect(toStrong.res.status).toBe(200);
+    expect(toStrong.body.model).toBe("strong");
+    expect(toStrong.res.headers.get("x-allot-model")).toBe("strong");
+    expect(toStrong.body.allot.units).toBe(3 * toStrong.body.allot.samples);
+    // 5-digit + 4-digit sums: weak 69%, strong 0%.
+    const toWeak = await routed(t.headers, "54321+9876=");
+    expect(toWeak.body.model).toBe("weak");
+    expect(toWeak.body.allot.units).toBe(toWeak.body.allot.samples);
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
+    expect(usage.windows.find((w) => w.window === "day")!.used).toBe(toStrong.body.allot.units + toWeak.body.allot.units);
+  });
+
+  it("with units pinned, buys the most valuable option those units afford", async () => {
+    const t = await tenant();
+    const two = await routed(t.headers, "12345+678=", { "x-allot-units": "2" });
+    expect(two.body.allot.units).toBeLessThanOrEqual(2);
+    expect(two.body.model).toBe("weak"); // a strong sample costs 3
+    const three = await routed(t.headers, "12345+678=", { "x-allot-units": "3" });
+    expect(three.body).toMatchObject({ model: "strong", allot: { samples: 1, units: 3 } });
+  });
+
+  it("routes chat requests too", async () => {
+    const t = await tenant();
+    const res = await call("/v1/chat/completions", {
+      method: "POST",
+      headers: t.headers,
+      body: JSON.stringify({ model: "route", messages: [{ role: "user", content: "12345+678=" }], max_completion_tokens: 12, seed: 1 }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { model: string; allot: { model: string } };
+    expect(body.model).toBe("strong");
+    expect(body.allot.model).toBe("strong");
+  });
+
+  it("stays within the tenant's max units, and rejects a pin of 0", async () => {
+    const t = await tenant();
+    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 1, min_units: 1, max_units: 1 }) });
+    // Max 1 unit: a strong sample (3 units) does not fit, however much better it is here.
+    expect((await routed(t.headers, "12345+678=")).body.allot).toMatchObject({ model: "weak", units: 1 });
+    const bad = await routed(t.headers, "12345+678=", { "x-allot-units": "0" });
+    expect(bad.res.status).toBe(400);
+    expect(bad.body.error!.param).toBe("x-allot-units");
+  });
+});
