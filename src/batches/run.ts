@@ -1,13 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import { solveBatch } from "../allocation/batch.js";
 import { buildBatch } from "../allocation/build.js";
+import { solveMenu } from "../allocation/menu.js";
+import { type RouteChoice, bestOfBernoulli, routeMenu } from "../allocation/route.js";
 import { lmConfig } from "../backends/config.js";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../contracts/batches.js";
 import { sampleAndRerank, mapBounded } from "../dispatch/best-of-k.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
-import { choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
+import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
+import { findRouter } from "../predictor/registry.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
@@ -59,6 +62,11 @@ export class BatchRun extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS item (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, prompt TEXT NOT NULL, p REAL,
         units INTEGER, state TEXT NOT NULL DEFAULT 'pending', best TEXT, reward REAL, charged INTEGER NOT NULL DEFAULT 0);
     `);
+    // Added with routing: the model that answers a prompt and its samples (units are what
+    // is charged: samples × the model's cost). Objects created before keep their rows.
+    const columns = new Set(this.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('item')").toArray().map((c) => c.name));
+    if (!columns.has("model")) this.sql.exec("ALTER TABLE item ADD COLUMN model TEXT");
+    if (!columns.has("samples")) this.sql.exec("ALTER TABLE item ADD COLUMN samples INTEGER");
   }
 
   /**
@@ -108,6 +116,12 @@ export class BatchRun extends DurableObject<Env> {
       "SELECT COALESCE(SUM(state = 'done'), 0) AS sampled, COALESCE(SUM(state = 'failed'), 0) AS failed, COALESCE(SUM(CASE WHEN charged = 1 THEN units ELSE 0 END), 0) AS used FROM item",
     ).one();
     const spec = this.spec(b);
+    const models =
+      spec.mode === "route"
+        ? Object.fromEntries(
+            this.sql.exec<{ model: string; n: number }>("SELECT model, COUNT(*) AS n FROM item WHERE model IS NOT NULL GROUP BY model ORDER BY model").toArray().map((r) => [r.model, r.n]),
+          )
+        : undefined;
     return {
       id: b.id,
       status: b.status,
@@ -117,7 +131,7 @@ export class BatchRun extends DurableObject<Env> {
       allocation:
         b.status === "queued" || b.status === "predicting"
           ? null
-          : { mode: spec.allocation, budget_units: b.budget_units, allocated_units: b.allocated, units_used: counts.used, predictor: b.predictor },
+          : { mode: spec.allocation, budget_units: b.budget_units, allocated_units: b.allocated, units_used: counts.used, predictor: b.predictor, ...(models ? { models } : {}) },
       error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
     };
   }
@@ -126,11 +140,24 @@ export class BatchRun extends DurableObject<Env> {
     const b = this.row();
     if (!b || b.tenant !== tenant) return null;
     return this.sql
-      .exec<{ id: string; best: string | null; reward: number | null; units: number | null; p: number | null; state: string }>(
-        "SELECT id, best, reward, units, p, state FROM item WHERE state != 'pending' ORDER BY idx",
+      .exec<{ id: string; best: string | null; reward: number | null; units: number | null; model: string | null; samples: number | null; p: number | null; state: string }>(
+        "SELECT id, best, reward, units, model, samples, p, state FROM item WHERE state != 'pending' ORDER BY idx",
       )
       .toArray()
-      .map((r) => ({ id: r.id, best: r.best, reward: r.reward, units: r.state === "done" ? (r.units ?? 0) : 0, predicted_success: r.p, status: r.state as "done" | "failed" }));
+      .map((r) => {
+        const done = r.state === "done";
+        const samples = r.samples ?? r.units ?? 0;
+        return {
+          id: r.id,
+          best: r.best,
+          reward: r.reward,
+          units: done ? (r.units ?? 0) : 0,
+          model: samples > 0 ? r.model : null,
+          samples: done ? samples : 0,
+          predicted_success: r.p,
+          status: r.state as "done" | "failed",
+        };
+      });
   }
 
   async cancel(tenant: string): Promise<BatchStatus | null> {
@@ -166,7 +193,11 @@ export class BatchRun extends DurableObject<Env> {
     const n = spec.prompts.length;
     let units: number[];
     let predictor: string | null = null;
-    if (spec.allocation === "uniform") {
+    if (spec.mode === "route") {
+      const routed = await this.route(spec, b.budget_units);
+      predictor = routed.router;
+      units = routed.units;
+    } else if (spec.allocation === "uniform") {
       // Best-of-B for everyone; a fractional B spreads the remainder over the first prompts.
       const base = Math.floor(spec.budget.average);
       const extra = b.budget_units - base * n;
@@ -197,19 +228,51 @@ export class BatchRun extends DurableObject<Env> {
     await this.nextStep();
   }
 
+  /**
+   * Routing: each prompt's menu of (model, k) with cost between the budget's min and max
+   * (plus "nothing" when min is 0), valued by the router; the multiple-choice knapsack
+   * picks one option per prompt within the batch's units. Writes each prompt's model,
+   * samples and predicted success; returns the units (costs) to charge.
+   */
+  private async route(spec: BatchRequest, budgetUnits: number): Promise<{ router: string; units: number[] }> {
+    const name = spec.model ?? "route";
+    const router = findRouter(name);
+    if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
+    const options = router.manifest.route!.options;
+    const preds = await predictRoute(this.env, router, spec.prompts.map((p) => ({ prompt: p.prompt })));
+    const nothing: RouteChoice = { option: -1, k: 0, cost: 0, value: 0 };
+    const menus = preds.map((p) => [
+      ...(spec.budget.min === 0 ? [nothing] : []),
+      ...routeMenu(options, spec.budget.max, (j, k) => bestOfBernoulli(p[j], k), spec.budget.max).filter((c) => c.cost >= spec.budget.min),
+    ]);
+    if (menus[0].length === 0) throw new ApiError(400, "invalid_request_error", `no (model, k) of ${name} costs between ${spec.budget.min} and ${spec.budget.max} units`, "budget");
+    const solution = solveMenu(menus, budgetUnits);
+    const chosen = menus.map((menu, i) => menu[solution.choice[i]]);
+    chosen.forEach((c, i) => {
+      const model = c.option >= 0 ? options[c.option].model : null;
+      this.sql.exec("UPDATE item SET model = ?, samples = ?, p = ? WHERE idx = ?", model, c.k, c.option >= 0 ? preds[i][c.option] : null, i);
+    });
+    return { router: router.manifest.name, units: chosen.map((c) => c.cost) };
+  }
+
   /** Samples, scores and charges the next prompts; finishes when none are left. */
   private async sampleStep(b: BatchRow): Promise<void> {
     const spec = this.spec(b);
     const base = lmConfig(this.env);
-    const cfg = { ...base, model: spec.model ?? base.model };
+    const model = spec.mode === "route" ? null : (spec.model ?? base.model);
     const pending = this.sql
-      .exec<{ idx: number; prompt: string; units: number }>("SELECT idx, prompt, units FROM item WHERE state = 'pending' ORDER BY idx LIMIT ?", PROMPTS_PER_STEP)
+      .exec<{ idx: number; prompt: string; units: number; model: string | null; samples: number | null }>(
+        "SELECT idx, prompt, units, model, samples FROM item WHERE state = 'pending' ORDER BY idx LIMIT ?",
+        PROMPTS_PER_STEP,
+      )
       .toArray();
     const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
     await mapBounded(pending, IN_FLIGHT, async (it) => {
       try {
         const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx) >>> 0;
-        const [r] = await sampleAndRerank(cfg, [{ input: { prompt: it.prompt }, units: it.units, seed }], params);
+        // A routed prompt has its own model and samples; otherwise units are samples.
+        const cfg = { ...base, model: it.model ?? model ?? base.model };
+        const [r] = await sampleAndRerank(cfg, [{ input: { prompt: it.prompt }, units: it.samples ?? it.units, seed }], params);
         this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
       } catch (e) {
         if (!(e instanceof BackendError)) throw e;

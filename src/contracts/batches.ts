@@ -6,10 +6,13 @@ export const BatchRequestSchema = z
       .array(z.strictObject({ id: z.string().min(1).max(512), prompt: z.string().min(1).max(100_000) }))
       .min(1)
       .describe("The queries; ids must be unique."),
-    mode: z.literal("best_of_k").default("best_of_k"),
-    allocation: z.enum(["learned", "uniform"]).default("learned").describe("uniform: best-of-B for every prompt, to measure the gain."),
+    mode: z
+      .enum(["best_of_k", "route"])
+      .default("best_of_k")
+      .describe("best_of_k: k samples of `model` per prompt. route: a (model, k) per prompt, chosen with the router named by `model` (default \"route\"), each sample costing its model's units."),
+    allocation: z.enum(["learned", "uniform"]).default("learned").describe("uniform: best-of-B for every prompt, to measure the gain (best_of_k only)."),
     budget: z.strictObject({
-      average: z.number().min(0).max(1_000).describe("B: average units (samples) per prompt."),
+      average: z.number().min(0).max(1_000).describe("B: average units per prompt (samples, or for route, samples × their model's cost)."),
       min: z.int().min(0).max(1_000).default(1),
       max: z.int().min(1).max(1_000).default(16),
     }),
@@ -21,13 +24,19 @@ export const BatchRequestSchema = z
         seed: z.int().optional(),
       })
       .default({ temperature: 0.8, top_p: 1, max_tokens: 16 }),
-    model: z.string().min(1).optional().describe("The LM (default: the gateway's LM_MODEL)."),
+    model: z.string().min(1).optional().describe("The LM (default: the gateway's LM_MODEL); for mode route, the router."),
     predictor: z.string().min(1).optional(),
   })
   .superRefine((b, ctx) => {
     if (b.budget.min > b.budget.max) ctx.addIssue({ code: "custom", message: "min exceeds max", path: ["budget", "min"] });
     if (b.budget.average < b.budget.min || b.budget.average > b.budget.max) {
       ctx.addIssue({ code: "custom", message: "average must lie between min and max", path: ["budget", "average"] });
+    }
+    if (b.mode === "route" && b.allocation === "uniform") {
+      ctx.addIssue({ code: "custom", message: "a routed batch is allocated by its router; uniform applies to best_of_k", path: ["allocation"] });
+    }
+    if (b.mode === "route" && b.predictor !== undefined) {
+      ctx.addIssue({ code: "custom", message: "for mode route, name the router in model", path: ["predictor"] });
     }
     const seen = new Set<string>();
     b.prompts.forEach((p, i) => {
@@ -55,6 +64,7 @@ export const BatchStatusSchema = z
         allocated_units: z.int(),
         units_used: z.int(),
         predictor: z.string().nullable(),
+        models: z.record(z.string(), z.int()).optional().describe("route: prompts sent to each model"),
       })
       .nullable(),
     error: z.object({ type: z.string(), message: z.string() }).nullable(),
@@ -66,6 +76,8 @@ export const BatchResultSchema = z.object({
   best: z.string().nullable(),
   reward: z.number().nullable(),
   units: z.int(),
+  model: z.string().nullable().describe("the model that answered (null if the prompt got no samples)"),
+  samples: z.int(),
   predicted_success: z.number().nullable(),
   status: z.enum(["done", "failed"]),
 });

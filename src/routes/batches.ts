@@ -1,3 +1,5 @@
+import { choosePredictor } from "../predictor/predict.js";
+import { findRouter } from "../predictor/registry.js";
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
@@ -41,6 +43,12 @@ batches.openapi(
     if (!limits) throw new ApiError(401, "authentication_error", "invalid API key");
     if (spec.prompts.length > limits.maxBatchSize) {
       throw new ApiError(400, "invalid_request_error", `${spec.prompts.length} prompts is more than this tenant's max_batch_size of ${limits.maxBatchSize}`, "prompts");
+    }
+    // A model or predictor that does not exist is a 400 now, not a failed batch later.
+    if (spec.mode === "route") {
+      if (!findRouter(spec.model ?? "route")) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
+    } else if (spec.allocation === "learned") {
+      choosePredictor(c.env, spec);
     }
     const id = `b_${randomHex(12)}`;
     if (!(await ledger(c.env, tenant).startBatch(id))) {

@@ -225,6 +225,10 @@ describe("batches", () => {
     [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 20, max: 8 } }, "budget.average"],
     [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, allocation: "random" }, "allocation"],
     [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, sampling: { temperature: 9 } }, "sampling.temperature"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, predictor: "nope" }, "predictor"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, mode: "route", allocation: "uniform" }, "allocation"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, mode: "route", model: "strong" }, "model"],
+    [{ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 1 }, mode: "route", predictor: "route" }, "predictor"],
   ])("rejects %j naming %s", async (body, param) => {
     const t = await tenant();
     const sub = await submit(t.headers, body);
@@ -237,6 +241,29 @@ describe("batches", () => {
     const sub = await submit(t.headers, { prompts: prompts(EASY), budget: { average: 1 } });
     expect(sub.status).toBe(400);
     expect(sub.body.error!.param).toBe("prompts");
+  });
+
+  it("mode route: each prompt gets a (model, k) from the router's menu, within the batch's units", async () => {
+    const t = await tenant();
+    // Strong's cells (5+3 digits: strong 86%, weak 9%), weak's (5+4: weak 69%, strong 0%), and easy ones.
+    const texts = ["12345+678=", "54321+987=", "54321+9876=", "12345+6789=", "1+1=", "12+34="];
+    const sub = await submit(t.headers, { prompts: prompts(texts), mode: "route", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
+    expect(sub.status).toBe(202);
+    const s = await drive(t.headers, sub.body.id);
+    expect(s.status).toBe("done");
+    expect(s.allocation!.predictor).toBe("route");
+    expect(s.allocation!.budget_units).toBe(18);
+    expect(s.allocation!.allocated_units).toBeLessThanOrEqual(18);
+    const rs = (await results(t.headers, sub.body.id)) as unknown as { id: string; model: string; samples: number; units: number; reward: number | null }[];
+    const by = Object.fromEntries(rs.map((r, i) => [texts[i], r]));
+    expect(by["12345+678="].model).toBe("strong");
+    expect(by["54321+9876="].model).toBe("weak");
+    for (const r of rs) expect(r.units).toBe(r.samples * (r.model === "strong" ? 3 : 1));
+    const counts = rs.reduce<Record<string, number>>((m, r) => ({ ...m, [r.model]: (m[r.model] ?? 0) + 1 }), {});
+    expect(s.allocation!.models).toEqual(counts);
+    const used = rs.reduce((a, r) => a + r.units, 0);
+    expect(s.allocation!.units_used).toBe(used);
+    expect(await usage(t.headers)).toMatchObject({ used, reserved: 0 });
   });
 
   it("need an API key", async () => {
