@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped predictors and their eval reports from scratch (about 3 minutes on
+# Rebuilds the shipped predictors (and the router) and their eval reports from scratch (about 3 minutes on
 # 2 cores; `tools/build-predictors.sh strong-binary` builds one): starts the reference LM, collects train/validation/test data with K = 32
 # samples per prompt, trains, evaluates. Datasets go to data/ (not committed: the seeds
 # make them reproducible); predictors to models/predictors/, reports to reports/.
@@ -32,3 +32,15 @@ for spec in "strong-binary strong verifier-binary" "strong-graded strong verifie
   $A train --train "data/$name-train.jsonl" --validation "data/$name-validation.jsonl" --out "models/predictors/$name"
   $A eval --data "data/$name-test.jsonl" --predictor "models/predictors/$name" --out "reports/$name"
 done
+
+# The router over weak and strong: the same prompts' datasets from both models (built
+# above), read through weak's hidden states. Costs: a strong sample takes 2.9× a weak one's
+# time at full batches (npm run bench:lm), charged as 3 whole units.
+if [ -z "$*" ] || [[ "$ONLY" == *" route "* ]]; then
+  $A train-route --train weak=data/weak-binary-train.jsonl,strong=data/strong-binary-train.jsonl \
+    --validation weak=data/weak-binary-validation.jsonl,strong=data/strong-binary-validation.jsonl \
+    --costs weak=1,strong=3 --input weak \
+    --cost-basis "a strong sample takes 2.9× a weak one's time at full batches (npm run bench:lm, 64 prompts × n = 32: 3,506 vs 10,102 samples/s), rounded up to whole units" \
+    --out models/predictors/route
+  $A eval-route --test weak=data/weak-binary-test.jsonl,strong=data/strong-binary-test.jsonl --predictor models/predictors/route --out reports/route
+fi

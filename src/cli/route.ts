@@ -1,5 +1,5 @@
 import { evaluateRouter } from "../pipeline/route-report.js";
-import { parseModelFiles } from "../pipeline/route-data.js";
+import { parseModelFiles, parsePairs } from "../pipeline/route-data.js";
 import { trainRouter } from "../pipeline/train-route.js";
 import { intFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
@@ -22,7 +22,13 @@ Writes REPORT_DIR/report.md, routing.svg and results.json.`;
 
 function costs(spec: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const [model, value] of parseModelFiles(spec, "costs")) {
+  let pairs: [string, string][];
+  try {
+    pairs = parsePairs(spec, "costs");
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  for (const [model, value] of pairs) {
     const c = Number(value);
     if (!Number.isInteger(c) || c < 1) throw new CliError(`--costs: ${model}'s cost must be a whole number of units ≥ 1, got "${value}"`);
     out.set(model, c);

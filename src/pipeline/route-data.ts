@@ -14,13 +14,18 @@ export interface RoutedPrompt {
   readonly rewards: number[][];
 }
 
-/** `weak=a.jsonl,strong=b.jsonl` → [["weak", "a.jsonl"], ["strong", "b.jsonl"]]. */
-export function parseModelFiles(spec: string, flag: string): [string, string][] {
-  const pairs = spec.split(",").map((part) => {
+/** `weak=1,strong=3` → [["weak", "1"], ["strong", "3"]]. */
+export function parsePairs(spec: string, flag: string): [string, string][] {
+  return spec.split(",").map((part) => {
     const eq = part.indexOf("=");
-    if (eq <= 0 || eq === part.length - 1) throw new Error(`--${flag}: expected model=path[,model=path…], got "${part}"`);
+    if (eq <= 0 || eq === part.length - 1) throw new Error(`--${flag}: expected model=value[,model=value…], got "${part}"`);
     return [part.slice(0, eq), part.slice(eq + 1)] as [string, string];
   });
+}
+
+/** `weak=a.jsonl,strong=b.jsonl` → [["weak", "a.jsonl"], ["strong", "b.jsonl"]], two models at least. */
+export function parseModelFiles(spec: string, flag: string): [string, string][] {
+  const pairs = parsePairs(spec, flag);
   if (pairs.length < 2) throw new Error(`--${flag}: a router needs at least two models`);
   return pairs;
 }

@@ -55,9 +55,12 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
 export function choosePredictor(env: Env, opts: { model?: string; predictor?: string }): { manifest: PredictorManifest; model: ArrayBuffer } {
   const lmModel = opts.model ?? env.LM_MODEL ?? "strong";
   const shipped = findPredictor({ name: opts.predictor, lmModel });
-  const names = SHIPPED.map((s) => `${s.manifest.name} (${s.manifest.lm.model})`).join(", ");
+  const names = SHIPPED.filter((s) => !s.manifest.route).map((s) => `${s.manifest.name} (${s.manifest.lm.model})`).join(", ");
   if (!shipped) {
     throw new ApiError(400, "invalid_request_error", `no predictor ${opts.predictor ? `named "${opts.predictor}"` : `for model "${lmModel}"`}; shipped: ${names}`, opts.predictor ? "predictor" : "model");
+  }
+  if (shipped.manifest.route) {
+    throw new ApiError(400, "invalid_request_error", `"${shipped.manifest.name}" is a router: name it as the model of /v1/completions, /v1/chat/completions or a batch with mode "route"`, "predictor");
   }
   if (opts.model && shipped.manifest.lm.model !== opts.model) {
     throw new ApiError(400, "invalid_request_error", `predictor "${shipped.manifest.name}" reads ${shipped.manifest.lm.model}'s hidden states, not ${opts.model}'s`, "predictor");

@@ -190,3 +190,63 @@ describe("allot train and allot eval", () => {
     expect(readFileSync(`${dir}/report/report.md`, "utf8")).toContain("compute saved at equal quality");
   });
 });
+
+describe("allot train-route and allot eval-route", () => {
+  let both: RunningServer;
+  const d = (model: string, split: string) => `${dir}/r-${model}-${split}.jsonl`;
+  const files = (split: string) => `weak=${d("weak", split)},strong=${d("strong", split)}`;
+  beforeAll(async () => {
+    both = await startLmServer(["--models", "weak,strong"]);
+    for (const model of ["weak", "strong"]) {
+      for (const [split, n, seed] of [["train", 200, 11], ["validation", 60, 12], ["test", 100, 13]] as const) {
+        const args = ["collect", "--prompts", prompts(split, n, seed), "--out", d(model, split), "--lm", both.url, "--model", model, "--samples", "16"];
+        const r = allot(args);
+        expect(r.status, r.stderr).toBe(0);
+      }
+    }
+  });
+  afterAll(async () => {
+    await both?.stop();
+  });
+
+  it("trains a router with one calibrated p per model and the menu's costs, and reports the five policies", () => {
+    const out = `${dir}/route`;
+    const r = allot(["train-route", "--train", files("train"), "--validation", files("validation"), "--costs", "weak=1,strong=3", "--input", "weak", "--out", out]);
+    expect(r.status, r.stderr).toBe(0);
+    const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${out}.manifest.json`, "utf8")));
+    expect(m.route!.options).toEqual([{ model: "weak", cost: 1 }, { model: "strong", cost: 3 }]);
+    expect(m.lm.model).toBe("weak");
+    expect(m.temperature).toHaveLength(2);
+    expect(m.metrics.onnx_parity_max_abs).toBeLessThanOrEqual(1e-5);
+    for (const model of ["weak", "strong"]) expect(m.metrics[`spearman_validation_${model}`]).toBeGreaterThan(0.5);
+
+    const e = allot(["eval-route", "--test", files("test"), "--predictor", out, "--out", `${dir}/route-report`, "--k-max", "4"]);
+    expect(e.status, e.stderr).toBe(0);
+    for (const f of ["report.md", "routing.svg", "results.json"]) expect(existsSync(`${dir}/route-report/${f}`)).toBe(true);
+    const res = JSON.parse(readFileSync(`${dir}/route-report/results.json`, "utf8"));
+    expect(Object.keys(res.curves.always)).toEqual(["weak", "strong"]);
+    expect(res.curves.always.strong.map((p: { cost: number }) => p.cost)).toEqual([3, 6, 9, 12]);
+    // The oracle routes on the outcomes themselves: allot never beats it by more than one menu step's rounding.
+    res.curves.allot.forEach((p: { cost: number; quality: number }, i: number) => {
+      expect(res.curves.oracle[i].quality).toBeGreaterThanOrEqual(p.quality - 0.01);
+    });
+    expect(res.savings[0].reference).toBe("always strong, k = 1");
+    expect(readFileSync(`${dir}/route-report/report.md`, "utf8")).toContain("saved: allot routing");
+  });
+
+  it("refuses inputs it cannot use, naming them", () => {
+    const missingCost = allot(["train-route", "--train", files("train"), "--validation", files("validation"), "--costs", "weak=1", "--input", "weak", "--out", `${dir}/x`]);
+    expect(missingCost.status).toBe(2);
+    expect(missingCost.stderr).toContain("strong");
+    const fractional = allot(["train-route", "--train", files("train"), "--validation", files("validation"), "--costs", "weak=1,strong=2.8", "--input", "weak", "--out", `${dir}/x`]);
+    expect(fractional.status).toBe(2);
+    expect(fractional.stderr).toContain("whole number");
+    const badInput = allot(["train-route", "--train", files("train"), "--validation", files("validation"), "--costs", "weak=1,strong=3", "--input", "huge", "--out", `${dir}/x`]);
+    expect(badInput.status).toBe(1);
+    expect(badInput.stderr).toContain("huge");
+    const shipped = new URL("../../models/predictors/strong-binary", import.meta.url).pathname;
+    const notRouter = allot(["eval-route", "--test", files("test"), "--predictor", shipped, "--out", `${dir}/y`]);
+    expect(notRouter.status).toBe(1);
+    expect(notRouter.stderr).toContain("not a router");
+  });
+});

@@ -19,6 +19,7 @@ import {
   unitsAtPrice,
   type BatchProblem,
 } from "../../src/allocation/index.js";
+import { bestOfBernoulli, chooseAtPrice, routeMenu } from "../../src/allocation/route.js";
 import { mulberry32 } from "../../src/allocation/select.js";
 import { type SmallQuery, bestMenu, bestObjective } from "../support/brute.js";
 
@@ -348,5 +349,40 @@ describe("menu solver", () => {
   it("rejects a budget below the cheapest options and an empty menu", () => {
     expect(() => solveMenu([[{ cost: 2, value: 1 }]], 1)).toThrowError(AllocationError);
     expect(() => solveMenu([[]], 1)).toThrowError(AllocationError);
+  });
+});
+
+describe("routing menus", () => {
+  const OPTIONS = [
+    { model: "weak", cost: 1 },
+    { model: "strong", cost: 3 },
+  ];
+  const ps = fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 12 });
+
+  it("builds every (model, k) within the cost cap, valued best-of-k", () => {
+    const menu = routeMenu(OPTIONS, 4, (j, k) => bestOfBernoulli([0.2, 0.6][j], k), 6);
+    expect(menu.map((c) => `${c.option}:${c.k}:${c.cost}`)).toEqual(["0:1:1", "0:2:2", "0:3:3", "0:4:4", "1:1:3", "1:2:6"]);
+    expect(menu[5].value).toBeCloseTo(1 - 0.4 ** 2, 12);
+  });
+
+  it("at price 0 takes the most valuable option, the cheapest among equals", () => {
+    const menu = routeMenu(OPTIONS, 3, (j) => [0.5, 0.5][j]);
+    expect(chooseAtPrice(menu, 0)).toMatchObject({ option: 0, k: 1 });
+  });
+
+  it("the online rule at any price is what the batch solver does at the budget it spends (Lagrangian optimality)", () => {
+    fc.assert(
+      fc.property(ps, fc.double({ min: 1e-4, max: 0.5, noNaN: true }), (pairs, price) => {
+        const menus = pairs.map(([pw, pstrong]) => routeMenu(OPTIONS, 8, (j, k) => bestOfBernoulli(j === 0 ? pw : pstrong, k)));
+        const online = menus.map((m) => chooseAtPrice(m, price));
+        const cost = online.reduce((a, c) => a + c.cost, 0);
+        const value = online.reduce((a, c) => a + c.value, 0);
+        const batch = solveMenu(menus, cost);
+        // No allocation within that budget beats the price rule, and the solver finds one as good.
+        expect(batch.bound).toBeLessThanOrEqual(value + 1e-9);
+        expect(batch.objective).toBeGreaterThanOrEqual(value - 1e-9);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

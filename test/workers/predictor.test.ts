@@ -17,6 +17,9 @@ import strongGradedParity from "../../models/predictors/strong-graded.parity.jso
 import weakModel from "../../models/predictors/weak-binary.onnx";
 import weakManifest from "../../models/predictors/weak-binary.manifest.json";
 import weakParity from "../../models/predictors/weak-binary.parity.json";
+import routeModel from "../../models/predictors/route.onnx";
+import routeManifest from "../../models/predictors/route.manifest.json";
+import routeParity from "../../models/predictors/route.parity.json";
 
 const env = workerEnv as unknown as Env;
 
@@ -24,6 +27,7 @@ const predictors = [
   { model: strongBinaryModel, manifest: strongBinaryManifest, parity: strongBinaryParity },
   { model: strongGradedModel, manifest: strongGradedManifest, parity: strongGradedParity },
   { model: weakModel, manifest: weakManifest, parity: weakParity },
+  { model: routeModel, manifest: routeManifest, parity: routeParity },
 ];
 
 describe("EdgePredictor (onnxruntime-web in workerd)", () => {
@@ -43,8 +47,12 @@ describe("EdgePredictor (onnxruntime-web in workerd)", () => {
       // Outputs are what the manifest says: p in [0, 1], or a non-decreasing q.
       for (const row of out) {
         if (manifest.kind === "bernoulli") {
-          expect(row[0]).toBeGreaterThanOrEqual(0);
-          expect(row[0]).toBeLessThanOrEqual(1);
+          // p, or a router's p per model.
+          expect(row).toHaveLength(manifest.route?.options.length ?? 1);
+          for (const x of row) {
+            expect(x).toBeGreaterThanOrEqual(0);
+            expect(x).toBeLessThanOrEqual(1);
+          }
         } else {
           for (let j = 1; j < row.length; j++) expect(row[j]).toBeGreaterThanOrEqual(row[j - 1]);
         }
@@ -104,6 +112,7 @@ describe("POST /v1/allocate with the predictor at the edge", () => {
     [{ budget: 4, queries: [{ id: "a", hidden: [1, 2, 3] }] }, 400, "queries[0].hidden"],
     [{ budget: 4, model: "gpt-9", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "model"],
     [{ budget: 4, predictor: "nope", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
+    [{ budget: 4, predictor: "route", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
     [{ budget: 4, model: "weak", predictor: "strong-binary", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
     [{ budget: 4, queries: [{ id: "a", prompt: "1+1=", p: 0.3 }] }, 400, "queries[0].marginals"],
   ])("rejects %j", async (body, status, param) => {
