@@ -45,6 +45,16 @@ describe("the official OpenAI client against allot", () => {
     expect(Number(hard.response.headers.get("x-allot-units"))).toBeGreaterThan(Number(easy.response.headers.get("x-allot-units")));
   });
 
+  it("routing: model \"route\" answers with the model the router picked", async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: "route", messages: ask("12345+678="), max_completion_tokens: 12, temperature: 0.8 })
+      .withResponse();
+    expect(data.model).toBe("strong"); // the weak model solves 9% of these, the strong one 86%
+    expect(response.headers.get("x-allot-model")).toBe("strong");
+    const weak = await client.chat.completions.create({ model: "route", messages: ask("54321+9876="), max_completion_tokens: 12, temperature: 0.8 });
+    expect(weak.model).toBe("weak"); // and the other way round: 69% against 0%
+  });
+
   it("streams chat and completions through the SDK's stream reader", async () => {
     const stream = await client.chat.completions.create({
       model: "strong",

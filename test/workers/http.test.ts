@@ -41,11 +41,13 @@ describe("meta routes", () => {
       "/v1/batches/{id}/cancel",
       "/v1/batches/{id}/events",
       "/v1/batches/{id}/results",
+      "/v1/chat/completions",
       "/v1/completions",
       "/v1/usage",
     ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");
     expect(doc.components.schemas).toHaveProperty("Error");
+    expect(doc.components.schemas).toHaveProperty("ChatCompletionRequest");
   });
 
   it("serves an interactive reference at /docs, built from /openapi.json without CDN scripts", async () => {
