@@ -3,14 +3,12 @@
  * model on the menu (p_j = one sample of model j passes), each output calibrated by its
  * own temperature, exported to ONNX with the menu's costs in the manifest.
  */
-import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import { basename } from "node:path";
 import type { RouteOption } from "../allocation/route.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
 import { type Rows, defaultTrainOptions, forwardRaw, train } from "../predictor/mlp.js";
-import { exportChecked, standardizer } from "./train.js";
+import { exportChecked, standardizer, trainingSummary } from "./train.js";
 import { type RoutedPrompt, readRouted, successes } from "./route-data.js";
 
 export interface TrainRouteOptions {
@@ -63,14 +61,11 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
   });
 
   const exportInput = { params: result.params, head: "bernoulli" as const, mean, std, temperature, metadata: { lm_model: o.input, reward_model: o.rewardModel, kind: "route" } };
-  const { bytes, parity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
+  const { parity, identity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
   metrics.onnx_parity_max_abs = parity;
 
-  const name = basename(o.out);
   const manifest: PredictorManifest = {
-    name,
-    file: `${name}.onnx`,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
+    ...identity,
     kind: "bernoulli",
     input: "hidden",
     output: "p",
@@ -81,16 +76,7 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
     normalization: "folded into the first layer",
     temperature,
     route: { options: o.options.map((x) => ({ model: x.model, cost: x.cost })), cost_basis: o.costBasis },
-    training: {
-      seed: o.seed,
-      hidden_units: o.hidden,
-      epochs: result.epochs,
-      best_epoch: result.bestEpoch,
-      train_prompts: trainSet.length,
-      validation_prompts: validation.length,
-      samples_per_prompt: Math.min(...trainRows.weight),
-      seconds: Math.round(seconds * 10) / 10,
-    },
+    training: trainingSummary(o, result, trainSet.length, validation.length, Math.min(...trainRows.weight), seconds),
     metrics,
   };
   await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");

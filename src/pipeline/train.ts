@@ -6,7 +6,7 @@ import { RecordSchema, type DataRecord } from "../predictor/dataset.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import { bestOfCurve } from "../predictor/estimators.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
-import { type Head, type Rows, defaultTrainOptions, forwardRaw, predict, train } from "../predictor/mlp.js";
+import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, train } from "../predictor/mlp.js";
 import { type ExportInput, exportOnnx, foldedForward } from "../predictor/onnx-writer.js";
 import { readJsonl } from "./jsonl.js";
 
@@ -35,12 +35,30 @@ export function standardizer(hidden: readonly (readonly number[])[]) {
   return { mean, std };
 }
 
+/** The manifest's `training` block: how the predictor was trained, for the record. */
+export function trainingSummary(o: { seed: number; hidden: number }, r: TrainResult, trainPrompts: number, validationPrompts: number, samples: number, seconds: number) {
+  return {
+    seed: o.seed,
+    hidden_units: o.hidden,
+    epochs: r.epochs,
+    best_epoch: r.bestEpoch,
+    train_prompts: trainPrompts,
+    validation_prompts: validationPrompts,
+    samples_per_prompt: samples,
+    seconds: Math.round(seconds * 10) / 10,
+  };
+}
+
 /**
  * Exports the trained model to ONNX, runs the file in onnxruntime against the trainer's
  * own forward pass on the validation inputs (refusing a difference above 1e-5), and
  * writes <out>.onnx and <out>.parity.json (fixtures the workerd tests compare with).
  */
-export async function exportChecked(e: ExportInput, validationHidden: readonly (readonly number[])[], out: string): Promise<{ bytes: Uint8Array; parity: number }> {
+export async function exportChecked(
+  e: ExportInput,
+  validationHidden: readonly (readonly number[])[],
+  out: string,
+): Promise<{ parity: number; identity: { name: string; file: string; sha256: string } }> {
   const bytes = exportOnnx(e);
   const { d, o } = e.params;
   const session = await ort.InferenceSession.create(bytes);
@@ -56,7 +74,8 @@ export async function exportChecked(e: ExportInput, validationHidden: readonly (
   await writeFile(`${out}.onnx`, bytes);
   const fixtures = validationHidden.slice(0, 8).map((hidden) => ({ hidden, expected: Array.from(forward(hidden)) }));
   await writeFile(`${out}.parity.json`, JSON.stringify(fixtures) + "\n");
-  return { bytes, parity };
+  const name = basename(out);
+  return { parity, identity: { name, file: `${name}.onnx`, sha256: createHash("sha256").update(bytes).digest("hex") } };
 }
 
 function rowsOf(records: readonly DataRecord[], head: Head, bMax: number, mean: Float64Array, std: Float64Array): Rows {
@@ -115,14 +134,11 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     temperature,
     metadata: { lm_model: o.lmModel, reward_model: o.rewardModel, kind: head },
   };
-  const { bytes, parity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
+  const { parity, identity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
   metrics.onnx_parity_max_abs = parity;
 
-  const name = basename(o.out);
   const manifest: PredictorManifest = {
-    name,
-    file: `${name}.onnx`,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
+    ...identity,
     kind: head,
     input: "hidden",
     output: head === "bernoulli" ? "p" : "q",
@@ -132,16 +148,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     reward_model: o.rewardModel,
     normalization: "folded into the first layer",
     temperature,
-    training: {
-      seed: o.seed,
-      hidden_units: o.hidden,
-      epochs: result.epochs,
-      best_epoch: result.bestEpoch,
-      train_prompts: trainRecords.length,
-      validation_prompts: validation.length,
-      samples_per_prompt: K,
-      seconds: Math.round(trainSeconds * 10) / 10,
-    },
+    training: trainingSummary(o, result, trainRecords.length, validation.length, K, trainSeconds),
     metrics,
   };
   await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");

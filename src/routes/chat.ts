@@ -3,10 +3,10 @@ import { requireTenant } from "../auth/middleware.js";
 import { MessagesSchema } from "../contracts/lm-protocol.js";
 import { AllotInfoSchema, UsageSchema, samplingFields, stopList } from "../contracts/openai.js";
 import type { AppEnv } from "../env.js";
-import { openaiStream, streamPieces } from "../http/openai-stream.js";
-import { errorDoc as err } from "../http/openapi.js";
+import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
-import { allotHeaders, pinnedUnits, serveOnline } from "../online/serve.js";
+import { CHAT_FORMAT, openaiResponse } from "../online/openai-response.js";
+import { pinnedUnits, serveOnline } from "../online/serve.js";
 
 /** OpenAI's chat completions request, the fields allot honours. */
 const ChatRequest = z
@@ -45,16 +45,7 @@ chat.openapi(
     tags: ["online"],
     security: [{ apiKey: [] }],
     request: { body: { required: true, content: { "application/json": { schema: ChatRequest } } } },
-    responses: {
-      200: {
-        description: "The best answer (or, with stream: true, its chunks as text/event-stream).",
-        content: { "application/json": { schema: ChatResponse }, "text/event-stream": { schema: z.string() } },
-      },
-      400: err("Malformed request."),
-      401: err("Missing or invalid API key."),
-      429: err("Over budget (type budget_exceeded, naming the tenant and the window)."),
-      502: err("The LM or the reward model failed."),
-    },
+    responses: onlineResponses(ChatResponse, z.string(), "The best answer"),
   }),
   async (c) => {
     const req = c.req.valid("json");
@@ -65,44 +56,6 @@ chat.openapi(
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
     });
-    const { result } = served;
-    const id = `chatcmpl-${crypto.randomUUID()}`;
-    const created = Math.floor(Date.now() / 1000);
-    const content = result.best ?? "";
-    const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
-    const allot = { model: served.model, samples: served.samples, units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
-    const headers = allotHeaders(served);
-    if (req.stream) {
-      const chunk = (delta: object, finish_reason: string | null, extra = {}) => ({
-        id,
-        object: "chat.completion.chunk",
-        created,
-        model: served.model,
-        choices: [{ index: 0, delta, logprobs: null, finish_reason }],
-        ...extra,
-      });
-      return openaiStream(
-        [
-          chunk({ role: "assistant", content: "" }, null),
-          ...streamPieces(content).map((piece) => chunk({ content: piece }, null)),
-          chunk({}, result.finishReason ?? "stop", { allot }),
-          ...(req.stream_options?.include_usage ? [{ id, object: "chat.completion.chunk", created, model: served.model, choices: [], usage }] : []),
-        ],
-        headers,
-      );
-    }
-    return c.json(
-      {
-        id,
-        object: "chat.completion" as const,
-        created,
-        model: served.model,
-        choices: [{ index: 0, message: { role: "assistant" as const, content }, finish_reason: result.finishReason, logprobs: null }],
-        usage,
-        allot,
-      },
-      200,
-      headers,
-    );
+    return openaiResponse(c, served, CHAT_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
   },
 );

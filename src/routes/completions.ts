@@ -2,10 +2,10 @@ import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
 import { AllotInfoSchema, UsageSchema, samplingFields, stopList } from "../contracts/openai.js";
 import type { AppEnv } from "../env.js";
-import { openaiStream, streamPieces } from "../http/openai-stream.js";
-import { errorDoc as err } from "../http/openapi.js";
+import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
-import { allotHeaders, pinnedUnits, serveOnline } from "../online/serve.js";
+import { COMPLETIONS_FORMAT, openaiResponse } from "../online/openai-response.js";
+import { pinnedUnits, serveOnline } from "../online/serve.js";
 
 /** OpenAI's completions request, the fields allot honours. */
 const CompletionRequest = z
@@ -45,16 +45,7 @@ completions.openapi(
     tags: ["online"],
     security: [{ apiKey: [] }],
     request: { body: { required: true, content: { "application/json": { schema: CompletionRequest } } } },
-    responses: {
-      200: {
-        description: "The best completion (or, with stream: true, its chunks as text/event-stream).",
-        content: { "application/json": { schema: CompletionResponse }, "text/event-stream": { schema: z.string() } },
-      },
-      400: err("Malformed request."),
-      401: err("Missing or invalid API key."),
-      429: err("Over budget (type budget_exceeded, naming the tenant and the window)."),
-      502: err("The LM or the reward model failed."),
-    },
+    responses: onlineResponses(CompletionResponse, z.string(), "The best completion"),
   }),
   async (c) => {
     const req = c.req.valid("json");
@@ -66,43 +57,6 @@ completions.openapi(
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
     });
-    const { result } = served;
-    const id = `cmpl-${crypto.randomUUID()}`;
-    const created = Math.floor(Date.now() / 1000);
-    const text = result.best ?? "";
-    const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
-    const allot = { model: served.model, samples: served.samples, units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
-    const headers = allotHeaders(served);
-    if (req.stream) {
-      const chunk = (choice: { text: string; finish_reason: string | null }, extra = {}) => ({
-        id,
-        object: "text_completion",
-        created,
-        model: served.model,
-        choices: [{ index: 0, logprobs: null, ...choice }],
-        ...extra,
-      });
-      return openaiStream(
-        [
-          ...streamPieces(text).map((piece) => chunk({ text: piece, finish_reason: null })),
-          chunk({ text: "", finish_reason: result.finishReason ?? "stop" }, { allot }),
-          ...(req.stream_options?.include_usage ? [{ id, object: "text_completion", created, model: served.model, choices: [], usage }] : []),
-        ],
-        headers,
-      );
-    }
-    return c.json(
-      {
-        id,
-        object: "text_completion" as const,
-        created,
-        model: served.model,
-        choices: [{ index: 0, text, finish_reason: result.finishReason, logprobs: null }],
-        usage,
-        allot,
-      },
-      200,
-      headers,
-    );
+    return openaiResponse(c, served, COMPLETIONS_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
   },
 );
