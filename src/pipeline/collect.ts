@@ -25,6 +25,25 @@ function promptSeed(seed: number, id: string): number {
 }
 
 /**
+ * A resume must talk to the model the data came from, but a model retrained and served
+ * under the same name has the same settings. Its hidden state for a prompt already in the
+ * data is the model's fingerprint: it must be what was recorded (up to float rounding of
+ * a different batch).
+ */
+async function sameModel(lm: LmEndpoint, model: string, recorded: DataRecord, out: string): Promise<void> {
+  const [now] = await hiddenStates(lm, model, [recorded.prompt]);
+  const scale = Math.max(1, ...recorded.hidden.map(Math.abs));
+  const diff = now.length === recorded.hidden.length ? Math.max(...now.map((x, i) => Math.abs(x - recorded.hidden[i]))) : Infinity;
+  if (diff > 1e-3 * scale) {
+    throw new Error(
+      `${out}: ${model} at ${lm.url} no longer gives prompt ${recorded.id} the hidden state recorded there ` +
+        `(${now.length === recorded.hidden.length ? `max difference ${diff.toPrecision(3)}` : `${now.length} values, not ${recorded.hidden.length}`}): ` +
+        "the model behind that name has changed; collect into another --out",
+    );
+  }
+}
+
+/**
  * Collects, for every prompt: its hidden state, K samples and their rewards, appending
  * one JSON line per prompt to `out`. Resumable: prompts already in `out` are skipped, and
  * a half-written last line (a crash mid-write) is cut off first. The settings live beside
@@ -52,12 +71,14 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
     if (ids.has(p.id)) throw new Error(`${s.prompts}: duplicate id "${p.id}"`);
     ids.add(p.id);
   }
-  const done = new Set((await recoverJsonl(opts.out, RecordSchema)).map((r) => r.id));
+  const existing = await recoverJsonl(opts.out, RecordSchema);
+  const done = new Set(existing.map((r) => r.id));
   const todo = prompts.filter((p) => !done.has(p.id));
   const batches: (typeof todo)[] = [];
   for (let i = 0; i < todo.length; i += opts.batch) batches.push(todo.slice(i, i + opts.batch));
 
   const lm: LmEndpoint = { url: s.lm, ...opts.endpoint };
+  if (existing.length > 0) await sameModel(lm, s.model, existing[0], opts.out);
   const scorer: LmEndpoint = { url: s.reward_url, ...opts.endpoint };
   const progress = opts.progress ? new Progress(prompts.length, done.size, "collect") : null;
   let collected = 0;

@@ -111,5 +111,9 @@ describe("the official OpenAI client against allot", () => {
     expect(over.type).toBe("budget_exceeded");
     expect(over.message).toContain(id);
     expect(attempts).toBe(1); // x-should-retry: false stops the SDK's automatic retries
+    // A stream is refused the same way, before any chunk is sent.
+    const streamed = await counting.chat.completions.create({ model: "strong", messages: ask("1+1="), stream: true }, { headers: { "x-allot-units": "1" } }).catch((e) => e);
+    expect(streamed).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(attempts).toBe(2);
   });
 });

@@ -75,6 +75,40 @@ describe("allot collect", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("temperature: 0.8 → 0.5");
   });
+
+  it("refuses to resume when the model behind the same name and URL has changed", async () => {
+    // The same port serves "weak" twice: first the real one, then the strong model's
+    // weights under weak's name, as a retrained model would be.
+    const port = String(await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    }));
+    const input = prompts("train", 12, 9);
+    const out = `${dir}/fingerprint.jsonl`;
+    const real = await startLmServer(["--models", "weak", "--port", port]);
+    const args = ["collect", "--prompts", input, "--out", out, "--lm", real.url, "--model", "weak", "--samples", "4"];
+    try {
+      expect(allot(args).status).toBe(0);
+      expect(allot(args).status).toBe(0); // the same model: resuming (here, nothing left) is fine
+    } finally {
+      await real.stop();
+    }
+    const swapped = mkdtempSync("/tmp/allot-swapped-");
+    const models = new URL("../../models/", import.meta.url);
+    const strong = JSON.parse(readFileSync(new URL("strong.manifest.json", models), "utf8"));
+    writeFileSync(`${swapped}/weak.manifest.json`, JSON.stringify({ ...strong, name: "weak" }));
+    writeFileSync(`${swapped}/${strong.file}`, readFileSync(new URL(strong.file, models)));
+    const impostor = await startLmServer(["--models", "weak", "--port", port, "--models-dir", swapped]);
+    try {
+      const r = allot(args);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("the model behind that name has changed");
+    } finally {
+      await impostor.stop();
+    }
+  });
 });
 
 describe("LM client retries (faults injected by a local server)", () => {
