@@ -42,5 +42,5 @@ if [ -z "$*" ] || [[ "$ONLY" == *" route "* ]]; then
     --costs weak=1,strong=3 --input weak \
     --cost-basis "a strong sample takes 2.9× a weak one's time at full batches (npm run bench:lm, 64 prompts × n = 32: 3,506 vs 10,102 samples/s), rounded up to whole units" \
     --out models/predictors/route
-  $A eval-route --test weak=data/weak-binary-test.jsonl,strong=data/strong-binary-test.jsonl --predictor models/predictors/route --out reports/route
+  $A eval --data weak=data/weak-binary-test.jsonl,strong=data/strong-binary-test.jsonl --predictor models/predictors/route --out reports/route
 fi

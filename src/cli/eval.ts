@@ -1,14 +1,53 @@
+import { readFile } from "node:fs/promises";
 import { evaluatePredictor } from "../pipeline/eval-report.js";
+import { parseModelFiles } from "../pipeline/route-data.js";
+import { evaluateRouter } from "../pipeline/route-report.js";
 import { intFlag, numberFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 
 export const usage = `allot eval --data TEST.jsonl --predictor models/NAME --out REPORT_DIR [--b-max 16] [--tranche 0.25]
+allot eval --data weak=W.jsonl,strong=S.jsonl --predictor models/predictors/ROUTER --out REPORT_DIR [--b-max 8]
 
-Quality-vs-average-budget curves of uniform best-of-k, allot's learned allocation, the
-oracle (each prompt's empirical curve) and a random allocation, on held-out prompts
-collected with K samples each; compute saved at equal quality and quality gained at equal
-budget at B = 2, 4, 8, on the full mix and on "tranches" (easiest + hardest prompts).
-Writes REPORT_DIR/report.md, full.svg, tranches.svg and results.json.`;
+A best-of-k predictor: quality-vs-average-budget curves of uniform best-of-k, allot's
+learned allocation, the oracle (each prompt's empirical curve) and a random allocation,
+on held-out prompts collected with K samples each; compute saved at equal quality and
+quality gained at equal budget at B = 2, 4, 8, on the full mix and on "tranches"
+(easiest + hardest prompts); for a Bernoulli predictor, the online price controller
+replayed on the same prompts. Writes REPORT_DIR/report.md, full.svg, tranches.svg,
+online.svg, trace.json and results.json.
+
+A router (its manifest lists a menu of models; --data gives each model's dataset of the
+same prompts, in the router's order): quality-vs-cost curves of always each model, a
+random mix, allot routing and oracle routing with up to --b-max samples per prompt, and
+the cost saved at the quality of each fixed policy. Writes REPORT_DIR/report.md,
+routing.svg and results.json.`;
+
+const pct = (x: number | null) => (x === null ? "never" : `${(100 * x).toFixed(0)}%`);
+
+async function isRouter(predictor: string): Promise<boolean> {
+  try {
+    return "route" in JSON.parse(await readFile(`${predictor}.manifest.json`, "utf8"));
+  } catch {
+    return false; // evaluatePredictor reports a missing or broken manifest
+  }
+}
+
+async function runRouteEval(data: string, predictor: string, out: string, kMax: number): Promise<void> {
+  let test: [string, string][];
+  try {
+    test = parseModelFiles(data, "data");
+  } catch (e) {
+    throw new CliError(`${(e as Error).message} (${predictor} is a router)`);
+  }
+  const r = await evaluateRouter({ test, predictor, outDir: out, kMax }).catch((e: Error) => {
+    throw new CliError(e.message, 1);
+  });
+  process.stdout.write(
+    `${r.manifest.name} on ${r.prompts} prompts:\n` +
+      r.savings.map((s) => `  at the quality of ${s.reference} (${s.quality.toFixed(3)}, cost ${s.cost}): allot saves ${pct(s.saved.allot)}, oracle ${pct(s.saved.oracle)}\n`).join("") +
+      `  wrote ${out}/report.md\n`,
+  );
+}
 
 export async function runEval(args: string[]): Promise<void> {
   const f = parseFlags(args, {
@@ -19,6 +58,7 @@ export async function runEval(args: string[]): Promise<void> {
     tranche: { type: "string" },
   });
   if (!f.data || !f.predictor || !f.out) throw new CliError("--data, --predictor and --out are required");
+  if (await isRouter(String(f.predictor))) return runRouteEval(String(f.data), String(f.predictor), String(f.out), intFlag(f["b-max"], "b-max", 8, 1));
   const tranche = numberFlag(f.tranche, "tranche", 0.25);
   if (!(tranche > 0 && tranche <= 0.5)) throw new CliError("--tranche must be in (0, 0.5]");
   const r = await evaluatePredictor({

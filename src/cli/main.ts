@@ -6,7 +6,7 @@ import { CliError } from "./io.js";
 import { runTrain, usage as trainUsage } from "./train.js";
 import { runMeasureLm, usage as measureLmUsage } from "./measure-lm.js";
 import { runPrompts, usage as promptsUsage } from "./prompts.js";
-import { evalUsage as evalRouteUsage, runEvalRoute, runTrainRoute, trainUsage as trainRouteUsage } from "./route.js";
+import { runTrainRoute, trainUsage as trainRouteUsage } from "./route.js";
 import { runServeLm, usage as serveLmUsage } from "./serve-lm.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string; summary: string };
@@ -19,9 +19,8 @@ const commands: Record<string, Command> = {
   prompts: { run: runPrompts, usage: promptsUsage, summary: "write reference-task prompts as JSONL (seeded splits)" },
   collect: { run: runCollect, usage: collectUsage, summary: "collect hidden states and scored samples from an LM endpoint" },
   train: { run: runTrain, usage: trainUsage, summary: "train, calibrate and export the difficulty predictor (ONNX)" },
-  eval: { run: runEval, usage: evalUsage, summary: "quality-vs-compute report: uniform, learned, oracle, random" },
+  eval: { run: runEval, usage: evalUsage, summary: "quality-vs-compute report: uniform, learned, oracle, random; routers: weak/strong/mix/allot/oracle" },
   "train-route": { run: runTrainRoute, usage: trainRouteUsage, summary: "train a router over several models (ONNX, with the menu's costs)" },
-  "eval-route": { run: runEvalRoute, usage: evalRouteUsage, summary: "routing report: always weak/strong, random mix, allot, oracle" },
   "measure-lm": { run: runMeasureLm, usage: measureLmUsage, summary: "measure a reference LM's success per difficulty cell" },
 };
 

@@ -1,4 +1,3 @@
-import { evaluateRouter } from "../pipeline/route-report.js";
 import { parseModelFiles, parsePairs } from "../pipeline/route-data.js";
 import { trainRouter } from "../pipeline/train-route.js";
 import { intFlag, parseFlags } from "./args.js";
@@ -12,13 +11,6 @@ Trains a router from datasets of the same prompts collected from each model (all
 collect, binary rewards): an MLP on the --input model's hidden state with one calibrated
 success probability per model, exported to ONNX; the manifest lists the menu of models
 with their cost per sample (whole units: the ledger charges whole units).`;
-
-export const evalUsage = `allot eval-route --test weak=W.jsonl,strong=S.jsonl --predictor models/predictors/NAME
-                 --out REPORT_DIR [--k-max 8]
-
-Quality-vs-cost curves of always each model, a random mix, allot routing and oracle
-routing on held-out prompts, and the cost allot saves at the quality of each fixed policy.
-Writes REPORT_DIR/report.md, routing.svg and results.json.`;
 
 function costs(spec: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -81,19 +73,5 @@ export async function runTrainRoute(args: string[]): Promise<void> {
     `${manifest.name}: router over ${models.join(", ")} on ${manifest.lm.model} hidden states\n` +
       models.map((x) => `  ${x}: Spearman ${m[`spearman_validation_${x}`].toFixed(3)}, ECE ${m[`ece_validation_${x}`].toFixed(3)} (validation)\n`).join("") +
       `  ONNX parity ${m.onnx_parity_max_abs.toExponential(1)}; wrote ${f.out}.onnx and ${f.out}.manifest.json\n`,
-  );
-}
-
-export async function runEvalRoute(args: string[]): Promise<void> {
-  const f = parseFlags(args, { test: { type: "string" }, predictor: { type: "string" }, out: { type: "string" }, "k-max": { type: "string" } });
-  if (!f.test || !f.predictor || !f.out) throw new CliError("--test, --predictor and --out are required");
-  const r = await evaluateRouter({ test: pairs(f.test, "test"), predictor: String(f.predictor), outDir: String(f.out), kMax: intFlag(f["k-max"], "k-max", 8, 1) }).catch((e: Error) => {
-    throw e instanceof CliError ? e : new CliError(e.message, 1);
-  });
-  const pct = (x: number | null) => (x === null ? "never" : `${(100 * x).toFixed(0)}%`);
-  process.stdout.write(
-    `${r.manifest.name} on ${r.prompts} prompts:\n` +
-      r.savings.map((s) => `  at the quality of ${s.reference} (${s.quality.toFixed(3)}, cost ${s.cost}): allot saves ${pct(s.saved.allot)}, oracle ${pct(s.saved.oracle)}\n`).join("") +
-      `  wrote ${f.out}/report.md\n`,
   );
 }

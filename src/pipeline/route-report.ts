@@ -1,4 +1,4 @@
-/** `allot eval-route`: the router on held-out prompts, as curves, a table and an SVG. */
+/** `allot eval` of a router: the router on held-out prompts, as curves, a table and an SVG. */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";

@@ -225,7 +225,7 @@ describe("allot train and allot eval", () => {
   });
 });
 
-describe("allot train-route and allot eval-route", () => {
+describe("allot train-route, and allot eval of a router", () => {
   let both: RunningServer;
   const d = (model: string, split: string) => `${dir}/r-${model}-${split}.jsonl`;
   const files = (split: string) => `weak=${d("weak", split)},strong=${d("strong", split)}`;
@@ -254,7 +254,7 @@ describe("allot train-route and allot eval-route", () => {
     expect(m.metrics.onnx_parity_max_abs).toBeLessThanOrEqual(1e-5);
     for (const model of ["weak", "strong"]) expect(m.metrics[`spearman_validation_${model}`]).toBeGreaterThan(0.5);
 
-    const e = allot(["eval-route", "--test", files("test"), "--predictor", out, "--out", `${dir}/route-report`, "--k-max", "4"]);
+    const e = allot(["eval", "--data", files("test"), "--predictor", out, "--out", `${dir}/route-report`, "--b-max", "4"]);
     expect(e.status, e.stderr).toBe(0);
     for (const f of ["report.md", "routing.svg", "results.json"]) expect(existsSync(`${dir}/route-report/${f}`)).toBe(true);
     const res = JSON.parse(readFileSync(`${dir}/route-report/results.json`, "utf8"));
@@ -279,8 +279,12 @@ describe("allot train-route and allot eval-route", () => {
     expect(badInput.status).toBe(1);
     expect(badInput.stderr).toContain("huge");
     const shipped = new URL("../../models/predictors/strong-binary", import.meta.url).pathname;
-    const notRouter = allot(["eval-route", "--test", files("test"), "--predictor", shipped, "--out", `${dir}/y`]);
+    // A router's data is one dataset per model, named.
+    const unnamed = allot(["eval", "--data", d("weak", "test"), "--predictor", `${dir}/route`, "--out", `${dir}/y`]);
+    expect(unnamed.status).toBe(2);
+    expect(unnamed.stderr).toContain("is a router");
+    // A best-of-k predictor is not evaluated as a router.
+    const notRouter = allot(["eval", "--data", files("test"), "--predictor", shipped, "--out", `${dir}/y`]);
     expect(notRouter.status).toBe(1);
-    expect(notRouter.stderr).toContain("not a router");
   });
 });
