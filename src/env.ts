@@ -12,6 +12,11 @@ export interface Env {
   readonly LM_URL?: string;
   readonly LM_MODEL?: string;
   readonly LM_API_KEY?: string;
+  /**
+   * Models served elsewhere than LM_URL, e.g. "weak=http://10.0.0.5:8000,strong=http://10.0.0.6:8000":
+   * a vLLM or SGLang server serves one model, and routing needs several.
+   */
+  readonly LM_URLS?: string;
   readonly HIDDEN_STATES?: string;
   /** Per-request timeout (ms) and attempts for LM and reward calls; retries back off. */
   readonly LM_TIMEOUT_MS?: string;

@@ -6,9 +6,12 @@ import { HIDDEN_STATE_BACKENDS, type HiddenStatesBackend } from "./hidden-states
 import { REWARD_BACKENDS, type RewardBackend } from "./rewards.js";
 
 export interface LmConfig {
+  /** LM_URL: where models not named in LM_URLS are served. */
   readonly url: string;
   readonly apiKey?: string;
   readonly model: string;
+  /** Base URL of the server that serves `model` (LM_URLS, else LM_URL). */
+  readonly urlFor: (model: string) => string;
   readonly hidden: HiddenStatesBackend;
   readonly completions: CompletionsBackend;
   readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend };
@@ -21,6 +24,15 @@ function positiveInt(value: string | undefined, variable: string, fallback: numb
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw fail(`${variable} must be a positive integer, got "${value}"`);
   return n;
+}
+
+function isUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function pick<T>(table: Record<string, T>, name: string, variable: string, fail: (what: string) => Error): T {
@@ -36,19 +48,21 @@ function pick<T>(table: Record<string, T>, name: string, variable: string, fail:
 export function lmConfig(env: Env): LmConfig {
   const misconfigured = (what: string) => new ApiError(503, "api_error", `the gateway is not configured for this: ${what}`);
   if (!env.LM_URL) throw misconfigured("set LM_URL (wrangler.toml [vars]) to the LM server's base URL");
-  try {
-    new URL(env.LM_URL);
-  } catch {
-    throw misconfigured(`LM_URL "${env.LM_URL}" is not a URL`);
+  if (!isUrl(env.LM_URL)) throw misconfigured(`LM_URL "${env.LM_URL}" is not a URL`);
+  const urls = new Map<string, string>();
+  for (const part of (env.LM_URLS ?? "").split(",").filter((x) => x.trim() !== "")) {
+    const eq = part.indexOf("=");
+    const model = part.slice(0, eq).trim();
+    const url = part.slice(eq + 1).trim();
+    if (eq <= 0 || !isUrl(url)) throw misconfigured(`LM_URLS must be model=url pairs separated by commas; "${part}" is not`);
+    urls.set(model, url.replace(/\/+$/, ""));
   }
   const rewardUrl = env.REWARD_URL ?? env.LM_URL;
-  try {
-    new URL(rewardUrl);
-  } catch {
-    throw misconfigured(`REWARD_URL "${rewardUrl}" is not a URL`);
-  }
+  if (!isUrl(rewardUrl)) throw misconfigured(`REWARD_URL "${rewardUrl}" is not a URL`);
+  const url = env.LM_URL.replace(/\/+$/, "");
   return {
-    url: env.LM_URL.replace(/\/+$/, ""),
+    url,
+    urlFor: (model) => urls.get(model) ?? url,
     apiKey: env.LM_API_KEY,
     model: env.LM_MODEL ?? "strong",
     hidden: pick(HIDDEN_STATE_BACKENDS, env.HIDDEN_STATES ?? "vllm-pooling", "HIDDEN_STATES", misconfigured),

@@ -38,14 +38,15 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
     const rows = texts.slice(k, k + HIDDEN_BATCH);
     calls.push({ rows, call: cfg.hidden.texts(model, rows.map(text)) });
   }
+  const server = { url: cfg.urlFor(model), apiKey: cfg.apiKey };
   try {
     await mapBounded(calls, 4, async ({ rows, call }) => {
-      const vectors = await runCall(cfg, call, cfg.policy);
+      const vectors = await runCall(server, call, cfg.policy);
       if (vectors.length !== rows.length) throw new BackendError(`returned ${vectors.length} hidden states for ${rows.length} inputs`, 200, false, 1);
       rows.forEach((r, j) => (out[r] = vectors[j]));
     });
   } catch (e) {
-    if (e instanceof BackendError) throw new ApiError(502, "upstream_error", `the LM server (${cfg.url}) failed to return hidden states: ${e.message}`);
+    if (e instanceof BackendError) throw new ApiError(502, "upstream_error", `the LM server (${server.url}) failed to return hidden states: ${e.message}`);
     throw e;
   }
   return out;

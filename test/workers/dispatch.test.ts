@@ -4,6 +4,7 @@ import { lmConfig } from "../../src/backends/config.js";
 import { mapBounded, sampleAndRerank } from "../../src/dispatch/best-of-k.js";
 import type { Env } from "../../src/env.js";
 import { ApiError } from "../../src/http/errors.js";
+import { hiddenStates } from "../../src/predictor/predict.js";
 
 const env = workerEnv as unknown as Env;
 const params = { temperature: 0.8, topP: 1, maxTokens: 12 };
@@ -62,6 +63,8 @@ describe("gateway configuration", () => {
     [{ REWARDS: "x" }, 'REWARDS "x"'],
     [{ REWARD_URL: "::" }, "REWARD_URL"],
     [{ LM_TIMEOUT_MS: "soon" }, "LM_TIMEOUT_MS must be a positive integer"],
+    [{ LM_URLS: "weak" }, "LM_URLS must be model=url pairs"],
+    [{ LM_URLS: "weak=nowhere" }, "LM_URLS must be model=url pairs"],
   ])("reports %j as a 503 that says what to set", (patch, message) => {
     let err: unknown;
     try {
@@ -72,5 +75,28 @@ describe("gateway configuration", () => {
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(503);
     expect((err as ApiError).message).toContain(message);
+  });
+});
+
+describe("models on their own servers (LM_URLS)", () => {
+  // LM_URL points nowhere: only what LM_URLS names (and the reward model) can answer.
+  const split = (urls: string) => ({ ...env, LM_URL: "http://127.0.0.1:9", LM_URLS: urls, REWARD_URL: env.LM_URL, LM_ATTEMPTS: "1" }) as Env;
+
+  it("samples each model and reads its hidden states from its own server", async () => {
+    const e = split(`weak=${env.LM_URL},strong=${env.LM_URL}/`);
+    for (const model of ["weak", "strong"]) {
+      const [r] = await sampleAndRerank({ ...lmConfig(e), model }, [{ input: { prompt: "12+34=" }, units: 2, seed: 1 }], params);
+      expect(r.samples).toHaveLength(2);
+      const [h] = await hiddenStates(e, model, ["12+34="]);
+      expect(h.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("sends a model LM_URLS does not name to LM_URL", async () => {
+    const e = split(`weak=${env.LM_URL}`);
+    const err = await hiddenStates(e, "strong", ["12+34="]).catch((x) => x);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(502);
+    expect(err.message).toContain("127.0.0.1:9");
   });
 });
