@@ -52,6 +52,7 @@ async function devTenant(gateway: string, admin: string): Promise<void> {
   process.stdout.write(
     `\nallot dev: tenant "dev" (${tenant.id}), API key:\n  ${key.key}\n` +
       `  curl -s ${gateway}/v1/usage -H "authorization: Bearer ${key.key}"\n` +
+      `OpenAI clients (the official SDKs read these):\n  export OPENAI_BASE_URL=${gateway}/v1 OPENAI_API_KEY=${key.key}\n` +
       `admin token (from .dev.vars): ${admin}\n\n`,
   );
 }
