@@ -53,7 +53,7 @@ export async function sampleAndRerank(
   return mapBounded(items, opts.inFlight ?? 6, async (item) => {
     if (item.units === 0) return { best: null, finishReason: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
     const sampled = await runCall({ url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey }, c.sample(cfg.model, item.input, item.units, params, item.seed), policy);
-    const scores = await Promise.all(reward.backend.score(reward.model, item.input, sampled.texts).map((call) => runCall(reward, call, policy)));
+    const scores = await Promise.all(reward.backend.score(reward.model, sampled.texts.map((completion) => ({ input: item.input, completion }))).map((call) => runCall(reward, call, policy)));
     const rewards = scores.flat();
     if (rewards.length !== sampled.texts.length) throw new BackendError(`${reward.url}: ${rewards.length} scores for ${sampled.texts.length} samples`, 200, false, 1);
     let best = 0;

@@ -1,8 +1,30 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { hiddenStates, type LmEndpoint, rewards, sample } from "../lm/client.js";
+import { type Endpoint, runCall } from "../backends/call.js";
+import { COMPLETIONS_BACKENDS } from "../backends/completions.js";
+import { HIDDEN_STATE_BACKENDS } from "../backends/hidden-states.js";
+import { REWARD_BACKENDS } from "../backends/rewards.js";
+import { BackendError, type RetryPolicy, defaultRetryPolicy } from "../lm/http.js";
 import { type CollectSettings, CollectSettingsSchema, type DataRecord, PromptLineSchema, RecordSchema } from "../predictor/dataset.js";
 import { appendLines, readJsonl, recoverJsonl } from "./jsonl.js";
 import { Progress } from "./progress.js";
+
+/** An LM or reward server, with the retry policy for its calls (default: defaultRetryPolicy). */
+export interface LmEndpoint extends Endpoint {
+  readonly policy?: RetryPolicy;
+}
+
+// The protocols collect speaks, the same config objects the gateway uses, so training
+// data is read exactly as the gateway will read it at serving time (e.g. normalize=false).
+const HIDDEN = HIDDEN_STATE_BACKENDS["vllm-pooling"];
+const SAMPLES = COMPLETIONS_BACKENDS.openai;
+const REWARDS = REWARD_BACKENDS["vllm-pooling"];
+
+/** Hidden states of the prompts, one per prompt. */
+async function hiddenStates(e: LmEndpoint, model: string, prompts: readonly string[]): Promise<number[][]> {
+  const vectors = await runCall(e, HIDDEN.texts(model, prompts), e.policy ?? defaultRetryPolicy);
+  if (vectors.length !== prompts.length) throw new BackendError(`pooling returned ${vectors.length} vectors for ${prompts.length} inputs`, 200, false, 1);
+  return vectors;
+}
 
 export interface CollectOptions {
   readonly settings: CollectSettings;
@@ -87,19 +109,22 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
     const texts = batch.map((p) => p.prompt);
     const hidden = await hiddenStates(lm, s.model, texts);
     // One completions call per prompt keeps each prompt's samples tied to its own seed.
+    const params = { temperature: s.temperature, topP: 1, maxTokens: s.max_tokens };
     const samples = await Promise.all(
-      batch.map((p) => sample(lm, { model: s.model, prompts: [p.prompt], n: s.samples, temperature: s.temperature, maxTokens: s.max_tokens, seed: promptSeed(s.seed, p.id) })),
+      batch.map((p) => runCall(lm, SAMPLES.sample(s.model, { prompt: p.prompt }, s.samples, params, promptSeed(s.seed, p.id)), lm.policy ?? defaultRetryPolicy)),
     );
-    const scored = await rewards(scorer, s.reward_model, batch.flatMap((p, i) => samples[i].texts[0].map((t) => p.prompt + t)));
+    const pairs = batch.flatMap((p, i) => samples[i].texts.map((completion) => ({ input: { prompt: p.prompt }, completion })));
+    const scored = (await Promise.all(REWARDS.score(s.reward_model, pairs).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
+    if (scored.length !== pairs.length) throw new BackendError(`${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, 200, false, 1);
     const lines = batch.map((p, i) => {
       const { id, prompt, ...meta } = p;
       const record: DataRecord = {
         id,
         prompt,
         hidden: hidden[i],
-        samples: samples[i].texts[0],
+        samples: samples[i].texts,
         rewards: scored.slice(i * s.samples, (i + 1) * s.samples),
-        tokens: samples[i].usage.completion_tokens,
+        tokens: samples[i].completionTokens,
         meta,
       };
       return JSON.stringify(record);
