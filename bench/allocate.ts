@@ -11,14 +11,11 @@ import { fileURLToPath } from "node:url";
 import highsLoader from "highs";
 import { bernoulliGain, solveBatch, type BatchProblem } from "../src/allocation/index.js";
 import { cloneInstance, makeInstance } from "./instances.js";
+import { arg } from "./args.js";
 
 const MAX = 32;
 const AVERAGE_BUDGET = 8;
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 const peakMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

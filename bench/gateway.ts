@@ -10,11 +10,8 @@ import * as ort from "onnxruntime-node";
 import { promptSet } from "../src/reference-lm/task.js";
 import { createTenant, startGateway } from "../test/node/support/gateway.js";
 import { startLmServer } from "../test/node/support/lm-server.js";
+import { arg } from "./args.js";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const n = Number(arg("prompts", "1000"));
 const average = Number(arg("average", "4"));
 const port = Number(arg("port", "8790"));

@@ -17,11 +17,8 @@ import OpenAI from "openai";
 import { promptSet } from "../src/reference-lm/task.js";
 import { createTenant, startGateway } from "../test/node/support/gateway.js";
 import { startLmServer } from "../test/node/support/lm-server.js";
+import { arg } from "./args.js";
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const requests = Number(arg("requests", "1000"));
 const target = Number(arg("target", "4"));
 const clients = Number(arg("clients", "4"));

@@ -19,19 +19,34 @@ export interface RouteChoice extends MenuOption {
 }
 
 /**
- * The menu of one query: (option j, k) for k = 1..kMax, costing at most maxCost, with
- * value(j, k). Ordered by option, then k.
+ * The menu of one query: (option j, k) for k = 1..kMax, costing between cost.min and
+ * cost.max, with value(j, k). Ordered by option, then k.
  */
-export function routeMenu(options: readonly RouteOption[], kMax: number, value: (j: number, k: number) => number, maxCost = Infinity): RouteChoice[] {
+export function routeMenu(
+  options: readonly RouteOption[],
+  kMax: number,
+  value: (j: number, k: number) => number,
+  cost: { readonly min?: number; readonly max?: number } = {},
+): RouteChoice[] {
+  const { min = 0, max = Infinity } = cost;
   const menu: RouteChoice[] = [];
   options.forEach((o, j) => {
-    for (let k = 1; k <= kMax && k * o.cost <= maxCost; k++) menu.push({ option: j, k, cost: k * o.cost, value: value(j, k) });
+    for (let k = 1; k <= kMax && k * o.cost <= max; k++) if (k * o.cost >= min) menu.push({ option: j, k, cost: k * o.cost, value: value(j, k) });
   });
   return menu;
 }
 
 /** Best-of-k success of Bernoulli(p) samples: 1 − (1 − p)^k. */
 export const bestOfBernoulli = (p: number, k: number): number => 1 - Math.pow(1 - p, k);
+
+/**
+ * A router's menu for one query with p[j] = its predicted success for option j: every
+ * (model, k) costing between min and max units, valued best-of-k. (k ≤ max, since a
+ * sample costs at least one unit.)
+ */
+export function predictedMenu(options: readonly RouteOption[], p: readonly number[], min: number, max: number): RouteChoice[] {
+  return routeMenu(options, max, (j, k) => bestOfBernoulli(p[j], k), { min, max });
+}
 
 /**
  * The option maximising value − price × cost: the online rule, the same Lagrangian the

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { solveBatch } from "../allocation/batch.js";
 import { buildBatch } from "../allocation/build.js";
 import { solveMenu } from "../allocation/menu.js";
-import { type RouteChoice, bestOfBernoulli, routeMenu } from "../allocation/route.js";
+import { type RouteChoice, predictedMenu } from "../allocation/route.js";
 import { lmConfig } from "../backends/config.js";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../contracts/batches.js";
 import { sampleAndRerank, mapBounded } from "../dispatch/best-of-k.js";
@@ -243,7 +243,7 @@ export class BatchRun extends DurableObject<Env> {
     const nothing: RouteChoice = { option: -1, k: 0, cost: 0, value: 0 };
     const menus = preds.map((p) => [
       ...(spec.budget.min === 0 ? [nothing] : []),
-      ...routeMenu(options, spec.budget.max, (j, k) => bestOfBernoulli(p[j], k), spec.budget.max).filter((c) => c.cost >= spec.budget.min),
+      ...predictedMenu(options, p, spec.budget.min, spec.budget.max),
     ]);
     if (menus[0].length === 0) throw new ApiError(400, "invalid_request_error", `no (model, k) of ${name} costs between ${spec.budget.min} and ${spec.budget.max} units`, "budget");
     const solution = solveMenu(menus, budgetUnits);
@@ -259,7 +259,6 @@ export class BatchRun extends DurableObject<Env> {
   private async sampleStep(b: BatchRow): Promise<void> {
     const spec = this.spec(b);
     const base = lmConfig(this.env);
-    const model = spec.mode === "route" ? null : (spec.model ?? base.model);
     const pending = this.sql
       .exec<{ idx: number; prompt: string; units: number; model: string | null; samples: number | null }>(
         "SELECT idx, prompt, units, model, samples FROM item WHERE state = 'pending' ORDER BY idx LIMIT ?",
@@ -270,8 +269,9 @@ export class BatchRun extends DurableObject<Env> {
     await mapBounded(pending, IN_FLIGHT, async (it) => {
       try {
         const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx) >>> 0;
-        // A routed prompt has its own model and samples; otherwise units are samples.
-        const cfg = { ...base, model: it.model ?? model ?? base.model };
+        // A routed prompt has its own model and samples (every pending one: a prompt given
+        // nothing is done at allocation); otherwise the batch's model, and units are samples.
+        const cfg = { ...base, model: it.model ?? spec.model ?? base.model };
         const [r] = await sampleAndRerank(cfg, [{ input: { prompt: it.prompt }, units: it.samples ?? it.units, seed }], params);
         this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
       } catch (e) {

@@ -4,6 +4,7 @@ import { parseModelFiles } from "../pipeline/route-data.js";
 import { evaluateRouter } from "../pipeline/route-report.js";
 import { intFlag, numberFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
+import { pct } from "../pipeline/format.js";
 
 export const usage = `allot eval --data TEST.jsonl --predictor models/NAME --out REPORT_DIR [--b-max 16] [--tranche 0.25]
 allot eval --data weak=W.jsonl,strong=S.jsonl --predictor models/predictors/ROUTER --out REPORT_DIR [--b-max 8]
@@ -21,8 +22,6 @@ same prompts, in the router's order): quality-vs-cost curves of always each mode
 random mix, allot routing and oracle routing with up to --b-max samples per prompt, and
 the cost saved at the quality of each fixed policy. Writes REPORT_DIR/report.md,
 routing.svg and results.json.`;
-
-const pct = (x: number | null) => (x === null ? "never" : `${(100 * x).toFixed(0)}%`);
 
 async function isRouter(predictor: string): Promise<boolean> {
   try {

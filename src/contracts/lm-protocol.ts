@@ -22,6 +22,10 @@ export const CompletionRequestSchema = z.strictObject({
 });
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 
+/** OpenAI's `stop`, one string or several, as a list (undefined when absent). */
+export const stopList = (stop: string | readonly string[] | undefined): string[] | undefined =>
+  stop === undefined ? undefined : typeof stop === "string" ? [stop] : [...stop];
+
 export const UsageSchema = z.object({
   prompt_tokens: z.int(),
   completion_tokens: z.int(),

@@ -20,7 +20,8 @@ export const samplingFields = {
     .describe("allot's extension: pin the number of samples (the x-allot-units header does the same)."),
 };
 
-export const UsageSchema = z.object({ prompt_tokens: z.int(), completion_tokens: z.int(), total_tokens: z.int() });
+/** Token usage, the same shape the LM servers report. */
+export { UsageSchema, stopList } from "./lm-protocol.js";
 
 export const AllotInfoSchema = z
   .object({
@@ -32,5 +33,3 @@ export const AllotInfoSchema = z
     reward: z.number().nullable().describe("the kept sample's reward"),
   })
   .openapi("AllotInfo");
-
-export const stopList = (stop: string | string[] | undefined): string[] | undefined => (stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop);

@@ -5,7 +5,7 @@
  * The OpenAI-compatible routes (completions, chat) only translate in and out.
  */
 import { singleQuery, unitsAtPrice } from "../allocation/price.js";
-import { bestOfBernoulli, chooseAtPrice, routeMenu } from "../allocation/route.js";
+import { chooseAtPrice, predictedMenu } from "../allocation/route.js";
 import type { SamplingParams } from "../backends/completions.js";
 import { lmConfig } from "../backends/config.js";
 import type { LmInput } from "../contracts/lm-protocol.js";
@@ -79,7 +79,7 @@ async function planRoute(env: Env, router: Shipped, req: OnlineRequest, online: 
   const options = router.manifest.route!.options;
   const [p] = await predictRoute(env, router, [req.input]);
   const maxCost = req.pinned?.units ?? online.max_units;
-  const menu = routeMenu(options, maxCost, (j, k) => bestOfBernoulli(p[j], k), maxCost).filter((c) => req.pinned || c.cost >= online.min_units);
+  const menu = predictedMenu(options, p, req.pinned ? 0 : online.min_units, maxCost);
   if (menu.length === 0) {
     const cheapest = Math.min(...options.map((o) => o.cost));
     throw new ApiError(400, "invalid_request_error", `no option of ${router.manifest.name} costs between ${req.pinned ? 1 : online.min_units} and ${maxCost} units (the cheapest costs ${cheapest})`, req.pinned?.param ?? "model");

@@ -9,6 +9,7 @@ import { type CurvePoint, type EvalPrompt, METHODS, type Method, type Savings, q
 import { readJsonl } from "./jsonl.js";
 import { type OnlineEval, evaluateOnline } from "./online-eval.js";
 import { lineChart } from "./plot.js";
+import { pct } from "./format.js";
 
 export interface EvalOptions {
   readonly dataPath: string;
@@ -105,8 +106,6 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   await writeFile(join(o.outDir, "report.md"), reportMarkdown(result, o));
   return result;
 }
-
-const pct = (x: number | null) => (x === null ? "never" : `${(100 * x).toFixed(0)}%`);
 
 export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
   const lines = [

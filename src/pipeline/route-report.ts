@@ -6,6 +6,7 @@ import { type PredictorManifest, PredictorManifestSchema } from "../predictor/ma
 import { type RouteCurves, type RoutePoint, costToReach, routeCurves } from "./evaluate-route.js";
 import { lineChart } from "./plot.js";
 import { readRouted, successes } from "./route-data.js";
+import { pct } from "./format.js";
 
 export interface RouteEvalOptions {
   readonly test: readonly [string, string][];
@@ -94,8 +95,6 @@ export async function evaluateRouter(o: RouteEvalOptions): Promise<RouteEvalResu
   await writeFile(join(o.outDir, "report.md"), routeReportMarkdown(result));
   return result;
 }
-
-const pct = (x: number | null) => (x === null ? "never" : `${(100 * x).toFixed(0)}%`);
 
 export function routeReportMarkdown(r: RouteEvalResult): string {
   const route = r.manifest.route!;

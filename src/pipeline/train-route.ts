@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import type { RouteOption } from "../allocation/route.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
-import { type Rows, defaultTrainOptions, forwardRaw, train } from "../predictor/mlp.js";
+import { type Rows, defaultTrainOptions, forwardRaw, sigmoid, train } from "../predictor/mlp.js";
 import { exportChecked, standardizer, trainingSummary } from "./train.js";
 import { type RoutedPrompt, readRouted, successes } from "./route-data.js";
 
@@ -54,7 +54,7 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
     const z = logits.map((l) => l[j]);
     const rates = valRows.y.map((y) => y[j]);
     const t = fitTemperature(z, rates, valRows.weight);
-    const p = z.map((zj) => 1 / (1 + Math.exp(-zj / t)));
+    const p = z.map((zj) => sigmoid(zj / t));
     metrics[`ece_validation_${opt.model}`] = expectedCalibrationError(p, rates, valRows.weight);
     metrics[`spearman_validation_${opt.model}`] = spearman(p, rates);
     return t;

@@ -6,7 +6,7 @@ import { RecordSchema, type DataRecord } from "../predictor/dataset.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import { bestOfCurve } from "../predictor/estimators.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
-import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, train } from "../predictor/mlp.js";
+import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../predictor/mlp.js";
 import { type ExportInput, exportOnnx, foldedForward } from "../predictor/onnx-writer.js";
 import { readJsonl } from "./jsonl.js";
 
@@ -114,9 +114,9 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     const logits = valRows.x.map((x) => forwardRaw(result.params, x)[0]);
     const rates = valRows.y.map((y) => y[0]);
     const weights = valRows.weight;
-    const before = logits.map((z) => 1 / (1 + Math.exp(-z)));
+    const before = logits.map(sigmoid);
     temperature = fitTemperature(logits, rates, weights);
-    const after = logits.map((z) => 1 / (1 + Math.exp(-z / temperature)));
+    const after = logits.map((z) => sigmoid(z / temperature));
     metrics.ece_validation_before = expectedCalibrationError(before, rates, weights);
     metrics.ece_validation = expectedCalibrationError(after, rates, weights);
     metrics.spearman_validation = spearman(after, rates);

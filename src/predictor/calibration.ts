@@ -6,8 +6,7 @@
  * ranked (the allocation's order), only how confident the predicted p is, which sets how
  * many units each query is worth.
  */
-
-const softplus = (z: number) => (z > 20 ? z : Math.log1p(Math.exp(z)));
+import { softplus } from "./mlp.js";
 
 function nll(logits: readonly number[], rates: readonly number[], weights: readonly number[], t: number): number {
   let s = 0;

@@ -71,8 +71,9 @@ export function initParams(d: number, h: number, o: number, seed: number): MlpPa
   return { d, h, o, w1: uniform(d * h, Math.sqrt(6 / d)), b1: new Float64Array(h), w2: uniform(h * o, Math.sqrt(6 / (h + o))), b2: new Float64Array(o) };
 }
 
-const softplus = (z: number) => (z > 20 ? z : Math.log1p(Math.exp(z)));
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+/** log(1 + e^z), without overflow. */
+export const softplus = (z: number) => (z > 20 ? z : Math.log1p(Math.exp(z)));
+export const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /** Raw outputs z (logit, or the curve's pre-softplus increments) for one input. */
 export function forwardRaw(p: MlpParams, x: Float64Array, hiddenOut?: Float64Array): Float64Array {

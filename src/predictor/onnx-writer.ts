@@ -9,7 +9,7 @@
  * Input standardisation and the calibration temperature are folded into the weights, so
  * the model takes the raw hidden state and needs no pre- or post-processing.
  */
-import type { Head, MlpParams } from "./mlp.js";
+import { type Head, type MlpParams, sigmoid, softplus } from "./mlp.js";
 
 class Writer {
   private readonly chunks: number[] = [];
@@ -162,8 +162,8 @@ export function foldedForward(e: ExportInput): (x: ArrayLike<number>) => Float64
     for (let i = 0; i < d; i++) for (let k = 0; k < h; k++) a[k] += x[i] * w1[i * h + k];
     const z = Float64Array.from(b2);
     for (let k = 0; k < h; k++) if (a[k] > 0) for (let j = 0; j < o; j++) z[j] += a[k] * w2[k * o + j];
-    if (e.head === "bernoulli") return z.map((zj) => 1 / (1 + Math.exp(-zj)));
+    if (e.head === "bernoulli") return z.map(sigmoid);
     let acc = 0;
-    return Float64Array.from(z, (zj) => (acc += zj > 20 ? zj : Math.log1p(Math.exp(zj))));
+    return Float64Array.from(z, (zj) => (acc += softplus(zj)));
   };
 }

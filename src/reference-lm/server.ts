@@ -12,6 +12,7 @@ import {
   LM_LIMITS,
   type PoolingResponse,
   PoolingRequestSchema,
+  stopList,
 } from "../contracts/lm-protocol.js";
 import { firstIssue } from "../contracts/issues.js";
 import { envelope } from "../http/errors.js";
@@ -112,7 +113,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       temperature: req.temperature,
       topP: req.top_p,
       maxTokens: req.max_tokens,
-      stop: req.stop === undefined ? [] : typeof req.stop === "string" ? [req.stop] : req.stop,
+      stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
     });
     const promptTokens = ids.reduce((s, p) => s + p.length, 0);
@@ -147,7 +148,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       temperature: req.temperature,
       topP: req.top_p,
       maxTokens,
-      stop: req.stop === undefined ? [] : typeof req.stop === "string" ? [req.stop] : req.stop,
+      stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
     });
     const completionTokens = samples.reduce((s, x) => s + x.tokens, 0);
@@ -184,7 +185,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       temperature: sp.temperature,
       topP: sp.top_p,
       maxTokens: sp.max_new_tokens,
-      stop: sp.stop === undefined ? [] : typeof sp.stop === "string" ? [sp.stop] : sp.stop,
+      stop: stopList(sp.stop) ?? [],
       seed: randomBytes(4).readUInt32LE(0),
     });
     const states = req.return_hidden_states ? await m.tokenStates(ids) : null;

@@ -117,7 +117,7 @@ function batchIdOf(raw: string | undefined): string {
 
 documentStream(
   "/v1/batches/{id}/results",
-  "Results as JSON lines: id, best completion, its reward, units used, predicted success",
+  "Results as JSON lines: id, best completion, its reward, units used, the model that answered, samples, predicted success",
   "application/x-ndjson",
   "One JSON object per line, for the prompts finished so far.",
 );

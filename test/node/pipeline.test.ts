@@ -9,6 +9,7 @@ import { BackendError, postJson as postWithRetry } from "../../src/lm/http.js";
 import { METHODS } from "../../src/pipeline/evaluate.js";
 import { RecordSchema } from "../../src/predictor/dataset.js";
 import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
+import { freePort } from "./support/gateway.js";
 import { type RunningServer, bin, startLmServer } from "./support/lm-server.js";
 
 let server: RunningServer;
@@ -79,12 +80,7 @@ describe("allot collect", () => {
   it("refuses to resume when the model behind the same name and URL has changed", async () => {
     // The same port serves "weak" twice: first the real one, then the strong model's
     // weights under weak's name, as a retrained model would be.
-    const port = String(await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    }));
+    const port = String(await freePort());
     const input = prompts("train", 12, 9);
     const out = `${dir}/fingerprint.jsonl`;
     const real = await startLmServer(["--models", "weak", "--port", port]);

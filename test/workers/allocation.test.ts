@@ -19,7 +19,7 @@ import {
   unitsAtPrice,
   type BatchProblem,
 } from "../../src/allocation/index.js";
-import { bestOfBernoulli, chooseAtPrice, routeMenu } from "../../src/allocation/route.js";
+import { bestOfBernoulli, chooseAtPrice, predictedMenu, routeMenu } from "../../src/allocation/route.js";
 import { mulberry32 } from "../../src/allocation/select.js";
 import { type SmallQuery, bestMenu, bestObjective } from "../support/brute.js";
 
@@ -360,9 +360,11 @@ describe("routing menus", () => {
   const ps = fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 12 });
 
   it("builds every (model, k) within the cost cap, valued best-of-k", () => {
-    const menu = routeMenu(OPTIONS, 4, (j, k) => bestOfBernoulli([0.2, 0.6][j], k), 6);
+    const menu = routeMenu(OPTIONS, 4, (j, k) => bestOfBernoulli([0.2, 0.6][j], k), { max: 6 });
     expect(menu.map((c) => `${c.option}:${c.k}:${c.cost}`)).toEqual(["0:1:1", "0:2:2", "0:3:3", "0:4:4", "1:1:3", "1:2:6"]);
     expect(menu[5].value).toBeCloseTo(1 - 0.4 ** 2, 12);
+    // A router's menu: k up to the max cost, costs within [min, max].
+    expect(predictedMenu(OPTIONS, [0.2, 0.6], 3, 6).map((c) => `${c.option}:${c.k}:${c.cost}`)).toEqual(["0:3:3", "0:4:4", "0:5:5", "0:6:6", "1:1:3", "1:2:6"]);
   });
 
   it("at price 0 takes the most valuable option, the cheapest among equals", () => {
