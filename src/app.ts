@@ -9,6 +9,8 @@ import { completions } from "./routes/completions.js";
 import { docs } from "./routes/docs.js";
 import { allocateRoute } from "./routes/allocate.js";
 import { health } from "./routes/health.js";
+import { models } from "./routes/models.js";
+import { predictors } from "./routes/predictors.js";
 import { usage } from "./routes/usage.js";
 
 /** The gateway: every route is registered here, and every error leaves through onError. */
@@ -21,7 +23,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", completions);
   app.route("/", chat);
   app.route("/", docs);
+  app.route("/", models);
   app.route("/", admin);
+  app.route("/", predictors);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "A tenant's API key." });
   app.doc31("/openapi.json", {

@@ -18,6 +18,10 @@ export interface Env {
    */
   readonly LM_URLS?: string;
   readonly HIDDEN_STATES?: string;
+  /** Where hidden states come from when not where completions are served (a vLLM pooling instance). */
+  readonly HIDDEN_STATES_URL?: string;
+  /** Per model, as LM_URLS: "strong=http://10.0.0.7:8000,weak=http://10.0.0.8:8000". */
+  readonly HIDDEN_STATES_URLS?: string;
   /** Per-request timeout (ms) and attempts for LM and reward calls; retries back off. */
   readonly LM_TIMEOUT_MS?: string;
   readonly LM_ATTEMPTS?: string;
@@ -27,6 +31,10 @@ export interface Env {
   readonly REWARD_MODEL?: string;
   readonly REWARD_API_KEY?: string;
   readonly REWARDS?: string;
+  /** Published predictors (`allot publish`); optional: without it only the shipped ones exist. */
+  readonly PREDICTORS?: R2Bucket;
+  /** How long an isolate reuses its list of published predictors (default 30 s). */
+  readonly PREDICTOR_CACHE_SECONDS?: string;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { tenant: string } };

@@ -29,6 +29,6 @@ export async function runCall<R>(to: Endpoint, call: BackendCall<R>, policy: Ret
   } catch (e) {
     // A well-formed answer that does not fit the question (too few choices, an empty
     // state) is the server's fault, and retrying will not change it.
-    throw new BackendError(`${url}: ${(e as Error).message}`, 200, false, 1);
+    throw new BackendError(`${url}: ${(e as Error).message}`, 200, false, 1, (e as Error).message);
   }
 }

@@ -13,11 +13,18 @@ export interface SamplingParams {
   readonly topP: number;
   readonly maxTokens: number;
   readonly stop?: readonly string[];
+  /**
+   * Further OpenAI fields the LM server honours as it would for any client
+   * (frequency_penalty, logit_bias, logprobs, response_format, …), sent as given.
+   */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 export interface Sampled {
   readonly texts: string[];
   readonly finishReasons: (string | null)[];
+  /** Each sample's logprobs as the server gave them (null unless asked for). */
+  readonly logprobs: unknown[];
   readonly promptTokens: number;
   readonly completionTokens: number;
 }
@@ -27,16 +34,18 @@ export interface CompletionsBackend {
 }
 
 /** Exactly n choices, indexed 0..n−1, whatever order they arrive in. */
-function byChoice<C extends { index: number; finish_reason: string | null }>(choices: readonly C[], n: number, text: (c: C) => string) {
+function byChoice<C extends { index: number; finish_reason: string | null; logprobs?: unknown }>(choices: readonly C[], n: number, text: (c: C) => string) {
   const texts = new Array<string>(n);
   const finishReasons = new Array<string | null>(n).fill(null);
+  const logprobs = new Array<unknown>(n).fill(null);
   for (const c of choices) {
     if (c.index >= n) continue;
     texts[c.index] = text(c);
     finishReasons[c.index] = c.finish_reason;
+    logprobs[c.index] = c.logprobs ?? null;
   }
   if (texts.some((t) => t === undefined) || choices.length < n) throw new Error(`asked for ${n} samples, got ${choices.length}`);
-  return { texts, finishReasons };
+  return { texts, finishReasons, logprobs };
 }
 
 /** OpenAI-compatible /v1/completions and /v1/chat/completions with n: vLLM, SGLang, TGI, the reference LM. */
@@ -50,6 +59,7 @@ const openai: CompletionsBackend = {
       max_tokens: p.maxTokens,
       ...(p.stop?.length ? { stop: [...p.stop] } : {}),
       ...(seed !== undefined ? { seed } : {}),
+      ...p.extra,
     };
     const usage = (u: CompletionResponse["usage"]) => ({ promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens });
     if ("messages" in input) {

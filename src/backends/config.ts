@@ -12,6 +12,13 @@ export interface LmConfig {
   readonly model: string;
   /** Base URL of the server that serves `model` (LM_URLS, else LM_URL). */
   readonly urlFor: (model: string) => string;
+  /**
+   * Base URL of the server that gives `model`'s hidden states (HIDDEN_STATES_URLS, else
+   * HIDDEN_STATES_URL, else where its completions are served): a vLLM instance generates
+   * or pools, never both, so hidden states usually come from a pooling instance of the
+   * same weights.
+   */
+  readonly hiddenUrlFor: (model: string) => string;
   readonly hidden: HiddenStatesBackend;
   readonly completions: CompletionsBackend;
   readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend };
@@ -26,10 +33,10 @@ function positiveInt(value: string | undefined, variable: string, fallback: numb
   return n;
 }
 
+/** An http(s) URL: what a model server is reached at (new URL also takes "host:8000" as a scheme). */
 function isUrl(text: string): boolean {
   try {
-    new URL(text);
-    return true;
+    return ["http:", "https:"].includes(new URL(text).protocol);
   } catch {
     return false;
   }
@@ -41,6 +48,19 @@ function pick<T>(table: Record<string, T>, name: string, variable: string, fail:
   return found;
 }
 
+/** "model=url,model=url" (LM_URLS, HIDDEN_STATES_URLS) as a map; empty when unset. */
+function modelUrls(value: string | undefined, variable: string, fail: (what: string) => Error): Map<string, string> {
+  const urls = new Map<string, string>();
+  for (const part of (value ?? "").split(",").filter((x) => x.trim() !== "")) {
+    const eq = part.indexOf("=");
+    const model = part.slice(0, eq).trim();
+    const url = part.slice(eq + 1).trim();
+    if (eq <= 0 || !isUrl(url)) throw fail(`${variable} must be model=url pairs separated by commas; "${part}" is not`);
+    urls.set(model, url.replace(/\/+$/, ""));
+  }
+  return urls;
+}
+
 /**
  * The LM deployment from wrangler vars and secrets. A misconfiguration is reported on
  * first use as a 503 that says what to set, never as a 500.
@@ -49,20 +69,17 @@ export function lmConfig(env: Env): LmConfig {
   const misconfigured = (what: string) => new ApiError(503, "api_error", `the gateway is not configured for this: ${what}`);
   if (!env.LM_URL) throw misconfigured("set LM_URL (wrangler.toml [vars]) to the LM server's base URL");
   if (!isUrl(env.LM_URL)) throw misconfigured(`LM_URL "${env.LM_URL}" is not a URL`);
-  const urls = new Map<string, string>();
-  for (const part of (env.LM_URLS ?? "").split(",").filter((x) => x.trim() !== "")) {
-    const eq = part.indexOf("=");
-    const model = part.slice(0, eq).trim();
-    const url = part.slice(eq + 1).trim();
-    if (eq <= 0 || !isUrl(url)) throw misconfigured(`LM_URLS must be model=url pairs separated by commas; "${part}" is not`);
-    urls.set(model, url.replace(/\/+$/, ""));
-  }
+  const urls = modelUrls(env.LM_URLS, "LM_URLS", misconfigured);
+  const hiddenUrls = modelUrls(env.HIDDEN_STATES_URLS, "HIDDEN_STATES_URLS", misconfigured);
+  if (env.HIDDEN_STATES_URL !== undefined && !isUrl(env.HIDDEN_STATES_URL)) throw misconfigured(`HIDDEN_STATES_URL "${env.HIDDEN_STATES_URL}" is not a URL`);
+  const hiddenDefault = env.HIDDEN_STATES_URL?.replace(/\/+$/, "");
   const rewardUrl = env.REWARD_URL ?? env.LM_URL;
   if (!isUrl(rewardUrl)) throw misconfigured(`REWARD_URL "${rewardUrl}" is not a URL`);
   const url = env.LM_URL.replace(/\/+$/, "");
   return {
     url,
     urlFor: (model) => urls.get(model) ?? url,
+    hiddenUrlFor: (model) => hiddenUrls.get(model) ?? hiddenDefault ?? urls.get(model) ?? url,
     apiKey: env.LM_API_KEY,
     model: env.LM_MODEL ?? "strong",
     hidden: pick(HIDDEN_STATE_BACKENDS, env.HIDDEN_STATES ?? "vllm-pooling", "HIDDEN_STATES", misconfigured),

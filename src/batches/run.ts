@@ -203,7 +203,7 @@ export class BatchRun extends DurableObject<Env> {
       const extra = b.budget_units - base * n;
       units = spec.prompts.map((_, i) => Math.min(spec.budget.max, Math.max(spec.budget.min, base + (i < extra ? 1 : 0))));
     } else {
-      const shipped = choosePredictor(this.env, spec);
+      const shipped = await choosePredictor(this.env, spec);
       predictor = shipped.manifest.name;
       const preds = await predict(this.env, shipped, spec.prompts.map((p) => ({ prompt: p.prompt })), (i) => `prompts[${i}].prompt`);
       // Predicted single-sample success: p, or q(1) for a curve predictor.
@@ -236,7 +236,7 @@ export class BatchRun extends DurableObject<Env> {
    */
   private async route(spec: BatchRequest, budgetUnits: number): Promise<{ router: string; units: number[] }> {
     const name = spec.model ?? "route";
-    const router = findRouter(name);
+    const router = await findRouter(this.env, name);
     if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
     const options = router.manifest.route!.options;
     const preds = await predictRoute(this.env, router, spec.prompts.map((p) => ({ prompt: p.prompt })));

@@ -4,11 +4,15 @@ import { intFlag, numberFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 
 export const usage = `allot collect --prompts PROMPTS.jsonl --out DATA.jsonl [--lm http://127.0.0.1:8000] [--model strong]
-              [--reward verifier-binary] [--reward-url URL] [--samples 32] [--temperature 0.8]
-              [--max-tokens 12] [--seed 1] [--batch 8] [--concurrency 4] [--api-key KEY]
+              [--hidden-url URL] [--hidden-states vllm-pooling|sglang-generate]
+              [--reward verifier-binary] [--reward-url URL] [--rewards vllm-pooling|vllm-pooling-classify|vllm-classify]
+              [--samples 32] [--temperature 0.8] [--max-tokens 12] [--seed 1] [--batch 8] [--concurrency 4] [--api-key KEY]
 
-For each prompt: its hidden state (vLLM /pooling), K samples (/v1/completions with n)
-and their rewards (a reward model behind /pooling), one JSON line per prompt in DATA.
+For each prompt: its hidden state (vLLM /pooling, from --hidden-url: a vLLM instance
+generates or pools, never both, so this is usually a pooling instance of the same
+weights; default --lm), K samples (/v1/completions with n, from --lm) and their rewards
+(a reward model at --reward-url, default --lm), one JSON line per prompt in DATA.
+The gateway must read hidden states the same way: HIDDEN_STATES_URL, HIDDEN_STATES.
 Resumable: run the same command again after a crash or Ctrl-C and it carries on.`;
 
 export async function runCollect(args: string[]): Promise<void> {
@@ -19,6 +23,9 @@ export async function runCollect(args: string[]): Promise<void> {
     model: { type: "string", default: "strong" },
     reward: { type: "string", default: "verifier-binary" },
     "reward-url": { type: "string" },
+    "hidden-url": { type: "string" },
+    "hidden-states": { type: "string", default: "vllm-pooling" },
+    rewards: { type: "string", default: "vllm-pooling" },
     samples: { type: "string" },
     temperature: { type: "string" },
     "max-tokens": { type: "string" },
@@ -45,6 +52,9 @@ export async function runCollect(args: string[]): Promise<void> {
       max_tokens: intFlag(f["max-tokens"], "max-tokens", 12, 1),
       seed: intFlag(f.seed, "seed", 1),
       prompts: resolve(String(f.prompts)),
+      hidden_url: String(f["hidden-url"] ?? f.lm),
+      hidden_states: String(f["hidden-states"]),
+      rewards: String(f.rewards),
     },
     out: String(f.out),
     batch: intFlag(f.batch, "batch", 8, 1),

@@ -6,6 +6,7 @@ import { CliError } from "./io.js";
 import { runTrain, usage as trainUsage } from "./train.js";
 import { runMeasureLm, usage as measureLmUsage } from "./measure-lm.js";
 import { runPrompts, usage as promptsUsage } from "./prompts.js";
+import { runPublish, usage as publishUsage } from "./publish.js";
 import { runTrainRoute, trainUsage as trainRouteUsage } from "./route.js";
 import { runServeLm, usage as serveLmUsage } from "./serve-lm.js";
 
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   train: { run: runTrain, usage: trainUsage, summary: "train, calibrate and export the difficulty predictor (ONNX)" },
   eval: { run: runEval, usage: evalUsage, summary: "quality-vs-compute report: uniform, learned, oracle, random; routers: weak/strong/mix/allot/oracle" },
   "train-route": { run: runTrainRoute, usage: trainRouteUsage, summary: "train a router over several models (ONNX, with the menu's costs)" },
+  publish: { run: runPublish, usage: publishUsage, summary: "publish a trained predictor or router to a gateway (validated there)" },
   "measure-lm": { run: runMeasureLm, usage: measureLmUsage, summary: "measure a reference LM's success per difficulty cell" },
 };
 

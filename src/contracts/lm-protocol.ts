@@ -41,8 +41,9 @@ export const CompletionResponseSchema = z.object({
     z.object({
       index: z.int(),
       text: z.string(),
-      finish_reason: z.enum(["stop", "length"]).nullable(),
-      logprobs: z.null().optional(),
+      // vLLM also answers "abort", and "tool_calls" / "content_filter" exist in OpenAI's spec.
+      finish_reason: z.string().nullable(),
+      logprobs: z.unknown().optional(),
     }),
   ),
   usage: UsageSchema,
@@ -61,15 +62,31 @@ export const MessagesSchema = z.array(ChatMessageSchema).min(1).max(256);
 /** The text of a message, its text parts joined. */
 export const messageText = (m: ChatMessage): string => (typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""));
 
-/** vLLM's /pooling: texts (`input`), or one conversation (`messages`) rendered by the chat template. */
+/**
+ * vLLM's pooling tasks (vllm/tasks.py, PoolingTask), and the ones it removed: a request
+ * naming a removed task is refused (check_removed_pooling_task).
+ */
+export const POOLING_TASKS = ["embed", "classify", "token_embed", "token_classify", "plugin", "embed&token_classify"] as const;
+export const REMOVED_POOLING_TASKS: Record<string, string> = {
+  score: "`score` task was removed; use `classify` instead.",
+  encode: "`encode` task was removed; use `token_embed` or `token_classify` instead.",
+};
+
+/**
+ * vLLM's /pooling as current vLLM takes it (vllm/entrypoints/pooling/base/protocol.py):
+ * texts (`input`) or one conversation (`messages`, rendered by the chat template); an
+ * optional `task`; `use_activation` (L2 normalisation for embed, the activation for
+ * classify). `normalize` was removed and is refused (reject_removed_pooling_parameters).
+ */
 export const PoolingRequestSchema = z
   .strictObject({
     model: z.string().min(1),
     input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]).optional(),
     messages: MessagesSchema.optional(),
+    task: z.string().optional(),
+    use_activation: z.boolean().nullable().optional(),
     encoding_format: z.literal("float").optional(),
-    /** vLLM's flag; allot asks for raw hidden states (false), the predictor's input. */
-    normalize: z.boolean().optional(),
+    normalize: z.unknown().optional(),
     user: z.string().optional(),
   })
   .refine((r) => (r.input === undefined) !== (r.messages === undefined), { message: "send either input or messages", path: ["input"] });
@@ -80,10 +97,34 @@ export const PoolingResponseSchema = z.object({
   object: z.literal("list"),
   created: z.int(),
   model: z.string(),
-  data: z.array(z.object({ index: z.int(), object: z.literal("pooling"), data: z.array(z.number()) })),
+  // vLLM's PoolingResponseData.data: one vector (sequence tasks) or one row per token
+  // (token tasks, and vLLM 0.10's default "encode" with ALL pooling).
+  data: z.array(z.object({ index: z.int(), object: z.literal("pooling"), data: z.union([z.array(z.number()), z.array(z.array(z.number()))]) })),
   usage: UsageSchema,
 });
 export type PoolingResponse = z.infer<typeof PoolingResponseSchema>;
+
+/** vLLM's /classify (vllm/entrypoints/pooling/classify/protocol.py): texts or one conversation. */
+export const ClassifyRequestSchema = z
+  .strictObject({
+    model: z.string().min(1),
+    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]).optional(),
+    messages: MessagesSchema.optional(),
+    use_activation: z.boolean().nullable().optional(),
+    user: z.string().optional(),
+  })
+  .refine((r) => (r.input === undefined) !== (r.messages === undefined), { message: "send either input or messages", path: ["input"] });
+
+/** ClassificationResponse: one row of class probabilities per input. */
+export const ClassifyResponseSchema = z.object({
+  id: z.string(),
+  object: z.literal("list"),
+  created: z.int(),
+  model: z.string(),
+  data: z.array(z.object({ index: z.int(), label: z.string().nullable(), probs: z.array(z.number()), num_classes: z.int() })),
+  usage: UsageSchema,
+});
+export type ClassifyResponse = z.infer<typeof ClassifyResponseSchema>;
 
 export const ChatCompletionRequestSchema = z.strictObject({
   model: z.string().min(1),
@@ -110,6 +151,7 @@ export const ChatCompletionResponseSchema = z.object({
       index: z.int(),
       message: z.object({ role: z.literal("assistant"), content: z.string().nullable() }),
       finish_reason: z.string().nullable(),
+      logprobs: z.unknown().optional(),
     }),
   ),
   usage: UsageSchema,

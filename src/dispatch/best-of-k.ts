@@ -20,6 +20,8 @@ export interface RerankResult {
   readonly best: string | null;
   /** Why the kept sample ended ("stop", "length"), as the LM said. */
   readonly finishReason: string | null;
+  /** The kept sample's logprobs as the LM gave them; null unless asked for. */
+  readonly logprobs: unknown;
   readonly reward: number | null;
   readonly samples: readonly string[];
   readonly rewards: readonly number[];
@@ -51,7 +53,7 @@ export async function sampleAndRerank(
   const { completions: c, reward } = cfg;
   const policy = opts.policy ?? cfg.policy;
   return mapBounded(items, opts.inFlight ?? 6, async (item) => {
-    if (item.units === 0) return { best: null, finishReason: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
+    if (item.units === 0) return { best: null, finishReason: null, logprobs: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
     const sampled = await runCall({ url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey }, c.sample(cfg.model, item.input, item.units, params, item.seed), policy);
     const scores = await Promise.all(reward.backend.score(reward.model, sampled.texts.map((completion) => ({ input: item.input, completion }))).map((call) => runCall(reward, call, policy)));
     const rewards = scores.flat();
@@ -63,6 +65,7 @@ export async function sampleAndRerank(
     return {
       best: sampled.texts[best],
       finishReason: sampled.finishReasons[best],
+      logprobs: sampled.logprobs[best] ?? null,
       reward: rewards[best],
       samples: sampled.texts,
       rewards,

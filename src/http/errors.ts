@@ -21,7 +21,7 @@ export const ErrorEnvelopeSchema = z
       type: z.string(),
       message: z.string(),
       param: z.string().nullable(),
-      code: z.string().describe("The HTTP status, as a string."),
+      code: z.string().describe("The HTTP status, as a string, or OpenAI's code where it has one (model_not_found)."),
     }),
   })
   .openapi("Error");
@@ -40,20 +40,22 @@ export class ApiError extends Error {
     message: string,
     readonly param: string | null = null,
     readonly headers: Record<string, string> = {},
+    /** OpenAI's machine-readable code where it has one (e.g. "model_not_found"); else the status. */
+    readonly code: string | null = null,
   ) {
     super(message);
     this.name = "ApiError";
   }
 }
 
-export function envelope(status: number, type: string, message: string, param: string | null = null): ErrorEnvelope {
-  return { error: { type, message, param, code: String(status) } };
+export function envelope(status: number, type: string, message: string, param: string | null = null, code: string | null = null): ErrorEnvelope {
+  return { error: { type, message, param, code: code ?? String(status) } };
 }
 
 /** Maps anything thrown by a handler to the error envelope. */
 export function errorResponse(err: unknown, c: Context): Response {
   if (err instanceof ApiError) {
-    return c.json(envelope(err.status, err.type, err.message, err.param), err.status, err.headers);
+    return c.json(envelope(err.status, err.type, err.message, err.param, err.code), err.status, err.headers);
   }
   if (err instanceof AllocationError) {
     return c.json(envelope(400, "invalid_request_error", err.message, err.param), 400);

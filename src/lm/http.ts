@@ -15,16 +15,28 @@ export interface RetryPolicy {
 
 export const defaultRetryPolicy: RetryPolicy = { attempts: 5, timeoutMs: 30_000, baseDelayMs: 250, maxDelayMs: 10_000 };
 
-/** A backend failure. `retryable` failures were retried until attempts ran out. */
+/**
+ * A backend failure. `retryable` failures were retried until attempts ran out. `message`
+ * names the server (for logs); `reason` is what the server said, without its address,
+ * for a caller who must not learn the deployment's internal URLs.
+ */
 export class BackendError extends Error {
+  readonly reason: string;
   constructor(
     message: string,
     readonly status: number | null,
     readonly retryable: boolean,
     readonly attempts: number,
+    reason?: string,
   ) {
     super(message);
     this.name = "BackendError";
+    this.reason = reason ?? message;
+  }
+
+  /** The request was refused for what it asked (a 4xx other than 429): the caller's to fix, not the server's. */
+  get rejected(): boolean {
+    return this.status !== null && this.status >= 400 && this.status < 500 && this.status !== 429 && this.status !== 408;
   }
 }
 
@@ -77,11 +89,11 @@ export async function postJson<T>(
       if (res.ok) {
         const parsed = schema.safeParse(json);
         if (parsed.success) return parsed.data;
-        last = new BackendError(`${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, res.status, true, attempt);
+        last = new BackendError(`${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, res.status, true, attempt, "the server answered with an unexpected body");
       } else {
         const retryable = res.status === 429 || res.status >= 500;
         const detail = errorMessage(json) ?? text.slice(0, 200);
-        last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt);
+        last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt, `${res.status}: ${detail}`);
         if (!retryable) throw last;
         wait = retryAfterMs(res.headers.get("retry-after"));
       }
@@ -89,7 +101,8 @@ export async function postJson<T>(
       if (e instanceof BackendError && !e.retryable) throw e;
       if (!(e instanceof BackendError)) {
         const timeout = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
-        last = new BackendError(`${url}: ${timeout ? `no answer within ${policy.timeoutMs} ms` : (e as Error).message}`, null, true, attempt);
+        const why = timeout ? `no answer within ${policy.timeoutMs} ms` : "the server could not be reached";
+        last = new BackendError(`${url}: ${timeout ? why : (e as Error).message}`, null, true, attempt, why);
       }
     }
     if (attempt < policy.attempts) {
@@ -97,5 +110,5 @@ export async function postJson<T>(
       await sleep(Math.min(policy.maxDelayMs, wait ?? backoff * (0.5 + Math.random() / 2)));
     }
   }
-  throw new BackendError(`${last!.message} (gave up after ${policy.attempts} attempts)`, last!.status, true, policy.attempts);
+  throw new BackendError(`${last!.message} (gave up after ${policy.attempts} attempts)`, last!.status, true, policy.attempts, `${last!.reason} (gave up after ${policy.attempts} attempts)`);
 }

@@ -1,61 +1,84 @@
 /**
  * The two OpenAI wire formats allot answers in, completions and chat, from one served
- * request: the JSON body, or the chunks of a stream.
+ * request: the JSON body, or the chunks of a stream. One choice per prompt.
  */
 import type { Context } from "hono";
 import { openaiStream, streamPieces } from "../http/openai-stream.js";
-import { type OnlineResult, allotHeaders } from "./serve.js";
+import { type OnlineResult, type ServedChoice, allotHeaders } from "./serve.js";
 
 interface WireFormat {
   readonly idPrefix: string;
   readonly object: string;
   readonly chunkObject: string;
   /** A whole answer's choice. */
-  readonly choice: (text: string, finish: string | null) => object;
+  readonly choice: (index: number, text: string, finish: string | null, logprobs: unknown) => object;
   /** The stream's choices: its opening delta (if any), each piece, and the close. */
-  readonly open?: object;
-  readonly piece: (text: string) => object;
-  readonly close: (finish: string) => object;
+  readonly open?: (index: number) => object;
+  readonly piece: (index: number, text: string) => object;
+  readonly close: (index: number, finish: string, logprobs: unknown) => object;
 }
 
 export const COMPLETIONS_FORMAT: WireFormat = {
   idPrefix: "cmpl",
   object: "text_completion",
   chunkObject: "text_completion",
-  choice: (text, finish_reason) => ({ index: 0, text, finish_reason, logprobs: null }),
-  piece: (text) => ({ index: 0, text, finish_reason: null, logprobs: null }),
-  close: (finish_reason) => ({ index: 0, text: "", finish_reason, logprobs: null }),
+  choice: (index, text, finish_reason, logprobs) => ({ index, text, finish_reason, logprobs }),
+  piece: (index, text) => ({ index, text, finish_reason: null, logprobs: null }),
+  close: (index, finish_reason, logprobs) => ({ index, text: "", finish_reason, logprobs }),
 };
 
 export const CHAT_FORMAT: WireFormat = {
   idPrefix: "chatcmpl",
   object: "chat.completion",
   chunkObject: "chat.completion.chunk",
-  choice: (content, finish_reason) => ({ index: 0, message: { role: "assistant", content }, finish_reason, logprobs: null }),
-  open: { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null },
-  piece: (content) => ({ index: 0, delta: { content }, finish_reason: null, logprobs: null }),
-  close: (finish_reason) => ({ index: 0, delta: {}, finish_reason, logprobs: null }),
+  choice: (index, content, finish_reason, logprobs) => ({ index, message: { role: "assistant", content, refusal: null }, finish_reason, logprobs }),
+  open: (index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null }),
+  piece: (index, content) => ({ index, delta: { content }, finish_reason: null, logprobs: null }),
+  close: (index, finish_reason, logprobs) => ({ index, delta: {}, finish_reason, logprobs }),
 };
 
-/** The served request as `format`'s JSON response, or as its stream when `stream` is set. */
-export function openaiResponse(c: Context, served: OnlineResult, format: WireFormat, stream: { on: boolean; usage: boolean }): Response {
-  const { result } = served;
+const choiceInfo = (c: ServedChoice) => ({ model: c.model, samples: c.samples, units: c.units, predicted_success: c.predicted, reward: c.result.reward });
+
+/** allot's account of the request: the first choice's model and prediction, totals, and each choice. */
+function allotInfo(served: OnlineResult) {
+  const first = served.choices[0];
+  return {
+    ...choiceInfo(first),
+    samples: served.choices.reduce((s, c) => s + c.samples, 0),
+    units: served.units,
+    planned_units: served.planned,
+    price: served.price,
+    choices: served.choices.map(choiceInfo),
+  };
+}
+
+/**
+ * The served request as `format`'s JSON response, or as its stream when `stream` is set.
+ * `prefix(i)` is text the answer to prompt i starts with (a completions `echo`).
+ */
+export function openaiResponse(c: Context, served: OnlineResult, format: WireFormat, stream: { on: boolean; usage: boolean }, prefix: (i: number) => string = () => ""): Response {
   const id = `${format.idPrefix}-${crypto.randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
-  const text = result.best ?? "";
-  const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
-  const allot = { model: served.model, samples: served.samples, units: served.units, predicted_success: served.predicted, price: served.price, reward: result.reward };
+  const texts = served.choices.map((ch, i) => prefix(i) + (ch.result.best ?? ""));
+  const promptTokens = served.choices.reduce((s, ch) => s + ch.result.promptTokens, 0);
+  const completionTokens = served.choices.reduce((s, ch) => s + ch.result.completionTokens, 0);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  const allot = allotInfo(served);
   const headers = allotHeaders(served);
-  const head = { id, created, model: served.model };
+  const head = { id, created, model: served.choices[0].model };
   if (!stream.on) {
-    return c.json({ ...head, object: format.object, choices: [format.choice(text, result.finishReason)], usage, allot }, 200, headers);
+    const choices = served.choices.map((ch, i) => format.choice(i, texts[i], ch.result.finishReason, ch.result.logprobs));
+    return c.json({ ...head, object: format.object, choices, usage, allot }, 200, headers);
   }
   const chunk = (choice: object, extra = {}) => ({ ...head, object: format.chunkObject, choices: [choice], ...extra });
+  const last = served.choices.length - 1;
   return openaiStream(
     [
-      ...(format.open ? [chunk(format.open)] : []),
-      ...streamPieces(text).map((piece) => chunk(format.piece(piece))),
-      chunk(format.close(result.finishReason ?? "stop"), { allot }),
+      ...served.choices.flatMap((ch, i) => [
+        ...(format.open ? [chunk(format.open(i))] : []),
+        ...streamPieces(texts[i]).map((piece) => chunk(format.piece(i, piece))),
+        chunk(format.close(i, ch.result.finishReason ?? "stop", ch.result.logprobs), i === last ? { allot } : {}),
+      ]),
       ...(stream.usage ? [{ ...head, object: format.chunkObject, choices: [], usage }] : []),
     ],
     headers,

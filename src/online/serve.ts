@@ -1,91 +1,132 @@
 /**
- * One online request, whatever its wire format: predict the prompt's curve, buy the
+ * One online request, whatever its wire format: predict each prompt's curve, buy the
  * samples whose predicted gain is worth the tenant's current price, reserve them against
- * the hard budget, sample and rerank, charge, and let the price controller see the spend.
- * The OpenAI-compatible routes (completions, chat) only translate in and out.
+ * the hard budget (fewer, chosen optimally, when the budget has less left), sample and
+ * rerank, charge, and let the price controller see the spend. The OpenAI-compatible
+ * routes (completions, chat) only translate in and out.
  */
+import { fitToBudget } from "../allocation/fit.js";
 import { singleQuery, unitsAtPrice } from "../allocation/price.js";
-import { chooseAtPrice, predictedMenu } from "../allocation/route.js";
+import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../allocation/route.js";
 import type { SamplingParams } from "../backends/completions.js";
 import { lmConfig } from "../backends/config.js";
+import { upstreamError } from "../backends/upstream-error.js";
 import type { LmInput } from "../contracts/lm-protocol.js";
-import { type RerankResult, sampleAndRerank } from "../dispatch/best-of-k.js";
+import { type RerankResult, mapBounded, sampleAndRerank } from "../dispatch/best-of-k.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
-import { type Shipped, findRouter } from "../predictor/registry.js";
+import { type Predictor, findRouter } from "../predictor/registry.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
+/** Below this temperature vLLM samples greedily (_SAMPLING_EPS): k samples would be k copies of one. */
+export const GREEDY_TEMPERATURE = 1e-5;
+
 export interface OnlineRequest {
-  readonly input: LmInput;
+  /** One or more prompts (a completions prompt array), or one conversation. */
+  readonly inputs: readonly LmInput[];
   readonly model: string;
   readonly params: SamplingParams;
   readonly seed?: number;
-  /** Samples the caller pinned (x-allot-units or body allot.units), and where it said so. */
+  /** Samples the caller pinned (x-allot-units, body allot.units, best_of), and where it said so. */
   readonly pinned?: { readonly units: number; readonly param: string };
 }
 
-export interface OnlineResult {
+export interface ServedChoice {
   /** The model that answered: the request's, or the one the router chose. */
   readonly model: string;
   /** Samples drawn. */
   readonly samples: number;
   /** Units charged: the samples × their model's cost (1 per sample without routing). */
   readonly units: number;
-  readonly price: number;
-  /** The predictor's single-sample success of the chosen model (q(1) for a curve predictor); null when pinned. */
+  /** The predictor's single-sample success of the chosen model (q(1) for a curve predictor); null when not predicted. */
   readonly predicted: number | null;
   readonly result: RerankResult;
 }
 
+export interface OnlineResult {
+  readonly choices: readonly ServedChoice[];
+  readonly price: number;
+  /** Units planned at the price, and charged (fewer when the budget had less left). */
+  readonly planned: number;
+  readonly units: number;
+}
+
 /** The x-allot-units header or the body's allot.units, validated; the header wins. */
-export function pinnedUnits(header: string | undefined, body: number | undefined): OnlineRequest["pinned"] {
+export function pinnedUnits(header: string | undefined, body: number | undefined, bodyParam = "allot.units"): OnlineRequest["pinned"] {
   if (header !== undefined) {
     const n = Number(header);
     if (!Number.isInteger(n) || n < 1 || n > 1_000) throw new ApiError(400, "invalid_request_error", `x-allot-units must be an integer from 1 to 1000, got "${header}"`, "x-allot-units");
     return { units: n, param: "x-allot-units" };
   }
-  return body === undefined ? undefined : { units: body, param: "allot.units" };
+  return body === undefined ? undefined : { units: body, param: bodyParam };
 }
 
-interface Plan {
+/** One way to answer a prompt: a model, its samples, what they cost and are predicted to be worth. */
+interface Option extends RouteChoice {
   readonly model: string;
-  readonly samples: number;
-  readonly units: number;
   readonly predicted: number | null;
+}
+
+/** A prompt's options, cheapest usable first, and the one planned at the price. */
+interface Plan {
+  readonly options: readonly Option[];
+  readonly chosen: number;
 }
 
 type OnlineSettings = { min_units: number; max_units: number; price: number };
 
-/** Best-of-k on the request's model: k = the units worth the price (or the pinned k). */
-async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings): Promise<Plan> {
-  if (req.pinned) return { model: req.model, samples: req.pinned.units, units: req.pinned.units, predicted: null };
-  const shipped = choosePredictor(env, { model: req.model });
-  const [pr] = await predict(env, shipped, [req.input], () => ("messages" in req.input ? "messages" : "prompt"));
+const fixed = (model: string, samples: number, cost = samples, predicted: number | null = null): Plan => ({
+  options: [{ option: 0, k: samples, cost, value: 0, model, predicted }],
+  chosen: 0,
+});
+
+/** Best-of-k on the request's model: k = the samples worth the price; any k from the minimum up to it can be served. */
+async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings, greedy: boolean): Promise<Plan[]> {
+  if (req.pinned) return req.inputs.map(() => fixed(req.model, req.pinned!.units));
+  const predictor = await choosePredictor(env, { model: req.model });
+  // One sample under greedy decoding: the model is still checked above, so an unknown one is a 404 either way.
+  if (greedy) return req.inputs.map(() => fixed(req.model, 1));
+  const preds = await predict(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"));
   const bounds = { min: online.min_units, max: online.max_units };
-  const curve = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
-  const k = Math.max(online.min_units, unitsAtPrice(curve, online.price));
-  return { model: req.model, samples: k, units: k, predicted: "p" in pr ? pr.p : pr.curve[0] };
+  return preds.map((pr) => {
+    const curve = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
+    const k = Math.max(online.min_units, unitsAtPrice(curve, online.price));
+    const q = (j: number) => ("p" in pr ? 1 - Math.pow(1 - pr.p, j) : pr.curve[Math.min(j, pr.curve.length) - 1]);
+    const predicted = "p" in pr ? pr.p : pr.curve[0];
+    const options = Array.from({ length: k - online.min_units + 1 }, (_, i) => {
+      const j = online.min_units + i;
+      return { option: 0, k: j, cost: j, value: q(j), model: req.model, predicted };
+    });
+    return { options, chosen: options.length - 1 };
+  });
 }
 
 /**
  * Routing: every (model, k) within the tenant's min/max units, valued by the router's
  * p for that model; the option worth most at the price, or, when the caller pins units,
- * the most valuable one those units buy.
+ * the most valuable one those units buy; under greedy decoding, one sample of some model.
  */
-async function planRoute(env: Env, router: Shipped, req: OnlineRequest, online: OnlineSettings): Promise<Plan> {
-  const options = router.manifest.route!.options;
-  const [p] = await predictRoute(env, router, [req.input]);
+async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online: OnlineSettings, greedy: boolean): Promise<Plan[]> {
+  const models = router.manifest.route!.options;
+  const ps = await predictRoute(env, router, req.inputs);
   const maxCost = req.pinned?.units ?? online.max_units;
-  const menu = predictedMenu(options, p, req.pinned ? 0 : online.min_units, maxCost);
-  if (menu.length === 0) {
-    const cheapest = Math.min(...options.map((o) => o.cost));
-    throw new ApiError(400, "invalid_request_error", `no option of ${router.manifest.name} costs between ${req.pinned ? 1 : online.min_units} and ${maxCost} units (the cheapest costs ${cheapest})`, req.pinned?.param ?? "model");
-  }
-  const choice = chooseAtPrice(menu, req.pinned ? 0 : online.price);
-  return { model: options[choice.option].model, samples: choice.k, units: choice.cost, predicted: p[choice.option] };
+  const minCost = req.pinned ? 0 : online.min_units;
+  return ps.map((p) => {
+    const menu = greedy ? routeMenu(models, 1, (j) => p[j], { max: maxCost }) : predictedMenu(models, p, minCost, maxCost);
+    if (menu.length === 0) {
+      const cheapest = Math.min(...models.map((o) => o.cost));
+      throw new ApiError(400, "invalid_request_error", `no option of ${router.manifest.name} costs between ${minCost || 1} and ${maxCost} units (the cheapest costs ${cheapest})`, req.pinned?.param ?? "model");
+    }
+    const choice = chooseAtPrice(menu, req.pinned ? 0 : online.price);
+    const option = (o: RouteChoice): Option => ({ ...o, model: models[o.option].model, predicted: p[o.option] });
+    // A pinned request gets what it pinned, or nothing: no cheaper fallback.
+    if (req.pinned) return { options: [option(choice)], chosen: 0 };
+    const options = menu.filter((o) => o.cost <= choice.cost).map(option);
+    return { options, chosen: options.findIndex((o) => o.option === choice.option && o.k === choice.k) };
+  });
 }
 
 export async function serveOnline(env: Env, tenant: string, req: OnlineRequest): Promise<OnlineResult> {
@@ -94,32 +135,53 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest):
   if (req.pinned && req.pinned.units > online.max_units) {
     throw new ApiError(400, "invalid_request_error", `${req.pinned.units} units is above this tenant's max of ${online.max_units}`, req.pinned.param);
   }
-  const router = findRouter(req.model);
-  const plan = router ? await planRoute(env, router, req, online) : await planBestOfK(env, req, online);
+  const greedy = req.params.temperature < GREEDY_TEMPERATURE;
+  const router = await findRouter(env, req.model);
+  const plans = router ? await planRoute(env, router, req, online, greedy) : await planBestOfK(env, req, online, greedy);
 
-  const reservation = await ledger.reserve(plan.units, null);
+  const planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
+  const least = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
+  const reservation = await ledger.reserveUpTo(planned, least);
   if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
-  let result: RerankResult;
+  const picks = fitToBudget(plans.map((p) => p.options), plans.map((p) => p.chosen), reservation.units);
+  const chosen = plans.map((p, i) => p.options[picks[i]]);
+
+  let results: RerankResult[];
   try {
-    [result] = await sampleAndRerank({ ...lmConfig(env), model: plan.model }, [{ input: req.input, units: plan.samples, seed: req.seed }], req.params);
+    const cfg = lmConfig(env);
+    results = await mapBounded(chosen, 6, async (o, i) => {
+      const [r] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
+      return r;
+    });
   } catch (e) {
     await ledger.release(reservation.id);
-    if (e instanceof BackendError) throw new ApiError(502, "upstream_error", `the LM or the reward model failed: ${e.message}`);
+    if (e instanceof BackendError) throw upstreamError(e, "sampling", "messages" in req.inputs[0] ? "messages" : "prompt");
     throw e;
   }
-  await ledger.commit(reservation.id, plan.units);
+  const units = chosen.reduce((s, o) => s + o.cost, 0);
+  await ledger.commit(reservation.id, units);
   await ledger.release(reservation.id);
-  await ledger.observe(plan.units); // the price moves so that average spend tracks the target
-  return { ...plan, price: online.price, result };
+  // The price moves so that average spend tracks the target; a pinned request's spend is
+  // the caller's choice, not the price's doing, so it does not move it.
+  if (!req.pinned) await ledger.observe(chosen.map((o) => o.cost));
+  return {
+    choices: chosen.map((o, i) => ({ model: o.model, samples: o.k, units: o.cost, predicted: req.pinned || greedy ? null : o.predicted, result: results[i] })),
+    price: online.price,
+    planned,
+    units,
+  };
 }
 
-/** What allot did, as response headers. */
+/** What allot did, as response headers: per choice, comma-separated, where choices differ. */
 export function allotHeaders(r: OnlineResult): Record<string, string> {
+  const each = (f: (c: ServedChoice) => string) => r.choices.map(f).join(",");
+  const predicted = r.choices.every((c) => c.predicted !== null);
   return {
-    "x-allot-model": r.model,
-    "x-allot-samples": String(r.samples),
+    "x-allot-model": [...new Set(r.choices.map((c) => c.model))].join(","),
+    "x-allot-samples": each((c) => String(c.samples)),
     "x-allot-units": String(r.units),
     "x-allot-price": String(r.price),
-    ...(r.predicted !== null ? { "x-allot-predicted-success": r.predicted.toFixed(4) } : {}),
+    ...(r.units < r.planned ? { "x-allot-planned-units": String(r.planned), "x-allot-budget-limited": "true" } : {}),
+    ...(predicted ? { "x-allot-predicted-success": each((c) => c.predicted!.toFixed(4)) } : {}),
   };
 }

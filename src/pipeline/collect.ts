@@ -13,17 +13,32 @@ export interface LmEndpoint extends Endpoint {
   readonly policy?: RetryPolicy;
 }
 
-// The protocols collect speaks, the same config objects the gateway uses, so training
-// data is read exactly as the gateway will read it at serving time (e.g. normalize=false).
-const HIDDEN = HIDDEN_STATE_BACKENDS["vllm-pooling"];
+// The protocols collect speaks are the gateway's own config objects, so training data is
+// read exactly as the gateway will read it at serving time.
 const SAMPLES = COMPLETIONS_BACKENDS.openai;
-const REWARDS = REWARD_BACKENDS["vllm-pooling"];
 
-/** Hidden states of the prompts, one per prompt. */
-async function hiddenStates(e: LmEndpoint, model: string, prompts: readonly string[]): Promise<number[][]> {
-  const vectors = await runCall(e, HIDDEN.texts(model, prompts), e.policy ?? defaultRetryPolicy);
-  if (vectors.length !== prompts.length) throw new BackendError(`pooling returned ${vectors.length} vectors for ${prompts.length} inputs`, 200, false, 1);
-  return vectors;
+/** The settings' values, defaults filled in for data collected before a setting existed. */
+function resolved(s: CollectSettings): Required<CollectSettings> {
+  return { ...s, hidden_url: s.hidden_url ?? s.lm, hidden_states: s.hidden_states ?? "vllm-pooling", rewards: s.rewards ?? "vllm-pooling" };
+}
+
+function backendOf<T>(table: Record<string, T>, name: string, flag: string): T {
+  const found = table[name];
+  if (!found) throw new Error(`--${flag} "${name}" is not one of ${Object.keys(table).join(", ")}`);
+  return found;
+}
+
+/** Hidden states of the prompts, one per prompt, in as many calls as the protocol needs. */
+async function hiddenStates(e: LmEndpoint, protocol: string, model: string, prompts: readonly string[]): Promise<number[][]> {
+  const backend = backendOf(HIDDEN_STATE_BACKENDS, protocol, "hidden-states");
+  const out: number[][] = [];
+  for (let k = 0; k < prompts.length; k += backend.maxPromptsPerCall) {
+    const part = prompts.slice(k, k + backend.maxPromptsPerCall);
+    const vectors = await runCall(e, backend.texts(model, part), e.policy ?? defaultRetryPolicy);
+    if (vectors.length !== part.length) throw new BackendError(`${e.url}: ${vectors.length} hidden states for ${part.length} inputs`, 200, false, 1);
+    out.push(...vectors);
+  }
+  return out;
 }
 
 export interface CollectOptions {
@@ -52,8 +67,8 @@ function promptSeed(seed: number, id: string): number {
  * data is the model's fingerprint: it must be what was recorded (up to float rounding of
  * a different batch).
  */
-async function sameModel(lm: LmEndpoint, model: string, recorded: DataRecord, out: string): Promise<void> {
-  const [now] = await hiddenStates(lm, model, [recorded.prompt]);
+async function sameModel(lm: LmEndpoint, protocol: string, model: string, recorded: DataRecord, out: string): Promise<void> {
+  const [now] = await hiddenStates(lm, protocol, model, [recorded.prompt]);
   const scale = Math.max(1, ...recorded.hidden.map(Math.abs));
   const diff = now.length === recorded.hidden.length ? Math.max(...now.map((x, i) => Math.abs(x - recorded.hidden[i]))) : Infinity;
   if (diff > 1e-3 * scale) {
@@ -74,10 +89,12 @@ async function sameModel(lm: LmEndpoint, model: string, recorded: DataRecord, ou
  * Returns how many prompts this run collected.
  */
 export async function collect(opts: CollectOptions): Promise<{ collected: number; skipped: number; total: number }> {
-  const s = opts.settings;
+  const s = resolved(opts.settings);
   const metaPath = `${opts.out}.meta.json`;
+  const rewards = backendOf(REWARD_BACKENDS, s.rewards, "rewards");
+  backendOf(HIDDEN_STATE_BACKENDS, s.hidden_states, "hidden-states");
   try {
-    const previous = CollectSettingsSchema.parse(JSON.parse(await readFile(metaPath, "utf8")));
+    const previous = resolved(CollectSettingsSchema.parse(JSON.parse(await readFile(metaPath, "utf8"))));
     const differs = (Object.keys(s) as (keyof CollectSettings)[]).filter((k) => previous[k] !== s[k]);
     if (differs.length > 0) {
       throw new Error(`${opts.out} was collected with other settings (${differs.map((k) => `${k}: ${previous[k]} → ${s[k]}`).join(", ")}); use another --out`);
@@ -100,21 +117,22 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
   for (let i = 0; i < todo.length; i += opts.batch) batches.push(todo.slice(i, i + opts.batch));
 
   const lm: LmEndpoint = { url: s.lm, ...opts.endpoint };
-  if (existing.length > 0) await sameModel(lm, s.model, existing[0], opts.out);
+  const pooler: LmEndpoint = { url: s.hidden_url, ...opts.endpoint };
+  if (existing.length > 0) await sameModel(pooler, s.hidden_states, s.model, existing[0], opts.out);
   const scorer: LmEndpoint = { url: s.reward_url, ...opts.endpoint };
   const progress = opts.progress ? new Progress(prompts.length, done.size, "collect") : null;
   let collected = 0;
 
   const work = async (batch: typeof todo): Promise<void> => {
     const texts = batch.map((p) => p.prompt);
-    const hidden = await hiddenStates(lm, s.model, texts);
+    const hidden = await hiddenStates(pooler, s.hidden_states, s.model, texts);
     // One completions call per prompt keeps each prompt's samples tied to its own seed.
     const params = { temperature: s.temperature, topP: 1, maxTokens: s.max_tokens };
     const samples = await Promise.all(
       batch.map((p) => runCall(lm, SAMPLES.sample(s.model, { prompt: p.prompt }, s.samples, params, promptSeed(s.seed, p.id)), lm.policy ?? defaultRetryPolicy)),
     );
     const pairs = batch.flatMap((p, i) => samples[i].texts.map((completion) => ({ input: { prompt: p.prompt }, completion })));
-    const scored = (await Promise.all(REWARDS.score(s.reward_model, pairs).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
+    const scored = (await Promise.all(rewards.score(s.reward_model, pairs).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
     if (scored.length !== pairs.length) throw new BackendError(`${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, 200, false, 1);
     const lines = batch.map((p, i) => {
       const { id, prompt, ...meta } = p;

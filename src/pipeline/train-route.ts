@@ -6,6 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import type { RouteOption } from "../allocation/route.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
+import { normStats } from "../predictor/hidden-norm.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
 import { type Rows, defaultTrainOptions, forwardRaw, sigmoid, train } from "../predictor/mlp.js";
 import { exportChecked, standardizer, trainingSummary } from "./train.js";
@@ -72,6 +73,7 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
     input_size: d,
     b_max: null,
     lm: { model: o.input, hidden_size: d },
+    hidden_norm: normStats(trainSet.map((r) => r.hidden)),
     reward_model: o.rewardModel,
     normalization: "folded into the first layer",
     temperature,

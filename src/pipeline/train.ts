@@ -5,6 +5,7 @@ import * as ort from "onnxruntime-node";
 import { RecordSchema, type DataRecord } from "../predictor/dataset.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import { bestOfCurve } from "../predictor/estimators.js";
+import { normStats } from "../predictor/hidden-norm.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
 import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../predictor/mlp.js";
 import { type ExportInput, exportOnnx, foldedForward } from "../predictor/onnx-writer.js";
@@ -145,6 +146,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     input_size: d,
     b_max: head === "curve" ? bMax : null,
     lm: { model: o.lmModel, hidden_size: d },
+    hidden_norm: normStats(trainRecords.map((r) => r.hidden)),
     reward_model: o.rewardModel,
     normalization: "folded into the first layer",
     temperature,

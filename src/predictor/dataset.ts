@@ -27,5 +27,12 @@ export const CollectSettingsSchema = z.object({
   max_tokens: z.int().positive(),
   seed: z.int(),
   prompts: z.string(),
+  // Added with real deployments; absent in older data means the values below.
+  /** Where hidden states came from (a vLLM pooling instance); default: lm. */
+  hidden_url: z.string().optional(),
+  /** Their protocol (a HIDDEN_STATE_BACKENDS key); default vllm-pooling. */
+  hidden_states: z.string().optional(),
+  /** The reward protocol (a REWARD_BACKENDS key); default vllm-pooling. */
+  rewards: z.string().optional(),
 });
 export type CollectSettings = z.infer<typeof CollectSettingsSchema>;

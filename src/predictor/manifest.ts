@@ -15,6 +15,13 @@ export const PredictorManifestSchema = z.object({
   input_size: z.int().positive(),
   b_max: z.int().positive().nullable(),
   lm: z.object({ model: z.string(), hidden_size: z.int().positive() }),
+  /**
+   * The L2 norms of the hidden states it was trained on. Servers differ in what they return
+   * (vLLM's embed pooler L2-normalises by default, older vLLM ignored normalize=false, a
+   * pooler config may turn it off): the gateway refuses vectors whose norm is far outside
+   * this range rather than predict from states the model never saw.
+   */
+  hidden_norm: z.object({ min: z.number().nonnegative(), mean: z.number().nonnegative(), max: z.number().nonnegative() }).optional(),
   reward_model: z.string(),
   normalization: z.literal("folded into the first layer"),
   /** One temperature, or one per output (a router's). */

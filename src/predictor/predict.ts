@@ -10,11 +10,10 @@ import { type BackendCall, runCall } from "../backends/call.js";
 import type { LmInput } from "../contracts/lm-protocol.js";
 import { mapBounded } from "../dispatch/best-of-k.js";
 import { BackendError } from "../lm/http.js";
+import { upstreamError } from "../backends/upstream-error.js";
 import type { PredictorManifest } from "./manifest.js";
-import { SHIPPED, type Shipped, findPredictor, loadPredictor } from "./registry.js";
-
-/** Prompts per hidden-state request to the LM. */
-const HIDDEN_BATCH = 256;
+import { normMismatch } from "./hidden-norm.js";
+import { type Predictor, catalog, findPredictor, loadPredictor } from "./registry.js";
 
 /** A predicted curve: p for a Bernoulli predictor, q(1..b_max) for a curve predictor. */
 export type Prediction = { p: number } | { curve: number[] };
@@ -34,39 +33,63 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
     const x = inputs[i];
     return typeof x === "string" ? x : (x as { prompt: string }).prompt;
   };
-  for (let k = 0; k < texts.length; k += HIDDEN_BATCH) {
-    const rows = texts.slice(k, k + HIDDEN_BATCH);
+  const perCall = cfg.hidden.maxPromptsPerCall;
+  for (let k = 0; k < texts.length; k += perCall) {
+    const rows = texts.slice(k, k + perCall);
     calls.push({ rows, call: cfg.hidden.texts(model, rows.map(text)) });
   }
-  const server = { url: cfg.urlFor(model), apiKey: cfg.apiKey };
+  const server = { url: cfg.hiddenUrlFor(model), apiKey: cfg.apiKey };
   try {
     await mapBounded(calls, 4, async ({ rows, call }) => {
       const vectors = await runCall(server, call, cfg.policy);
-      if (vectors.length !== rows.length) throw new BackendError(`returned ${vectors.length} hidden states for ${rows.length} inputs`, 200, false, 1);
+      if (vectors.length !== rows.length) throw new BackendError(`${server.url}: ${vectors.length} hidden states for ${rows.length} inputs`, 200, false, 1, `${vectors.length} hidden states for ${rows.length} inputs`);
       rows.forEach((r, j) => (out[r] = vectors[j]));
     });
   } catch (e) {
-    if (e instanceof BackendError) throw new ApiError(502, "upstream_error", `the LM server (${server.url}) failed to return hidden states: ${e.message}`);
+    if (e instanceof BackendError) throw upstreamError(e, `reading ${model}'s hidden states`, typeof inputs[0] === "object" && "messages" in inputs[0] ? "messages" : "prompt");
     throw e;
   }
   return out;
 }
 
-/** The shipped predictor for a request's model / predictor name, or a 400 that lists them. */
-export function choosePredictor(env: Env, opts: { model?: string; predictor?: string }): { manifest: PredictorManifest; model: ArrayBuffer } {
+/** The 404 OpenAI answers for a model it does not serve (its SDKs raise NotFoundError). */
+export function modelNotFound(model: string, param = "model"): ApiError {
+  return new ApiError(404, "invalid_request_error", `The model \`${model}\` does not exist: GET /v1/models lists the models this gateway serves`, param, {}, "model_not_found");
+}
+
+/** The predictor for a request's model or predictor name: 404 for an unknown model, 400 for a misnamed predictor. */
+export async function choosePredictor(env: Env, opts: { model?: string; predictor?: string }): Promise<Predictor> {
   const lmModel = opts.model ?? env.LM_MODEL ?? "strong";
-  const shipped = findPredictor({ name: opts.predictor, lmModel });
-  const names = SHIPPED.filter((s) => !s.manifest.route).map((s) => `${s.manifest.name} (${s.manifest.lm.model})`).join(", ");
-  if (!shipped) {
-    throw new ApiError(400, "invalid_request_error", `no predictor ${opts.predictor ? `named "${opts.predictor}"` : `for model "${lmModel}"`}; shipped: ${names}`, opts.predictor ? "predictor" : "model");
+  const found = await findPredictor(env, { name: opts.predictor, lmModel });
+  if (!found) {
+    if (!opts.predictor) throw modelNotFound(lmModel);
+    const names = (await catalog(env)).filter((s) => !s.manifest.route).map((s) => `${s.manifest.name} (${s.manifest.lm.model})`).join(", ");
+    throw new ApiError(400, "invalid_request_error", `no predictor named "${opts.predictor}"; there are: ${names}`, "predictor");
   }
-  if (shipped.manifest.route) {
-    throw new ApiError(400, "invalid_request_error", `"${shipped.manifest.name}" is a router: name it as the model of /v1/completions, /v1/chat/completions or a batch with mode "route"`, "predictor");
+  if (found.manifest.route) {
+    throw new ApiError(400, "invalid_request_error", `"${found.manifest.name}" is a router: name it as the model of /v1/completions, /v1/chat/completions or a batch with mode "route"`, "predictor");
   }
-  if (opts.model && shipped.manifest.lm.model !== opts.model) {
-    throw new ApiError(400, "invalid_request_error", `predictor "${shipped.manifest.name}" reads ${shipped.manifest.lm.model}'s hidden states, not ${opts.model}'s`, "predictor");
+  if (opts.model && found.manifest.lm.model !== opts.model) {
+    throw new ApiError(400, "invalid_request_error", `predictor "${found.manifest.name}" reads ${found.manifest.lm.model}'s hidden states, not ${opts.model}'s`, "predictor");
   }
-  return shipped;
+  return found;
+}
+
+/**
+ * A served hidden state the predictor cannot use is the deployment's fault, not the
+ * caller's: a 503 that says what differs (its size, or its scale: e.g. unit vectors from
+ * an embed pooler that L2-normalises, into a predictor trained on raw states).
+ */
+function checkServed(m: PredictorManifest, h: ArrayLike<number>): void {
+  const why = h.length !== m.input_size ? `${h.length} values, while it takes ${m.input_size}` : normMismatch(h, m.hidden_norm);
+  if (why) {
+    throw new ApiError(
+      503,
+      "api_error",
+      `the hidden states served for ${m.lm.model} do not match predictor ${m.name}: ${why}. ` +
+        "Serve them as they were when it was trained (the same server and pooler config), or retrain it on what the server returns now",
+    );
+  }
 }
 
 /**
@@ -75,22 +98,26 @@ export function choosePredictor(env: Env, opts: { model?: string; predictor?: st
  */
 export async function predict(
   env: Env,
-  shipped: { manifest: PredictorManifest; model: ArrayBuffer },
+  predictor: Predictor,
   inputs: readonly (LmInput | { hidden: readonly number[] })[],
   field: (i: number, kind: "prompt" | "hidden") => string,
 ): Promise<Prediction[]> {
-  const m = shipped.manifest;
+  const m = predictor.manifest;
   const promptIdx = inputs.flatMap((x, i) => ("hidden" in x ? [] : [i]));
   const fetched = await hiddenStates(env, m.lm.model, promptIdx.map((i) => inputs[i] as LmInput));
   const vectors = new Map(promptIdx.map((i, k) => [i, fetched[k]]));
   const hidden = inputs.map((x, i) => {
-    const h = "hidden" in x ? x.hidden : vectors.get(i)!;
-    if (h.length !== m.input_size) {
-      throw new ApiError(400, "invalid_request_error", `a hidden state of ${h.length} values; ${m.name} takes ${m.input_size} (${m.lm.model})`, field(i, "hidden" in x ? "hidden" : "prompt"));
+    if (!("hidden" in x)) {
+      const h = vectors.get(i)!;
+      checkServed(m, h);
+      return h;
     }
-    return h;
+    if (x.hidden.length !== m.input_size) {
+      throw new ApiError(400, "invalid_request_error", `a hidden state of ${x.hidden.length} values; ${m.name} takes ${m.input_size} (${m.lm.model})`, field(i, "hidden"));
+    }
+    return x.hidden;
   });
-  const outputs = await (await loadPredictor(shipped)).predict(hidden);
+  const outputs = await (await loadPredictor(predictor)).predict(hidden);
   return outputs.map((o) => (m.kind === "bernoulli" ? { p: Math.min(1, Math.max(0, o[0])) } : { curve: Array.from(o) }));
 }
 
@@ -98,12 +125,10 @@ export async function predict(
  * A router's predictions: per input, one success probability per model on its menu
  * (manifest.route.options order), from the input model's hidden states.
  */
-export async function predictRoute(env: Env, router: Shipped, inputs: readonly LmInput[]): Promise<number[][]> {
+export async function predictRoute(env: Env, router: Predictor, inputs: readonly LmInput[]): Promise<number[][]> {
   const m = router.manifest;
   const hidden = await hiddenStates(env, m.lm.model, inputs);
-  hidden.forEach((h) => {
-    if (h.length !== m.input_size) throw new ApiError(502, "upstream_error", `${m.lm.model} returned a hidden state of ${h.length} values; ${m.name} takes ${m.input_size}`);
-  });
+  hidden.forEach((h) => checkServed(m, h));
   const out = await (await loadPredictor(router)).predict(hidden);
   return out.map((row) => Array.from(row, (p) => Math.min(1, Math.max(0, p))));
 }

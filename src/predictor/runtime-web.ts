@@ -21,8 +21,25 @@ function configure(): void {
   ort.env.wasm.wasmBinary = new Uint8Array(8); // placeholder: never compiled, see below
 }
 
+/**
+ * Session creations one at a time. The patch below swaps a global: two creations
+ * overlapping would each save and restore it, and the one finishing first would restore
+ * the other's patched function (or the second would save the first's patch as the
+ * "original"). Serialised, every creation patches and restores around only itself.
+ */
+let creating: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const run = creating.then(fn, fn);
+  creating = run.catch(() => undefined);
+  return run;
+}
+
 /** Runs `fn` with WebAssembly.instantiate(bytes) answered by the precompiled ORT module. */
-async function withPrecompiledOrt<T>(fn: () => Promise<T>): Promise<T> {
+function withPrecompiledOrt<T>(fn: () => Promise<T>): Promise<T> {
+  return oneAtATime(() => answeredByPrecompiled(fn));
+}
+
+async function answeredByPrecompiled<T>(fn: () => Promise<T>): Promise<T> {
   const original = WebAssembly.instantiate;
   const patched = async (source: unknown, imports?: WebAssembly.Imports) => {
     if (source instanceof WebAssembly.Module) return original(source, imports);
@@ -60,8 +77,13 @@ export class EdgePredictor {
       flat.set(h, i * d);
     });
     const out = await this.session.run({ hidden: new ort.Tensor("float32", flat, [hidden.length, d]) });
-    const data = out[this.manifest.output].data as Float32Array;
+    const tensor = out[this.manifest.output];
+    if (!tensor) throw new RangeError(`${this.manifest.name} has no output named "${this.manifest.output}"`);
+    const data = tensor.data as Float32Array;
     const width = outputWidth(this.manifest);
+    if (data.length !== hidden.length * width) {
+      throw new RangeError(`${this.manifest.name} gave ${data.length} outputs for ${hidden.length} inputs; its manifest says ${width} each`);
+    }
     return hidden.map((_, i) => data.slice(i * width, (i + 1) * width));
   }
 }

@@ -12,6 +12,10 @@ import {
   LM_LIMITS,
   type PoolingResponse,
   PoolingRequestSchema,
+  type PoolingRequest,
+  REMOVED_POOLING_TASKS,
+  ClassifyRequestSchema,
+  type ClassifyResponse,
   stopList,
 } from "../contracts/lm-protocol.js";
 import { firstIssue } from "../contracts/issues.js";
@@ -203,13 +207,24 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     return c.json(single ? res[0] : res);
   });
 
-  app.post("/pooling", async (c) => {
-    const req = await body(c, PoolingRequestSchema);
+  /**
+   * The reference LM's pooler, as a vLLM pooling instance started with
+   * --pooler-config '{"pooling_type": "LAST", "use_activation": false}' serves it: the
+   * LMs' default task is embed (the last token's state, raw unless the request sets
+   * use_activation, which L2-normalises), token_embed gives every token's state; the
+   * reward models' task is classify ([score]). Removed parameters and tasks are refused
+   * with vLLM's messages (reject_removed_pooling_parameters, check_removed_pooling_task).
+   */
+  const pool = async (req: PoolingRequest, scoring: boolean) => {
+    if (req.normalize !== undefined) throw badRequest("Parameter `normalize` was removed; use `use_activation` instead.", "normalize");
+    if (req.task !== undefined && REMOVED_POOLING_TASKS[req.task]) throw badRequest(REMOVED_POOLING_TASKS[req.task], "task");
+    const task = req.task ?? (scoring ? "classify" : "embed");
+    const supported = scoring ? ["classify"] : ["embed", "token_embed"];
+    if (!supported.includes(task)) throw badRequest(`Unsupported task: '${task}' Supported tasks: (${supported.map((t) => `'${t}'`).join(", ")})`, "task");
     // A conversation is one input: its rendered prompt (LMs) or prompt + answer (reward models).
     let inputs: string[];
     let param: (i: number) => string;
     if (req.messages) {
-      const scoring = req.model in REWARD_MODELS;
       const r = scoring ? renderScored(req.messages) : renderChat(req.messages);
       if ("error" in r) throw badRequest(r.error, "messages");
       inputs = ["completion" in r ? r.prompt + r.completion : r.prompt];
@@ -219,36 +234,62 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       inputs = typeof input === "string" ? [input] : input;
       param = (i) => (typeof input === "string" ? "input" : `input[${i}]`);
     }
-    let vectors: number[][];
-    let tokens = 0;
-    if (req.model in REWARD_MODELS) {
+    if (scoring) {
       const reward = REWARD_MODELS[req.model as RewardModel];
-      vectors = inputs.map((text, i) => {
+      const rows = inputs.map((text, i) => {
         const scored = parseScored(text);
         if (!scored) throw badRequest(`not a scored arithmetic answer: expected "<a><op><b>=<completion>" with op + or *`, param(i));
-        tokens += text.length;
         return [reward(scored.problem, scored.completion)];
       });
-    } else {
-      const m = lm(req.model);
-      const ids = inputs.map((t, i) => encode(m, t, param(i)));
-      ids.forEach((p, i) => {
-        if (p.length > m.manifest.context_length) throw badRequest(`input is longer than the context (${m.manifest.context_length} tokens)`, param(i));
-      });
-      tokens = ids.reduce((s, p) => s + p.length, 0);
-      vectors = (await m.hiddenStates(ids)).map((h) => {
-        const v = Array.from(h);
-        if (!req.normalize) return v;
-        const norm = Math.hypot(...v) || 1;
-        return v.map((x) => x / norm);
-      });
+      return { rows, tokens: inputs.reduce((s, t) => s + t.length, 0) };
     }
+    const m = lm(req.model);
+    const ids = inputs.map((t, i) => encode(m, t, param(i)));
+    ids.forEach((p, i) => {
+      if (p.length > m.manifest.context_length) throw badRequest(`input is longer than the context (${m.manifest.context_length} tokens)`, param(i));
+    });
+    const tokens = ids.reduce((s, p) => s + p.length, 0);
+    const activate = (v: number[]) => {
+      if (!req.use_activation) return v;
+      const norm = Math.hypot(...v) || 1;
+      return v.map((x) => x / norm);
+    };
+    if (task === "token_embed") {
+      const d = m.manifest.hidden_size;
+      const states = await m.tokenStates(ids);
+      return { rows: ids.map((p, i) => Array.from({ length: p.length }, (_, t) => activate(Array.from(states[i].subarray(t * d, (t + 1) * d))))), tokens };
+    }
+    return { rows: (await m.hiddenStates(ids)).map((h) => activate(Array.from(h))), tokens };
+  };
+
+  app.post("/pooling", async (c) => {
+    const req = await body(c, PoolingRequestSchema);
+    const { rows, tokens } = await pool(req, req.model in REWARD_MODELS);
     const res: PoolingResponse = {
       id: `pool-${randomUUID()}`,
       object: "list",
       created: Math.floor(Date.now() / 1000),
       model: req.model,
-      data: vectors.map((data, index) => ({ index, object: "pooling", data })),
+      data: rows.map((data, index) => ({ index, object: "pooling", data })),
+      usage: { prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens },
+    };
+    return c.json(res);
+  });
+
+  /** vLLM's /classify, for the reward models: one class, its probability the score. */
+  app.post("/classify", async (c) => {
+    const req = await body(c, ClassifyRequestSchema);
+    if (!(req.model in REWARD_MODELS)) {
+      lm(req.model);
+      throw badRequest(`${req.model} is a generative model; /classify serves the reward models (${Object.keys(REWARD_MODELS).join(", ")})`, "model");
+    }
+    const { rows, tokens } = await pool({ ...req, task: "classify" }, true);
+    const res: ClassifyResponse = {
+      id: `classify-${randomUUID()}`,
+      object: "list",
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      data: (rows as number[][]).map((probs, index) => ({ index, label: "LABEL_0", probs, num_classes: probs.length })),
       usage: { prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens },
     };
     return c.json(res);

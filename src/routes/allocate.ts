@@ -38,7 +38,7 @@ async function resolvePredicted(env: Env, req: AllocateRequest): Promise<{ req: 
   const predicted = new Map<number, Prediction>();
   const needed = req.queries.flatMap((q, i) => (q.prompt !== undefined || q.hidden !== undefined ? [i] : []));
   if (needed.length === 0) return { req, predicted };
-  const shipped = choosePredictor(env, req);
+  const shipped = await choosePredictor(env, req);
   const inputs = needed.map((i) => {
     const q = req.queries[i];
     return q.hidden !== undefined ? { hidden: q.hidden } : { prompt: q.prompt! };

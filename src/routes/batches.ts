@@ -46,9 +46,9 @@ batches.openapi(
     }
     // A model or predictor that does not exist is a 400 now, not a failed batch later.
     if (spec.mode === "route") {
-      if (!findRouter(spec.model ?? "route")) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
+      if (!(await findRouter(c.env, spec.model ?? "route"))) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
     } else if (spec.allocation === "learned") {
-      choosePredictor(c.env, spec);
+      await choosePredictor(c.env, spec);
     }
     const id = `b_${randomHex(12)}`;
     if (!(await ledger(c.env, tenant).startBatch(id))) {

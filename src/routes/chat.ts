@@ -1,20 +1,29 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
-import { MessagesSchema } from "../contracts/lm-protocol.js";
-import { AllotInfoSchema, UsageSchema, samplingFields, stopList } from "../contracts/openai.js";
+import type { ChatMessage } from "../contracts/lm-protocol.js";
+import { AllotInfoSchema, UsageSchema, chatFields, lmExtras, nullMeansAbsent, samplingFields, stopList } from "../contracts/openai.js";
 import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { CHAT_FORMAT, openaiResponse } from "../online/openai-response.js";
 import { pinnedUnits, serveOnline } from "../online/serve.js";
 
-/** OpenAI's chat completions request, the fields allot honours. */
+/**
+ * A message as OpenAI clients send it. It goes to the LM server untouched (its chat
+ * template renders it), so fields allot does not read (name, tool_call_id, content parts
+ * of other types) pass through for the server to take or refuse.
+ */
+const Message = z.looseObject({
+  role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
+  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+});
+
+/** OpenAI's chat completions request: every field of the spec (see contracts/openai.ts for what each does here). */
 const ChatRequest = z
   .strictObject({
     ...samplingFields,
-    messages: MessagesSchema,
-    max_tokens: z.int().min(1).max(32_768).optional().describe("deprecated by OpenAI in favour of max_completion_tokens; either works"),
-    max_completion_tokens: z.int().min(1).max(32_768).optional(),
+    ...chatFields,
+    messages: z.array(Message).min(1).max(256),
   })
   .openapi("ChatCompletionRequest");
 
@@ -24,14 +33,21 @@ const ChatResponse = z
     object: z.literal("chat.completion"),
     created: z.int(),
     model: z.string(),
-    choices: z.array(z.object({ index: z.int(), message: z.object({ role: z.literal("assistant"), content: z.string() }), finish_reason: z.string().nullable(), logprobs: z.null() })),
+    choices: z.array(
+      z.object({
+        index: z.int(),
+        message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+        finish_reason: z.string().nullable(),
+        logprobs: z.unknown().nullable(),
+      }),
+    ),
     usage: UsageSchema,
     allot: AllotInfoSchema,
   })
   .openapi("ChatCompletionResponse");
 
 export const chat = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-chat.use("/v1/chat/completions", requireTenant);
+chat.use("/v1/chat/completions", requireTenant, nullMeansAbsent);
 
 chat.openapi(
   createRoute({
@@ -50,9 +66,15 @@ chat.openapi(
   async (c) => {
     const req = c.req.valid("json");
     const served = await serveOnline(c.env, c.get("tenant"), {
-      input: { messages: req.messages },
+      inputs: [{ messages: req.messages as unknown as ChatMessage[] }],
       model: req.model,
-      params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_completion_tokens ?? req.max_tokens ?? 16, stop: stopList(req.stop) },
+      params: {
+        temperature: req.temperature,
+        topP: req.top_p,
+        maxTokens: req.max_completion_tokens ?? req.max_tokens ?? 16,
+        stop: stopList(req.stop),
+        extra: lmExtras(req),
+      },
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
     });

@@ -1,18 +1,23 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
-import { AllotInfoSchema, UsageSchema, samplingFields, stopList } from "../contracts/openai.js";
+import { AllotInfoSchema, UsageSchema, completionFields, lmExtras, nullMeansAbsent, samplingFields, stopList } from "../contracts/openai.js";
 import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { COMPLETIONS_FORMAT, openaiResponse } from "../online/openai-response.js";
 import { pinnedUnits, serveOnline } from "../online/serve.js";
 
-/** OpenAI's completions request, the fields allot honours. */
+/** Prompts per request: each is planned, sampled and reranked on its own. */
+const MAX_PROMPTS = 64;
+
+/** OpenAI's completions request: every field of the spec (see contracts/openai.ts for what each does here). */
 const CompletionRequest = z
   .strictObject({
     ...samplingFields,
-    prompt: z.union([z.string().min(1), z.array(z.string().min(1)).length(1, "send one prompt per request")]),
-    max_tokens: z.int().min(1).max(32_768).default(16),
+    ...completionFields,
+    prompt: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(MAX_PROMPTS)], {
+      error: `a prompt is a non-empty string or an array of 1 to ${MAX_PROMPTS} of them (token-id prompts are not supported)`,
+    }),
   })
   .openapi("CompletionRequest");
 
@@ -22,14 +27,14 @@ const CompletionResponse = z
     object: z.literal("text_completion"),
     created: z.int(),
     model: z.string(),
-    choices: z.array(z.object({ index: z.int(), text: z.string(), finish_reason: z.string().nullable(), logprobs: z.null() })),
+    choices: z.array(z.object({ index: z.int(), text: z.string(), finish_reason: z.string().nullable(), logprobs: z.unknown().nullable() })),
     usage: UsageSchema,
     allot: AllotInfoSchema,
   })
   .openapi("CompletionResponse");
 
 export const completions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-completions.use("/v1/completions", requireTenant);
+completions.use("/v1/completions", requireTenant, nullMeansAbsent);
 
 completions.openapi(
   createRoute({
@@ -39,24 +44,27 @@ completions.openapi(
     description:
       "allot predicts how much extra samples help this prompt, draws k = the samples whose predicted gain is worth the " +
       "tenant's current price (within its min/max), keeps the best by the reward model, and answers in OpenAI's shape. " +
-      "`usage` counts every token of all k samples. Headers x-allot-units, x-allot-predicted-success and x-allot-price " +
-      "say what it did; x-allot-units on the request (or body.allot.units) pins k. With `stream: true` the chosen " +
-      "answer is streamed as OpenAI's chunks once it is chosen (it cannot be known before all k samples are scored).",
+      "A prompt array gives one choice per prompt, each planned on its own. `usage` counts every token of all samples. " +
+      "Headers x-allot-units, x-allot-samples, x-allot-predicted-success and x-allot-price say what it did; " +
+      "x-allot-units on the request (or body.allot.units, or best_of) pins k. When the planned samples do not fit the " +
+      "tenant's remaining budget, the most valuable ones that fit are drawn (x-allot-budget-limited). With `stream: true` " +
+      "the chosen answer is streamed as OpenAI's chunks once it is chosen (it cannot be known before all k samples are scored).",
     tags: ["online"],
     security: [{ apiKey: [] }],
     request: { body: { required: true, content: { "application/json": { schema: CompletionRequest } } } },
-    responses: onlineResponses(CompletionResponse, z.string(), "The best completion"),
+    responses: onlineResponses(CompletionResponse, z.string(), "The best completion per prompt"),
   }),
   async (c) => {
     const req = c.req.valid("json");
-    const prompt = typeof req.prompt === "string" ? req.prompt : req.prompt[0];
+    const prompts = typeof req.prompt === "string" ? [req.prompt] : (req.prompt as string[]);
+    const bestOf = req.best_of !== undefined && req.best_of > 1 ? req.best_of : undefined;
     const served = await serveOnline(c.env, c.get("tenant"), {
-      input: { prompt },
+      inputs: prompts.map((prompt) => ({ prompt })),
       model: req.model,
-      params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop: stopList(req.stop) },
+      params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop: stopList(req.stop), extra: lmExtras(req) },
       seed: req.seed,
-      pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
+      pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units ?? bestOf, req.allot?.units !== undefined ? "allot.units" : "best_of"),
     });
-    return openaiResponse(c, served, COMPLETIONS_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
+    return openaiResponse(c, served, COMPLETIONS_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false }, (i) => (req.echo ? prompts[i] : ""));
   },
 );

@@ -7,7 +7,10 @@ import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
 export type ReserveResult =
   | { ok: true; id: string }
-  | { ok: false; window: Window; limit: number; used: number; reserved: number; requested: number };
+  | { ok: false; window: Window; limit: number; used: number; reserved: number; requested: number; resetsAt: number };
+
+/** A reservation of between `atLeast` and `atMost` units: as many as every window has room for. */
+export type ReserveUpToResult = { ok: true; id: string; units: number } | Extract<ReserveResult, { ok: false }>;
 
 
 async function sha256(text: string): Promise<ArrayBuffer> {
@@ -92,10 +95,11 @@ export class TenantLedger extends DurableObject<Env> {
     return { target_units: r.target, min_units: r.min, max_units: r.max, price: currentPrice(r.state), requests: r.state.requests, mean_units: r.state.meanUnits };
   }
 
-  /** A request spent `units`: move the price so that the average spend tracks the target. */
-  observe(units: number): number {
+  /** Requests spent `units` (one entry each): move the price so that the average spend tracks the target. */
+  observe(units: number | readonly number[]): number {
     const r = this.onlineRow();
-    const state = observeSpend(r.state, units, defaultPriceConfig(r.target));
+    const config = defaultPriceConfig(r.target);
+    const state = [units].flat().reduce((s, u) => observeSpend(s, u, config), r.state);
     this.sql.exec(
       "INSERT INTO online VALUES (0, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET state = excluded.state",
       r.target,
@@ -215,11 +219,44 @@ export class TenantLedger extends DurableObject<Env> {
     const limits = this.limits();
     for (const w of WINDOWS) {
       const limit = limits[w];
-      if (limit !== undefined && used[w] + reserved + units > limit) return { ok: false, window: w, limit, used: used[w], reserved, requested: units };
+      if (limit !== undefined && used[w] + reserved + units > limit) return { ok: false, window: w, limit, used: used[w], reserved, requested: units, resetsAt: windowBounds(w, now).end };
     }
     const id = hex(8);
     this.sql.exec("INSERT INTO reservation VALUES (?, ?, 0, ?, ?)", id, units, now, ref);
     return { ok: true, id };
+  }
+
+  /**
+   * Reserves as many units as every window has room for, up to `atMost`, if that is at
+   * least `atLeast`; otherwise names the window with the least room. An online request
+   * that planned more samples than the budget has left is served with fewer rather than
+   * refused.
+   */
+  reserveUpTo(atMost: number, atLeast: number, now = Date.now()): ReserveUpToResult {
+    if (!Number.isSafeInteger(atLeast) || atLeast <= 0 || !Number.isSafeInteger(atMost) || atMost < atLeast) {
+      throw new RangeError(`need 0 < atLeast <= atMost, got ${atLeast} and ${atMost}`);
+    }
+    const used = this.used(now);
+    const reserved = this.reservedTotal();
+    const limits = this.limits();
+    let units = atMost;
+    let binding: Window | null = null;
+    for (const w of WINDOWS) {
+      const limit = limits[w];
+      if (limit === undefined) continue;
+      const room = Math.max(0, limit - used[w] - reserved);
+      if (room < units) {
+        units = room;
+        binding = w;
+      }
+    }
+    if (units < atLeast) {
+      const w = binding!;
+      return { ok: false, window: w, limit: limits[w]!, used: used[w], reserved, requested: atLeast, resetsAt: windowBounds(w, now).end };
+    }
+    const id = hex(8);
+    this.sql.exec("INSERT INTO reservation VALUES (?, ?, 0, ?, NULL)", id, units, now);
+    return { ok: true, id, units };
   }
 
   /**

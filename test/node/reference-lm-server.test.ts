@@ -190,7 +190,7 @@ describe("POST /generate (SGLang's native shape)", () => {
       const prefill = o.meta_info.hidden_states![0] as number[][];
       expect(prefill).toHaveLength(prompts[i].length); // one row per character token
       expect(prefill.every((row) => row.length === d)).toBe(true);
-      prefill[prefill.length - 1].forEach((x, j) => expect(x).toBeCloseTo(pooled.data[i].data[j], 5));
+      prefill[prefill.length - 1].forEach((x, j) => expect(x).toBeCloseTo((pooled.data[i].data as number[])[j], 5));
       expect(o.meta_info.prompt_tokens).toBe(prompts[i].length);
       expect(o.meta_info.completion_tokens).toBe(1);
     });

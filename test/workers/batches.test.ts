@@ -172,13 +172,14 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used: 0, reserved: 0 });
   });
 
-  it("a learned batch whose hidden states the LM cannot give fails as upstream_error", async () => {
+  it("a learned batch with a prompt the LM refuses fails with the LM's reason", async () => {
     const t = await tenant();
     const sub = await submit(t.headers, { prompts: prompts(["12+34=", "not arithmetic"]), budget: { average: 2, min: 1, max: 4 } });
     await drive(t.headers, sub.body.id);
     const s = await status(t.headers, sub.body.id);
     expect(s.status).toBe("failed");
-    expect(s.error!.type).toBe("upstream_error");
+    expect(s.error!.type).toBe("invalid_request_error");
+    expect(s.error!.message).toContain("vocabulary");
   });
 
   it("cancel stops the batch and releases what was reserved", async () => {

@@ -15,7 +15,7 @@ type Completion = {
   model: string;
   choices: { index: number; text: string; finish_reason: string | null }[];
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-  allot: { units: number; predicted_success: number | null; price: number; reward: number | null };
+  allot: { units: number; samples: number; predicted_success: number | null; price: number; reward: number | null };
   error?: { type: string; param: string | null; message: string };
 };
 
@@ -64,29 +64,86 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     expect(over.body.error!.message).toContain("day");
   });
 
-  it("moves the tenant's price after each request, and keeps it across requests", async () => {
+  it("moves the tenant's price after each adaptive request, and keeps it across requests; pinned requests leave it", async () => {
     const t = await tenant();
-    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 2, min_units: 1, max_units: 8 }) });
+    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 2, min_units: 2, max_units: 8 }) });
+    // Every request spends at least 2 against a target of 2: the price never falls, and
+    // it rises whenever a request spends more (the first, at the starting price, does).
     const prices: number[] = [];
-    for (let i = 0; i < 4; i++) prices.push((await complete(t.headers, { prompt: "345+678=" }, { "x-allot-units": "8" })).body.allot.price);
-    // Spending 8 against a target of 2 raises the price every time.
-    for (let i = 1; i < prices.length; i++) expect(prices[i]).toBeGreaterThan(prices[i - 1]);
+    for (let i = 0; i < 3; i++) prices.push((await complete(t.headers, { prompt: "345+678=" })).body.allot.price);
+    expect(prices[1]).toBeGreaterThan(prices[0]);
+    expect(prices[2]).toBeGreaterThanOrEqual(prices[1]);
+    const pinned: number[] = [];
+    for (let i = 0; i < 3; i++) pinned.push((await complete(t.headers, { prompt: "345+678=" }, { "x-allot-units": "8" })).body.allot.price);
+    expect(new Set(pinned).size).toBe(1);
   });
 
   it.each([
     [{ prompt: "1+1=", n: 3 }, "n"],
     [{ prompt: "1+1=", stream: "yes" }, "stream"],
-    [{ prompt: ["1+1=", "2+2="] }, "prompt"],
+    [{ prompt: [] }, "prompt"],
+    [{ prompt: [1, 2, 3] }, "prompt"],
     [{ prompt: "1+1=", allot: { units: 0 } }, "allot.units"],
     [{ prompt: "1+1=", allot: { units: 500 } }, "allot.units"],
-    [{ prompt: "1+1=", logit_bias: {} }, null],
-    [{ prompt: "1+1=", model: "gpt-9" }, "model"],
   ])("rejects %j naming %s", async (body, param) => {
     const t = await tenant();
     const { res, body: out } = await complete(t.headers, body);
     expect(res.status).toBe(400);
     expect(out.error!.type).toBe("invalid_request_error");
     if (param !== null) expect(out.error!.param).toBe(param);
+  });
+
+  it("answers an unknown model with OpenAI's 404 model_not_found", async () => {
+    const t = await tenant();
+    const { res, body } = await complete(t.headers, { prompt: "1+1=", model: "gpt-9" });
+    expect(res.status).toBe(404);
+    expect(body.error).toMatchObject({ type: "invalid_request_error", param: "model", code: "model_not_found" });
+  });
+
+  it("gives one choice per prompt of a prompt array, each planned and charged on its own", async () => {
+    const t = await tenant();
+    const { res, body } = await complete(t.headers, { prompt: ["1+1=", "345+678=", "12+34="], max_tokens: 8 });
+    expect(res.status).toBe(200);
+    const out = body as unknown as { choices: { index: number; text: string }[]; allot: { units: number; choices: { units: number; samples: number }[] } };
+    expect(out.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    expect(out.allot.choices).toHaveLength(3);
+    expect(out.allot.units).toBe(out.allot.choices.reduce((s, c) => s + c.units, 0));
+    expect(res.headers.get("x-allot-samples")!.split(",")).toHaveLength(3);
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
+    expect(usage.windows[0]).toMatchObject({ used: out.allot.units, reserved: 0 });
+  });
+
+  it("treats null as absent and does not send no-op fields to the LM", async () => {
+    const t = await tenant();
+    const nulls = { prompt: "12+34=", temperature: null, top_p: null, stop: null, seed: null, user: null, logit_bias: {}, frequency_penalty: 0, presence_penalty: null, stream: null, stream_options: null, n: null, logprobs: null, suffix: null, echo: null, best_of: null, metadata: { a: "b" }, store: false, service_tier: "auto" };
+    const { res } = await complete(t.headers, nulls);
+    expect(res.status).toBe(200);
+  });
+
+  it("draws one sample under greedy decoding (temperature 0)", async () => {
+    const t = await tenant();
+    const { res, body } = await complete(t.headers, { prompt: "345+678=", temperature: 0 });
+    expect(res.status).toBe(200);
+    expect(body.allot.samples).toBe(1);
+    expect(res.headers.get("x-allot-samples")).toBe("1");
+  });
+
+  it("serves fewer samples when the budget has fewer left, and 429s with Retry-After only below the minimum", async () => {
+    const t = await tenant({ day: 3 });
+    const first = await complete(t.headers, { prompt: "345+678=" }, { "x-allot-units": "2" });
+    expect(first.res.status).toBe(200);
+    // One unit left; a hard prompt plans more than one sample, and gets the one there is.
+    const limited = await complete(t.headers, { prompt: "345+678=" });
+    expect(limited.res.status).toBe(200);
+    expect(limited.body.allot.units).toBe(1);
+    expect(limited.res.headers.get("x-allot-budget-limited")).toBe("true");
+    expect(Number(limited.res.headers.get("x-allot-planned-units"))).toBeGreaterThan(1);
+    const refused = await complete(t.headers, { prompt: "345+678=" });
+    expect(refused.res.status).toBe(429);
+    expect(refused.body.error!.type).toBe("budget_exceeded");
+    const after = Number(refused.res.headers.get("retry-after"));
+    expect(after).toBeGreaterThan(0);
+    expect(after).toBeLessThanOrEqual(86_400);
   });
 
   it("rejects a bad x-allot-units header, and requests without a key", async () => {
@@ -202,8 +259,13 @@ describe("POST /v1/chat/completions (OpenAI-compatible, adaptive best-of-k)", ()
 
   it.each([
     [{ messages: [] }, "messages"],
-    [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages[0].content"],
-    [{ messages: [{ role: "tool", content: "1" }] }, "messages[0].role"],
+    // Passed to the LM's chat template untouched; the reference LM's refuses them (a 400 naming the LM's reason).
+    [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages"],
+    [{ messages: [{ role: "tool", content: "1" }] }, "messages"],
+    [{ messages: [{ role: "robot", content: "1" }] }, "messages[0].role"],
+    [{ messages: ask("1+1="), tools: [{ type: "function", function: { name: "f" } }] }, "tools"],
+    [{ messages: ask("1+1="), audio: { voice: "alloy", format: "mp3" } }, "audio"],
+    [{ messages: ask("1+1="), modalities: ["text", "audio"] }, "modalities[1]"],
     [{ messages: ask("1+1="), n: 2 }, "n"],
     [{ messages: ask("1+1="), max_completion_tokens: 0 }, "max_completion_tokens"],
   ])("rejects %j naming %s", async (body, param) => {
@@ -213,13 +275,45 @@ describe("POST /v1/chat/completions (OpenAI-compatible, adaptive best-of-k)", ()
     expect(out.error!.param).toBe(param);
   });
 
-  it("answers 502 naming the LM when its chat template refuses the conversation, and charges nothing", async () => {
+  it("answers 400 with the LM's reason when its chat template refuses the conversation, and charges nothing", async () => {
     const t = await tenant();
     const { res, body } = await chat(t.headers, { messages: [{ role: "user", content: "1+1=" }, { role: "assistant", content: "2" }] });
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(400);
+    expect(body.error!.type).toBe("invalid_request_error");
     expect(body.error!.message).toContain("last message");
+    // The caller never learns where the LM lives.
+    expect(body.error!.message).not.toMatch(/127\.0\.0\.1|http:/);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
     expect(usage.windows[0]).toMatchObject({ used: 0, reserved: 0 });
+  });
+
+  it("accepts every standard chat field: null as absent, bookkeeping ignored, refusal null in the answer", async () => {
+    const t = await tenant();
+    const { res, body } = await chat(t.headers, {
+      messages: ask("12+34="),
+      tool_choice: "none",
+      tools: [],
+      parallel_tool_calls: false,
+      modalities: ["text"],
+      metadata: { run: "x" },
+      store: false,
+      service_tier: "auto",
+      prompt_cache_key: "k",
+      safety_identifier: "u1",
+      reasoning_effort: null,
+      verbosity: "low",
+      response_format: { type: "text" },
+      logprobs: false,
+      top_logprobs: null,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      logit_bias: null,
+      audio: null,
+      stream_options: null,
+      user: "u",
+    });
+    expect(res.status).toBe(200);
+    expect((body as unknown as { choices: { message: { refusal: null } }[] }).choices[0].message.refusal).toBeNull();
   });
 });
 

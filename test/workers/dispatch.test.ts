@@ -4,6 +4,7 @@ import { lmConfig } from "../../src/backends/config.js";
 import { mapBounded, sampleAndRerank } from "../../src/dispatch/best-of-k.js";
 import type { Env } from "../../src/env.js";
 import { ApiError } from "../../src/http/errors.js";
+import { BackendError } from "../../src/lm/http.js";
 import { hiddenStates } from "../../src/predictor/predict.js";
 
 const env = workerEnv as unknown as Env;
@@ -92,11 +93,37 @@ describe("models on their own servers (LM_URLS)", () => {
     }
   });
 
-  it("sends a model LM_URLS does not name to LM_URL", async () => {
+  it("sends a model LM_URLS does not name to LM_URL, and never tells the caller where that is", async () => {
     const e = split(`weak=${env.LM_URL}`);
     const err = await hiddenStates(e, "strong", ["12+34="]).catch((x) => x);
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(502);
-    expect(err.message).toContain("127.0.0.1:9");
+    expect(err.message).toContain("could not be reached");
+    expect(err.message).not.toContain("127.0.0.1");
+  });
+});
+
+describe("hidden states from their own server (HIDDEN_STATES_URL, HIDDEN_STATES_URLS)", () => {
+  // Completions' server points nowhere; hidden states come from the pooling server only.
+  const dead = "http://127.0.0.1:9";
+
+  it("reads hidden states from HIDDEN_STATES_URL, not from where completions are served", async () => {
+    const e = { ...env, LM_URL: dead, HIDDEN_STATES_URL: env.LM_URL, LM_ATTEMPTS: "1" } as Env;
+    const [h] = await hiddenStates(e, "strong", ["12+34="]);
+    expect(h).toHaveLength(128);
+    const sampling = await sampleAndRerank({ ...lmConfig(e), model: "strong" }, [{ input: { prompt: "12+34=" }, units: 1 }], params).catch((x) => x);
+    expect(sampling).toBeInstanceOf(BackendError);
+  });
+
+  it("HIDDEN_STATES_URLS names a pooling server per model, before HIDDEN_STATES_URL and LM_URLS", async () => {
+    const e = { ...env, LM_URL: dead, LM_URLS: `strong=${dead}`, HIDDEN_STATES_URL: dead, HIDDEN_STATES_URLS: `strong=${env.LM_URL}`, LM_ATTEMPTS: "1" } as Env;
+    expect(await hiddenStates(e, "strong", ["1+1="])).toHaveLength(1);
+    const weak = await hiddenStates(e, "weak", ["1+1="]).catch((x) => x);
+    expect(weak).toBeInstanceOf(ApiError);
+  });
+
+  it("refuses a HIDDEN_STATES_URL that is not a URL with a 503 that says so", () => {
+    expect(() => lmConfig({ ...env, HIDDEN_STATES_URL: "pooler:8000" } as Env)).toThrow(/HIDDEN_STATES_URL/);
+    expect(() => lmConfig({ ...env, HIDDEN_STATES_URLS: "strong" } as Env)).toThrow(/HIDDEN_STATES_URLS/);
   });
 });

@@ -28,6 +28,8 @@ describe("meta routes", () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/admin/predictors",
+      "/admin/predictors/{name}",
       "/admin/tenants",
       "/admin/tenants/{id}",
       "/admin/tenants/{id}/budget",
@@ -43,6 +45,7 @@ describe("meta routes", () => {
       "/v1/batches/{id}/results",
       "/v1/chat/completions",
       "/v1/completions",
+      "/v1/models",
       "/v1/usage",
     ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");

@@ -110,7 +110,7 @@ describe("POST /v1/allocate with the predictor at the edge", () => {
 
   it.each([
     [{ budget: 4, queries: [{ id: "a", hidden: [1, 2, 3] }] }, 400, "queries[0].hidden"],
-    [{ budget: 4, model: "gpt-9", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "model"],
+    [{ budget: 4, model: "gpt-9", queries: [{ id: "a", prompt: "1+1=" }] }, 404, "model"],
     [{ budget: 4, predictor: "nope", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
     [{ budget: 4, predictor: "route", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
     [{ budget: 4, model: "weak", predictor: "strong-binary", queries: [{ id: "a", prompt: "1+1=" }] }, 400, "predictor"],
@@ -121,12 +121,13 @@ describe("POST /v1/allocate with the predictor at the edge", () => {
     expect(((await res.json()) as Res).error!.param).toBe(param);
   });
 
-  it("answers 502 when the LM rejects the prompt, naming the LM", async () => {
+  it("answers 400 with the LM's reason when the LM rejects the prompt, without naming the LM's address", async () => {
     const res = await post({ budget: 4, queries: [{ id: "a", prompt: "hello" }] });
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(400);
     const body = (await res.json()) as Res & { error: { message: string } };
-    expect(body.error.type).toBe("upstream_error");
+    expect(body.error.type).toBe("invalid_request_error");
     expect(body.error.message).toContain("vocabulary");
+    expect(body.error.message).not.toMatch(/127\.0\.0\.1|http:/);
   });
 });
 

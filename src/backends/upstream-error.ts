@@ -1,0 +1,14 @@
+/**
+ * A failed LM or reward call as the caller sees it, in one place: the request's own
+ * fault (the server refused it with a 4xx: a prompt too long, a character the model
+ * cannot take) is a 400 with the server's reason, which the OpenAI SDKs do not retry;
+ * anything else is a 502. Neither names the server: internal URLs go to the log only.
+ */
+import { ApiError } from "../http/errors.js";
+import type { BackendError } from "../lm/http.js";
+
+export function upstreamError(e: BackendError, what: string, param: string | null = null): ApiError {
+  console.error(`${what}: ${e.message}`);
+  if (e.rejected) return new ApiError(400, "invalid_request_error", `${what}: the model server refused the request: ${e.reason}`, param);
+  return new ApiError(502, "upstream_error", `${what}: ${e.reason}`);
+}
