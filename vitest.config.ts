@@ -15,7 +15,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             // The reference LM started by global-setup.ts, over real HTTP.
             // LM_TIMEOUT_MS: an injected "no answer" fault costs 2 s per attempt, not 30.
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", LM_URL: inject("lmUrl"), LM_TIMEOUT_MS: "2000" } },
+            // PREDICTOR_CACHE_SECONDS 0: each request lists the (per-test) R2 bucket afresh.
+            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", LM_URL: inject("lmUrl"), LM_TIMEOUT_MS: "2000", PREDICTOR_CACHE_SECONDS: "0" } },
           })),
         ],
         test: {

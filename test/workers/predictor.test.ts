@@ -150,3 +150,99 @@ describe("hidden states from SGLang's /generate (HIDDEN_STATES=sglang-generate)"
     expect(err.message).toContain("sglang-generate");
   });
 });
+
+describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2 bucket)", () => {
+  const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+  const admin = (path: string, init: RequestInit = {}) => exports.default.fetch(new Request(`https://allot.test${path}`, { ...init, headers: { ...ADMIN, ...init.headers } }));
+  const b64 = (bytes: ArrayBuffer | Uint8Array) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
+  const sha = async (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  // The shipped strong-binary, published as the predictor of another deployment's model.
+  const acme = (name = "acme-binary", lm = "acme/arith-7b") => ({
+    manifest: { ...strongBinaryManifest, name, lm: { ...strongBinaryManifest.lm, model: lm } },
+    onnx: b64(strongBinaryModel),
+    parity: strongBinaryParity,
+  });
+  const put = (name: string, body: unknown) => admin(`/admin/predictors/${name}`, { method: "PUT", body: JSON.stringify(body) });
+  type Err = { error: { type: string; message: string; param: string | null } };
+  type Res = { allocation: { p?: number }[] };
+  const post = (body: unknown) => admin("/v1/allocate", { method: "POST", body: JSON.stringify(body) });
+  const allocate = (model: string, hidden: number[][]) => post({ budget: hidden.length * 2, max: 4, model, queries: hidden.map((h, i) => ({ id: `q${i}`, hidden: h })) });
+
+  it("validates, stores and lists a predictor; a request naming its LM uses it at once", async () => {
+    const res = await put("acme-binary", acme());
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ name: "acme-binary", source: "published", lm_model: "acme/arith-7b", input_size: 128 });
+    const list = (await (await admin("/admin/predictors")).json()) as { data: { name: string; source: string }[] };
+    expect(list.data.find((p) => p.name === "acme-binary")?.source).toBe("published");
+    expect(list.data.find((p) => p.name === "strong-binary")?.source).toBe("shipped");
+    const fixtures = strongBinaryParity.slice(0, 3);
+    const out = (await (await allocate("acme/arith-7b", fixtures.map((f) => f.hidden))).json()) as Res;
+    out.allocation.forEach((a, i) => expect(Math.abs(a.p! - fixtures[i].expected[0])).toBeLessThanOrEqual(1e-5));
+  });
+
+  it("an updated predictor takes effect without a redeploy, and a deleted one is gone", async () => {
+    expect((await put("acme-binary", acme())).status).toBe(201);
+    // The same name and LM, now the weak predictor (64 inputs): the next request uses it.
+    const weak = { manifest: { ...weakManifest, name: "acme-binary", lm: { ...weakManifest.lm, model: "acme/arith-7b" } }, onnx: b64(weakModel), parity: weakParity };
+    expect((await put("acme-binary", weak)).status).toBe(201);
+    const out = (await (await allocate("acme/arith-7b", [weakParity[0].hidden])).json()) as Res;
+    expect(Math.abs(out.allocation[0].p! - weakParity[0].expected[0])).toBeLessThanOrEqual(1e-5);
+    expect((await admin("/admin/predictors/acme-binary", { method: "DELETE" })).status).toBe(204);
+    const gone = await allocate("acme/arith-7b", [weakParity[0].hidden]);
+    expect(gone.status).toBe(404);
+    expect(((await gone.json()) as { error: { code: string } }).error.code).toBe("model_not_found");
+    expect((await admin("/admin/predictors/acme-binary", { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("a published predictor replaces a shipped one of the same name until it is deleted", async () => {
+    const weakAsStrong = { manifest: { ...weakManifest, name: "strong-binary", lm: { ...weakManifest.lm, model: "strong" } }, onnx: b64(weakModel), parity: weakParity };
+    expect((await put("strong-binary", weakAsStrong)).status).toBe(201);
+    const out = (await (await allocate("strong", [weakParity[1].hidden])).json()) as Res;
+    expect(Math.abs(out.allocation[0].p! - weakParity[1].expected[0])).toBeLessThanOrEqual(1e-5);
+    expect((await admin("/admin/predictors/strong-binary", { method: "DELETE" })).status).toBe(204);
+    expect((await allocate("strong", [strongBinaryParity[1].hidden])).status).toBe(200);
+  });
+
+  it.each([
+    ["the URL and the manifest name differ", "other", () => acme(), "manifest.name"],
+    ["an ONNX that is not the manifest's (sha256)", "acme-binary", () => ({ ...acme(), onnx: b64(weakModel) }), "onnx"],
+    ["onnx that is not base64", "acme-binary", () => ({ ...acme(), onnx: "%%%" }), "onnx"],
+    ["a parity fixture the model does not reproduce", "acme-binary", () => ({ ...acme(), parity: [{ hidden: strongBinaryParity[0].hidden, expected: [strongBinaryParity[0].expected[0] + 0.01] }] }), "parity[0].expected"],
+    ["a fixture of the wrong size", "acme-binary", () => ({ ...acme(), parity: [{ hidden: [1, 2, 3], expected: [0.5] }] }), "parity[0].hidden"],
+    ["no parity fixture", "acme-binary", () => ({ ...acme(), parity: [] }), "parity"],
+    ["a name that is not a plain identifier", "_x", () => acme("_x"), "name"],
+  ])("refuses %s with a 400 naming it", async (_what, name, body, param) => {
+    const res = await put(name, body());
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as Err).error.param).toBe(param);
+    const list = (await (await admin("/admin/predictors")).json()) as { data: { source: string }[] };
+    expect(list.data.every((p) => p.source === "shipped")).toBe(true);
+  });
+
+  it("refuses bytes onnxruntime-web cannot open, even when their sha256 is the manifest's", async () => {
+    const junk = new TextEncoder().encode("this is not an onnx model");
+    const res = await put("acme-binary", { manifest: { ...acme().manifest, sha256: await sha(junk) }, onnx: b64(junk), parity: strongBinaryParity });
+    expect(res.status).toBe(400);
+    const err = ((await res.json()) as Err).error;
+    expect(err.param).toBe("onnx");
+    expect(err.message).toContain("onnxruntime-web");
+  });
+
+  it("needs the admin token", async () => {
+    const res = await exports.default.fetch(new Request("https://allot.test/admin/predictors/acme-binary", { method: "PUT", body: JSON.stringify(acme()) }));
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("loading several predictors at once in one isolate", () => {
+  it("creates sessions concurrently, each right, and leaves WebAssembly.instantiate as it was", async () => {
+    const original = WebAssembly.instantiate;
+    const made = await Promise.all(predictors.map((p) => EdgePredictor.create(p.model, PredictorManifestSchema.parse(p.manifest))));
+    expect(WebAssembly.instantiate).toBe(original);
+    for (const [i, predictor] of made.entries()) {
+      const f = predictors[i].parity[0];
+      const [out] = await predictor.predict([f.hidden]);
+      f.expected.forEach((want, j) => expect(Math.abs(out[j] - want)).toBeLessThanOrEqual(1e-5));
+    }
+  });
+});
