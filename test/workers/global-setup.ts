@@ -3,10 +3,13 @@
 import type { TestProject } from "vitest/node";
 import { startLmServer } from "../node/support/lm-server.js";
 import { startFaultProxy } from "./fault-proxy.js";
+import { startSglangDouble } from "../doubles/sglang.js";
+import { DEFAULT_MODELS_DIR, loadModels } from "../../src/reference-lm/registry.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
     lmUrl: string;
+    sglangUrl: string;
   }
 }
 
@@ -16,7 +19,13 @@ export default async function setup(project: TestProject) {
   // (see fault-proxy.ts); every other request reaches the real server unchanged.
   const proxy = await startFaultProxy(server.url);
   project.provide("lmUrl", proxy.url);
+  // An SGLang server that scrambles hidden-state rows across a batch, as SGLang did before
+  // PR #30177: what the sglang-generate backend must survive.
+  const [strong] = await loadModels(DEFAULT_MODELS_DIR, ["strong"]);
+  const sglang = await startSglangDouble({ lm: strong, name: "strong", batchedRowsBug: true });
+  project.provide("sglangUrl", sglang.url);
   return async () => {
+    await sglang.close();
     await proxy.close();
     await server.stop();
   };
