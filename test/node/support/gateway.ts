@@ -29,14 +29,18 @@ export async function freePort(): Promise<number> {
  * The gateway as users run it: `wrangler dev` (workerd) on loopback, in front of the LM
  * at `lmUrl`, with a fresh admin token and fresh Durable Object storage.
  */
-export async function startGateway(lmUrl: string, opts: { port?: number } = {}): Promise<RunningGateway> {
+export async function startGateway(lmUrl: string, opts: { port?: number; vars?: Record<string, string> } = {}): Promise<RunningGateway> {
   const port = opts.port ?? (await freePort());
   const admin = randomBytes(16).toString("hex");
   const state = mkdtempSync(join(tmpdir(), "allot-gateway-"));
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   const child = spawn(
     process.execPath,
-    [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `LM_URL:${lmUrl}`, "--persist-to", state],
+    [
+      wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `LM_URL:${lmUrl}`,
+      ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+      "--persist-to", state,
+    ],
     // Offline by design: no Request.cf download, no telemetry.
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
   );

@@ -1,0 +1,164 @@
+// A user's own deployment, end to end, against stand-ins for the real servers whose
+// protocol follows vLLM's source (test/doubles/vllm.ts, cited there): a generate-only
+// instance, a pooling-only instance of the same weights, and a reward model behind
+// /classify, for vLLM's current protocol and for 0.10's (per-token /pooling answers).
+// The flow is the README's "Use with your vLLM": collect (completions and hidden states
+// at different URLs) → train → publish → online chat and a batch through the gateway,
+// whose predictions must be the ones the same vectors give offline.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import * as ort from "onnxruntime-node";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ReferenceLM } from "../../src/reference-lm/model.js";
+import { DEFAULT_MODELS_DIR, loadModels } from "../../src/reference-lm/registry.js";
+import { promptSet } from "../../src/reference-lm/task.js";
+import { type VllmDouble, type VllmVersion, startVllmDouble } from "../doubles/vllm.js";
+import { type RunningGateway, createTenant, startGateway } from "./support/gateway.js";
+import { bin } from "./support/lm-server.js";
+
+const MODEL = "acme/arith-7b";
+const REWARD = "acme/verifier";
+
+/** The CLI as a child process, without blocking this process (the doubles live here). */
+function allot(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.once("exit", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function writePrompts(dir: string, split: "train" | "validation" | "test", count: number, seed: number): string {
+  const path = `${dir}/${split}.jsonl`;
+  writeFileSync(path, promptSet(split, count, seed).map((p) => JSON.stringify(p)).join("\n") + "\n");
+  return path;
+}
+
+/** The prompt's hidden state as the pooling server gives it: the vector, or the last per-token row. */
+async function pooled(pool: VllmDouble, prompt: string): Promise<number[]> {
+  const res = (await (await fetch(`${pool.url}/pooling`, { method: "POST", body: JSON.stringify({ model: MODEL, input: [prompt], task: "embed" }), headers: { "content-type": "application/json" } })).json()) as { data: { data: number[] | number[][] }[] };
+  const d = res.data[0].data;
+  return Array.isArray(d[0]) ? (d as number[][]).at(-1)! : (d as number[]);
+}
+
+let strong: ReferenceLM;
+beforeAll(async () => {
+  [strong] = await loadModels(DEFAULT_MODELS_DIR, ["strong"]);
+});
+
+describe.each<VllmVersion>(["latest", "0.10"])("your own vLLM (%s protocol): collect → train → publish → serve", (version) => {
+  let gen: VllmDouble;
+  let pool: VllmDouble;
+  let reward: VllmDouble;
+  let gw: RunningGateway;
+  let dir: string;
+  let session: ort.InferenceSession;
+  let client: OpenAI;
+  let key: string;
+
+  beforeAll(async () => {
+    gen = await startVllmDouble({ version, runner: "generate", name: MODEL, weights: strong });
+    pool = await startVllmDouble({ version, runner: "pooling", name: MODEL, weights: strong });
+    reward = await startVllmDouble({ version, runner: "pooling", name: REWARD, weights: "verifier" });
+    dir = mkdtempSync("/tmp/allot-deploy-");
+    gw = await startGateway(gen.url, {
+      vars: { LM_MODEL: MODEL, HIDDEN_STATES_URL: pool.url, REWARD_URL: reward.url, REWARD_MODEL: REWARD, REWARDS: "vllm-classify", PREDICTOR_CACHE_SECONDS: "0" },
+    });
+    ({ key } = await createTenant(gw));
+    client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
+  }, 180_000);
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all([gen?.close(), pool?.close(), reward?.close()]);
+  });
+
+  it("collects with completions and hidden states from different instances, as vLLM requires", async () => {
+    const common = ["--lm", gen.url, "--hidden-url", pool.url, "--model", MODEL, "--reward", REWARD, "--reward-url", reward.url, "--rewards", "vllm-classify", "--samples", "8"];
+    for (const [split, count, seed] of [["train", 240, 1], ["validation", 60, 2]] as const) {
+      const r = await allot(["collect", "--prompts", writePrompts(dir, split, count, seed), "--out", `${dir}/data-${split}.jsonl`, ...common]);
+      expect(r.stderr).toContain(`collected ${count} prompts`);
+      expect(r.status).toBe(0);
+    }
+    // Hidden states came from the pooling instance only, asked as current vLLM takes them.
+    const poolings = pool.requests.filter((q) => q.path === "/pooling");
+    expect(poolings.length).toBeGreaterThan(0);
+    expect(poolings.every((q) => q.body.task === "embed" && !("normalize" in q.body))).toBe(true);
+    expect(gen.requests.every((q) => q.path === "/v1/completions")).toBe(true);
+    expect(reward.requests.every((q) => q.path === "/classify")).toBe(true);
+
+    const t = await allot(["train", "--train", `${dir}/data-train.jsonl`, "--validation", `${dir}/data-validation.jsonl`, "--out", `${dir}/acme-binary`]);
+    expect(t.status).toBe(0);
+    session = await ort.InferenceSession.create(`${dir}/acme-binary.onnx`);
+  }, 300_000);
+
+  /** What the trained predictor says offline, on the vector the pooling server gives now. */
+  async function offline(prompt: string): Promise<number> {
+    const h = await pooled(pool, prompt);
+    const out = await session.run({ hidden: new ort.Tensor("float32", Float32Array.from(h), [1, h.length]) });
+    return (out.p.data as Float32Array)[0];
+  }
+
+  it("publishes it, and the gateway lists the model", async () => {
+    const r = await allot(["publish", "--predictor", `${dir}/acme-binary`, "--gateway", gw.url], { ADMIN_TOKEN: gw.admin });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(`published acme-binary (bernoulli, reads ${MODEL}'s hidden states)`);
+    const ids = [];
+    for await (const m of client.models.list()) ids.push(m.id);
+    expect(ids).toContain(MODEL);
+    expect(ids).toContain("route");
+  });
+
+  it("serves an online chat with the prediction the same vector gives offline", async () => {
+    const prompt = "345+678=";
+    const { data, response } = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: prompt }], max_completion_tokens: 12 }).withResponse();
+    expect(data.model).toBe(MODEL);
+    const allotInfo = (data as unknown as { allot: { predicted_success: number; samples: number } }).allot;
+    expect(Math.abs(allotInfo.predicted_success - (await offline(prompt)))).toBeLessThan(1e-5);
+    expect(Number(response.headers.get("x-allot-samples"))).toBe(allotInfo.samples);
+    // Samples from the generate instance, scored by the reward model's /classify.
+    expect(gen.requests.at(-1)!.body).toMatchObject({ model: MODEL, n: allotInfo.samples });
+    expect(reward.requests.at(-1)!.path).toBe("/classify");
+  });
+
+  it("runs a batch on it with the predictions the same vectors give offline", async () => {
+    const prompts = promptSet("test", 8, 5);
+    const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+    const sub = await fetch(`${gw.url}/v1/batches`, { method: "POST", headers, body: JSON.stringify({ model: MODEL, prompts: prompts.map((p) => ({ id: p.id, prompt: p.prompt })), budget: { average: 2, min: 1, max: 4 } }) });
+    expect(sub.status).toBe(202);
+    const { id } = (await sub.json()) as { id: string };
+    let status = "";
+    for (let i = 0; i < 600 && !["done", "failed", "cancelled"].includes(status); i++) {
+      status = ((await (await fetch(`${gw.url}/v1/batches/${id}`, { headers })).json()) as { status: string }).status;
+      if (status !== "done") await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe("done");
+    const results = (await (await fetch(`${gw.url}/v1/batches/${id}/results`, { headers })).text()).trim().split("\n").map((l) => JSON.parse(l) as { id: string; predicted_success: number; status: string });
+    expect(results).toHaveLength(prompts.length);
+    for (const [i, r] of results.entries()) {
+      expect(r.status).toBe("done");
+      expect(Math.abs(r.predicted_success - (await offline(prompts[i].prompt)))).toBeLessThan(1e-5);
+    }
+  }, 120_000);
+
+  it("refuses, with a 503 that says why, hidden states unlike those its predictor was trained on", async () => {
+    // The shipped strong-binary was trained on raw states (norm ~14); this server answers
+    // unit vectors (vLLM's default embed activation; 0.10's per-token rows).
+    const { default: manifest } = await import("../../models/predictors/strong-binary.manifest.json");
+    const { readFile } = await import("node:fs/promises");
+    const onnx = (await readFile(`${DEFAULT_MODELS_DIR}/predictors/strong-binary.onnx`)).toString("base64");
+    const parity = JSON.parse(await readFile(`${DEFAULT_MODELS_DIR}/predictors/strong-binary.parity.json`, "utf8"));
+    const put = await fetch(`${gw.url}/admin/predictors/acme-raw`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${gw.admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ manifest: { ...manifest, name: "acme-raw", lm: { ...manifest.lm, model: MODEL } }, onnx, parity }),
+    });
+    expect(put.status).toBe(201);
+    const res = await fetch(`${gw.url}/v1/allocate`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ budget: 2, predictor: "acme-raw", model: MODEL, queries: [{ id: "a", prompt: "1+1=" }] }) });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain("unit vector");
+  });
+});
