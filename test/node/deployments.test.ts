@@ -144,6 +144,80 @@ describe.each<VllmVersion>(["latest", "0.10"])("your own vLLM (%s protocol): col
     }
   }, 120_000);
 
+  it("takes every standard chat parameter (and nulls): the LM's own passed on, OpenAI's bookkeeping left out", async () => {
+    const before = gen.requests.length;
+    const data = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "system", content: "You add." }, { role: "user", content: "12+34=" }],
+      max_completion_tokens: 8,
+      max_tokens: null,
+      temperature: 0.7,
+      top_p: 0.95,
+      n: 1,
+      stop: ["\n"],
+      seed: 7,
+      frequency_penalty: 0.1,
+      presence_penalty: 0.2,
+      logit_bias: { "5": 1 },
+      logprobs: true,
+      top_logprobs: 2,
+      response_format: { type: "json_object" },
+      reasoning_effort: "low",
+      verbosity: "low",
+      tool_choice: "none",
+      parallel_tool_calls: false,
+      modalities: ["text"],
+      audio: null,
+      metadata: { run: "t" },
+      store: false,
+      service_tier: "auto",
+      prompt_cache_key: "k",
+      safety_identifier: "s",
+      user: "u",
+      prediction: null,
+      stream: false,
+      stream_options: null,
+    });
+    expect(data.choices[0].message.refusal).toBeNull();
+    expect(data.choices[0].logprobs).not.toBeNull(); // the kept sample's, from the LM
+    const sent = gen.requests.slice(before).map((q) => q.body);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const body of sent) {
+      expect(body).toMatchObject({ frequency_penalty: 0.1, presence_penalty: 0.2, logit_bias: { "5": 1 }, logprobs: true, top_logprobs: 2, response_format: { type: "json_object" }, reasoning_effort: "low", seed: 7, stop: ["\n"] });
+      for (const k of ["metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier", "verbosity", "modalities", "tool_choice"]) expect(body).not.toHaveProperty(k);
+    }
+  });
+
+  it("takes every standard completions parameter: a prompt array, echo, suffix, logprobs, best_of", async () => {
+    const before = gen.requests.length;
+    const { data, response } = await client.completions
+      .create({ model: MODEL, prompt: ["12+34=", "345+678="], max_tokens: 8, temperature: 0.8, top_p: 1, echo: true, suffix: null, logprobs: 1, best_of: 3, n: 1, frequency_penalty: 0, presence_penalty: null, logit_bias: {}, seed: 3, stop: null, user: "u", stream: false })
+      .withResponse();
+    expect(data.choices.map((c) => c.index)).toEqual([0, 1]);
+    expect(data.choices[0].text.startsWith("12+34=")).toBe(true); // echo
+    expect(data.choices[1].text.startsWith("345+678=")).toBe(true);
+    expect(response.headers.get("x-allot-samples")).toBe("3,3"); // best_of pins the samples
+    const sent = gen.requests.slice(before).map((q) => q.body);
+    expect(sent.every((b) => b.logprobs === 1 && !("echo" in b) && !("best_of" in b) && !("frequency_penalty" in b) && !("logit_bias" in b))).toBe(true);
+  });
+
+  it("fails as the SDK expects: refused fields are BadRequestError, an unknown model NotFoundError, an LM refusal a 400 sent once", async () => {
+    const tools = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "1+1=" }], tools: [{ type: "function", function: { name: "f" } }] }).catch((e) => e);
+    expect(tools).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(tools.param).toBe("tools");
+    const unknown = await client.chat.completions.create({ model: "gpt-9", messages: [{ role: "user", content: "1+1=" }] }).catch((e) => e);
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(unknown.code).toBe("model_not_found");
+    // Too long for the model's context: the LM's 400, passed on, never retried.
+    const retrying = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 2 });
+    const before = gen.requests.length;
+    const long = await retrying.completions.create({ model: MODEL, prompt: "12345*54321=", max_tokens: 30, temperature: 0.8 }).catch((e) => e);
+    expect(long).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(long.message).toContain("maximum context length");
+    expect(long.message).not.toContain("127.0.0.1");
+    expect(gen.requests.length - before).toBe(1);
+  });
+
   it("refuses, with a 503 that says why, hidden states unlike those its predictor was trained on", async () => {
     // The shipped strong-binary was trained on raw states (norm ~14); this server answers
     // unit vectors (vLLM's default embed activation; 0.10's per-token rows).
