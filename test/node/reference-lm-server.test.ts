@@ -148,11 +148,33 @@ describe("POST /pooling", () => {
     expect(a.usage.prompt_tokens).toBe(6 + 4 + 6);
   });
 
-  it("normalizes only when asked (allot asks for raw states)", async () => {
+  it("serves raw states, L2-normalised only with use_activation, and refuses normalize as current vLLM does", async () => {
     const raw = (await pooling({ model: "weak", input: "12+34=" })).json.data[0].data as number[];
-    const unit = (await pooling({ model: "weak", input: "12+34=", normalize: true })).json.data[0].data as number[];
+    const embed = (await pooling({ model: "weak", input: "12+34=", task: "embed" })).json.data[0].data as number[];
+    const unit = (await pooling({ model: "weak", input: "12+34=", use_activation: true })).json.data[0].data as number[];
+    expect(embed).toEqual(raw);
     expect(Math.hypot(...raw)).not.toBeCloseTo(1, 3);
     expect(Math.hypot(...unit)).toBeCloseTo(1, 6);
+    const refused = await pooling({ model: "weak", input: "12+34=", normalize: false });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toMatchObject({ param: "normalize", message: "Parameter `normalize` was removed; use `use_activation` instead." });
+    for (const [task, param] of [["encode", "task"], ["score", "task"], ["classify", "task"]]) {
+      expect((await pooling({ model: "weak", input: "1+1=", task })).json.error.param).toBe(param);
+    }
+  });
+
+  it("token_embed gives one row per token, the last of which is the embed vector", async () => {
+    const raw = (await pooling({ model: "weak", input: "12+34=" })).json.data[0].data as number[];
+    const rows = (await pooling({ model: "weak", input: "12+34=", task: "token_embed" })).json.data[0].data as number[][];
+    expect(rows).toHaveLength("12+34=".length);
+    rows.at(-1)!.forEach((x, j) => expect(x).toBeCloseTo(raw[j], 5));
+  });
+
+  it("serves the verifiers through /classify as vLLM serves a one-label classifier", async () => {
+    const res = await postJson(`${server.url}/classify`, { model: "verifier-binary", input: ["12+34=46", "12+34=47"] });
+    expect(res.status).toBe(200);
+    expect(res.json.data.map((d: { probs: number[]; num_classes: number }) => [d.probs, d.num_classes])).toEqual([[[1], 1], [[0], 1]]);
+    expect((await postJson(`${server.url}/classify`, { model: "weak", input: "1+1=" })).status).toBe(400);
   });
 
   it("scores prompt+completion with the binary and graded verifiers", async () => {
