@@ -161,9 +161,10 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest):
   const units = chosen.reduce((s, o) => s + o.cost, 0);
   await ledger.commit(reservation.id, units);
   await ledger.release(reservation.id);
-  // The price moves so that average spend tracks the target; a pinned request's spend is
-  // the caller's choice, not the price's doing, so it does not move it.
-  if (!req.pinned) await ledger.observe(chosen.map((o) => o.cost));
+  // The price moves so that average spend tracks the target: it sees what the price
+  // decided (the plan, even when the budget's end cut it short), and nothing of requests
+  // whose spend the price did not decide (pinned by the caller, or greedy).
+  if (!req.pinned && !greedy) await ledger.observe(plans.map((p) => p.options[p.chosen].cost));
   return {
     choices: chosen.map((o, i) => ({ model: o.model, samples: o.k, units: o.cost, predicted: req.pinned || greedy ? null : o.predicted, result: results[i] })),
     price: online.price,

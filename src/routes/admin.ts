@@ -20,7 +20,8 @@ const ledger = tenantLedger;
 const noTenant = (id: string) => new ApiError(404, "not_found_error", `no tenant ${id}`, "id");
 
 export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-admin.use("/admin/*", requireAdmin);
+admin.use("/admin/tenants", requireAdmin);
+admin.use("/admin/tenants/*", requireAdmin);
 
 admin.openapi(
   createRoute({

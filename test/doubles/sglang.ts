@@ -12,10 +12,8 @@
  * one, so a client that batches gets silently wrong vectors and one that sends a text
  * per call does not.
  */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { getRequestListener } from "@hono/node-server";
 import { Hono } from "hono";
+import { listenOnLoopback } from "./listen.js";
 import type { ReferenceLM } from "../../src/reference-lm/model.js";
 
 export interface SglangDouble {
@@ -59,15 +57,5 @@ export async function startSglangDouble(o: { lm: ReferenceLM; name: string; batc
     return c.json(single ? out[0] : out);
   });
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
-  const server = createServer(getRequestListener(app.fetch));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { ...(await listenOnLoopback(app)), requests };
 }

@@ -22,10 +22,8 @@
  * What this double does not do: penalties, logit_bias and response_format are accepted
  * and recorded (vLLM's request models carry them) but do not change the samples.
  */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { getRequestListener } from "@hono/node-server";
 import { Hono } from "hono";
+import { listenOnLoopback } from "./listen.js";
 import type { Context } from "hono";
 import { renderChat, renderScored } from "../../src/reference-lm/chat-template.js";
 import type { ReferenceLM } from "../../src/reference-lm/model.js";
@@ -257,15 +255,5 @@ export async function startVllmDouble(o: VllmDoubleOptions): Promise<VllmDouble>
     return c.json(errorBody(o.version, 500, "InternalServerError", String(err)), 500);
   });
 
-  const server = createServer(getRequestListener(app.fetch));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { ...(await listenOnLoopback(app)), requests };
 }
