@@ -7,8 +7,14 @@
 import { ApiError } from "../http/errors.js";
 import type { BackendError } from "../lm/http.js";
 
-export function upstreamError(e: BackendError, what: string, param: string | null = null): ApiError {
+/**
+ * `param`: the caller's field to blame by default; `passedOn`: fields the caller sent that
+ * reached the server under the same name, so that when the server blames one of them the
+ * caller is told that field instead.
+ */
+export function upstreamError(e: BackendError, what: string, param: string | null = null, passedOn: readonly string[] = []): ApiError {
   console.error(`${what}: ${e.message}`);
-  if (e.rejected) return new ApiError(400, "invalid_request_error", `${what}: the model server refused the request: ${e.reason}`, param);
+  const blamed = e.param !== null && passedOn.includes(e.param) ? e.param : param;
+  if (e.rejected) return new ApiError(400, "invalid_request_error", `${what}: the model server refused the request: ${e.reason}`, blamed);
   return new ApiError(502, "upstream_error", `${what}: ${e.reason}`);
 }

@@ -8,7 +8,21 @@ import { z } from "zod";
 /** Limits of the reference LM server; a real vLLM has its own. */
 export const LM_LIMITS = { maxN: 128, maxPrompts: 1024, maxSamplesPerRequest: 8192, maxStops: 4 } as const;
 
+/**
+ * Sampling fields vLLM implements and the reference LM does not: refused by name, so a
+ * client learns which field to drop (or which server to use), not "unrecognized key".
+ */
+const notImplemented = (field: string) =>
+  z
+    .unknown()
+    .refine(() => false, { error: `${field} is not implemented by the reference LM (vLLM and SGLang implement it)` })
+    .optional();
+const UNIMPLEMENTED = Object.fromEntries(
+  ["frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "reasoning_effort", "suffix", "echo"].map((f) => [f, notImplemented(f)]),
+);
+
 export const CompletionRequestSchema = z.strictObject({
+  ...UNIMPLEMENTED,
   model: z.string().min(1),
   prompt: z.union([z.string(), z.array(z.string()).min(1).max(LM_LIMITS.maxPrompts)]),
   n: z.int().min(1).max(LM_LIMITS.maxN).default(1),
@@ -127,6 +141,7 @@ export const ClassifyResponseSchema = z.object({
 export type ClassifyResponse = z.infer<typeof ClassifyResponseSchema>;
 
 export const ChatCompletionRequestSchema = z.strictObject({
+  ...UNIMPLEMENTED,
   model: z.string().min(1),
   messages: MessagesSchema,
   n: z.int().min(1).max(LM_LIMITS.maxN).default(1),

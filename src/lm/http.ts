@@ -28,6 +28,8 @@ export class BackendError extends Error {
     readonly retryable: boolean,
     readonly attempts: number,
     reason?: string,
+    /** The request field the server blamed, when it named one. */
+    readonly param: string | null = null,
   ) {
     super(message);
     this.name = "BackendError";
@@ -51,9 +53,11 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function errorMessage(body: unknown): string | null {
-  const e = (body as { error?: { message?: unknown }; message?: unknown } | null)?.error?.message ?? (body as { message?: unknown } | null)?.message;
-  return typeof e === "string" ? e : null;
+/** The message and param of an error body: OpenAI's and current vLLM's {error: {…}}, or vLLM 0.10's flat one. */
+function errorFields(body: unknown): { message: string | null; param: string | null } {
+  const b = body as { error?: { message?: unknown; param?: unknown }; message?: unknown; param?: unknown } | null;
+  const e = b?.error && typeof b.error === "object" ? b.error : b;
+  return { message: typeof e?.message === "string" ? e.message : null, param: typeof e?.param === "string" ? e.param : null };
 }
 
 /**
@@ -92,8 +96,9 @@ export async function postJson<T>(
         last = new BackendError(`${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, res.status, true, attempt, "the server answered with an unexpected body");
       } else {
         const retryable = res.status === 429 || res.status >= 500;
-        const detail = errorMessage(json) ?? text.slice(0, 200);
-        last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt, `${res.status}: ${detail}`);
+        const fields = errorFields(json);
+        const detail = fields.message ?? text.slice(0, 200);
+        last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt, `${res.status}: ${detail}`, fields.param);
         if (!retryable) throw last;
         wait = retryAfterMs(res.headers.get("retry-after"));
       }

@@ -155,7 +155,10 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest):
     });
   } catch (e) {
     await ledger.release(reservation.id);
-    if (e instanceof BackendError) throw upstreamError(e, "sampling", "messages" in req.inputs[0] ? "messages" : "prompt");
+    if (e instanceof BackendError) {
+      const sent = ["temperature", "top_p", "max_tokens", "stop", "seed", ...Object.keys(req.params.extra ?? {})];
+      throw upstreamError(e, "sampling", "messages" in req.inputs[0] ? "messages" : "prompt", sent);
+    }
     throw e;
   }
   const units = chosen.reduce((s, o) => s + o.cost, 0);

@@ -81,6 +81,8 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
   it.each([
     [{ prompt: "1+1=", n: 3 }, "n"],
     [{ prompt: "1+1=", stream: "yes" }, "stream"],
+    // Passed to the LM, which (the reference LM) does not implement it: its reason, naming the field.
+    [{ prompt: "12+34=", frequency_penalty: 0.5 }, "frequency_penalty"],
     [{ prompt: [] }, "prompt"],
     [{ prompt: [1, 2, 3] }, "prompt"],
     [{ prompt: "1+1=", allot: { units: 0 } }, "allot.units"],
