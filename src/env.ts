@@ -6,6 +6,8 @@ export interface Env {
   readonly ALLOT_VERSION?: string;
   /** Guards /admin routes. A Worker secret; `.dev.vars` locally. */
   readonly ADMIN_TOKEN?: string;
+  /** Signs API keys (their tag), so a made-up key is refused before any Durable Object. A Worker secret. */
+  readonly API_KEY_SECRET?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
   readonly BATCHES: DurableObjectNamespace<BatchRun>;
   /** The LM server (vLLM, SGLang, or the reference LM): base URL, model, key, hidden-state protocol. */
@@ -33,6 +35,16 @@ export interface Env {
   readonly REWARDS?: string;
   /** Published predictors (`allot publish`); optional: without it only the shipped ones exist. */
   readonly PREDICTORS?: R2Bucket;
+  /** How long an online request's reservation lives if never settled (default 300 s): a crashed gateway frees it then. */
+  readonly ONLINE_LEASE_SECONDS?: string;
+  /** How long a batch's reservation and slot live unless the batch renews them (default 900 s); it renews at every step. */
+  readonly BATCH_LEASE_SECONDS?: string;
+  /** Batches wait out outages: first retry after BATCH_RETRY_BASE_MS (15000), doubling; BATCH_PROMPT_ATTEMPTS (8) per prompt; BATCH_DEADLINE_SECONDS (86400). */
+  readonly BATCH_RETRY_BASE_MS?: string;
+  readonly BATCH_PROMPT_ATTEMPTS?: string;
+  readonly BATCH_DEADLINE_SECONDS?: string;
+  /** Finished batches and their results are deleted this long after they end (default 7 days). */
+  readonly BATCH_RETENTION_SECONDS?: string;
   /** How long an isolate reuses its list of published predictors (default 30 s). */
   readonly PREDICTOR_CACHE_SECONDS?: string;
 }

@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { tenantLedger } from "../tenants/lookup.js";
+import { tagMatches } from "./key-tag.js";
 import { bearer, parseApiKey, sameSecret } from "./tokens.js";
 
 /** Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
@@ -22,8 +23,9 @@ export const requireTenant = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearer(c.req.header("authorization"));
   if (!token) throw new ApiError(401, "authentication_error", "missing API key: send Authorization: Bearer <key>");
   const key = parseApiKey(token);
-  const ledger = key ? tenantLedger(c.env, key.tenant) : null;
-  if (!key || !ledger || !(await ledger.authenticate(key.keyId, key.secret))) {
+  // A key whose tag is wrong was not issued here: refused without touching any ledger.
+  const issued = key !== null && (await tagMatches(c.env.API_KEY_SECRET, key.untagged, key.tag));
+  if (!issued || !(await tenantLedger(c.env, key.tenant).authenticate(key.keyId, key.secret))) {
     throw new ApiError(401, "authentication_error", "invalid or revoked API key");
   }
   c.set("tenant", key.tenant);

@@ -11,8 +11,8 @@ export function bearer(header: string | undefined): string | null {
   return m ? m[1] : null;
 }
 
-/** An API key is `ak_<tenant>_<key id>_<secret>`: the tenant id routes it to its ledger. */
-export function parseApiKey(key: string): { tenant: string; keyId: string; secret: string } | null {
-  const m = /^ak_([0-9a-f]{16})_([0-9a-f]{8})_([0-9a-f]{48})$/.exec(key);
-  return m ? { tenant: m[1], keyId: m[2], secret: m[3] } : null;
+/** An API key is `ak_<tenant>_<key id>_<secret>_<tag>`: the tenant id routes it to its ledger, the tag (key-tag.ts) vouches for it first. */
+export function parseApiKey(key: string): { tenant: string; keyId: string; secret: string; untagged: string; tag: string } | null {
+  const m = /^(ak_([0-9a-f]{16})_([0-9a-f]{8})_([0-9a-f]{48}))_([0-9a-f]{32})$/.exec(key);
+  return m ? { untagged: m[1], tenant: m[2], keyId: m[3], secret: m[4], tag: m[5] } : null;
 }

@@ -5,20 +5,24 @@ import { solveMenu } from "../allocation/menu.js";
 import { type RouteChoice, predictedMenu } from "../allocation/route.js";
 import { lmConfig } from "../backends/config.js";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../contracts/batches.js";
-import { sampleAndRerank, mapBounded } from "../dispatch/best-of-k.js";
+import { mapBounded, sampleAndRerank } from "../dispatch/best-of-k.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
-import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
+import { type Refused, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { findRouter } from "../predictor/registry.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
+import { hasBatch, migrate } from "./schema.js";
 
 type State = BatchStatus["status"];
 
 /** Prompts sampled per alarm: two subrequests each, within one invocation's limit of 50. */
 export const PROMPTS_PER_STEP = 24;
 const IN_FLIGHT = 6;
+
+/** The units a batch's budget comes to: its average times its prompts. */
+export const batchUnits = (spec: BatchRequest): number => Math.round(spec.budget.average * spec.prompts.length);
 
 type BatchRow = {
   id: string;
@@ -32,53 +36,83 @@ type BatchRow = {
   allocated: number;
   error_type: string | null;
   error_message: string | null;
+  step_attempts: number;
+  deadline: number | null;
+  settled: number;
+  finished_at: number | null;
 };
+
+/** How a batch waits out an outage (env overrides; seconds unless named _MS). */
+function timing(env: Env) {
+  const num = (v: string | undefined, fallback: number) => {
+    const n = Number(v);
+    return v !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
+  };
+  const lease = num(env.BATCH_LEASE_SECONDS, 900) * 1000;
+  return {
+    /** First wait after a failed attempt; doubles each time, capped below the lease so a waiting batch still renews it. */
+    baseMs: num(env.BATCH_RETRY_BASE_MS, 15_000),
+    capMs: lease / 3,
+    /** Attempts per prompt (each of them LM_ATTEMPTS calls) before a transient failure is final. */
+    attempts: num(env.BATCH_PROMPT_ATTEMPTS, 8),
+    /** A batch not done by then fails, charging what it delivered. */
+    deadlineMs: num(env.BATCH_DEADLINE_SECONDS, 86_400) * 1000,
+    /** Finished batches (and their results) are deleted this long after they end. */
+    retentionMs: num(env.BATCH_RETENTION_SECONDS, 7 * 86_400) * 1000,
+  };
+}
+
+const backoff = (t: ReturnType<typeof timing>, attempt: number) => Math.min(t.capMs, t.baseMs * 2 ** Math.max(0, attempt - 1));
+
+/**
+ * A failure that retrying can cure (an outage, an overloaded object) as opposed to one
+ * it cannot (the request itself is wrong, or the budget is spent).
+ */
+function transient(e: unknown): boolean {
+  if (e instanceof ApiError) return e.status >= 500;
+  if (e instanceof BackendError) return e.retryable;
+  return true; // storage or runtime errors ("overloaded", a reset object): try the step again
+}
 
 /**
  * One batch: a persisted state machine driven by alarms.
  *
- *   queued → predicting (hidden states, predictor, allocation, budget reserved)
- *          → sampling (PROMPTS_PER_STEP prompts per alarm: k samples each, scored, best kept,
- *            then charged) → done
+ *   queued → predicting (hidden states, predictor, allocation) → sampling
+ *          (PROMPTS_PER_STEP prompts per alarm: k samples each, scored, best kept, charged)
+ *          → done | failed | cancelled → settled (what was delivered is charged, the rest
+ *          of the reservation released, the tenant's batch slot freed) → deleted after
+ *          BATCH_RETENTION_SECONDS
  *
- * Every step writes its results before the next begins, so an object that is evicted or
- * restarted resumes where it was: predictions and allocation are not recomputed, sampled
- * prompts are not sampled again, and charges are idempotent per prompt in the tenant's
- * ledger, so no sample is charged twice. A prompt whose sampling finally fails is not
- * charged; what was reserved and not used is released when the batch ends.
+ * The budget is reserved when the batch is submitted, before any LM work, and the
+ * reservation and the tenant's batch slot are leases the batch renews at every step.
+ * Every step writes its results before the next begins, so an object that is evicted
+ * resumes where it was; charges are idempotent per prompt, so no sample is charged twice.
+ * Outages are waited out: a prompt whose LM calls fail transiently is tried again on a
+ * later alarm, backing off, up to BATCH_PROMPT_ATTEMPTS times or the batch's deadline; a
+ * prompt the LM refuses fails alone with its reason; only an impossible batch fails.
  */
 export class BatchRun extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** A step is running in this instance: another alarm entering meanwhile must not start one. */
-  private stepping = false;
+  private readonly timing: ReturnType<typeof timing>;
+  /** The step running in this instance, if any: a second alarm must not start one, and a cancel waits for its charges. */
+  private current: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS batch (k INTEGER PRIMARY KEY CHECK (k = 0), id TEXT NOT NULL, tenant TEXT NOT NULL,
-        spec TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, predictor TEXT, reservation TEXT,
-        budget_units INTEGER NOT NULL, allocated INTEGER NOT NULL DEFAULT 0, error_type TEXT, error_message TEXT);
-      CREATE TABLE IF NOT EXISTS item (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, prompt TEXT NOT NULL, p REAL,
-        units INTEGER, state TEXT NOT NULL DEFAULT 'pending', best TEXT, reward REAL, charged INTEGER NOT NULL DEFAULT 0);
-    `);
-    // Added with routing: the model that answers a prompt and its samples (units are what
-    // is charged: samples × the model's cost). Objects created before keep their rows.
-    const columns = new Set(this.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('item')").toArray().map((c) => c.name));
-    if (!columns.has("model")) this.sql.exec("ALTER TABLE item ADD COLUMN model TEXT");
-    if (!columns.has("samples")) this.sql.exec("ALTER TABLE item ADD COLUMN samples INTEGER");
+    this.timing = timing(env);
+    // An object that holds a batch is brought up to date; any other (a lookup of an
+    // unknown id) is left without storage.
+    if (hasBatch(this.sql)) migrate(this.sql);
   }
 
-  /**
-   * Schedules the next step. Not setAlarm(Date.now()): re-arming at the current time from
-   * inside alarm() is silently dropped by local workerd and can be delayed for tens of
-   * seconds in production (cloudflare/workerd#6866); one millisecond ahead chains reliably.
-   */
-  private nextStep(): Promise<void> {
-    return this.ctx.storage.setAlarm(Date.now() + 1);
+  /** Schedules the next step at `at` (not before now + 1 ms: re-arming at the current time from alarm() is dropped locally, cloudflare/workerd#6866). */
+  private nextStep(at = Date.now() + 1): Promise<void> {
+    return this.ctx.storage.setAlarm(Math.max(at, Date.now() + 1));
   }
 
   private row(): BatchRow | null {
+    if (!hasBatch(this.sql)) return null;
     return this.sql.exec<BatchRow>("SELECT * FROM batch").toArray()[0] ?? null;
   }
 
@@ -90,11 +124,21 @@ export class BatchRun extends DurableObject<Env> {
     return tenantLedger(this.env, tenant);
   }
 
-  /** Starts the batch (idempotent: a repeated start returns the existing status). */
-  async start(id: string, tenant: string, spec: BatchRequest): Promise<BatchStatus> {
+  /** Starts the batch, holding `reservation` (idempotent: a repeated start returns the existing status). */
+  async start(id: string, tenant: string, spec: BatchRequest, reservation: string | null = null): Promise<BatchStatus> {
     if (!this.row()) {
-      const budgetUnits = Math.round(spec.budget.average * spec.prompts.length);
-      this.sql.exec("INSERT INTO batch (k, id, tenant, spec, status, created_at, budget_units) VALUES (0, ?, ?, ?, 'queued', ?, ?)", id, tenant, JSON.stringify(spec), Date.now(), budgetUnits);
+      migrate(this.sql);
+      const now = Date.now();
+      this.sql.exec(
+        "INSERT INTO batch (k, id, tenant, spec, status, created_at, budget_units, reservation, deadline) VALUES (0, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+        id,
+        tenant,
+        JSON.stringify(spec),
+        now,
+        batchUnits(spec),
+        reservation,
+        now + this.timing.deadlineMs,
+      );
       spec.prompts.forEach((p, i) => this.sql.exec("INSERT INTO item (idx, id, prompt) VALUES (?, ?, ?)", i, p.id, p.prompt));
       await this.nextStep();
     }
@@ -103,13 +147,14 @@ export class BatchRun extends DurableObject<Env> {
 
   /**
    * The batch's status. Also a watchdog: a running batch with no alarm set (its step was
-   * cut off, e.g. by an eviction, before it could re-arm) is re-armed, so polling a batch
-   * keeps it moving.
+   * cut off before it could re-arm) is re-armed, and an ended batch whose settlement was
+   * cut off is settled, so polling a batch keeps it moving.
    */
   async status(tenant: string): Promise<BatchStatus | null> {
     const b = this.row();
     if (!b || b.tenant !== tenant) return null;
     if (!TERMINAL.includes(b.status) && (await this.ctx.storage.getAlarm()) === null) await this.nextStep();
+    if (TERMINAL.includes(b.status) && !b.settled && !this.current) await this.settle(b);
     // Units used are derived from the charged prompts, never kept as a running total that
     // a restart between charging and counting could double.
     const counts = this.sql.exec<{ sampled: number; failed: number; used: number }>(
@@ -140,8 +185,8 @@ export class BatchRun extends DurableObject<Env> {
     const b = this.row();
     if (!b || b.tenant !== tenant) return null;
     return this.sql
-      .exec<{ id: string; best: string | null; reward: number | null; units: number | null; model: string | null; samples: number | null; p: number | null; state: string }>(
-        "SELECT id, best, reward, units, model, samples, p, state FROM item WHERE state != 'pending' ORDER BY idx",
+      .exec<{ id: string; best: string | null; reward: number | null; units: number | null; model: string | null; samples: number | null; p: number | null; state: string; error: string | null }>(
+        "SELECT id, best, reward, units, model, samples, p, state, error FROM item WHERE state != 'pending' ORDER BY idx",
       )
       .toArray()
       .map((r) => {
@@ -152,41 +197,79 @@ export class BatchRun extends DurableObject<Env> {
           best: r.best,
           reward: r.reward,
           units: done ? (r.units ?? 0) : 0,
-          model: samples > 0 ? r.model : null,
+          model: samples > 0 && done ? r.model : null,
           samples: done ? samples : 0,
           predicted_success: r.p,
           status: r.state as "done" | "failed",
+          ...(r.error ? { error: r.error } : {}),
         };
       });
   }
 
+  /**
+   * Cancels: no new step starts. A step in flight finishes, and what it delivers is
+   * charged before the reservation is released, so the status and the ledger agree.
+   */
   async cancel(tenant: string): Promise<BatchStatus | null> {
     const b = this.row();
     if (!b || b.tenant !== tenant) return null;
     if (!TERMINAL.includes(b.status)) {
-      await this.finish(b, "cancelled");
+      this.sql.exec("UPDATE batch SET status = 'cancelled', finished_at = ?", Date.now());
       await this.ctx.storage.deleteAlarm();
+      if (this.current) await this.current.catch(() => undefined);
+      await this.settle(this.row()!);
     }
     return this.status(tenant);
   }
 
   override async alarm(): Promise<void> {
     const b = this.row();
-    if (!b || TERMINAL.includes(b.status) || this.stepping) return;
-    this.stepping = true;
+    if (!b || this.current) return;
+    if (TERMINAL.includes(b.status)) {
+      if (!b.settled) await this.settle(b);
+      else if (b.finished_at !== null && Date.now() >= b.finished_at + this.timing.retentionMs) await this.ctx.storage.deleteAll();
+      else if (b.finished_at !== null) await this.nextStep(b.finished_at + this.timing.retentionMs);
+      return;
+    }
+    this.current = this.step(b);
     try {
-      if (b.status === "queued" || b.status === "predicting") await this.allocate(b);
-      else await this.sampleStep(b);
-    } catch (e) {
-      const err = e instanceof ApiError ? { type: e.type, message: e.message } : { type: "api_error", message: `batch failed: ${(e as Error).message}` };
-      this.sql.exec("UPDATE batch SET error_type = ?, error_message = ?", err.type, err.message);
-      await this.finish(this.row()!, "failed");
+      await this.current;
     } finally {
-      this.stepping = false;
+      this.current = null;
     }
   }
 
-  /** Predicts each prompt's curve, allocates the budget, reserves it. */
+  /** One step, with its failure handled: transient ones are tried again later, the rest fail the batch. */
+  private async step(b: BatchRow): Promise<void> {
+    const now = Date.now();
+    try {
+      if (b.deadline !== null && now > b.deadline) {
+        await this.finish("failed", { type: "deadline_exceeded", message: "the batch did not finish before its deadline (BATCH_DEADLINE_SECONDS); what was delivered is charged" });
+        return;
+      }
+      // Alive: the reservation and the batch slot stay ours for another lease.
+      if (!(await this.ledger(b.tenant).renewBatch(b.id, b.reservation, now))) {
+        await this.finish("failed", { type: "lease_expired", message: "the batch's budget lease expired while it could not run; what was delivered is charged" });
+        return;
+      }
+      if (b.status === "queued" || b.status === "predicting") await this.allocate(b);
+      else await this.sampleStep(b);
+      this.sql.exec("UPDATE batch SET step_attempts = 0");
+    } catch (e) {
+      const row = this.row()!;
+      if (TERMINAL.includes(row.status)) return;
+      if (transient(e) && row.step_attempts + 1 < this.timing.attempts) {
+        this.sql.exec("UPDATE batch SET step_attempts = step_attempts + 1");
+        console.error(`batch ${b.id}: step failed, trying again: ${(e as Error).message}`);
+        await this.nextStep(now + backoff(this.timing, row.step_attempts + 1));
+        return;
+      }
+      const err = e instanceof ApiError ? { type: e.type, message: e.message } : { type: "api_error", message: `batch failed: ${(e as Error).message}` };
+      await this.finish("failed", err);
+    }
+  }
+
+  /** Predicts each prompt's curve and allocates the budget; a prompt the LM refuses fails alone. */
   private async allocate(b: BatchRow): Promise<void> {
     this.sql.exec("UPDATE batch SET status = 'predicting'");
     const spec = this.spec(b);
@@ -203,29 +286,46 @@ export class BatchRun extends DurableObject<Env> {
       const extra = b.budget_units - base * n;
       units = spec.prompts.map((_, i) => Math.min(spec.budget.max, Math.max(spec.budget.min, base + (i < extra ? 1 : 0))));
     } else {
-      const shipped = await choosePredictor(this.env, spec);
-      predictor = shipped.manifest.name;
-      const preds = await predict(this.env, shipped, spec.prompts.map((p) => ({ prompt: p.prompt })), (i) => `prompts[${i}].prompt`);
+      const chosen = await choosePredictor(this.env, spec);
+      predictor = chosen.manifest.name;
+      const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predict(this.env, chosen, part, () => "prompt"));
+      const ok = this.refuse(preds);
       // Predicted single-sample success: p, or q(1) for a curve predictor.
-      preds.forEach((pr, i) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
-      const problem = buildBatch({
-        budget: b.budget_units,
-        min: spec.budget.min,
-        max: spec.budget.max,
-        queries: preds.map((pr, i) => ("p" in pr ? { id: String(i), p: pr.p } : { id: String(i), marginals: marginalsOf(pr.curve) })),
-      });
-      units = Array.from(solveBatch(problem, b.budget_units).units);
+      ok.forEach(({ pr, i }) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
+      units = new Array<number>(n).fill(0);
+      if (ok.length > 0) {
+        // The whole budget goes to the prompts that can be served (average ≥ min, so it covers their minimum).
+        const problem = buildBatch({
+          budget: b.budget_units,
+          min: spec.budget.min,
+          max: spec.budget.max,
+          queries: ok.map(({ pr, i }) => ("p" in pr ? { id: String(i), p: pr.p } : { id: String(i), marginals: marginalsOf(pr.curve) })),
+        });
+        const solved = solveBatch(problem, b.budget_units);
+        ok.forEach(({ i }, k) => (units[i] = solved.units[k]));
+      }
     }
     const allocated = units.reduce((a, x) => a + x, 0);
-    units.forEach((u, i) => this.sql.exec("UPDATE item SET units = ?, state = CASE WHEN ? = 0 THEN 'done' ELSE state END WHERE idx = ?", u, u, i));
-    let reservation: string | null = null;
-    if (allocated > 0) {
+    units.forEach((u, i) => this.sql.exec("UPDATE item SET units = ?, state = CASE WHEN state = 'pending' AND ? = 0 THEN 'done' ELSE state END WHERE idx = ?", u, u, i));
+    // Batches submitted before the budget was reserved at submission reserve here, by ref.
+    let reservation = b.reservation;
+    if (reservation === null && allocated > 0) {
       const r = await this.ledger(b.tenant).reserve(allocated, b.id);
       if (!r.ok) throw budgetExceeded(b.tenant, r, "this batch");
       reservation = r.id;
     }
     this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, reservation = ?, allocated = ?", predictor, reservation, allocated);
     await this.nextStep();
+  }
+
+  /** Marks refused prompts failed with their reason; returns the others with their index. */
+  private refuse<T extends object>(preds: readonly (T | Refused)[]): { pr: T; i: number }[] {
+    const ok: { pr: T; i: number }[] = [];
+    preds.forEach((pr, i) => {
+      if ("refused" in pr) this.sql.exec("UPDATE item SET state = 'failed', units = 0, error = ? WHERE idx = ?", pr.refused, i);
+      else ok.push({ pr, i });
+    });
+    return ok;
   }
 
   /**
@@ -239,34 +339,37 @@ export class BatchRun extends DurableObject<Env> {
     const router = await findRouter(this.env, name);
     if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
     const options = router.manifest.route!.options;
-    const preds = await predictRoute(this.env, router, spec.prompts.map((p) => ({ prompt: p.prompt })));
+    const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predictRoute(this.env, router, part));
+    const ok = this.refuse(preds);
+    const units = new Array<number>(spec.prompts.length).fill(0);
+    if (ok.length === 0) return { router: router.manifest.name, units };
     const nothing: RouteChoice = { option: -1, k: 0, cost: 0, value: 0 };
-    const menus = preds.map((p) => [
-      ...(spec.budget.min === 0 ? [nothing] : []),
-      ...predictedMenu(options, p, spec.budget.min, spec.budget.max),
-    ]);
+    const menus = ok.map(({ pr }) => [...(spec.budget.min === 0 ? [nothing] : []), ...predictedMenu(options, pr, spec.budget.min, spec.budget.max)]);
     if (menus[0].length === 0) throw new ApiError(400, "invalid_request_error", `no (model, k) of ${name} costs between ${spec.budget.min} and ${spec.budget.max} units`, "budget");
     const solution = solveMenu(menus, budgetUnits);
-    const chosen = menus.map((menu, i) => menu[solution.choice[i]]);
-    chosen.forEach((c, i) => {
+    ok.forEach(({ pr, i }, k) => {
+      const c = menus[k][solution.choice[k]];
       const model = c.option >= 0 ? options[c.option].model : null;
-      this.sql.exec("UPDATE item SET model = ?, samples = ?, p = ? WHERE idx = ?", model, c.k, c.option >= 0 ? preds[i][c.option] : null, i);
+      this.sql.exec("UPDATE item SET model = ?, samples = ?, p = ? WHERE idx = ?", model, c.k, c.option >= 0 ? pr[c.option] : null, i);
+      units[i] = c.cost;
     });
-    return { router: router.manifest.name, units: chosen.map((c) => c.cost) };
+    return { router: router.manifest.name, units };
   }
 
-  /** Samples, scores and charges the next prompts; finishes when none are left. */
+  /** Samples, scores and charges the next prompts that are due; finishes when none are left. */
   private async sampleStep(b: BatchRow): Promise<void> {
     const spec = this.spec(b);
     const base = lmConfig(this.env);
-    const pending = this.sql
-      .exec<{ idx: number; prompt: string; units: number; model: string | null; samples: number | null }>(
-        "SELECT idx, prompt, units, model, samples FROM item WHERE state = 'pending' ORDER BY idx LIMIT ?",
+    const now = Date.now();
+    const due = this.sql
+      .exec<{ idx: number; prompt: string; units: number; model: string | null; samples: number | null; attempts: number }>(
+        "SELECT idx, prompt, units, model, samples, attempts FROM item WHERE state = 'pending' AND not_before <= ? ORDER BY idx LIMIT ?",
+        now,
         PROMPTS_PER_STEP,
       )
       .toArray();
     const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
-    await mapBounded(pending, IN_FLIGHT, async (it) => {
+    await mapBounded(due, IN_FLIGHT, async (it) => {
       try {
         const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx) >>> 0;
         // A routed prompt has its own model and samples (every pending one: a prompt given
@@ -276,17 +379,23 @@ export class BatchRun extends DurableObject<Env> {
         this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
       } catch (e) {
         if (!(e instanceof BackendError)) throw e;
-        // Finally failed after retries: recorded, and never charged.
-        this.sql.exec("UPDATE item SET state = 'failed' WHERE idx = ?", it.idx);
+        const attempts = it.attempts + 1;
+        if (e.retryable && attempts < this.timing.attempts) {
+          // An outage: try this prompt again later; nothing was delivered, nothing is charged.
+          this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + backoff(this.timing, attempts), it.idx);
+        } else {
+          const why = e.rejected ? `the model server refused it: ${e.reason}` : `the model server kept failing: ${e.reason}`;
+          this.sql.exec("UPDATE item SET state = 'failed', attempts = ?, error = ? WHERE idx = ?", attempts, why, it.idx);
+        }
       }
     });
-    // Cancelled while this step was sampling: keep the results, charge nothing more (the
-    // reservation is already released).
+    // What was delivered is charged now, even if the batch was cancelled meanwhile (the
+    // cancel waits for this step, then releases the rest).
+    await this.chargeSampled(this.row()!);
     if (this.row()!.status !== "sampling") return;
-    await this.chargeSampled(b);
-    const left = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE state = 'pending'").one().n;
-    if (left > 0) await this.nextStep();
-    else await this.finish(this.row()!, "done");
+    const next = this.sql.exec<{ n: number; at: number | null }>("SELECT COUNT(*) AS n, MIN(not_before) AS at FROM item WHERE state = 'pending'").one();
+    if (next.n > 0) await this.nextStep(next.at ?? undefined);
+    else await this.finish("done");
   }
 
   /** Charges every sampled, uncharged prompt; idempotent per prompt in the ledger. */
@@ -295,20 +404,29 @@ export class BatchRun extends DurableObject<Env> {
     const ledger = this.ledger(b.tenant);
     const due = this.sql.exec<{ idx: number; units: number }>("SELECT idx, units FROM item WHERE state = 'done' AND charged = 0 AND units > 0").toArray();
     for (const it of due) {
-      // null: the reservation was released meanwhile (the batch was cancelled): stop, and
-      // do not count as charged what the ledger did not charge.
+      // null: the reservation has ended (its lease ran out): do not count as charged what the ledger did not charge.
       if ((await ledger.commit(b.reservation, it.units, Date.now(), `item:${it.idx}`)) === null) return;
       this.sql.exec("UPDATE item SET charged = 1 WHERE idx = ?", it.idx);
     }
   }
 
-  private async finish(b: BatchRow, status: State): Promise<void> {
+  private async finish(status: State, error?: { type: string; message: string }): Promise<void> {
+    if (error) this.sql.exec("UPDATE batch SET error_type = ?, error_message = ?", error.type, error.message);
+    this.sql.exec("UPDATE batch SET status = ?, finished_at = ?", status, Date.now());
+    await this.settle(this.row()!);
+  }
+
+  /**
+   * The batch has ended: charge exactly what it delivered, release the rest, free the
+   * tenant's slot, and schedule the deletion. Safe to repeat (charges are idempotent).
+   */
+  private async settle(b: BatchRow): Promise<void> {
     const ledger = this.ledger(b.tenant);
-    if (b.reservation) {
-      if (status === "done") await this.chargeSampled(b);
-      await ledger.release(b.reservation);
-    }
+    await this.chargeSampled(b);
+    if (b.reservation) await ledger.release(b.reservation);
     await ledger.endBatch(b.id);
-    this.sql.exec("UPDATE batch SET status = ?", status);
+    const finished = b.finished_at ?? Date.now();
+    this.sql.exec("UPDATE batch SET settled = 1, finished_at = ?", finished);
+    await this.nextStep(finished + this.timing.retentionMs);
   }
 }

@@ -1,17 +1,22 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { intFlag, parseFlags } from "./args.js";
+import { ensureDevSecret } from "./dev-vars.js";
+import { CliError } from "./io.js";
 
 export const usage = `allot dev [--port 8787] [--lm-port 8000]
 
 Runs the whole stack locally: the reference LM server and the gateway (wrangler dev,
-workerd), with their output prefixed. Ctrl-C stops both.`;
+workerd, told where the LM is), with their output prefixed. Ctrl-C stops both.
+Secrets (ADMIN_TOKEN, API_KEY_SECRET) are generated into .dev.vars on first start; the
+"dev" tenant and its key are kept in .wrangler/allot-dev.json and reused.`;
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
+const DEV_TENANT = join(root, ".wrangler", "allot-dev.json");
 
 function run(name: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -26,33 +31,53 @@ function run(name: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildPr
   return child;
 }
 
-/** The local admin token: from .dev.vars, which is created with a random one if missing. */
-function devAdminToken(): string {
-  const path = join(root, ".dev.vars");
-  const existing = existsSync(path) ? /^ADMIN_TOKEN=(.+)$/m.exec(readFileSync(path, "utf8"))?.[1]?.trim() : undefined;
-  if (existing) return existing;
-  const token = randomBytes(24).toString("hex");
-  writeFileSync(path, `${existsSync(path) ? readFileSync(path, "utf8") : ""}ADMIN_TOKEN=${token}\n`);
-  return token;
+/** Whether something already listens on 127.0.0.1:port. */
+function busy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(true));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(false)));
+  });
 }
 
-/** Once the gateway answers, a "dev" tenant with a key, so a new user can call it at once. */
-async function devTenant(gateway: string, admin: string): Promise<void> {
+async function waitFor(url: string): Promise<void> {
   for (let i = 0; i < 300; i++) {
     try {
-      if ((await fetch(`${gateway}/healthz`)).ok) break;
+      if ((await fetch(url)).ok) return;
     } catch {
       /* not up yet */
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const headers = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
-  const tenant = (await (await fetch(`${gateway}/admin/tenants`, { method: "POST", headers, body: JSON.stringify({ name: "dev", budget: { day: 1_000_000 } }) })).json()) as { id: string };
-  const key = (await (await fetch(`${gateway}/admin/tenants/${tenant.id}/keys`, { method: "POST", headers })).json()) as { key: string };
+  throw new Error(`${url} did not answer in 60 s`);
+}
+
+/**
+ * The "dev" tenant and its key: the one from the last start when its key still works
+ * (wrangler dev keeps its Durable Objects in .wrangler/state), else a new one.
+ */
+async function devTenant(gateway: string, admin: string): Promise<void> {
+  await waitFor(`${gateway}/healthz`);
+  let saved: { id: string; key: string } | null = null;
+  try {
+    saved = existsSync(DEV_TENANT) ? (JSON.parse(readFileSync(DEV_TENANT, "utf8")) as { id: string; key: string }) : null;
+  } catch {
+    saved = null;
+  }
+  const works = saved !== null && (await fetch(`${gateway}/v1/usage`, { headers: { authorization: `Bearer ${saved.key}` } })).ok;
+  if (!works) {
+    const headers = { authorization: `Bearer ${admin}`, "content-type": "application/json" };
+    const tenant = (await (await fetch(`${gateway}/admin/tenants`, { method: "POST", headers, body: JSON.stringify({ name: "dev", budget: { day: 1_000_000 } }) })).json()) as { id: string };
+    const key = (await (await fetch(`${gateway}/admin/tenants/${tenant.id}/keys`, { method: "POST", headers })).json()) as { key: string };
+    saved = { id: tenant.id, key: key.key };
+    mkdirSync(dirname(DEV_TENANT), { recursive: true });
+    writeFileSync(DEV_TENANT, JSON.stringify(saved) + "\n");
+  }
+  const { id, key } = saved!;
   process.stdout.write(
-    `\nallot dev: tenant "dev" (${tenant.id}), API key:\n  ${key.key}\n` +
-      `  curl -s ${gateway}/v1/usage -H "authorization: Bearer ${key.key}"\n` +
-      `OpenAI clients (the official SDKs read these):\n  export OPENAI_BASE_URL=${gateway}/v1 OPENAI_API_KEY=${key.key}\n` +
+    `\nallot dev: tenant "dev" (${id}${works ? ", as last time" : ""}), API key:\n  ${key}\n` +
+      `  curl -s ${gateway}/v1/usage -H "authorization: Bearer ${key}"\n` +
+      `OpenAI clients (the official SDKs read these):\n  export OPENAI_BASE_URL=${gateway}/v1 OPENAI_API_KEY=${key}\n` +
       `admin token (from .dev.vars): ${admin}\n\n`,
   );
 }
@@ -62,20 +87,23 @@ export async function runDev(args: string[]): Promise<void> {
   const flags = parseFlags(args, { port: { type: "string" }, "lm-port": { type: "string" } });
   const port = intFlag(flags.port, "port", 8787);
   const lmPort = intFlag(flags["lm-port"], "lm-port", 8000);
+  for (const [p, what] of [[port, "--port"], [lmPort, "--lm-port"]] as const) {
+    if (await busy(p)) throw new CliError(`port ${p} is in use (is allot dev already running?): stop it, or choose another with ${what}`, 1);
+  }
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
-  const admin = devAdminToken();
+  const admin = ensureDevSecret(root, "ADMIN_TOKEN");
+  ensureDevSecret(root, "API_KEY_SECRET");
+  const lmUrl = `http://127.0.0.1:${lmPort}`;
   const children = [
     run("lm", [join(root, "bin", "allot.mjs"), "serve-lm", "--port", String(lmPort)]),
-    run("gateway", [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port)], {
+    run("gateway", [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `LM_URL:${lmUrl}`], {
       // Offline by design: no Request.cf download, no telemetry.
       CLOUDFLARE_CF_FETCH_ENABLED: "false",
       WRANGLER_SEND_METRICS: "false",
     }),
   ];
-  process.stdout.write(
-    `allot dev: gateway on http://127.0.0.1:${port} (OpenAPI at /openapi.json), reference LM on http://127.0.0.1:${lmPort}\n`,
-  );
-  devTenant(`http://127.0.0.1:${port}`, admin).catch((e: Error) => process.stderr.write(`allot dev: could not create the dev tenant: ${e.message}\n`));
+  process.stdout.write(`allot dev: gateway on http://127.0.0.1:${port} (OpenAPI at /openapi.json), reference LM on ${lmUrl}\n`);
+  devTenant(`http://127.0.0.1:${port}`, admin).catch((e: Error) => process.stderr.write(`allot dev: could not set up the dev tenant: ${e.message}\n`));
   const code = await new Promise<number>((resolve) => {
     const stopAll = (c: number) => {
       for (const ch of children) if (ch.exitCode === null) ch.kill("SIGTERM");

@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { parseFlags } from "./args.js";
+import { devVar } from "./dev-vars.js";
 import { CliError } from "./io.js";
 
 export const usage = `allot publish --predictor PATH [--gateway http://127.0.0.1:8787] [--name NAME]
@@ -15,11 +14,9 @@ The admin token comes from ADMIN_TOKEN, else from .dev.vars (what \`npm start\` 
 
 /** The admin token: ADMIN_TOKEN, else the ADMIN_TOKEN line of ./.dev.vars. */
 function adminToken(): string {
-  if (process.env.ADMIN_TOKEN) return process.env.ADMIN_TOKEN;
-  const path = join(process.cwd(), ".dev.vars");
-  const fromFile = existsSync(path) ? /^ADMIN_TOKEN=(.+)$/m.exec(readFileSync(path, "utf8"))?.[1]?.trim() : undefined;
-  if (!fromFile) throw new CliError("no admin token: set ADMIN_TOKEN, or run from the folder whose .dev.vars has it");
-  return fromFile;
+  const token = process.env.ADMIN_TOKEN || devVar(process.cwd(), "ADMIN_TOKEN");
+  if (!token) throw new CliError("no admin token: set ADMIN_TOKEN, or run from the folder whose .dev.vars has it");
+  return token;
 }
 
 async function readPart(path: string): Promise<Buffer> {

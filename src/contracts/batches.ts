@@ -80,6 +80,7 @@ export const BatchResultSchema = z.object({
   samples: z.int(),
   predicted_success: z.number().nullable(),
   status: z.enum(["done", "failed"]),
+  error: z.string().optional().describe("why a failed prompt failed: the model server refused it (its reason), or kept failing"),
 });
 
 export type BatchRequest = z.infer<typeof BatchRequestSchema>;

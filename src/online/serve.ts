@@ -129,41 +129,59 @@ async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online
   });
 }
 
-export async function serveOnline(env: Env, tenant: string, req: OnlineRequest): Promise<OnlineResult> {
+/**
+ * Serves the request. `waitUntil` (the Worker's ExecutionContext's) keeps the sampling and
+ * the settlement running when the client goes away, so what was drawn is charged and the
+ * rest released; a gateway that dies outright leaves a reservation whose lease
+ * (ONLINE_LEASE_SECONDS) ends it.
+ */
+export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<OnlineResult> {
   const ledger = tenantLedger(env, tenant);
-  const online = await ledger.online();
+  const greedy = req.params.temperature < GREEDY_TEMPERATURE;
+  // The least this request can be served with: refused now, before any LM work, if even that does not fit.
+  const least = req.inputs.length * (req.pinned?.units ?? 1);
+  const online = await ledger.online(least);
   if (req.pinned && req.pinned.units > online.max_units) {
     throw new ApiError(400, "invalid_request_error", `${req.pinned.units} units is above this tenant's max of ${online.max_units}`, req.pinned.param);
   }
-  const greedy = req.params.temperature < GREEDY_TEMPERATURE;
+  if (online.refused) throw budgetExceeded(tenant, online.refused, "this request");
   const router = await findRouter(env, req.model);
   const plans = router ? await planRoute(env, router, req, online, greedy) : await planBestOfK(env, req, online, greedy);
 
   const planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
-  const least = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
-  const reservation = await ledger.reserveUpTo(planned, least);
+  const cheapest = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
+  const reservation = await ledger.reserveUpTo(planned, cheapest);
   if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
   const picks = fitToBudget(plans.map((p) => p.options), plans.map((p) => p.chosen), reservation.units);
   const chosen = plans.map((p, i) => p.options[picks[i]]);
+  const units = chosen.reduce((s, o) => s + o.cost, 0);
 
+  // Sampling and settlement run to the end whatever happens to the client.
+  const work = (async () => {
+    try {
+      const cfg = lmConfig(env);
+      const results = await mapBounded(chosen, 6, async (o, i) => {
+        const [r] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
+        return r;
+      });
+      await ledger.settle(reservation.id, units);
+      return results;
+    } catch (e) {
+      await ledger.release(reservation.id);
+      throw e;
+    }
+  })();
+  waitUntil(work.catch(() => undefined));
   let results: RerankResult[];
   try {
-    const cfg = lmConfig(env);
-    results = await mapBounded(chosen, 6, async (o, i) => {
-      const [r] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
-      return r;
-    });
+    results = await work;
   } catch (e) {
-    await ledger.release(reservation.id);
     if (e instanceof BackendError) {
       const sent = ["temperature", "top_p", "max_tokens", "stop", "seed", ...Object.keys(req.params.extra ?? {})];
       throw upstreamError(e, "sampling", "messages" in req.inputs[0] ? "messages" : "prompt", sent);
     }
     throw e;
   }
-  const units = chosen.reduce((s, o) => s + o.cost, 0);
-  await ledger.commit(reservation.id, units);
-  await ledger.release(reservation.id);
   // The price moves so that average spend tracks the target: it sees what the price
   // decided (the plan, even when the budget's end cut it short), and nothing of requests
   // whose spend the price did not decide (pinned by the caller, or greedy).

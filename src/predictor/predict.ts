@@ -137,3 +137,25 @@ export async function predictRoute(env: Env, router: Predictor, inputs: readonly
 export function marginalsOf(curve: readonly number[]): number[] {
   return curve.map((q, j) => q - (j > 0 ? curve[j - 1] : 0));
 }
+
+/** An input the model server refused, with its reason: it fails alone. */
+export interface Refused {
+  readonly refused: string;
+}
+
+/**
+ * `run` over all inputs, and when the server refuses the lot for what one of them asks
+ * (a 400: a prompt too long, a character it cannot take), over halves, then quarters,
+ * until the refused inputs stand alone: k bad inputs among n cost O(k log n) extra
+ * calls, and every good one is still served. Other errors (outages) propagate.
+ */
+export async function isolateRefused<I, O>(inputs: readonly I[], run: (part: readonly I[]) => Promise<O[]>): Promise<(O | Refused)[]> {
+  try {
+    return await run(inputs);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 400 || e.type !== "invalid_request_error") throw e;
+    if (inputs.length === 1) return [{ refused: e.message }];
+    const half = Math.ceil(inputs.length / 2);
+    return [...(await isolateRefused(inputs.slice(0, half), run)), ...(await isolateRefused(inputs.slice(half), run))];
+  }
+}

@@ -1,4 +1,5 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
+import { keyTag } from "../auth/key-tag.js";
 import { requireAdmin } from "../auth/middleware.js";
 import { BudgetSchema, CreateTenantSchema, NewKeySchema, OnlineSchema, TenantSchema } from "../contracts/tenants.js";
 import type { AppEnv } from "../env.js";
@@ -107,9 +108,11 @@ admin.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
+    // Checked first: a key is never stored that could not be tagged.
+    await keyTag(c.env.API_KEY_SECRET, "");
     const key = await ledger(c.env, id).addKey(id);
     if (!key) throw noTenant(id);
-    return c.json(key, 201);
+    return c.json({ id: key.id, key: `${key.key}_${await keyTag(c.env.API_KEY_SECRET, key.key)}` }, 201);
   },
 );
 

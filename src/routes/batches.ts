@@ -8,6 +8,8 @@ import type { AppEnv, Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
+import { batchUnits } from "../batches/run.js";
+import { budgetExceeded } from "../tenants/budget-error.js";
 import { randomHex, tenantLedger } from "../tenants/lookup.js";
 
 const json = jsonResponse;
@@ -51,10 +53,27 @@ batches.openapi(
       await choosePredictor(c.env, spec);
     }
     const id = `b_${randomHex(12)}`;
-    if (!(await ledger(c.env, tenant).startBatch(id))) {
+    const book = ledger(c.env, tenant);
+    if (!(await book.startBatch(id))) {
       throw new ApiError(429, "rate_limit_error", `tenant ${tenant} already runs ${limits.maxConcurrentBatches} batches (max_concurrent_batches); wait for one to finish`);
     }
-    return c.json(await run(c.env, id).start(id, tenant, spec), 202);
+    // The batch's whole budget is reserved before any LM work: a tenant that cannot pay
+    // for it learns now, and the LM never sees the batch. Each step undoes the ones before
+    // it if it fails, so a refused or broken submission holds nothing.
+    let reservation: string | null = null;
+    try {
+      const units = batchUnits(spec);
+      if (units > 0) {
+        const r = await book.reserve(units, id);
+        if (!r.ok) throw budgetExceeded(tenant, r, "this batch");
+        reservation = r.id;
+      }
+      return c.json(await run(c.env, id).start(id, tenant, spec, reservation), 202);
+    } catch (e) {
+      if (reservation) await book.release(reservation);
+      await book.endBatch(id);
+      throw e;
+    }
   },
 );
 

@@ -77,7 +77,7 @@ chat.openapi(
       },
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
-    });
+    }, (p) => c.executionCtx.waitUntil(p));
     return openaiResponse(c, served, CHAT_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
   },
 );

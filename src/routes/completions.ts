@@ -64,7 +64,7 @@ completions.openapi(
       params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop: stopList(req.stop), extra: lmExtras(req) },
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units ?? bestOf, req.allot?.units !== undefined ? "allot.units" : "best_of"),
-    });
+    }, (p) => c.executionCtx.waitUntil(p));
     return openaiResponse(c, served, COMPLETIONS_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false }, (i) => (req.echo ? prompts[i] : ""));
   },
 );

@@ -1,7 +1,8 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
+import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.js";
+import { keyTag } from "../../src/auth/key-tag.js";
 import type { TenantLedger } from "../../src/tenants/ledger.js";
 
 const env = workerEnv as unknown as Env;
@@ -9,8 +10,8 @@ const env = workerEnv as unknown as Env;
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
 
-async function createTenant(budget: Record<string, number | null> = {}) {
-  const res = await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "acme", budget }) });
+async function createTenant(budget: Record<string, number | null> = {}, limits?: Record<string, number>) {
+  const res = await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "acme", budget, ...(limits ? { limits } : {}) }) });
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; budget: Record<string, number | null> };
 }
@@ -53,7 +54,7 @@ describe("API keys", () => {
   it("are shown once, stored as a hash, authenticate the tenant, and stop working when revoked", async () => {
     const t = await createTenant();
     const k = await issueKey(t.id);
-    expect(k.key).toMatch(new RegExp(`^ak_${t.id}_${k.id}_[0-9a-f]{48}$`));
+    expect(k.key).toMatch(new RegExp(`^ak_${t.id}_${k.id}_[0-9a-f]{48}_[0-9a-f]{32}$`));
     const shown = (await (await call(`/admin/tenants/${t.id}`, { headers: ADMIN })).json()) as { keys: { id: string }[] };
     expect(JSON.stringify(shown)).not.toContain(k.key.split("_")[3]);
     expect(shown.keys.map((x) => x.id)).toEqual([k.id]);
@@ -74,8 +75,13 @@ describe("API keys", () => {
     const b = await createTenant();
     const ka = await issueKey(a.id);
     const kb = await issueKey(b.id);
-    const forged = `ak_${b.id}_${kb.id}_${ka.key.split("_")[3]}`; // b's ids, a's secret
-    for (const auth of [undefined, "Bearer", "Bearer not-a-key", `Bearer ${forged}`]) {
+    // b's ids with a's secret, correctly tagged (as by someone who stole API_KEY_SECRET): the ledger refuses it.
+    const untagged = `ak_${b.id}_${kb.id}_${ka.key.split("_")[3]}`;
+    const forged = `${untagged}_${await keyTag("test-api-key-secret", untagged)}`;
+    // a's key with b's tenant id, and a real key with another's tag: the tag refuses them.
+    const retargeted = ka.key.replace(a.id, b.id);
+    const retagged = `${ka.key.slice(0, ka.key.lastIndexOf("_"))}_${kb.key.slice(kb.key.lastIndexOf("_") + 1)}`;
+    for (const auth of [undefined, "Bearer", "Bearer not-a-key", `Bearer ${forged}`, `Bearer ${retargeted}`, `Bearer ${retagged}`]) {
       const headers: Record<string, string> = auth ? { authorization: auth } : {};
       const res = await call("/v1/usage", { headers });
       expect(res.status).toBe(401);
@@ -137,6 +143,53 @@ describe("TenantLedger", () => {
     expect(await stub.reserve(1, null, noon + 3_600_000)).toMatchObject({ ok: false, window: "day", used: 5, reserved: 3 });
     const u = await stub.usage(noon + 3_600_000);
     expect(u!.windows.find((w: { window: string }) => w.window === "hour")).toMatchObject({ used: 0, resets_at: "2026-11-28T14:00:00.000Z" });
+  });
+
+  it("lets a reservation nobody settles lapse after its lease: a crashed gateway does not lock a tenant out", async () => {
+    const t = await createTenant({ day: 20 });
+    const stub = ledger(t.id);
+    const t0 = Date.now();
+    // Ten online requests whose gateway died: reserved, never committed or released.
+    for (let i = 0; i < 10; i++) expect((await stub.reserveUpTo(2, 1, t0)).ok).toBe(true);
+    expect(await stub.reserveUpTo(1, 1, t0)).toMatchObject({ ok: false, window: "day", reserved: 20 });
+    // Within the lease (300 s) the units are held; after it, they are free again.
+    expect(await stub.reserveUpTo(1, 1, t0 + 299_000)).toMatchObject({ ok: false });
+    const after = t0 + 301_000;
+    expect((await stub.usage(after))!.windows.find((w: { window: string }) => w.window === "day")).toMatchObject({ used: 0, reserved: 0, remaining: 20 });
+    // The ledger's alarm deletes them for good; an expired reservation cannot be charged.
+    const stale = await runInDurableObject(stub, (_i: TenantLedger, state) => state.storage.sql.exec<{ id: string }>("SELECT id FROM reservation").toArray()[0].id);
+    expect(await stub.commit(stale, 1, after)).toBeNull();
+    expect(await stub.expireLeases(after)).toMatchObject({ units: 20 });
+    expect(await runInDurableObject(stub, (_i: TenantLedger, state) => state.storage.sql.exec("SELECT * FROM reservation").toArray().length)).toBe(0);
+    expect(await runInDurableObject(stub, async (_i: TenantLedger, state) => (await state.storage.getAlarm()) !== null)).toBe(false);
+  });
+
+  it("keeps a running batch's reservation and slot while it renews them, and frees both when it stops", async () => {
+    const t = await createTenant({ day: 20 }, { max_concurrent_batches: 1 });
+    const stub = ledger(t.id);
+    const t0 = Date.now();
+    expect(await stub.startBatch("b1", t0)).toBe(true);
+    const r = await stub.reserve(10, "b1", t0);
+    if (!r.ok) throw new Error("expected a reservation");
+    // Renewed every 10 minutes for an hour: still held.
+    for (let m = 10; m <= 60; m += 10) expect(await stub.renewBatch("b1", r.id, t0 + m * 60_000)).toBe(true);
+    expect(await stub.startBatch("b2", t0 + 61 * 60_000)).toBe(false);
+    expect(await stub.commit(r.id, 3, t0 + 61 * 60_000, "item:0")).toBe(3);
+    // The batch dies: 15 minutes after its last renewal, its slot and reservation are gone.
+    const later = t0 + 76 * 60_000;
+    expect(await stub.renewBatch("b1", r.id, later)).toBe(false);
+    expect(await stub.startBatch("b2", later)).toBe(true);
+    expect((await stub.usage(later))!.windows.find((w: { window: string }) => w.window === "day")).toMatchObject({ used: 3, reserved: 0 });
+  });
+
+  it("creates no storage for keys of tenants that do not exist", async () => {
+    const before = (await listDurableObjectIds(env.TENANTS)).length;
+    const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+    for (let i = 0; i < 50; i++) {
+      const res = await call("/v1/usage", { headers: { authorization: `Bearer ak_${hex(8)}_${hex(4)}_${hex(24)}_${hex(16)}` } });
+      expect(res.status).toBe(401);
+    }
+    expect((await listDurableObjectIds(env.TENANTS)).length).toBe(before);
   });
 
   it("is a real Durable Object instance", async () => {

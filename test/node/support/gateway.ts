@@ -37,7 +37,7 @@ export async function startGateway(lmUrl: string, opts: { port?: number; vars?: 
   const child = spawn(
     process.execPath,
     [
-      wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `LM_URL:${lmUrl}`,
+      wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `API_KEY_SECRET:${randomBytes(16).toString("hex")}`, "--var", `LM_URL:${lmUrl}`,
       ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       "--persist-to", state,
     ],

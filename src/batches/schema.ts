@@ -1,0 +1,34 @@
+/** BatchRun's SQLite schema as numbered migrations (storage/migrations.ts). */
+import { type Migration, addColumn, migrate as run, tableExists } from "../storage/migrations.js";
+
+const MIGRATIONS: readonly Migration[] = [
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS batch (k INTEGER PRIMARY KEY CHECK (k = 0), id TEXT NOT NULL, tenant TEXT NOT NULL,
+        spec TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, predictor TEXT, reservation TEXT,
+        budget_units INTEGER NOT NULL, allocated INTEGER NOT NULL DEFAULT 0, error_type TEXT, error_message TEXT);
+      CREATE TABLE IF NOT EXISTS item (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, prompt TEXT NOT NULL, p REAL,
+        units INTEGER, state TEXT NOT NULL DEFAULT 'pending', best TEXT, reward REAL, charged INTEGER NOT NULL DEFAULT 0);`),
+  // Routing: the model that answers a prompt and its samples.
+  (sql) => {
+    addColumn(sql, "item", "model", "TEXT");
+    addColumn(sql, "item", "samples", "INTEGER");
+  },
+  // Outages and settlement: a prompt's attempts, when it may be tried again and why it
+  // failed; the batch's step attempts, deadline, whether its ending was settled with the
+  // ledger, and when it finished (for retention).
+  (sql) => {
+    addColumn(sql, "item", "attempts", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "item", "not_before", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "item", "error", "TEXT");
+    addColumn(sql, "batch", "step_attempts", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "batch", "deadline", "INTEGER");
+    addColumn(sql, "batch", "settled", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "batch", "finished_at", "INTEGER");
+  },
+];
+
+/** Whether this object holds a batch (a read: it creates nothing). */
+export const hasBatch = (sql: SqlStorage): boolean => tableExists(sql, "batch");
+
+export const migrate = (sql: SqlStorage): void => run(sql, MIGRATIONS);
