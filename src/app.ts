@@ -1,6 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./env.js";
 import { ApiError, errorResponse } from "./http/errors.js";
+import { corsFromConfig } from "./http/cors.js";
+import { bodyLimits } from "./http/limits.js";
 import { validationHook } from "./http/validation.js";
 import { admin } from "./routes/admin.js";
 import { batches } from "./routes/batches.js";
@@ -16,6 +18,7 @@ import { usage } from "./routes/usage.js";
 /** The gateway: every route is registered here, and every error leaves through onError. */
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.use("*", corsFromConfig, bodyLimits);
   app.route("/", health);
   app.route("/", allocateRoute);
   app.route("/", usage);

@@ -8,6 +8,8 @@ export interface Env {
   readonly ADMIN_TOKEN?: string;
   /** Signs API keys (their tag), so a made-up key is refused before any Durable Object. A Worker secret. */
   readonly API_KEY_SECRET?: string;
+  /** Browser origins allowed to call the API ("*" or a comma-separated list); CORS is off when unset. */
+  readonly CORS_ORIGINS?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
   readonly BATCHES: DurableObjectNamespace<BatchRun>;
   /** The LM server (vLLM, SGLang, or the reference LM): base URL, model, key, hidden-state protocol. */

@@ -64,12 +64,41 @@ export function bernoulliCount(p: number, price: number, cap: number, strict: bo
   return checkedCount(p, price, cap, strict, Math.max(0, Math.min(cap, Math.floor(x))));
 }
 
-/** Walks from a guess to the exact count, comparing bernoulliGain with the price. */
+/**
+ * The exact count, found from a guess by comparing bernoulliGain with the price: gallop
+ * from the guess to bracket the boundary, then bisect. The gains are non-increasing, so
+ * "unit k passes" is true up to the count and false after it. O(log |count − guess|): a
+ * good guess costs a step or two, and a useless one (a price of 0 over a cap of 10⁶, where
+ * a walk would take 10⁶ steps) about 40.
+ */
 function checkedCount(p: number, price: number, cap: number, strict: boolean, guess: number): number {
-  let k = guess;
-  while (k < cap && passesPrice(bernoulliGain(p, k + 1), price, strict)) k++;
-  while (k > 0 && !passesPrice(bernoulliGain(p, k), price, strict)) k--;
-  return k;
+  // Invariant: unit lo passes (lo = 0 stands for "none"), unit hi does not (hi = cap + 1 for "all").
+  let lo: number;
+  let hi: number;
+  let step = 1;
+  if (guess > 0 && !passesPrice(bernoulliGain(p, guess), price, strict)) {
+    hi = guess;
+    lo = Math.max(0, hi - step);
+    while (lo > 0 && !passesPrice(bernoulliGain(p, lo), price, strict)) {
+      hi = lo;
+      step *= 2;
+      lo = Math.max(0, hi - step);
+    }
+  } else {
+    lo = guess;
+    hi = Math.min(cap + 1, lo + step);
+    while (hi <= cap && passesPrice(bernoulliGain(p, hi), price, strict)) {
+      lo = hi;
+      step *= 2;
+      hi = Math.min(cap + 1, lo + step);
+    }
+  }
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (passesPrice(bernoulliGain(p, mid), price, strict)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function passesPrice(gain: number, price: number, strict: boolean): boolean {

@@ -1,5 +1,6 @@
 import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { allocate } from "../allocation/build.js";
+import { authenticatedTenant } from "../auth/middleware.js";
 import { type AllocateQuery, type AllocateRequest, AllocateRequestSchema, AllocateResponseSchema } from "../contracts/allocate.js";
 import type { AppEnv, Env } from "../env.js";
 import { errorDoc as errors } from "../http/openapi.js";
@@ -22,22 +23,26 @@ const route = createRoute({
   description:
     "Stateless. Each query gives its predicted marginal gains, or p (one sample's success probability), or its prompt " +
     "(allot reads the prompt's hidden state from the LM and runs the predictor), or the hidden state itself. allot returns " +
-    "the units per query that maximise the total predicted gain within the budget, and the predicted curve it used.",
+    "the units per query that maximise the total predicted gain within the budget, and the predicted curve it used. " +
+    "Queries with a prompt or a hidden state need an API key; p and marginals queries do not.",
   tags: ["allocation"],
   request: { body: { required: true, content: { "application/json": { schema: RequestSchema } } } },
   responses: {
     200: { description: "The optimal allocation.", content: { "application/json": { schema: AllocateResponseSchema } } },
     400: errors("Malformed or infeasible request."),
+    401: errors("A prompt or hidden query without a valid API key."),
     502: errors("The LM server failed to return hidden states."),
     503: errors("The gateway is not configured for prompt queries."),
   },
 });
 
 /** Replaces prompt and hidden queries by the predictor's p or marginals; returns what it predicted. */
-async function resolvePredicted(env: Env, req: AllocateRequest): Promise<{ req: AllocateRequest; predicted: Map<number, Prediction> }> {
+async function resolvePredicted(env: Env, req: AllocateRequest, authorization: string | undefined): Promise<{ req: AllocateRequest; predicted: Map<number, Prediction> }> {
   const predicted = new Map<number, Prediction>();
   const needed = req.queries.flatMap((q, i) => (q.prompt !== undefined || q.hidden !== undefined ? [i] : []));
   if (needed.length === 0) return { req, predicted };
+  // Predicting costs LM work (a prompt's prefill) and the predictor's: a tenant's, not anyone's.
+  await authenticatedTenant(env, authorization, " (queries with a prompt or a hidden state run the LM and the predictor)");
   const shipped = await choosePredictor(env, req);
   const inputs = needed.map((i) => {
     const q = req.queries[i];
@@ -55,7 +60,7 @@ async function resolvePredicted(env: Env, req: AllocateRequest): Promise<{ req: 
 }
 
 export const allocateRoute = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(route, async (c) => {
-  const { req, predicted } = await resolvePredicted(c.env, c.req.valid("json"));
+  const { req, predicted } = await resolvePredicted(c.env, c.req.valid("json"), c.req.header("authorization"));
   const res = allocate(req);
   return c.json({ ...res, allocation: res.allocation.map((a, i) => ({ ...a, ...predicted.get(i) })) }, 200);
 });

@@ -1,5 +1,4 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { requireAdmin } from "../auth/middleware.js";
 import type { AppEnv, Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
@@ -12,8 +11,6 @@ import { PREDICTOR_NAME, deletePredictor, putPredictor } from "../predictor/stor
 
 /** What a published predictor's outputs may differ from its fixtures by: float32 inference against the trainer's float64. */
 const PARITY_TOLERANCE = 1e-4;
-/** An upload's largest body: a d = 8,192 predictor with 256 hidden units is ~8 MiB of ONNX, ~11 MiB in base64. */
-const MAX_UPLOAD = 64 * 1024 * 1024;
 
 const Name = z.object({ name: z.string().regex(PREDICTOR_NAME, "a predictor name is 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit") });
 
@@ -114,10 +111,6 @@ const security = [{ adminToken: [] }];
 export const predictors = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 predictors.use("/admin/predictors/*", requireAdmin);
 predictors.use("/admin/predictors", requireAdmin);
-predictors.put(
-  "/admin/predictors/:name",
-  bodyLimit({ maxSize: MAX_UPLOAD, onError: () => { throw new ApiError(413, "invalid_request_error", `a predictor upload is at most ${MAX_UPLOAD / 1024 / 1024} MiB`); } }),
-);
 
 predictors.openapi(
   createRoute({

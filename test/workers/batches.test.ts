@@ -165,6 +165,16 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used: 4, reserved: 0 });
   });
 
+  it("waits out an outage longer than one prompt's calls: retried on later alarms, done, charged once", async () => {
+    const t = await tenant();
+    // Each prompt's first 7 calls fail; one attempt is LM_ATTEMPTS (5) calls, so only a
+    // second attempt, on a later alarm, gets through.
+    const sub = await submit(t.headers, { prompts: prompts(["12+34=", "5+5="]), allocation: "uniform", model: "fault-500x7:strong", budget: { average: 2, min: 1, max: 4 } });
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: 2, failed: 0 } });
+    expect(await usage(t.headers)).toMatchObject({ used: 4, reserved: 0 });
+  });
+
   it("a prompt the LM keeps failing (or never answers) fails alone, uncharged", async () => {
     const t = await tenant();
     const sub = await submit(t.headers, { prompts: prompts(["12+34="]), allocation: "uniform", model: "fault-500x99:strong", budget: { average: 2, min: 1, max: 4 } });

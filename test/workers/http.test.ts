@@ -1,5 +1,7 @@
-import { exports } from "cloudflare:workers";
+import { env as workerEnv, exports } from "cloudflare:workers";
+import { createExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.js";
 
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
 const post = (path: string, body: string) =>
@@ -99,5 +101,27 @@ describe("POST /v1/allocate", () => {
     [{ budget: 3, queries: [{ id: "a", p: 0.5, max: 2, extra: 1 }] }, "queries[0]"],
   ])("rejects %j naming %s", async (body, param) => {
     await expectError(await post("/v1/allocate", JSON.stringify(body)), 400, "invalid_request_error", param);
+  });
+});
+
+describe("limits and browsers", () => {
+  it("refuses a body over the route's limit before reading it: 413 in the envelope", async () => {
+    const huge = JSON.stringify({ budget: 1, max: 1, queries: [{ id: "a", p: 0.5, pad: "x".repeat(17 * 1024 * 1024) }] });
+    const err = await expectError(await post("/v1/allocate", huge), 413, "invalid_request_error");
+    expect(err.message).toContain("16 MiB");
+  });
+
+  it("answers browsers only from the origins CORS_ORIGINS allows, and never on admin routes", async () => {
+    const app = createApp();
+    const preflight = (env: Record<string, unknown>, path: string, origin: string) =>
+      app.fetch(new Request(`https://allot.test${path}`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } }), env, createExecutionContext());
+    const off = await preflight(workerEnv as unknown as Record<string, unknown>, "/v1/chat/completions", "https://app.example");
+    expect(off.headers.get("access-control-allow-origin")).toBeNull();
+    const on = { ...workerEnv, CORS_ORIGINS: "https://app.example, https://other.example" };
+    const allowed = await preflight(on, "/v1/chat/completions", "https://app.example");
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    expect(allowed.headers.get("access-control-allow-headers")).toContain("authorization");
+    expect((await preflight(on, "/v1/chat/completions", "https://evil.example")).headers.get("access-control-allow-origin")).toBeNull();
+    expect((await preflight(on, "/admin/tenants", "https://app.example")).headers.get("access-control-allow-origin")).toBeNull();
   });
 });

@@ -6,6 +6,7 @@ import type { Env } from "../../src/env.js";
 import { ApiError } from "../../src/http/errors.js";
 import { hiddenStates } from "../../src/predictor/predict.js";
 import { describe, expect, inject, it } from "vitest";
+import { call, newTenant } from "./support.js";
 import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
 import { EdgePredictor } from "../../src/predictor/runtime-web.js";
 import strongBinaryModel from "../../models/predictors/strong-binary.onnx";
@@ -67,9 +68,20 @@ describe("EdgePredictor (onnxruntime-web in workerd)", () => {
 });
 
 describe("POST /v1/allocate with the predictor at the edge", () => {
-  const post = (body: unknown) =>
-    exports.default.fetch(new Request("https://allot.test/v1/allocate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));
+  // Queries with a prompt or a hidden state run the LM and the predictor: they need a tenant's key.
+  const post = async (body: unknown, headers?: Record<string, string>) =>
+    call("/v1/allocate", { method: "POST", headers: headers ?? (await newTenant()).headers, body: JSON.stringify(body) });
   type Res = { allocation: { id: string; units: number; p?: number; curve?: number[] }[]; used: number; error?: { param: string; type: string } };
+
+  it("refuses prompt and hidden queries without an API key, and serves p queries to anyone", async () => {
+    const anonymous = { "content-type": "application/json" };
+    for (const q of [{ id: "a", prompt: "1+1=" }, { id: "a", hidden: strongBinaryParity[0].hidden }]) {
+      const res = await post({ budget: 2, max: 2, queries: [q] }, anonymous);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain("prompt or a hidden state");
+    }
+    expect((await post({ budget: 2, max: 2, queries: [{ id: "a", p: 0.5 }] }, anonymous)).status).toBe(200);
+  });
 
   it("predicts p from hidden states, as the trainer does, and allocates", async () => {
     const fixtures = strongBinaryParity.slice(0, 4);
@@ -177,7 +189,7 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
   const put = (name: string, body: unknown) => admin(`/admin/predictors/${name}`, { method: "PUT", body: JSON.stringify(body) });
   type Err = { error: { type: string; message: string; param: string | null } };
   type Res = { allocation: { p?: number }[] };
-  const post = (body: unknown) => admin("/v1/allocate", { method: "POST", body: JSON.stringify(body) });
+  const post = async (body: unknown) => call("/v1/allocate", { method: "POST", headers: (await newTenant()).headers, body: JSON.stringify(body) });
   const allocate = (model: string, hidden: number[][]) => post({ budget: hidden.length * 2, max: 4, model, queries: hidden.map((h, i) => ({ id: `q${i}`, hidden: h })) });
 
   it("validates, stores and lists a predictor; a request naming its LM uses it at once", async () => {
