@@ -9,8 +9,14 @@ import { dirname, join } from "node:path";
 export interface RunningGateway {
   readonly url: string;
   readonly admin: string;
+  readonly apiKeySecret: string;
+  /** Its Durable Objects' storage (removed on stop unless the caller gave it). */
+  readonly state: string;
   readonly process: ChildProcess;
   stop(): Promise<void>;
+  /** SIGKILL to wrangler and workerd: a crash, nothing flushed or settled. */
+  kill(): Promise<void>;
+  log(): string;
 }
 
 /** A TCP port on loopback that nothing listens on now. */
@@ -27,37 +33,50 @@ export async function freePort(): Promise<number> {
 
 /**
  * The gateway as users run it: `wrangler dev` (workerd) on loopback, in front of the LM
- * at `lmUrl`, with a fresh admin token and fresh Durable Object storage.
+ * at `lmUrl`, with a fresh admin token and fresh Durable Object storage, or the `state`
+ * and `secrets` of an earlier run (a restart after a crash). `stop` ends the whole process
+ * group (wrangler and its workerd); `kill` does it with SIGKILL, as a crash would.
  */
-export async function startGateway(lmUrl: string, opts: { port?: number; vars?: Record<string, string> } = {}): Promise<RunningGateway> {
+export async function startGateway(
+  lmUrl: string,
+  opts: { port?: number; vars?: Record<string, string>; state?: string; secrets?: { admin: string; apiKeySecret: string } } = {},
+): Promise<RunningGateway> {
   const port = opts.port ?? (await freePort());
-  const admin = randomBytes(16).toString("hex");
-  const state = mkdtempSync(join(tmpdir(), "allot-gateway-"));
+  const admin = opts.secrets?.admin ?? randomBytes(16).toString("hex");
+  const apiKeySecret = opts.secrets?.apiKeySecret ?? randomBytes(16).toString("hex");
+  const ownState = opts.state === undefined;
+  const state = opts.state ?? mkdtempSync(join(tmpdir(), "allot-gateway-"));
   const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   const child = spawn(
     process.execPath,
     [
-      wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `API_KEY_SECRET:${randomBytes(16).toString("hex")}`, "--var", `LM_URL:${lmUrl}`,
+      wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `API_KEY_SECRET:${apiKeySecret}`, "--var", `LM_URL:${lmUrl}`,
       ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       "--persist-to", state,
     ],
-    // Offline by design: no Request.cf download, no telemetry.
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
+    // Offline by design: no Request.cf download, no telemetry. Its own process group, so
+    // that stopping it stops workerd too.
+    { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
   );
   let log = "";
   child.stdout!.on("data", (d) => (log += d));
   child.stderr!.on("data", (d) => (log += d));
   const url = `http://127.0.0.1:${port}`;
-  const stop = () =>
+  const end = (signal: NodeJS.Signals) =>
     new Promise<void>((resolve) => {
       const done = () => {
-        rmSync(state, { recursive: true, force: true });
+        if (ownState) rmSync(state, { recursive: true, force: true });
         resolve();
       };
-      if (child.exitCode !== null) return done();
+      if (child.exitCode !== null || child.signalCode !== null) return done();
       child.once("exit", done);
-      child.kill("SIGTERM");
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        child.kill(signal);
+      }
     });
+  const stop = () => end("SIGTERM");
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${log}`);
     try {
@@ -70,7 +89,7 @@ export async function startGateway(lmUrl: string, opts: { port?: number; vars?: 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, admin, process: child, stop };
+  return { url, admin, apiKeySecret, state, process: child, stop, kill: () => end("SIGKILL"), log: () => log };
 }
 
 /** A tenant with the given budget and one API key, through the admin API. */
