@@ -8,6 +8,10 @@ export interface Env {
   readonly ADMIN_TOKEN?: string;
   /** Signs API keys (their tag), so a made-up key is refused before any Durable Object. A Worker secret. */
   readonly API_KEY_SECRET?: string;
+  /** Failed authentications per client address (wrangler.toml [[ratelimits]]); absent: not throttled. */
+  readonly AUTH_FAILURES?: RateLimit;
+  /** /v1/allocate requests that predict (prompt or hidden queries) per tenant; absent: not limited. */
+  readonly PREDICTIONS?: RateLimit;
   /** Browser origins allowed to call the API ("*" or a comma-separated list); CORS is off when unset. */
   readonly CORS_ORIGINS?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;

@@ -13,26 +13,40 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   }
   const token = bearer(c.req.header("authorization"));
   if (!token || !(await sameSecret(token, expected))) {
-    throw new ApiError(401, "authentication_error", "admin routes need Authorization: Bearer <ADMIN_TOKEN>");
+    throw await refused(c.env, clientOf((n) => c.req.header(n)), "admin routes need Authorization: Bearer <ADMIN_TOKEN>");
   }
   await next();
 });
 
+/** Who is calling, for throttling: the client's address as Cloudflare gives it. */
+export const clientOf = (header: (name: string) => string | undefined): string => header("cf-connecting-ip") ?? header("x-real-ip") ?? "unknown";
+
+/**
+ * A failed authentication: 401, or 429 once this client has failed too often lately
+ * (AUTH_FAILURES), so keys and admin tokens cannot be guessed at speed.
+ */
+async function refused(env: Env, client: string, message: string): Promise<ApiError> {
+  if (env.AUTH_FAILURES && !(await env.AUTH_FAILURES.limit({ key: client })).success) {
+    return new ApiError(429, "rate_limit_error", "too many failed authentications from this address; wait a minute", null, { "retry-after": "60" });
+  }
+  return new ApiError(401, "authentication_error", message);
+}
+
 /** The tenant whose live API key `authorization` carries; 401 otherwise. */
-export async function authenticatedTenant(env: Env, authorization: string | undefined, why = ""): Promise<string> {
+export async function authenticatedTenant(env: Env, authorization: string | undefined, client: string, why = ""): Promise<string> {
   const token = bearer(authorization);
   if (!token) throw new ApiError(401, "authentication_error", `missing API key${why}: send Authorization: Bearer <key>`);
   const key = parseApiKey(token);
   // A key whose tag is wrong was not issued here: refused without touching any ledger.
   const issued = key !== null && (await tagMatches(env.API_KEY_SECRET, key.untagged, key.tag));
   if (!issued || !(await tenantLedger(env, key.tenant).authenticate(key.keyId, key.secret))) {
-    throw new ApiError(401, "authentication_error", "invalid or revoked API key");
+    throw await refused(env, client, "invalid or revoked API key");
   }
   return key.tenant;
 }
 
 /** Tenant routes: `Authorization: Bearer <API key>`; sets c.var.tenant. */
 export const requireTenant = createMiddleware<AppEnv>(async (c, next) => {
-  c.set("tenant", await authenticatedTenant(c.env, c.req.header("authorization")));
+  c.set("tenant", await authenticatedTenant(c.env, c.req.header("authorization"), clientOf((n) => c.req.header(n))));
   await next();
 });

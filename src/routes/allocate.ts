@@ -1,6 +1,7 @@
 import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { allocate } from "../allocation/build.js";
-import { authenticatedTenant } from "../auth/middleware.js";
+import { authenticatedTenant, clientOf } from "../auth/middleware.js";
+import { ApiError } from "../http/errors.js";
 import { type AllocateQuery, type AllocateRequest, AllocateRequestSchema, AllocateResponseSchema } from "../contracts/allocate.js";
 import type { AppEnv, Env } from "../env.js";
 import { errorDoc as errors } from "../http/openapi.js";
@@ -37,12 +38,15 @@ const route = createRoute({
 });
 
 /** Replaces prompt and hidden queries by the predictor's p or marginals; returns what it predicted. */
-async function resolvePredicted(env: Env, req: AllocateRequest, authorization: string | undefined): Promise<{ req: AllocateRequest; predicted: Map<number, Prediction> }> {
+async function resolvePredicted(env: Env, req: AllocateRequest, authorization: string | undefined, client: string): Promise<{ req: AllocateRequest; predicted: Map<number, Prediction> }> {
   const predicted = new Map<number, Prediction>();
   const needed = req.queries.flatMap((q, i) => (q.prompt !== undefined || q.hidden !== undefined ? [i] : []));
   if (needed.length === 0) return { req, predicted };
   // Predicting costs LM work (a prompt's prefill) and the predictor's: a tenant's, not anyone's.
-  await authenticatedTenant(env, authorization, " (queries with a prompt or a hidden state run the LM and the predictor)");
+  const tenant = await authenticatedTenant(env, authorization, client, " (queries with a prompt or a hidden state run the LM and the predictor)");
+  if (env.PREDICTIONS && !(await env.PREDICTIONS.limit({ key: tenant })).success) {
+    throw new ApiError(429, "rate_limit_error", `tenant ${tenant} is over its rate of allocations from prompts (PREDICTIONS); wait a minute`, null, { "retry-after": "60" });
+  }
   const shipped = await choosePredictor(env, req);
   const inputs = needed.map((i) => {
     const q = req.queries[i];
@@ -60,7 +64,7 @@ async function resolvePredicted(env: Env, req: AllocateRequest, authorization: s
 }
 
 export const allocateRoute = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(route, async (c) => {
-  const { req, predicted } = await resolvePredicted(c.env, c.req.valid("json"), c.req.header("authorization"));
+  const { req, predicted } = await resolvePredicted(c.env, c.req.valid("json"), c.req.header("authorization"), clientOf((n) => c.req.header(n)));
   const res = allocate(req);
   return c.json({ ...res, allocation: res.allocation.map((a, i) => ({ ...a, ...predicted.get(i) })) }, 200);
 });

@@ -1,5 +1,5 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
-import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { PROMPTS_PER_STEP } from "../../src/batches/run.js";
 import type { BatchStatus } from "../../src/contracts/batches.js";
@@ -215,6 +215,19 @@ describe("batches", () => {
     // No sampling after the cancel: the only alarm left is the batch's deletion, later.
     await runDurableObjectAlarm(env.BATCHES.get(env.BATCHES.idFromName(sub.body.id)));
     expect((await status(t.headers, sub.body.id)).progress.sampled).toBe(after.progress.sampled);
+  });
+
+  it("deletes a finished batch after its retention period (7 days), results readable until then", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(["1+1="]), allocation: "uniform", budget: { average: 1 } });
+    await drive(t.headers, sub.body.id);
+    const stub = env.BATCHES.get(env.BATCHES.idFromName(sub.body.id));
+    // A week on: the alarm set when it finished deletes it.
+    expect((await results(t.headers, sub.body.id)).length).toBe(1);
+    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE batch SET finished_at = ?", Date.now() - 7 * 86_400_000 - 1));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await call(`/v1/batches/${sub.body.id}`, { headers: t.headers })).status).toBe(404);
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'batch'").toArray().length)).toBe(0);
   });
 
   it("another tenant's batch is 404", async () => {

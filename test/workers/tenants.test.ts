@@ -182,11 +182,28 @@ describe("TenantLedger", () => {
     expect((await stub.usage(later))!.windows.find((w: { window: string }) => w.window === "day")).toMatchObject({ used: 3, reserved: 0 });
   });
 
+  it("throttles an address after 20 failed authentications a minute, keys and admin token alike; others are not affected", async () => {
+    const t = await createTenant();
+    const good = await issueKey(t.id);
+    const attacker = { "cf-connecting-ip": "203.0.113.7" };
+    const wrong = good.key.slice(0, -1) + (good.key.endsWith("0") ? "1" : "0");
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const bad = i % 2 === 0 ? `Bearer ${wrong}` : "Bearer not-the-admin-token";
+      const path = i % 2 === 0 ? "/v1/usage" : `/admin/tenants/${t.id}`;
+      statuses.push((await call(path, { headers: { authorization: bad, ...attacker } })).status);
+    }
+    expect(statuses).toEqual([...new Array(20).fill(401), ...new Array(5).fill(429)]);
+    // Another address, and the real key, are unaffected.
+    expect((await call("/v1/usage", { headers: { authorization: `Bearer ${wrong}`, "cf-connecting-ip": "203.0.113.8" } })).status).toBe(401);
+    expect((await call("/v1/usage", { headers: { authorization: `Bearer ${good.key}`, ...attacker } })).status).toBe(200);
+  });
+
   it("creates no storage for keys of tenants that do not exist", async () => {
     const before = (await listDurableObjectIds(env.TENANTS)).length;
     const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
     for (let i = 0; i < 50; i++) {
-      const res = await call("/v1/usage", { headers: { authorization: `Bearer ak_${hex(8)}_${hex(4)}_${hex(24)}_${hex(16)}` } });
+      const res = await call("/v1/usage", { headers: { authorization: `Bearer ak_${hex(8)}_${hex(4)}_${hex(24)}_${hex(16)}`, "cf-connecting-ip": `198.51.100.${i}` } });
       expect(res.status).toBe(401);
     }
     expect((await listDurableObjectIds(env.TENANTS)).length).toBe(before);
