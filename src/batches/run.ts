@@ -382,7 +382,9 @@ export class BatchRun extends DurableObject<Env> {
         const attempts = it.attempts + 1;
         if (e.retryable && attempts < this.timing.attempts) {
           // An outage: try this prompt again later; nothing was delivered, nothing is charged.
-          this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + backoff(this.timing, attempts), it.idx);
+          // The server's own Retry-After, when longer than our backoff, is honoured (up to the cap).
+          const wait = Math.min(this.timing.capMs, Math.max(backoff(this.timing, attempts), e.retryAfterMs ?? 0));
+          this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + wait, it.idx);
         } else {
           const why = e.rejected ? `the model server refused it: ${e.reason}` : `the model server kept failing: ${e.reason}`;
           this.sql.exec("UPDATE item SET state = 'failed', attempts = ?, error = ? WHERE idx = ?", attempts, why, it.idx);

@@ -30,6 +30,8 @@ export class BackendError extends Error {
     reason?: string,
     /** The request field the server blamed, when it named one. */
     readonly param: string | null = null,
+    /** How long the server last asked to be left alone (Retry-After), in ms. */
+    readonly retryAfterMs: number | null = null,
   ) {
     super(message);
     this.name = "BackendError";
@@ -74,6 +76,7 @@ export async function postJson<T>(
   const policy = opts.policy ?? defaultRetryPolicy;
   const doFetch = opts.fetch ?? fetch;
   let last: BackendError | null = null;
+  let lastWait: number | null = null;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     let wait: number | null = null;
     try {
@@ -101,6 +104,7 @@ export async function postJson<T>(
         last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt, `${res.status}: ${detail}`, fields.param);
         if (!retryable) throw last;
         wait = retryAfterMs(res.headers.get("retry-after"));
+        lastWait = wait;
       }
     } catch (e) {
       if (e instanceof BackendError && !e.retryable) throw e;
@@ -115,5 +119,5 @@ export async function postJson<T>(
       await sleep(Math.min(policy.maxDelayMs, wait ?? backoff * (0.5 + Math.random() / 2)));
     }
   }
-  throw new BackendError(`${last!.message} (gave up after ${policy.attempts} attempts)`, last!.status, true, policy.attempts, `${last!.reason} (gave up after ${policy.attempts} attempts)`);
+  throw new BackendError(`${last!.message} (gave up after ${policy.attempts} attempts)`, last!.status, true, policy.attempts, `${last!.reason} (gave up after ${policy.attempts} attempts)`, last!.param, lastWait);
 }
