@@ -49,8 +49,8 @@ try {
   const problems = promptSet("test", 400, 5).map((r) => r.prompt);
   for (const clients of [1, 32]) {
     const requests = clients === 1 ? 200 : 400;
-    const direct = await timed(clients, requests, (i) => fetch(`${lm.url}/pooling`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "strong", input: [problems[i % problems.length]], normalize: false }) }));
-    const gateway = await timed(clients, requests, (i) => fetch(`${base}/v1/allocate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ budget: 4, queries: [{ id: "q", prompt: problems[i % problems.length] }] }) }));
+    const direct = await timed(clients, requests, (i) => fetch(`${lm.url}/pooling`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "strong", input: [problems[i % problems.length]] }) }));
+    const gateway = await timed(clients, requests, (i) => fetch(`${base}/v1/allocate`, { method: "POST", headers: th, body: JSON.stringify({ budget: 4, queries: [{ id: "q", prompt: problems[i % problems.length] }] }) }));
     latency.push(`| ${clients} | ${requests} | ${pct(direct, 0.5).toFixed(1)} | ${pct(direct, 0.99).toFixed(1)} | ${pct(gateway, 0.5).toFixed(1)} | ${pct(gateway, 0.99).toFixed(1)} | ${(pct(gateway, 0.5) - pct(direct, 0.5)).toFixed(1)} |`);
   }
   console.log("Latency of one prompt: the LM's /pooling alone vs POST /v1/allocate through the gateway (hidden state + predictor + allocation), ms\n");
@@ -64,9 +64,9 @@ try {
   const fixtures = JSON.parse(readFileSync("models/predictors/strong-binary.parity.json", "utf8")) as { hidden: number[] }[];
   const rows64 = Array.from({ length: 64 }, (_, i) => fixtures[i % fixtures.length].hidden);
   const hiddenBody = JSON.stringify({ budget: 256, max: 8, queries: rows64.map((hidden, i) => ({ id: `h${i}`, hidden })) });
-  const predicted = (await (await fetch(`${base}/v1/allocate`, { method: "POST", headers: { "content-type": "application/json" }, body: hiddenBody })).json()) as { allocation: { p: number }[] };
+  const predicted = (await (await fetch(`${base}/v1/allocate`, { method: "POST", headers: th, body: hiddenBody })).json()) as { allocation: { p: number }[] };
   const pBody = JSON.stringify({ budget: 256, max: 8, queries: predicted.allocation.map((a, i) => ({ id: `h${i}`, p: a.p })) });
-  const post = (body: string) => () => fetch(`${base}/v1/allocate`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const post = (body: string) => () => fetch(`${base}/v1/allocate`, { method: "POST", headers: th, body });
   const withPredictor = await timed(1, 200, post(hiddenBody));
   const withoutPredictor = await timed(1, 200, post(pBody));
   const session = await ort.InferenceSession.create("models/predictors/strong-binary.onnx");

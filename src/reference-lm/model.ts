@@ -107,7 +107,7 @@ export class ReferenceLM {
 
   /**
    * The hidden state at each prompt's last token: what vLLM's pooling runner returns
-   * with LAST pooling and normalize=false.
+   * with LAST pooling and no activation (raw, not L2-normalised).
    */
   async hiddenStates(prompts: readonly (readonly number[])[]): Promise<Float32Array[]> {
     const d = this.manifest.hidden_size;
