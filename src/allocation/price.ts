@@ -88,9 +88,14 @@ export function currentPrice(state: PriceState): number {
  * const c = defaultPriceConfig(4);
  * observeSpend(initialPriceState(c), 8, c).logPrice > initialPriceState(c).logPrice // true
  */
+/** The most one request's spend can count above the target, in multiples of it (spends of up to 9× the target count in full). */
+export const MAX_RELATIVE_ERROR = 8;
+
 export function observeSpend(state: PriceState, units: number, config: PriceControllerConfig): PriceState {
   const step = Math.max(config.minStep, config.step / Math.pow(1 + state.requests / config.decay, 0.6));
-  const error = (units - config.target) / Math.max(config.target, 1);
+  // Relative error, bounded: one request that spends far above the target (up to 1,000
+  // units against a target of 1) moves log λ by at most 8 steps, not 999.
+  const error = Math.min(MAX_RELATIVE_ERROR, (units - config.target) / Math.max(config.target, 1));
   const logPrice = Math.min(
     Math.log(config.maxPrice),
     Math.max(Math.log(config.minPrice), state.logPrice + step * error),

@@ -314,6 +314,17 @@ describe("online price", () => {
     }
     expect(adaptive).toBeGreaterThan(uniform);
   });
+
+  it("bounds the step one request can make: a spend 1,000× the target moves the price as 9× would", () => {
+    const config = defaultPriceConfig(1);
+    // A settled controller (its step at the floor), so that the price's own bounds do not bind.
+    const start = { ...initialPriceState(config), requests: 1_000_000 };
+    const huge = observeSpend(start, 1_000, config);
+    const nine = observeSpend(start, 9, config);
+    expect(huge.logPrice).toBe(nine.logPrice);
+    expect(huge.logPrice).toBeGreaterThan(start.logPrice);
+    expect(observeSpend(start, 8, config).logPrice).toBeLessThan(nine.logPrice); // below the bound, spends still count in full
+  });
 });
 
 describe("menu solver", () => {
