@@ -1,0 +1,188 @@
+/**
+ * Sequential allocation ("waves") for binary rewards: samples are drawn in rounds, a
+ * query stops at its first passing sample, and the budget left after each round is
+ * re-allocated on what the failures taught. Pure.
+ *
+ * The model. A query's single-sample success p is uncertain: the predictor's p̂ is the
+ * mean of a Beta(a, b) prior with a = s·p̂, b = s·(1 − p̂), where the strength s (how much
+ * the predictor is trusted) is fitted on validation data (fitStrength). After r failures
+ * the posterior is Beta(a, b + r), whose mean a / (a + b + r) falls with every failure.
+ *
+ * One query at a price λ per sample (the online rule). Drawing one more sample and
+ * stopping at success is an optimal-stopping problem with value
+ *   V(r) = max(0, −λ + m(r) + (1 − m(r))·V(r + 1)),   m(r) = a / (a + b + r).
+ * Because m(r) only falls, the set of states where one more sample does not pay for
+ * itself (m(r) < λ) is closed under failure: this is the "monotone case" of optimal
+ * stopping (Chow, Robbins & Siegmund, Great Expectations, 1971, ch. 3), where the
+ * one-stage look-ahead rule is optimal: sample again iff m(r) ≥ λ. With a known p
+ * (s → ∞) it is "sample until success while p ≥ λ". `samplesAtPrice` is this rule;
+ * the tests check it against value iteration.
+ *
+ * A batch under a total budget (the batch rule). The gain of a query's j-th further
+ * sample, given r failures so far, is the posterior predictive
+ *   Δ(j) = E[p(1 − p)^(j−1) | Beta(a, b + r)] = B(a + 1, b + r + j − 1) / B(a, b + r),
+ * non-increasing in j; the exact batch solver allocates the budget left over these curves,
+ * and each round draws a slice of every query's share (round sizes 1, 1, 2, 4, …: a query
+ * that ends up with k samples takes O(log k) rounds). Re-solving after every round on the
+ * updated posteriors is how units that solved queries no longer need flow to the others.
+ */
+import { solveBatch } from "./batch.js";
+import type { BatchProblem } from "./problem.js";
+
+export interface BetaPrior {
+  readonly a: number;
+  readonly b: number;
+}
+
+/** The prior of a query whose predicted success is p, trusted with strength s (a known p is a Belief of its own). */
+export function priorOf(p: number, strength: number): BetaPrior {
+  const q = Math.min(1 - 1e-9, Math.max(1e-9, p));
+  return { a: strength * q, b: strength * (1 - q) };
+}
+
+/** The posterior mean of p after `failures` failures (and no success). */
+export function posteriorMean(prior: BetaPrior, failures: number): number {
+  return prior.a / (prior.a + prior.b + failures);
+}
+
+/**
+ * Δ(1..count): the expected gain of each further sample after `failures` failures, the
+ * probability that it is the first to pass.
+ *
+ * @example posteriorGains({ a: 1, b: 1 }, 0, 2) // [0.5, 1/6]: E[p] and E[p(1 − p)] under Beta(1, 1)
+ */
+export function posteriorGains(prior: BetaPrior, failures: number, count: number): Float64Array {
+  const out = new Float64Array(Math.max(0, count));
+  const a = prior.a;
+  const b = prior.b + failures;
+  let g = a / (a + b);
+  for (let j = 1; j <= count; j++) {
+    out[j - 1] = g;
+    g *= (b + j - 1) / (a + b + j);
+  }
+  return out;
+}
+
+/** What is believed of a query's p: a Beta prior, or p itself (the oracle's, or s → ∞). */
+export type Belief = { readonly known: number } | { readonly prior: BetaPrior };
+
+const gainsOf = (belief: Belief, failures: number, count: number): Float64Array =>
+  "known" in belief ? Float64Array.from({ length: count }, (_, j) => belief.known * Math.pow(1 - belief.known, j)) : posteriorGains(belief.prior, failures, count);
+
+const meanOf = (belief: Belief, failures: number): number => ("known" in belief ? belief.known : posteriorMean(belief.prior, failures));
+
+/**
+ * The online rule: after `failures` failures, draw another sample iff its posterior
+ * success probability is at least the price (and the query has samples left). Returns
+ * how many more samples the rule would draw if they all failed, up to `left`: the
+ * length of the next round can be cut from it.
+ */
+export function samplesAtPrice(belief: Belief, failures: number, price: number, left: number): number {
+  let k = 0;
+  while (k < left && meanOf(belief, failures + k) >= price) k++;
+  return k;
+}
+
+export interface WaveQuery {
+  readonly belief: Belief;
+  /** Samples drawn so far (all failed unless solved). */
+  readonly drawn: number;
+  readonly solved: boolean;
+  /** Rounds this query has had samples in: its next round's size is ROUND_SIZES[rounds]. */
+  readonly rounds: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Samples per round for a query's 1st, 2nd, … round (then doubling): few rounds for a query that needs many samples. */
+export function roundSize(rounds: number): number {
+  return rounds < 2 ? 1 : 2 ** (rounds - 1);
+}
+
+/**
+ * The next round: samples to draw now for each query, given the units left in the batch's
+ * budget. Unsolved queries below their min are topped up first; the rest of the budget is
+ * allocated by the exact solver over the posterior gains, and each query draws a round's
+ * slice of its share. All zeros: the batch is finished.
+ */
+export function planRound(queries: readonly WaveQuery[], budgetLeft: number): number[] {
+  const n = queries.length;
+  const open = queries.map((q) => !q.solved && q.drawn < q.max);
+  const min = new Int32Array(n);
+  const max = new Int32Array(n);
+  const offsets = new Int32Array(n + 1);
+  queries.forEach((q, i) => {
+    const left = open[i] ? q.max - q.drawn : 0;
+    max[i] = left;
+    min[i] = open[i] ? Math.min(left, Math.max(0, q.min - q.drawn)) : 0;
+    offsets[i + 1] = offsets[i] + left;
+  });
+  const gains = new Float64Array(offsets[n]);
+  queries.forEach((q, i) => {
+    if (max[i] > 0) gains.set(gainsOf(q.belief, q.drawn, max[i]), offsets[i]);
+  });
+  const forced = min.reduce((s, x) => s + x, 0);
+  const budget = Math.max(forced, Math.floor(budgetLeft));
+  const problem: BatchProblem = { n, min, max, p: new Float64Array(n).fill(NaN), offsets, gains };
+  const share = solveBatch(problem, budget).units;
+  return queries.map((q, i) => {
+    if (share[i] === 0) return 0;
+    // Top up to min at once; beyond it, a round's slice of the share.
+    return Math.max(min[i], Math.min(share[i], roundSize(q.rounds)));
+  });
+}
+
+/** log Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error below 1e-13). */
+export function logGamma(x: number): number {
+  const c = [0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406, 12.507343278686905, -0.13857109526572012, 9.984369578019572e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  x -= 1;
+  let s = c[0];
+  for (let i = 1; i < 9; i++) s += c[i] / (x + i);
+  const t = x + 7.5;
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(s);
+}
+
+const logBeta = (a: number, b: number) => logGamma(a) + logGamma(b) - logGamma(a + b);
+
+/**
+ * The strength s that makes Beta(s·p̂, s·(1 − p̂)) priors best explain what was observed:
+ * the maximum of the beta-binomial likelihood of each prompt's successes out of its
+ * samples, over log s in [log 0.1, log 10⁴] (golden-section search; the likelihood is
+ * unimodal in practice). A calibrated predictor that ranks perfectly has s → ∞; one that
+ * knows nothing, s → the spread of p in the traffic.
+ */
+export function fitStrength(data: readonly { p: number; successes: number; samples: number }[]): number {
+  const logLik = (logS: number) => {
+    const s = Math.exp(logS);
+    let ll = 0;
+    for (const d of data) {
+      const { a, b } = priorOf(d.p, s);
+      ll += logBeta(d.successes + a, d.samples - d.successes + b) - logBeta(a, b);
+    }
+    return ll;
+  };
+  let lo = Math.log(0.1);
+  let hi = Math.log(1e4);
+  const phi = (Math.sqrt(5) - 1) / 2;
+  let x1 = hi - phi * (hi - lo);
+  let x2 = lo + phi * (hi - lo);
+  let f1 = logLik(x1);
+  let f2 = logLik(x2);
+  for (let it = 0; it < 80; it++) {
+    if (f1 < f2) {
+      lo = x1;
+      x1 = x2;
+      f1 = f2;
+      x2 = lo + phi * (hi - lo);
+      f2 = logLik(x2);
+    } else {
+      hi = x2;
+      x2 = x1;
+      f2 = f1;
+      x1 = hi - phi * (hi - lo);
+      f1 = logLik(x1);
+    }
+  }
+  return Math.exp((lo + hi) / 2);
+}
