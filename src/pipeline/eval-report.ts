@@ -5,7 +5,8 @@ import { expectedCalibrationError, spearman } from "../predictor/calibration.js"
 import { RecordSchema } from "../predictor/dataset.js";
 import { bestOfCurve, passAt } from "../predictor/estimators.js";
 import { type PredictorManifest, PredictorManifestSchema } from "../predictor/manifest.js";
-import { type CurvePoint, type EvalPrompt, METHODS, type Method, type Savings, qualityCurves, savingsAt } from "./evaluate.js";
+import { type CurvePoint, type EvalPrompt, type Method, type Savings, methodsOf, qualityCurves, savingsAt } from "./evaluate.js";
+import { predictedBelief, replayWaves } from "./sequential.js";
 import { readJsonl } from "./jsonl.js";
 import { type OnlineEval, evaluateOnline } from "./online-eval.js";
 import { lineChart } from "./plot.js";
@@ -28,14 +29,32 @@ export interface EvalResult {
   readonly spearman: number;
   readonly ece: number | null;
   readonly mixes: Record<string, { prompts: number; curve: CurvePoint[]; savings: Savings[] }>;
+  /** Waves at B = 4 on the full mix: the prior strength used, and how many prompts took each number of rounds and of samples. */
+  readonly waves: { strength: number; budget: number; rounds: number[]; samples: number[] } | null;
   /** Prompts whose empirical curve is flat (left out of the tranches). */
   readonly flat: number;
   /** The online price controller replayed on these prompts (Bernoulli predictors). */
   readonly online: OnlineEval[] | null;
 }
 
-const COLORS: Record<Method, string> = { uniform: "#888888", learned: "#d62728", oracle: "#1f77b4", random: "#2ca02c" };
-const LABELS: Record<Method, string> = { uniform: "uniform best-of-k", learned: "allot (learned)", oracle: "oracle", random: "random" };
+const COLORS: Record<Method, string> = {
+  uniform: "#888888",
+  learned: "#d62728",
+  oracle: "#1f77b4",
+  random: "#2ca02c",
+  "stop-first": "#ff7f0e",
+  waves: "#9467bd",
+  "waves-oracle": "#17becf",
+};
+const LABELS: Record<Method, string> = {
+  uniform: "uniform best-of-k",
+  learned: "allot, one-shot",
+  oracle: "oracle, one-shot",
+  random: "random",
+  "stop-first": "stop at first pass (cap = B)",
+  waves: "allot waves",
+  "waves-oracle": "waves oracle",
+};
 
 /** Runs the evaluation and writes report.md, one SVG per mix and results.json to outDir. */
 export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
@@ -59,7 +78,7 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
     if (binary) for (let b = 1; b <= bMax; b++) empirical[b] = passAt(r.rewards.length, s, b);
     else empirical.set(bestOfCurve(r.rewards, bMax), 1);
     const predicted = binary ? { p: out[i] } : { q: Float64Array.from(out.subarray(i * width, i * width + bMax)) };
-    return { empirical, predicted };
+    return { empirical, predicted, ...(binary ? { outcomes: r.rewards } : {}) };
   });
   const empiricalOne = prompts.map((p) => p.empirical[1]);
   const predictedOne = prompts.map((p) => ("p" in p.predicted ? p.predicted.p : p.predicted.q[0]));
@@ -75,9 +94,11 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   const k = Math.max(1, Math.floor(order.length * o.tranche));
   const tranches = [...order.slice(0, k), ...order.slice(-k)].sort((a, b) => a - b).map((i) => prompts[i]);
 
+  // Waves need the prior's strength, fitted on the validation split when the predictor was trained.
+  const sequential = binary && manifest.prior_strength !== undefined ? { strength: manifest.prior_strength } : undefined;
   const mixes: EvalResult["mixes"] = {};
   for (const [name, set] of [["full", prompts], ["tranches", tranches]] as const) {
-    const curve = qualityCurves(set, bMax);
+    const curve = qualityCurves(set, bMax, 0.25, sequential);
     const savings = [2, 4, 8].filter((b) => b <= bMax).map((b) => savingsAt(curve, b));
     mixes[name] = { prompts: set.length, curve, savings };
   }
@@ -85,7 +106,25 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   // test traffic (committed beside the report, so the simulation test needs no data/).
   const trace = binary ? records.map((r, i) => ({ p: out[i], successes: r.rewards.reduce((a, b) => a + b, 0), samples: r.rewards.length })) : null;
   const online = trace ? evaluateOnline(trace, [2, 4, 8].filter((b) => b <= bMax), bMax) : null;
-  const result: EvalResult = { manifest, prompts: records.length, samplesPerPrompt: K, spearman: rho, ece, mixes, flat: prompts.length - responsive.length, online: online?.results ?? null };
+  // How waves spend at B = 4 on the full mix: rounds and samples per prompt (over the 8 orders).
+  const recorded = binary ? records.map((r, i) => ({ p: out[i], outcomes: r.rewards })) : null;
+  const wavesAt4 =
+    sequential && recorded && bMax >= 4
+      ? (({ roundsHistogram, samplesHistogram }) => ({ budget: 4, rounds: roundsHistogram, samples: samplesHistogram }))(
+          replayWaves(recorded, predictedBelief(recorded, sequential.strength), 4, { max: bMax, orders: 8 }),
+        )
+      : null;
+  const result: EvalResult = {
+    manifest,
+    prompts: records.length,
+    samplesPerPrompt: K,
+    spearman: rho,
+    ece,
+    mixes,
+    flat: prompts.length - responsive.length,
+    online: online?.results ?? null,
+    waves: wavesAt4 ? { strength: sequential!.strength, ...wavesAt4 } : null,
+  };
 
   await mkdir(o.outDir, { recursive: true });
   if (trace && online) {
@@ -98,7 +137,7 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
       `${manifest.name}: ${name} (${mix.prompts} prompts)`,
       "average units (samples) per prompt",
       qLabel,
-      METHODS.map((m) => ({ name: LABELS[m], color: COLORS[m], dashed: m === "oracle", points: mix.curve.map((c) => [c.used[m], c.quality[m]] as const) })),
+      methodsOf(mix.curve).map((m) => ({ name: LABELS[m], color: COLORS[m], dashed: m === "oracle" || m === "waves-oracle", points: mix.curve.map((c) => [c.used[m]!, c.quality[m]!] as const) })),
     );
     await writeFile(join(o.outDir, `${name}.svg`), svg);
   }
@@ -145,6 +184,39 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
       );
     }
     lines.push("");
+    if (mix.savings[0]?.saved.waves !== undefined) {
+      lines.push(
+        "Sequential policies, replayed on the recorded samples (each prompt's samples in 8 random orders; every sample looked at is paid for): " +
+          "stop at the first passing sample with at most B samples (no predictor), allot's waves at B samples per prompt on average, and waves " +
+          "with each prompt's true p known. Compute saved at the same uniform quality as above:",
+        "",
+        "| B | stop-first | waves | waves oracle | waves / waves oracle | waves − stop-first (points) |",
+        "|---|---|---|---|---|---|",
+        ...mix.savings.map((s) => {
+          const w = s.saved.waves ?? null;
+          const wo = s.saved["waves-oracle"] ?? null;
+          const sf = s.saved["stop-first"] ?? null;
+          return `| ${s.budget} | ${pct(sf)} | ${pct(w)} | ${pct(wo)} | ${w !== null && wo ? `${(100 * (w / wo)).toFixed(0)}%` : "—"} | ${w !== null && sf !== null ? (100 * (w - sf)).toFixed(0) : "—"} |`;
+        }),
+        "",
+      );
+    }
+  }
+  if (r.waves) {
+    const share = (h: number[]) => {
+      const total = h.reduce((a, b) => a + b, 0);
+      return h.map((c, k) => (c > 0 ? `${k}: ${((100 * c) / total).toFixed(1)}%` : null)).filter((x) => x !== null).join(", ");
+    };
+    lines.push(
+      `## Waves at B = ${r.waves.budget}: rounds and samples per prompt`,
+      "",
+      `Prior strength s = ${r.waves.strength.toFixed(2)} (a Beta(s·p, s·(1 − p)) prior around each predicted p, fitted on the validation split). ` +
+        "Rounds draw 1, 1, 2, 4, … samples per prompt; the share of prompts (over 8 orders of their samples) that took each number of:",
+      "",
+      `- rounds: ${share(r.waves.rounds)}`,
+      `- samples: ${share(r.waves.samples)}`,
+      "",
+    );
   }
   if (r.online) {
     const s = r.online[0];

@@ -10,16 +10,26 @@ import { bernoulliGain } from "../allocation/curves.js";
 import type { BatchProblem } from "../allocation/problem.js";
 import { solveBatch } from "../allocation/batch.js";
 import { mulberry32 } from "../allocation/select.js";
+import { oracleBelief, predictedBelief, replayStopFirst, replayWaves } from "./sequential.js";
 
 export interface EvalPrompt {
   /** q̂(0..bMax): q̂[0] = 0, q̂[b] the unbiased best-of-b estimate. */
   readonly empirical: Float64Array;
   /** The predictor's view: p (bernoulli) or its predicted q(1..bMax) (curve). */
   readonly predicted: { p: number } | { q: Float64Array };
+  /** The recorded rewards (binary), for the sequential policies' replays. */
+  readonly outcomes?: readonly number[];
 }
 
-export type Method = "uniform" | "learned" | "oracle" | "random";
-export const METHODS: readonly Method[] = ["uniform", "learned", "oracle", "random"];
+/** Allocations fixed before any sample is drawn. */
+export type OneShot = "uniform" | "learned" | "oracle" | "random";
+/** Policies that look at each sample's reward before drawing the next (binary rewards; sequential.ts). */
+export type Sequential = "stop-first" | "waves" | "waves-oracle";
+export type Method = OneShot | Sequential;
+export const ONE_SHOT: readonly OneShot[] = ["uniform", "learned", "oracle", "random"];
+export const SEQUENTIAL: readonly Sequential[] = ["stop-first", "waves", "waves-oracle"];
+/** The methods of a curve: the one-shot ones, and the sequential ones when they were replayed. */
+export const METHODS: readonly OneShot[] = ONE_SHOT;
 
 function problemOf(prompts: readonly EvalPrompt[], bMax: number, gainsOf: (p: EvalPrompt, j: number) => number | null): BatchProblem {
   const n = prompts.length;
@@ -36,7 +46,7 @@ function problemOf(prompts: readonly EvalPrompt[], bMax: number, gainsOf: (p: Ev
 }
 
 /** Units per prompt for a method at total budget `total` (n ≤ total ≤ n·bMax). */
-export function allocateWith(method: Method, prompts: readonly EvalPrompt[], total: number, bMax: number, seed = 1): Int32Array {
+export function allocateWith(method: OneShot, prompts: readonly EvalPrompt[], total: number, bMax: number, seed = 1): Int32Array {
   const n = prompts.length;
   if (method === "uniform" || method === "random") {
     const units = new Int32Array(n).fill(1);
@@ -81,27 +91,54 @@ export function quality(prompts: readonly EvalPrompt[], units: Int32Array): numb
 
 export interface CurvePoint {
   readonly budget: number;
-  readonly quality: Record<Method, number>;
-  readonly used: Record<Method, number>;
+  /** Per method computed (sequential ones only where replayed). */
+  readonly quality: Partial<Record<Method, number>> & Record<OneShot, number>;
+  readonly used: Partial<Record<Method, number>> & Record<OneShot, number>;
 }
 
-/** Quality of every method at average budgets 1, 1 + step, …, bMax. */
-export function qualityCurves(prompts: readonly EvalPrompt[], bMax: number, step = 0.25): CurvePoint[] {
+/** How the sequential policies are replayed: the prior's strength for waves, and the orders averaged over. */
+export interface SequentialOptions {
+  readonly strength: number;
+  readonly orders?: number;
+}
+
+/**
+ * Quality of every method at average budgets 1, 1 + step, …, bMax. With `sequential`
+ * (and every prompt's outcomes), also stop-first (cap = B), waves (budget B per prompt)
+ * and waves-oracle, replayed on the recorded samples.
+ */
+export function qualityCurves(prompts: readonly EvalPrompt[], bMax: number, step = 0.25, sequential?: SequentialOptions): CurvePoint[] {
   const n = prompts.length;
+  const recorded = sequential && prompts.every((p) => p.outcomes && "p" in p.predicted) ? prompts.map((p) => ({ p: (p.predicted as { p: number }).p, outcomes: p.outcomes! })) : null;
   const out: CurvePoint[] = [];
   for (let B = 1; B <= bMax + 1e-9; B += step) {
     const total = Math.round(B * n);
-    const q = {} as Record<Method, number>;
-    const used = {} as Record<Method, number>;
-    for (const m of METHODS) {
+    const q = {} as CurvePoint["quality"];
+    const used = {} as CurvePoint["used"];
+    for (const m of ONE_SHOT) {
       const units = allocateWith(m, prompts, total, bMax);
       q[m] = quality(prompts, units);
       used[m] = units.reduce((a, b) => a + b, 0) / n;
+    }
+    if (recorded && sequential) {
+      const orders = sequential.orders ?? 8;
+      const replays = {
+        "stop-first": replayStopFirst(recorded, B, orders),
+        waves: replayWaves(recorded, predictedBelief(recorded, sequential.strength), B, { max: bMax, orders }),
+        "waves-oracle": replayWaves(recorded, oracleBelief(recorded), B, { max: bMax, orders }),
+      };
+      for (const [m, r] of Object.entries(replays)) {
+        q[m as Sequential] = r.quality;
+        used[m as Sequential] = r.used;
+      }
     }
     out.push({ budget: B, quality: q, used });
   }
   return out;
 }
+
+/** The methods a curve has. */
+export const methodsOf = (curve: readonly CurvePoint[]): Method[] => [...ONE_SHOT, ...SEQUENTIAL.filter((m) => curve[0]?.quality[m] !== undefined)];
 
 /**
  * The smallest average budget at which `method` reaches `target` quality, interpolating
@@ -110,12 +147,12 @@ export function qualityCurves(prompts: readonly EvalPrompt[], bMax: number, step
  */
 export function budgetToReach(curve: readonly CurvePoint[], method: Method, target: number): number | null {
   for (let k = 0; k < curve.length; k++) {
-    const q = curve[k].quality[method];
+    const q = curve[k].quality[method]!;
     if (q >= target - 1e-12) {
-      if (k === 0) return curve[0].used[method];
+      if (k === 0) return curve[0].used[method]!;
       const prev = curve[k - 1];
-      const frac = (target - prev.quality[method]) / (q - prev.quality[method]);
-      return prev.used[method] + frac * (curve[k].used[method] - prev.used[method]);
+      const frac = (target - prev.quality[method]!) / (q - prev.quality[method]!);
+      return prev.used[method]! + frac * (curve[k].used[method]! - prev.used[method]!);
     }
   }
   return null;
@@ -131,9 +168,9 @@ export interface Savings {
    * never matches. Measured against uniformBudget, not `budget`, so that where uniform's
    * curve is flat (more samples gain nothing) no method is credited for not spending.
    */
-  readonly saved: Record<Method, number | null>;
+  readonly saved: Partial<Record<Method, number | null>> & Record<OneShot, number | null>;
   /** Method quality − uniform quality at the same budget. */
-  readonly gain: Record<Method, number>;
+  readonly gain: Partial<Record<Method, number>> & Record<OneShot, number>;
 }
 
 export function savingsAt(curve: readonly CurvePoint[], budget: number): Savings {
@@ -141,12 +178,12 @@ export function savingsAt(curve: readonly CurvePoint[], budget: number): Savings
   if (!at) throw new Error(`budget ${budget} is not on the curve`);
   const target = at.quality.uniform;
   const uniformBudget = budgetToReach(curve, "uniform", target) ?? budget;
-  const saved = {} as Record<Method, number | null>;
-  const gain = {} as Record<Method, number>;
-  for (const m of METHODS) {
+  const saved = {} as Savings["saved"];
+  const gain = {} as Savings["gain"];
+  for (const m of methodsOf(curve)) {
     const need = budgetToReach(curve, m, target);
     saved[m] = need === null ? null : 1 - need / uniformBudget;
-    gain[m] = at.quality[m] - target;
+    gain[m] = at.quality[m]! - target;
   }
   return { budget, uniformQuality: target, uniformBudget, saved, gain };
 }

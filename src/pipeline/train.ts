@@ -5,6 +5,7 @@ import * as ort from "onnxruntime-node";
 import { RecordSchema, type DataRecord } from "../predictor/dataset.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import { bestOfCurve } from "../predictor/estimators.js";
+import { fitStrength } from "../allocation/waves.js";
 import { normStats } from "../predictor/hidden-norm.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
 import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../predictor/mlp.js";
@@ -111,6 +112,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
 
   const metrics: Record<string, number> = { validation_loss: result.validationLoss, train_loss: result.trainLoss };
   let temperature = 1;
+  let priorStrength: number | undefined;
   if (head === "bernoulli") {
     const logits = valRows.x.map((x) => forwardRaw(result.params, x)[0]);
     const rates = valRows.y.map((y) => y[0]);
@@ -121,6 +123,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     metrics.ece_validation_before = expectedCalibrationError(before, rates, weights);
     metrics.ece_validation = expectedCalibrationError(after, rates, weights);
     metrics.spearman_validation = spearman(after, rates);
+    priorStrength = fitStrength(validation.map((r, i) => ({ p: after[i], successes: r.rewards.reduce((a, b) => a + b, 0), samples: r.rewards.length })));
   } else {
     // How well the predicted best-of-b_max value ranks prompts by their empirical one.
     const predicted = valRows.x.map((x) => predict(result.params, head, x)[bMax - 1]);
@@ -150,6 +153,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     reward_model: o.rewardModel,
     normalization: "folded into the first layer",
     temperature,
+    ...(priorStrength !== undefined ? { prior_strength: priorStrength } : {}),
     training: trainingSummary(o, result, trainRecords.length, validation.length, K, trainSeconds),
     metrics,
   };

@@ -34,6 +34,12 @@ export const PredictorManifestSchema = z.object({
   route: z
     .object({ options: z.array(z.object({ model: z.string(), cost: z.int().positive() })).min(2), cost_basis: z.string() })
     .optional(),
+  /**
+   * Bernoulli predictors: how much to trust p, as the strength s of a Beta(s·p, s·(1 − p))
+   * prior on a query's true success rate, fitted on the validation split (waves update it
+   * with every failed sample).
+   */
+  prior_strength: z.number().positive().optional(),
   training: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.number()),
 });
