@@ -59,7 +59,9 @@ const LABELS: Record<Method, string> = {
 /** Runs the evaluation and writes report.md, one SVG per mix and results.json to outDir. */
 export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   const manifest = PredictorManifestSchema.parse(JSON.parse(await readFile(`${o.predictor}.manifest.json`, "utf8")));
-  const records = await readJsonl(o.dataPath, RecordSchema);
+  // In id order: collect appends batches as they finish, so the file's order varies from
+  // run to run, and the replays that draw prompts by index must not depend on it.
+  const records = (await readJsonl(o.dataPath, RecordSchema)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (records.length === 0) throw new Error(`${o.dataPath} has no records`);
   const K = Math.min(...records.map((r) => r.rewards.length));
   const bMax = Math.min(o.bMax, K, manifest.b_max ?? Infinity);

@@ -219,6 +219,30 @@ describe("allot train and allot eval", () => {
     }
     expect(readFileSync(`${dir}/report/report.md`, "utf8")).toContain("compute saved at equal quality");
   });
+
+  it("replays stop-first, waves and the waves oracle for a Bernoulli predictor, spending what each budget allows", () => {
+    const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${dir}/p1.manifest.json`, "utf8")));
+    expect(m.prior_strength).toBeGreaterThan(0); // fitted on the validation split
+    const res = JSON.parse(readFileSync(`${dir}/report/results.json`, "utf8"));
+    for (const mix of ["full", "tranches"]) {
+      for (const s of res.mixes[mix].savings) for (const k of ["stop-first", "waves", "waves-oracle"]) expect(s.saved).toHaveProperty(k);
+      for (const point of res.mixes[mix].curve) {
+        // Waves spend at most their budget (some is left when every query is solved or capped); stop-first at most its cap.
+        for (const k of ["stop-first", "waves", "waves-oracle"]) {
+          expect(point.used[k]).toBeLessThanOrEqual(point.budget + 1e-9);
+          expect(point.quality[k]).toBeGreaterThanOrEqual(0);
+          expect(point.quality[k]).toBeLessThanOrEqual(1);
+        }
+      }
+      // More budget never solves fewer: each policy's quality rises along the curve (replays share their orders).
+      const curve = res.mixes[mix].curve;
+      for (let k = 1; k < curve.length; k++) expect(curve[k].quality["stop-first"]).toBeGreaterThanOrEqual(curve[k - 1].quality["stop-first"] - 1e-12);
+    }
+    // (That waves beat one-shot allocation is a statement about expectations, checked exactly by the DP in
+    // test/workers/waves.test.ts; 120 prompts are too few to show it here above the replay's noise.)
+    expect(res.waves.rounds.reduce((a: number, b: number) => a + b, 0)).toBe(8 * 120);
+    expect(readFileSync(`${dir}/report/report.md`, "utf8")).toContain("Waves at B = 4");
+  });
 });
 
 describe("allot train-route, and allot eval of a router", () => {
