@@ -38,9 +38,15 @@ export const samplingFields = {
   prompt_cache_retention: z.string().optional(),
   safety_identifier: z.string().optional(),
   allot: z
-    .strictObject({ units: z.int().min(1).max(1_000).optional() })
+    .strictObject({
+      units: z.int().min(1).max(1_000).optional(),
+      rounds: z.int().min(1).max(16).optional(),
+    })
     .optional()
-    .describe("allot's extension: pin the number of samples (the x-allot-units header does the same)."),
+    .describe(
+      "allot's extension: pin the number of samples (the x-allot-units header does the same), or cap the rounds of sampling " +
+        "(x-allot-rounds; 1 decides k up front, more stop at the first passing sample), within the tenant's max_rounds.",
+    ),
 };
 
 /** Chat-only fields. */
@@ -129,6 +135,7 @@ const AllotChoiceSchema = z.object({
   units: z.int().describe("units charged: samples × the model's cost per sample (1 without routing)"),
   predicted_success: z.number().nullable().describe("the predictor's single-sample success; null when units were pinned or decoding was greedy"),
   reward: z.number().nullable().describe("the kept sample's reward"),
+  rounds: z.int().describe("rounds of sampling (round trips to the LM); more than 1 when the request sampled in waves"),
 });
 
 export const AllotInfoSchema = AllotChoiceSchema.extend({

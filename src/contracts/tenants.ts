@@ -64,6 +64,12 @@ export const OnlineSchema = z
     target_units: z.number().min(1).max(1_000).describe("B: the average units (samples) per online request the price steers toward."),
     min_units: z.int().min(1).max(1_000).default(1),
     max_units: z.int().min(1).max(1_000).default(16),
+    max_rounds: z
+      .int()
+      .min(1)
+      .max(16)
+      .default(4)
+      .describe("Rounds an online request may sample in (each a round trip to the LM): 1 decides k up front; more stop at the first passing sample."),
   })
   .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
   .openapi("Online");

@@ -37,7 +37,7 @@ export const CHAT_FORMAT: WireFormat = {
   close: (index, finish_reason, logprobs) => ({ index, delta: {}, finish_reason, logprobs }),
 };
 
-const choiceInfo = (c: ServedChoice) => ({ model: c.model, samples: c.samples, units: c.units, predicted_success: c.predicted, reward: c.result.reward });
+const choiceInfo = (c: ServedChoice) => ({ model: c.model, samples: c.samples, units: c.units, predicted_success: c.predicted, reward: c.result.reward, rounds: c.rounds });
 
 /** allot's account of the request: the first choice's model and prediction, totals, and each choice. */
 function allotInfo(served: OnlineResult) {

@@ -8,6 +8,7 @@
 import { fitToBudget } from "../allocation/fit.js";
 import { singleQuery, unitsAtPrice } from "../allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../allocation/route.js";
+import { type Belief, posteriorGains, priorOf, roundSize, samplesAtPrice } from "../allocation/waves.js";
 import type { SamplingParams } from "../backends/completions.js";
 import { lmConfig } from "../backends/config.js";
 import { upstreamError } from "../backends/upstream-error.js";
@@ -32,6 +33,8 @@ export interface OnlineRequest {
   readonly seed?: number;
   /** Samples the caller pinned (x-allot-units, body allot.units, best_of), and where it said so. */
   readonly pinned?: { readonly units: number; readonly param: string };
+  /** The most rounds the caller allows (x-allot-rounds or body allot.rounds), within the tenant's max_rounds. */
+  readonly rounds?: { readonly max: number; readonly param: string };
 }
 
 export interface ServedChoice {
@@ -43,6 +46,8 @@ export interface ServedChoice {
   readonly units: number;
   /** The predictor's single-sample success of the chosen model (q(1) for a curve predictor); null when not predicted. */
   readonly predicted: number | null;
+  /** Rounds of sampling (round trips to the LM): 1 unless the request sampled in waves. */
+  readonly rounds: number;
   readonly result: RerankResult;
 }
 
@@ -64,6 +69,16 @@ export function pinnedUnits(header: string | undefined, body: number | undefined
   return body === undefined ? undefined : { units: body, param: bodyParam };
 }
 
+/** The x-allot-rounds header or the body's allot.rounds, validated; the header wins. */
+export function roundsCap(header: string | undefined, body: number | undefined): OnlineRequest["rounds"] {
+  if (header !== undefined) {
+    const n = Number(header);
+    if (!Number.isInteger(n) || n < 1 || n > 16) throw new ApiError(400, "invalid_request_error", `x-allot-rounds must be an integer from 1 to 16, got "${header}"`, "x-allot-rounds");
+    return { max: n, param: "x-allot-rounds" };
+  }
+  return body === undefined ? undefined : { max: body, param: "allot.rounds" };
+}
+
 /** One way to answer a prompt: a model, its samples, what they cost and are predicted to be worth. */
 interface Option extends RouteChoice {
   readonly model: string;
@@ -74,9 +89,11 @@ interface Option extends RouteChoice {
 interface Plan {
   readonly options: readonly Option[];
   readonly chosen: number;
+  /** Set when the prompt samples in waves: what is believed of its p (the options' k are then caps). */
+  readonly belief?: Belief;
 }
 
-type OnlineSettings = { min_units: number; max_units: number; price: number };
+type OnlineSettings = { min_units: number; max_units: number; max_rounds: number; price: number };
 
 const fixed = (model: string, samples: number, cost = samples, predicted: number | null = null): Plan => ({
   options: [{ option: 0, k: samples, cost, value: 0, model, predicted }],
@@ -84,14 +101,16 @@ const fixed = (model: string, samples: number, cost = samples, predicted: number
 });
 
 /** Best-of-k on the request's model: k = the samples worth the price; any k from the minimum up to it can be served. */
-async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings, greedy: boolean): Promise<Plan[]> {
+async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings, greedy: boolean, rounds: number): Promise<Plan[]> {
   if (req.pinned) return req.inputs.map(() => fixed(req.model, req.pinned!.units));
   const predictor = await choosePredictor(env, { model: req.model });
   // One sample under greedy decoding: the model is still checked above, so an unknown one is a 404 either way.
   if (greedy) return req.inputs.map(() => fixed(req.model, 1));
   const preds = await predict(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"));
   const bounds = { min: online.min_units, max: online.max_units };
+  const strength = predictor.manifest.prior_strength;
   return preds.map((pr) => {
+    if ("p" in pr && strength !== undefined && rounds > 1) return planWaves(req.model, pr.p, strength, online);
     const curve = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
     const k = Math.max(online.min_units, unitsAtPrice(curve, online.price));
     const q = (j: number) => ("p" in pr ? 1 - Math.pow(1 - pr.p, j) : pr.curve[Math.min(j, pr.curve.length) - 1]);
@@ -102,6 +121,75 @@ async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings,
     });
     return { options, chosen: options.length - 1 };
   });
+}
+
+/**
+ * Waves for a binary-reward predictor: sample until the first pass while the posterior
+ * chance that the next sample passes is at least the price (allocation/waves.ts). The
+ * options are caps: k = the samples the rule would draw if every one failed, valued by
+ * the predictive chance of a pass within k; the request reserves its cap and pays for
+ * what it draws.
+ */
+function planWaves(model: string, p: number, strength: number, online: OnlineSettings): Plan {
+  const belief: Belief = { prior: priorOf(p, strength) };
+  const cap = Math.max(online.min_units, samplesAtPrice(belief, 0, online.price, online.max_units));
+  const gains = posteriorGains(priorOf(p, strength), 0, cap);
+  let within = 0;
+  const value = Array.from(gains, (g) => (within += g));
+  const options = Array.from({ length: cap - online.min_units + 1 }, (_, i) => {
+    const k = online.min_units + i;
+    return { option: 0, k, cost: k, value: value[k - 1], model, predicted: p };
+  });
+  return { options, chosen: options.length - 1, belief };
+}
+
+/**
+ * One prompt's waves: rounds of 1, 1, 2, 4, … samples (the last allowed round takes all
+ * the rule still wants), stopping at the first passing sample, when the posterior says
+ * another sample is not worth the price, or at the cap. Returns the best sample of all
+ * rounds and what was drawn.
+ */
+async function sampleInWaves(
+  cfg: ReturnType<typeof lmConfig>,
+  input: LmInput,
+  option: Option,
+  belief: Belief,
+  online: OnlineSettings,
+  maxRounds: number,
+  req: OnlineRequest,
+): Promise<{ result: RerankResult; samples: number; rounds: number }> {
+  let drawn = 0;
+  let rounds = 0;
+  let best: RerankResult | null = null;
+  while (drawn < option.k && rounds < maxRounds) {
+    const owed = Math.max(0, online.min_units - drawn);
+    const want = Math.max(owed, samplesAtPrice(belief, drawn, online.price, option.k - drawn));
+    if (want === 0) break;
+    const d = rounds === maxRounds - 1 ? want : Math.min(want, Math.max(owed, roundSize(rounds)));
+    // A caller's seed, varied per round: the same seed again would draw the same samples.
+    const seed = req.seed === undefined ? undefined : (req.seed + rounds * 7919) >>> 0;
+    const [r] = await sampleAndRerank({ ...cfg, model: option.model }, [{ input, units: d, seed }], req.params);
+    drawn += d;
+    rounds++;
+    best = best === null ? r : mergeRounds(best, r);
+    if ((r.reward ?? 0) >= PASS) break;
+  }
+  return { result: best!, samples: drawn, rounds };
+}
+
+/** A reward at least this is a pass (binary rewards are 0 or 1). */
+const PASS = 1 - 1e-9;
+
+/** The better of two rounds' results (the earlier on a tie), with every sample's tokens counted. */
+function mergeRounds(a: RerankResult, b: RerankResult): RerankResult {
+  const keep = (b.reward ?? -Infinity) > (a.reward ?? -Infinity) ? b : a;
+  return {
+    ...keep,
+    samples: [...a.samples, ...b.samples],
+    rewards: [...a.rewards, ...b.rewards],
+    promptTokens: a.promptTokens + b.promptTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+  };
 }
 
 /**
@@ -145,8 +233,12 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     throw new ApiError(400, "invalid_request_error", `${req.pinned.units} units is above this tenant's max of ${online.max_units}`, req.pinned.param);
   }
   if (online.refused) throw budgetExceeded(tenant, online.refused, "this request");
+  if (req.rounds && req.rounds.max > online.max_rounds) {
+    throw new ApiError(400, "invalid_request_error", `${req.rounds.max} rounds is above this tenant's max of ${online.max_rounds}`, req.rounds.param);
+  }
+  const maxRounds = req.rounds?.max ?? online.max_rounds;
   const router = await findRouter(env, req.model);
-  const plans = router ? await planRoute(env, router, req, online, greedy) : await planBestOfK(env, req, online, greedy);
+  const plans = router ? await planRoute(env, router, req, online, greedy) : await planBestOfK(env, req, online, greedy, maxRounds);
 
   const planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
   const cheapest = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
@@ -154,25 +246,27 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
   if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
   const picks = fitToBudget(plans.map((p) => p.options), plans.map((p) => p.chosen), reservation.units);
   const chosen = plans.map((p, i) => p.options[picks[i]]);
-  const units = chosen.reduce((s, o) => s + o.cost, 0);
 
   // Sampling and settlement run to the end whatever happens to the client.
   const work = (async () => {
     try {
       const cfg = lmConfig(env);
-      const results = await mapBounded(chosen, 6, async (o, i) => {
-        const [r] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
-        return r;
+      const drawn = await mapBounded(chosen, 6, async (o, i) => {
+        const belief = plans[i].belief;
+        if (belief) return sampleInWaves(cfg, req.inputs[i], o, belief, online, maxRounds, req);
+        const [result] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
+        return { result, samples: o.k, rounds: 1 };
       });
-      await ledger.settle(reservation.id, units);
-      return results;
+      // Charged: what was drawn (waves may stop before their cap), each sample at its model's cost.
+      await ledger.settle(reservation.id, drawn.reduce((s, d, i) => s + d.samples * (chosen[i].cost / chosen[i].k), 0));
+      return drawn;
     } catch (e) {
       await ledger.release(reservation.id);
       throw e;
     }
   })();
   waitUntil(work.catch(() => undefined));
-  let results: RerankResult[];
+  let results: { result: RerankResult; samples: number; rounds: number }[];
   try {
     results = await work;
   } catch (e) {
@@ -182,16 +276,19 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     }
     throw e;
   }
+  const choices = chosen.map((o, i) => ({
+    model: o.model,
+    samples: results[i].samples,
+    units: results[i].samples * (o.cost / o.k),
+    predicted: req.pinned || greedy ? null : o.predicted,
+    rounds: results[i].rounds,
+    result: results[i].result,
+  }));
   // The price moves so that average spend tracks the target: it sees what the price
-  // decided (the plan, even when the budget's end cut it short), and nothing of requests
-  // whose spend the price did not decide (pinned by the caller, or greedy).
-  if (!req.pinned && !greedy) await ledger.observe(plans.map((p) => p.options[p.chosen].cost));
-  return {
-    choices: chosen.map((o, i) => ({ model: o.model, samples: o.k, units: o.cost, predicted: req.pinned || greedy ? null : o.predicted, result: results[i] })),
-    price: online.price,
-    planned,
-    units,
-  };
+  // decided (the plan, or what waves drew, even when the budget's end cut it short), and
+  // nothing of requests whose spend the price did not decide (pinned, or greedy).
+  if (!req.pinned && !greedy) await ledger.observe(plans.map((p, i) => (p.belief ? choices[i].units : p.options[p.chosen].cost)));
+  return { choices, price: online.price, planned, units: choices.reduce((s, c) => s + c.units, 0) };
 }
 
 /** What allot did, as response headers: per choice, comma-separated, where choices differ. */
@@ -202,6 +299,7 @@ export function allotHeaders(r: OnlineResult): Record<string, string> {
     "x-allot-model": [...new Set(r.choices.map((c) => c.model))].join(","),
     "x-allot-samples": each((c) => String(c.samples)),
     "x-allot-units": String(r.units),
+    "x-allot-rounds": each((c) => String(c.rounds)),
     "x-allot-price": String(r.price),
     ...(r.units < r.planned ? { "x-allot-planned-units": String(r.planned), "x-allot-budget-limited": "true" } : {}),
     ...(predicted ? { "x-allot-predicted-success": each((c) => c.predicted!.toFixed(4)) } : {}),

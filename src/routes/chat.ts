@@ -6,7 +6,7 @@ import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { CHAT_FORMAT, openaiResponse } from "../online/openai-response.js";
-import { pinnedUnits, serveOnline } from "../online/serve.js";
+import { pinnedUnits, roundsCap, serveOnline } from "../online/serve.js";
 
 /**
  * A message as OpenAI clients send it. It goes to the LM server untouched (its chat
@@ -77,6 +77,7 @@ chat.openapi(
       },
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
+      rounds: roundsCap(c.req.header("x-allot-rounds"), req.allot?.rounds),
     }, (p) => c.executionCtx.waitUntil(p));
     return openaiResponse(c, served, CHAT_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
   },

@@ -5,7 +5,7 @@ import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { COMPLETIONS_FORMAT, openaiResponse } from "../online/openai-response.js";
-import { pinnedUnits, serveOnline } from "../online/serve.js";
+import { pinnedUnits, roundsCap, serveOnline } from "../online/serve.js";
 
 /** Prompts per request: each is planned, sampled and reranked on its own. */
 const MAX_PROMPTS = 64;
@@ -64,6 +64,7 @@ completions.openapi(
       params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop: stopList(req.stop), extra: lmExtras(req) },
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units ?? bestOf, req.allot?.units !== undefined ? "allot.units" : "best_of"),
+      rounds: roundsCap(c.req.header("x-allot-rounds"), req.allot?.rounds),
     }, (p) => c.executionCtx.waitUntil(p));
     return openaiResponse(c, served, COMPLETIONS_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false }, (i) => (req.echo ? prompts[i] : ""));
   },

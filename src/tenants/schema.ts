@@ -31,6 +31,8 @@ const MIGRATIONS: readonly Migration[] = [
     sql.exec("UPDATE reservation SET expires_at = ? WHERE expires_at IS NULL", until);
     sql.exec("UPDATE active_batch SET expires_at = ? WHERE expires_at IS NULL", until);
   },
+  // 3: waves: how many rounds an online request may sample in.
+  (sql) => addColumn(sql, "online", "max_rounds", "INTEGER NOT NULL DEFAULT 4"),
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */

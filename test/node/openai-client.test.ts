@@ -37,9 +37,10 @@ describe("the official OpenAI client against allot", () => {
     expect(data.usage!.completion_tokens).toBeGreaterThanOrEqual(units);
   });
 
-  it("chat: more samples for a hard question than for an easy one", async () => {
-    const hard = await client.chat.completions.create({ model: "strong", messages: ask("345+678="), max_completion_tokens: 12, temperature: 0.8 }).withResponse();
-    const easy = await client.chat.completions.create({ model: "strong", messages: ask("12+34="), max_completion_tokens: 12, temperature: 0.8 }).withResponse();
+  it("chat: more samples for a hard question than for an easy one (k decided up front: one round)", async () => {
+    const oneRound = { headers: { "x-allot-rounds": "1" } };
+    const hard = await client.chat.completions.create({ model: "strong", messages: ask("345+678="), max_completion_tokens: 12, temperature: 0.8 }, oneRound).withResponse();
+    const easy = await client.chat.completions.create({ model: "strong", messages: ask("12+34="), max_completion_tokens: 12, temperature: 0.8 }, oneRound).withResponse();
     expect(hard.data.choices[0].message.role).toBe("assistant");
     expect(easy.data.choices[0].message.content).toBe("46");
     expect(Number(hard.response.headers.get("x-allot-units"))).toBeGreaterThan(Number(easy.response.headers.get("x-allot-units")));

@@ -42,9 +42,9 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     if (body.allot.reward === 1) expect(body.choices[0].text).toBe("1023");
   });
 
-  it("spends samples where they help: few on easy or hopeless prompts, more on hard ones", async () => {
+  it("spends samples where they help: few on easy or hopeless prompts, more on hard ones (k decided up front: one round)", async () => {
     const t = await tenant();
-    const units = async (prompt: string) => (await complete(t.headers, { prompt })).body.allot.units;
+    const units = async (prompt: string) => (await complete(t.headers, { prompt }, { "x-allot-rounds": "1" })).body.allot.units;
     const easy = await units("12+34=");
     const hard = await units("345+678=");
     const hopeless = await units("45678*91234=");
@@ -71,7 +71,7 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     // Every request spends at least 2 against a target of 2: the price never falls, and
     // it rises whenever a request spends more (the first, at the starting price, does).
     const prices: number[] = [];
-    for (let i = 0; i < 3; i++) prices.push((await complete(t.headers, { prompt: "345+678=" })).body.allot.price);
+    for (let i = 0; i < 3; i++) prices.push((await complete(t.headers, { prompt: "345+678=", allot: { rounds: 1 } })).body.allot.price);
     expect(prices[1]).toBeGreaterThan(prices[0]);
     expect(prices[2]).toBeGreaterThanOrEqual(prices[1]);
     const pinned: number[] = [];
@@ -147,6 +147,33 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const after = Number(refused.res.headers.get("retry-after"));
     expect(after).toBeGreaterThan(0);
     expect(after).toBeLessThanOrEqual(86_400);
+  });
+
+  it("samples in waves: stops at the first pass, pays for what it drew, never past its cap or the tenant's rounds", async () => {
+    const t = await tenant();
+    // An easy prompt passes at once: one round, one sample.
+    const easy = await complete(t.headers, { prompt: "12+34=" });
+    expect(easy.body.allot).toMatchObject({ samples: 1, units: 1, rounds: 1, reward: 1 });
+    expect(easy.res.headers.get("x-allot-rounds")).toBe("1");
+    // Hard prompts (the strong model solves 3+3-digit sums about half the time): rounds of
+    // 1, 1, 2, 4 samples until a pass; a pass ends it, a failure means the rule stopped or the cap was hit.
+    let drawn = 0;
+    for (const [i, prompt] of ["345+678=", "456+789=", "567+891=", "678+912=", "789+123="].entries()) {
+      const r = await complete(t.headers, { prompt, seed: 100 + i });
+      const a = r.body.allot as unknown as { samples: number; units: number; rounds: number; reward: number };
+      expect(a.units).toBe(a.samples);
+      expect(a.rounds).toBeLessThanOrEqual(4); // the tenant's max_rounds
+      // Rounds draw at most 1, 1, 2 samples; the last allowed one whatever the rule still wants, up to max_units (16).
+      expect(a.samples).toBeLessThanOrEqual(a.rounds < 4 ? [1, 2, 4][a.rounds - 1] : 16);
+      expect(a.samples).toBeGreaterThanOrEqual(a.rounds);
+      drawn += a.samples;
+    }
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
+    expect(usage.windows[0]).toMatchObject({ used: drawn + 1, reserved: 0 });
+    // A caller may ask for fewer rounds than the tenant allows, not more.
+    expect((await complete(t.headers, { prompt: "345+678=" }, { "x-allot-rounds": "9" })).res.status).toBe(400);
+    const one = await complete(t.headers, { prompt: "345+678=", allot: { rounds: 1 } });
+    expect((one.body.allot as unknown as { rounds: number }).rounds).toBe(1);
   });
 
   it("refuses a tenant whose budget cannot pay even the minimum before any LM work", async () => {
@@ -236,14 +263,14 @@ const ask = (content: string) => [{ role: "system", content: "You are a calculat
 describe("POST /v1/chat/completions (OpenAI-compatible, adaptive best-of-k)", () => {
   it("answers in OpenAI's chat shape, adapts k to the question, and counts every sample", async () => {
     const t = await tenant();
-    const hard = await chat(t.headers, { messages: ask("345+678=") });
+    const hard = await chat(t.headers, { messages: ask("345+678=") }, { "x-allot-rounds": "1" });
     expect(hard.res.status).toBe(200);
     expect(hard.body).toMatchObject({ object: "chat.completion" });
     expect(hard.body.choices[0]).toMatchObject({ index: 0, message: { role: "assistant" }, finish_reason: "stop" });
     expect(hard.res.headers.get("x-allot-units")).toBe(String(hard.body.allot.units));
     expect(hard.body.usage.completion_tokens).toBeGreaterThanOrEqual(hard.body.allot.units);
     if (hard.body.allot.reward === 1) expect(hard.body.choices[0].message.content).toBe("1023");
-    const easy = await chat(t.headers, { messages: ask("12+34=") });
+    const easy = await chat(t.headers, { messages: ask("12+34=") }, { "x-allot-rounds": "1" });
     expect(hard.body.allot.units).toBeGreaterThan(easy.body.allot.units);
     // The predictor saw the same prompt through the chat template as through /v1/completions.
     const plain = await complete(t.headers, { prompt: "345+678=" });
