@@ -11,6 +11,7 @@ import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { type Refused, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { findRouter } from "../predictor/registry.js";
+import { planRound, priorOf } from "../allocation/waves.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 import { hasBatch, migrate } from "./schema.js";
@@ -158,7 +159,7 @@ export class BatchRun extends DurableObject<Env> {
     // Units used are derived from the charged prompts, never kept as a running total that
     // a restart between charging and counting could double.
     const counts = this.sql.exec<{ sampled: number; failed: number; used: number }>(
-      "SELECT COALESCE(SUM(state = 'done'), 0) AS sampled, COALESCE(SUM(state = 'failed'), 0) AS failed, COALESCE(SUM(CASE WHEN charged = 1 THEN units ELSE 0 END), 0) AS used FROM item",
+      "SELECT COALESCE(SUM(state = 'done'), 0) AS sampled, COALESCE(SUM(state = 'failed'), 0) AS failed, COALESCE(SUM(CASE WHEN charged = 1 THEN units ELSE 0 END) + SUM(charged_units), 0) AS used FROM item",
     ).one();
     const spec = this.spec(b);
     const models =
@@ -280,6 +281,16 @@ export class BatchRun extends DurableObject<Env> {
       const routed = await this.route(spec, b.budget_units);
       predictor = routed.router;
       units = routed.units;
+    } else if (spec.allocation === "waves") {
+      const chosen = await choosePredictor(this.env, spec);
+      predictor = chosen.manifest.name;
+      const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predict(this.env, chosen, part, () => "prompt"));
+      this.refuse(preds).forEach(({ pr, i }) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
+      // Nothing is fixed up front: rounds draw and charge as they go (units = samples drawn so far).
+      this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? this.env.LM_MODEL ?? "strong");
+      this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?", predictor, b.budget_units);
+      await this.nextStep();
+      return;
     } else if (spec.allocation === "uniform") {
       // Best-of-B for everyone; a fractional B spreads the remainder over the first prompts.
       const base = Math.floor(spec.budget.average);
@@ -359,6 +370,7 @@ export class BatchRun extends DurableObject<Env> {
   /** Samples, scores and charges the next prompts that are due; finishes when none are left. */
   private async sampleStep(b: BatchRow): Promise<void> {
     const spec = this.spec(b);
+    if (spec.allocation === "waves") return this.waveStep(b, spec);
     const base = lmConfig(this.env);
     const now = Date.now();
     const due = this.sql
@@ -400,15 +412,85 @@ export class BatchRun extends DurableObject<Env> {
     else await this.finish("done");
   }
 
+  /**
+   * One step of a batch in waves. When no prompt has samples planned, the next round is
+   * planned: the exact solver over each open prompt's posterior gains shares out the
+   * budget left, and each prompt draws a round's slice of its share (waves.ts). Then up
+   * to PROMPTS_PER_STEP planned prompts draw their slice; a pass closes a prompt; what was
+   * drawn is charged at once. A plan of nothing ends the batch.
+   */
+  private async waveStep(b: BatchRow, spec: BatchRequest): Promise<void> {
+    const chosen = await choosePredictor(this.env, spec);
+    const strength = chosen.manifest.prior_strength!;
+    type Row = { idx: number; prompt: string; p: number; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
+    const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
+    let rows = open();
+    if (rows.every((r) => r.planned === 0)) {
+      const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(samples), 0) AS s FROM item").one().s;
+      const queries = rows.map((r) => ({ belief: { prior: priorOf(r.p, strength) }, drawn: r.samples, solved: false, rounds: r.rounds, min: spec.budget.min, max: spec.budget.max }));
+      const draw = queries.length > 0 ? planRound(queries, b.budget_units - spent) : [];
+      if (draw.every((d) => d === 0)) {
+        // Done: every open prompt was served what the budget allowed (unsolved, with its best sample).
+        this.sql.exec("UPDATE item SET state = 'done' WHERE state = 'pending'");
+        await this.finish("done");
+        return;
+      }
+      rows.forEach((r, k) => this.sql.exec("UPDATE item SET planned = ? WHERE idx = ?", draw[k], r.idx));
+      rows = open();
+    }
+    const now = Date.now();
+    const due = rows.filter((r) => r.planned > 0 && r.not_before <= now).slice(0, PROMPTS_PER_STEP);
+    const base = lmConfig(this.env);
+    const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
+    await mapBounded(due, IN_FLIGHT, async (it) => {
+      try {
+        const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx + it.rounds * 7919) >>> 0;
+        const [r] = await sampleAndRerank({ ...base, model: spec.model ?? base.model }, [{ input: { prompt: it.prompt }, units: it.planned, seed }], params);
+        const better = it.reward === null || (r.reward ?? -Infinity) > it.reward;
+        const passed = (r.reward ?? 0) >= 1 - 1e-9;
+        this.sql.exec(
+          "UPDATE item SET samples = samples + planned, units = samples + planned, rounds = rounds + 1, planned = 0, best = ?, reward = ?, state = ? WHERE idx = ?",
+          better ? r.best : it.best,
+          better ? r.reward : it.reward,
+          passed ? "done" : "pending",
+          it.idx,
+        );
+      } catch (e) {
+        if (!(e instanceof BackendError)) throw e;
+        const attempts = it.attempts + 1;
+        if (e.retryable && attempts < this.timing.attempts) {
+          const wait = Math.min(this.timing.capMs, Math.max(backoff(this.timing, attempts), e.retryAfterMs ?? 0));
+          this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + wait, it.idx);
+        } else {
+          const why = e.rejected ? `the model server refused it: ${e.reason}` : `the model server kept failing: ${e.reason}`;
+          // Served as far as it got: done with its best so far if it had samples, else failed.
+          this.sql.exec("UPDATE item SET planned = 0, attempts = ?, error = ?, state = CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END WHERE idx = ?", attempts, why, it.idx);
+        }
+      }
+    });
+    await this.chargeSampled(this.row()!);
+    if (this.row()!.status !== "sampling") return;
+    const next = this.sql.exec<{ at: number | null }>("SELECT MIN(not_before) AS at FROM item WHERE state = 'pending' AND planned > 0").one();
+    await this.nextStep(next.at ?? undefined);
+  }
+
   /** Charges every sampled, uncharged prompt; idempotent per prompt in the ledger. */
   private async chargeSampled(b: BatchRow): Promise<void> {
     if (!b.reservation) return;
     const ledger = this.ledger(b.tenant);
-    const due = this.sql.exec<{ idx: number; units: number }>("SELECT idx, units FROM item WHERE state = 'done' AND charged = 0 AND units > 0").toArray();
+    const waves = this.spec(b).allocation === "waves";
+    const due = waves ? [] : this.sql.exec<{ idx: number; units: number }>("SELECT idx, units FROM item WHERE state = 'done' AND charged = 0 AND units > 0").toArray();
     for (const it of due) {
       // null: the reservation has ended (its lease ran out): do not count as charged what the ledger did not charge.
       if ((await ledger.commit(b.reservation, it.units, Date.now(), `item:${it.idx}`)) === null) return;
       this.sql.exec("UPDATE item SET charged = 1 WHERE idx = ?", it.idx);
+    }
+    if (!waves) return;
+    // Waves: samples drawn beyond what was charged, keyed by the total they bring it to, so a retried charge counts once.
+    const owed = this.sql.exec<{ idx: number; samples: number; charged_units: number }>("SELECT idx, samples, charged_units FROM item WHERE samples > charged_units").toArray();
+    for (const it of owed) {
+      if ((await ledger.commit(b.reservation, it.samples - it.charged_units, Date.now(), `item:${it.idx}:to:${it.samples}`)) === null) return;
+      this.sql.exec("UPDATE item SET charged_units = ? WHERE idx = ?", it.samples, it.idx);
     }
   }
 

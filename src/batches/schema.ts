@@ -26,6 +26,13 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "batch", "settled", "INTEGER NOT NULL DEFAULT 0");
     addColumn(sql, "batch", "finished_at", "INTEGER");
   },
+  // Waves: per prompt, rounds sampled, samples planned for the current round, and units
+  // charged so far (charged in steps, as rounds are drawn).
+  (sql) => {
+    addColumn(sql, "item", "rounds", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "item", "planned", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "item", "charged_units", "INTEGER NOT NULL DEFAULT 0");
+  },
 ];
 
 /** Whether this object holds a batch (a read: it creates nothing). */

@@ -10,7 +10,14 @@ export const BatchRequestSchema = z
       .enum(["best_of_k", "route"])
       .default("best_of_k")
       .describe("best_of_k: k samples of `model` per prompt. route: a (model, k) per prompt, chosen with the router named by `model` (default \"route\"), each sample costing its model's units."),
-    allocation: z.enum(["learned", "uniform"]).default("learned").describe("uniform: best-of-B for every prompt, to measure the gain (best_of_k only)."),
+    allocation: z
+      .enum(["learned", "uniform", "waves"])
+      .default("learned")
+      .describe(
+        "learned: k per prompt decided up front from the predictor. uniform: best-of-B for every prompt, to measure the gain. waves: " +
+          "samples in rounds, a prompt stops at its first passing sample, and after every round the budget left is re-allocated on what the " +
+          "failures taught (binary-reward predictors with a fitted prior_strength). best_of_k only.",
+      ),
     budget: z.strictObject({
       average: z.number().min(0).max(1_000).describe("B: average units per prompt (samples, or for route, samples × their model's cost)."),
       min: z.int().min(0).max(1_000).default(1),
@@ -32,8 +39,8 @@ export const BatchRequestSchema = z
     if (b.budget.average < b.budget.min || b.budget.average > b.budget.max) {
       ctx.addIssue({ code: "custom", message: "average must lie between min and max", path: ["budget", "average"] });
     }
-    if (b.mode === "route" && b.allocation === "uniform") {
-      ctx.addIssue({ code: "custom", message: "a routed batch is allocated by its router; uniform applies to best_of_k", path: ["allocation"] });
+    if (b.mode === "route" && b.allocation !== "learned") {
+      ctx.addIssue({ code: "custom", message: `a routed batch is allocated by its router; ${b.allocation} applies to best_of_k`, path: ["allocation"] });
     }
     if (b.mode === "route" && b.predictor !== undefined) {
       ctx.addIssue({ code: "custom", message: "for mode route, name the router in model", path: ["predictor"] });
@@ -59,7 +66,7 @@ export const BatchStatusSchema = z
     progress: z.object({ sampled: z.int(), failed: z.int() }),
     allocation: z
       .object({
-        mode: z.enum(["learned", "uniform"]),
+        mode: z.enum(["learned", "uniform", "waves"]),
         budget_units: z.int(),
         allocated_units: z.int(),
         units_used: z.int(),

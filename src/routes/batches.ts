@@ -49,8 +49,11 @@ batches.openapi(
     // A model or predictor that does not exist is a 400 now, not a failed batch later.
     if (spec.mode === "route") {
       if (!(await findRouter(c.env, spec.model ?? "route"))) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
-    } else if (spec.allocation === "learned") {
-      await choosePredictor(c.env, spec);
+    } else if (spec.allocation !== "uniform") {
+      const predictor = await choosePredictor(c.env, spec);
+      if (spec.allocation === "waves" && (predictor.manifest.kind !== "bernoulli" || predictor.manifest.prior_strength === undefined)) {
+        throw new ApiError(400, "invalid_request_error", `waves need a binary-reward predictor with a fitted prior_strength; ${predictor.manifest.name} has none`, "allocation");
+      }
     }
     const id = `b_${randomHex(12)}`;
     const book = ledger(c.env, tenant);

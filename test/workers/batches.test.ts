@@ -128,6 +128,47 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used: 2 * texts.length, reserved: 0 });
   });
 
+  it("runs in waves: prompts stop at their first pass, the budget left flows to the rest, and exactly what was drawn is charged", async () => {
+    const t = await tenant();
+    const texts = [...EASY, ...HARD];
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "waves", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
+    expect(sub.status).toBe(202);
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: texts.length, failed: 0 } });
+    expect(s.allocation).toMatchObject({ mode: "waves", budget_units: 36, predictor: "strong-binary" });
+    const rs = await results(t.headers, sub.body.id);
+    const drawn = rs.reduce((a, r) => a + r.units, 0);
+    expect(drawn).toBeLessThanOrEqual(36);
+    for (const r of rs) {
+      expect(r.units).toBeGreaterThanOrEqual(1);
+      expect(r.units).toBeLessThanOrEqual(8);
+      expect([0, 1]).toContain(r.reward);
+    }
+    // Easy prompts pass on their first sample and take nothing more.
+    for (const r of rs.slice(0, EASY.length)) if (r.reward === 1) expect(r.units).toBe(1);
+    expect(s.allocation!.units_used).toBe(drawn);
+    expect(await usage(t.headers)).toMatchObject({ used: drawn, reserved: 0 });
+  });
+
+  it("resumes waves after an eviction without charging any sample twice", async () => {
+    const t = await tenant();
+    const texts = Array.from({ length: 40 }, (_, i) => `${300 + i}+${400 + i}=`);
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "waves", budget: { average: 3, min: 1, max: 8 } });
+    await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    await abortAllDurableObjects();
+    const s = await drive(t.headers, sub.body.id);
+    expect(s.status).toBe("done");
+    const drawn = (await results(t.headers, sub.body.id)).reduce((a, r) => a + r.units, 0);
+    expect(await usage(t.headers)).toMatchObject({ used: drawn, reserved: 0 });
+  });
+
+  it("refuses waves with a predictor that has no prior (a curve predictor)", async () => {
+    const t = await tenant();
+    const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "waves", predictor: "strong-graded", budget: { average: 3, min: 1, max: 8 } });
+    expect(sub.status).toBe(400);
+    expect(sub.body.error!.param).toBe("allocation");
+  });
+
   it("is refused at submission with budget_exceeded when the budget cannot pay for it: no batch runs, nothing is held", async () => {
     const t = await tenant({ day: 10 });
     const sub = await submit(t.headers, { prompts: prompts(HARD), allocation: "uniform", budget: { average: 4, min: 1, max: 8 } });
