@@ -41,6 +41,7 @@ type BatchRow = {
   deadline: number | null;
   settled: number;
   finished_at: number | null;
+  prior_strength: number | null;
 };
 
 /** How a batch waits out an outage (env overrides; seconds unless named _MS). */
@@ -288,7 +289,7 @@ export class BatchRun extends DurableObject<Env> {
       this.refuse(preds).forEach(({ pr, i }) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
       // Nothing is fixed up front: rounds draw and charge as they go (units = samples drawn so far).
       this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? this.env.LM_MODEL ?? "strong");
-      this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?", predictor, b.budget_units);
+      this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?", predictor, b.budget_units, chosen.manifest.prior_strength!);
       await this.nextStep();
       return;
     } else if (spec.allocation === "uniform") {
@@ -420,8 +421,7 @@ export class BatchRun extends DurableObject<Env> {
    * drawn is charged at once. A plan of nothing ends the batch.
    */
   private async waveStep(b: BatchRow, spec: BatchRequest): Promise<void> {
-    const chosen = await choosePredictor(this.env, spec);
-    const strength = chosen.manifest.prior_strength!;
+    const strength = b.prior_strength!;
     type Row = { idx: number; prompt: string; p: number; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
     const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
     let rows = open();

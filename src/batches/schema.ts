@@ -32,6 +32,8 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "item", "rounds", "INTEGER NOT NULL DEFAULT 0");
     addColumn(sql, "item", "planned", "INTEGER NOT NULL DEFAULT 0");
     addColumn(sql, "item", "charged_units", "INTEGER NOT NULL DEFAULT 0");
+    // The prior's strength, kept with the batch: a predictor updated or removed mid-batch does not change its rounds.
+    addColumn(sql, "batch", "prior_strength", "REAL");
   },
 ];
 
