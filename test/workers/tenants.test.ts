@@ -167,7 +167,10 @@ describe("TenantLedger", () => {
   it("keeps a running batch's reservation and slot while it renews them, and frees both when it stops", async () => {
     const t = await createTenant({ day: 20 }, { max_concurrent_batches: 1 });
     const stub = ledger(t.id);
-    const t0 = Date.now();
+    // 10:00 UTC tomorrow: the 76 minutes below stay within one day window, and every lease
+    // lies in the future, so the ledger's real alarm does not expire them behind the test's back.
+    const today = new Date();
+    const t0 = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1, 10);
     expect(await stub.startBatch("b1", t0)).toBe(true);
     const r = await stub.reserve(10, "b1", t0);
     if (!r.ok) throw new Error("expected a reservation");
