@@ -392,16 +392,7 @@ export class BatchRun extends DurableObject<Env> {
         this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
       } catch (e) {
         if (!(e instanceof BackendError)) throw e;
-        const attempts = it.attempts + 1;
-        if (e.retryable && attempts < this.timing.attempts) {
-          // An outage: try this prompt again later; nothing was delivered, nothing is charged.
-          // The server's own Retry-After, when longer than our backoff, is honoured (up to the cap).
-          const wait = Math.min(this.timing.capMs, Math.max(backoff(this.timing, attempts), e.retryAfterMs ?? 0));
-          this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + wait, it.idx);
-        } else {
-          const why = e.rejected ? `the model server refused it: ${e.reason}` : `the model server kept failing: ${e.reason}`;
-          this.sql.exec("UPDATE item SET state = 'failed', attempts = ?, error = ? WHERE idx = ?", attempts, why, it.idx);
-        }
+        this.promptFailed(it.idx, it.attempts, e, "'failed'");
       }
     });
     // What was delivered is charged now, even if the batch was cancelled meanwhile (the
@@ -457,21 +448,30 @@ export class BatchRun extends DurableObject<Env> {
         );
       } catch (e) {
         if (!(e instanceof BackendError)) throw e;
-        const attempts = it.attempts + 1;
-        if (e.retryable && attempts < this.timing.attempts) {
-          const wait = Math.min(this.timing.capMs, Math.max(backoff(this.timing, attempts), e.retryAfterMs ?? 0));
-          this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + wait, it.idx);
-        } else {
-          const why = e.rejected ? `the model server refused it: ${e.reason}` : `the model server kept failing: ${e.reason}`;
-          // Served as far as it got: done with its best so far if it had samples, else failed.
-          this.sql.exec("UPDATE item SET planned = 0, attempts = ?, error = ?, state = CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END WHERE idx = ?", attempts, why, it.idx);
-        }
+        // A prompt that ends here was served as far as it got: done with its best sample so far, if it has one.
+        this.promptFailed(it.idx, it.attempts, e, "CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END");
       }
     });
     await this.chargeSampled(this.row()!);
     if (this.row()!.status !== "sampling") return;
     const next = this.sql.exec<{ at: number | null }>("SELECT MIN(not_before) AS at FROM item WHERE state = 'pending' AND planned > 0").one();
     await this.nextStep(next.at ?? undefined);
+  }
+
+  /**
+   * A prompt's LM calls failed. An outage: it is tried again on a later alarm, backing off
+   * and honouring the server's Retry-After (up to the cap); nothing was delivered, nothing
+   * is charged. A refusal, or attempts run out: it ends with why, in `finalState` (SQL).
+   */
+  private promptFailed(idx: number, attemptsBefore: number, e: BackendError, finalState: string): void {
+    const attempts = attemptsBefore + 1;
+    if (e.retryable && attempts < this.timing.attempts) {
+      const wait = Math.min(this.timing.capMs, Math.max(backoff(this.timing, attempts), e.retryAfterMs ?? 0));
+      this.sql.exec("UPDATE item SET attempts = ?, not_before = ? WHERE idx = ?", attempts, Date.now() + wait, idx);
+      return;
+    }
+    const why = e.rejected ? `the model server refused it: ${e.reason}` : `the model server kept failing: ${e.reason}`;
+    this.sql.exec(`UPDATE item SET planned = 0, attempts = ?, error = ?, state = ${finalState} WHERE idx = ?`, attempts, why, idx);
   }
 
   /** Charges every sampled, uncharged prompt; idempotent per prompt in the ledger. */
