@@ -113,8 +113,11 @@ export class BatchRun extends DurableObject<Env> {
     return this.ctx.storage.setAlarm(Math.max(at, Date.now() + 1));
   }
 
+  /** This object holds a batch (known once seen; forgotten when the batch is deleted): no sqlite_master lookup per read. */
+  private holds = false;
+
   private row(): BatchRow | null {
-    if (!hasBatch(this.sql)) return null;
+    if (!this.holds && !(this.holds = hasBatch(this.sql))) return null;
     return this.sql.exec<BatchRow>("SELECT * FROM batch").toArray()[0] ?? null;
   }
 
@@ -229,7 +232,10 @@ export class BatchRun extends DurableObject<Env> {
     if (!b || this.current) return;
     if (TERMINAL.includes(b.status)) {
       if (!b.settled) await this.settle(b);
-      else if (b.finished_at !== null && Date.now() >= b.finished_at + this.timing.retentionMs) await this.ctx.storage.deleteAll();
+      else if (b.finished_at !== null && Date.now() >= b.finished_at + this.timing.retentionMs) {
+        await this.ctx.storage.deleteAll();
+        this.holds = false;
+      }
       else if (b.finished_at !== null) await this.nextStep(b.finished_at + this.timing.retentionMs);
       return;
     }

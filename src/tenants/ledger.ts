@@ -48,16 +48,29 @@ export class TenantLedger extends DurableObject<Env> {
     this.lease = leases(env);
   }
 
-  /** Whether the tenant exists; migrates its schema first if it does. */
-  private exists(): boolean {
-    if (!holdsLedger(this.sql)) return false;
+  /** The schema is up to date in this instance: migrations run once, not on every call. */
+  private migrated = false;
+  /** The tenant is known to exist (it is never deleted): no more lookups. */
+  private known = false;
+
+  private ensureSchema(): void {
+    if (this.migrated) return;
     migrate(this.sql);
-    return this.sql.exec("SELECT id FROM tenant").toArray().length > 0;
+    this.migrated = true;
+  }
+
+  /** Whether the tenant exists; migrates its schema first if it does. A read while it does not. */
+  private exists(): boolean {
+    if (this.known) return true;
+    if (!holdsLedger(this.sql)) return false;
+    this.ensureSchema();
+    this.known = this.sql.exec("SELECT id FROM tenant").toArray().length > 0;
+    return this.known;
   }
 
   /** Creates the tenant (once; a second call is refused so an id is never reused). */
   create(id: string, spec: CreateTenant): Tenant | null {
-    migrate(this.sql);
+    this.ensureSchema();
     if (this.exists()) return null;
     this.sql.exec("INSERT INTO tenant VALUES (?, ?, ?, ?, ?)", id, spec.name, Date.now(), spec.limits.max_batch_size, spec.limits.max_concurrent_batches);
     this.budget.write(spec.budget);
@@ -131,7 +144,7 @@ export class TenantLedger extends DurableObject<Env> {
 
   /** Requests spent `units` (one entry each): move the price so that the average spend tracks the target. */
   observe(units: number | readonly number[]): number {
-    migrate(this.sql);
+    this.ensureSchema();
     return this.settings.observe([units].flat());
   }
 
@@ -139,7 +152,7 @@ export class TenantLedger extends DurableObject<Env> {
 
   /** Reserves `units` for a batch (a lease of BATCH_LEASE_SECONDS, renewed by renewBatch). See Budget.reserve. */
   async reserve(units: number, ref: string | null = null, now = Date.now()): Promise<ReserveResult> {
-    migrate(this.sql);
+    this.ensureSchema();
     const r = this.budget.reserve(units, ref, now, this.lease.batch, ref);
     if (r.ok) await this.scheduleExpiry();
     return r;
@@ -147,27 +160,27 @@ export class TenantLedger extends DurableObject<Env> {
 
   /** Reserves up to `atMost` units (at least `atLeast`) for one online request, leased for ONLINE_LEASE_SECONDS. */
   async reserveUpTo(atMost: number, atLeast: number, now = Date.now()): Promise<ReserveUpToResult> {
-    migrate(this.sql);
+    this.ensureSchema();
     const r = this.budget.reserveUpTo(atMost, atLeast, now, this.lease.online, "online");
     if (r.ok) await this.scheduleExpiry();
     return r;
   }
 
   commit(id: string, units: number, now = Date.now(), key: string | null = null): number | null {
-    migrate(this.sql);
+    this.ensureSchema();
     return this.budget.commit(id, units, now, key);
   }
 
   /** Commits `units` and ends the reservation in one call: an online request's settlement. */
   settle(id: string, units: number, now = Date.now()): number | null {
-    migrate(this.sql);
+    this.ensureSchema();
     const charged = units > 0 ? this.budget.commit(id, units, now, null) : 0;
     this.budget.release(id);
     return charged;
   }
 
   release(id: string): number {
-    migrate(this.sql);
+    this.ensureSchema();
     return this.budget.release(id);
   }
 
@@ -184,7 +197,7 @@ export class TenantLedger extends DurableObject<Env> {
 
   /** A running batch is alive: extend its slot's and its reservation's leases. False if either has already expired. */
   async renewBatch(id: string, reservation: string | null, now = Date.now()): Promise<boolean> {
-    migrate(this.sql);
+    this.ensureSchema();
     const slot = this.batches.renew(id, now, this.lease.batch);
     const held = reservation === null || this.budget.renew(reservation, now, this.lease.batch);
     await this.scheduleExpiry();
@@ -192,7 +205,7 @@ export class TenantLedger extends DurableObject<Env> {
   }
 
   endBatch(id: string): void {
-    migrate(this.sql);
+    this.ensureSchema();
     this.batches.end(id);
   }
 
