@@ -94,6 +94,15 @@ export interface WaveQuery {
   readonly max: number;
 }
 
+/** A reward at least this is a pass (binary rewards are 0 or 1): the query is done. */
+export const PASSING_REWARD = 1 - 1e-9;
+
+/**
+ * The seed of a query's round `round` from the caller's seed: rounds must not repeat
+ * each other's samples (a server seeds each sample from the request's seed and its index).
+ */
+export const roundSeed = (seed: number | undefined, round: number): number | undefined => (seed === undefined ? undefined : (seed + round * 7919) >>> 0);
+
 /** Samples per round for a query's 1st, 2nd, … round (then doubling): few rounds for a query that needs many samples. */
 export function roundSize(rounds: number): number {
   return rounds < 2 ? 1 : 2 ** (rounds - 1);

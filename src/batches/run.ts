@@ -11,7 +11,7 @@ import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { type Refused, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { findRouter } from "../predictor/registry.js";
-import { planRound, priorOf } from "../allocation/waves.js";
+import { PASSING_REWARD, planRound, priorOf, roundSeed } from "../allocation/waves.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 import { hasBatch, migrate } from "./schema.js";
@@ -441,10 +441,10 @@ export class BatchRun extends DurableObject<Env> {
     const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
     await mapBounded(due, IN_FLIGHT, async (it) => {
       try {
-        const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx + it.rounds * 7919) >>> 0;
+        const seed = roundSeed(spec.sampling.seed === undefined ? undefined : spec.sampling.seed + it.idx, it.rounds);
         const [r] = await sampleAndRerank({ ...base, model: spec.model ?? base.model }, [{ input: { prompt: it.prompt }, units: it.planned, seed }], params);
         const better = it.reward === null || (r.reward ?? -Infinity) > it.reward;
-        const passed = (r.reward ?? 0) >= 1 - 1e-9;
+        const passed = (r.reward ?? 0) >= PASSING_REWARD;
         this.sql.exec(
           "UPDATE item SET samples = samples + planned, units = samples + planned, rounds = rounds + 1, planned = 0, best = ?, reward = ?, state = ? WHERE idx = ?",
           better ? r.best : it.best,

@@ -8,7 +8,7 @@
 import { fitToBudget } from "../allocation/fit.js";
 import { singleQuery, unitsAtPrice } from "../allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../allocation/route.js";
-import { type Belief, posteriorGains, priorOf, roundSize, samplesAtPrice } from "../allocation/waves.js";
+import { type Belief, PASSING_REWARD, posteriorGains, priorOf, roundSeed, roundSize, samplesAtPrice } from "../allocation/waves.js";
 import type { SamplingParams } from "../backends/completions.js";
 import { lmConfig } from "../backends/config.js";
 import { upstreamError } from "../backends/upstream-error.js";
@@ -59,24 +59,29 @@ export interface OnlineResult {
   readonly units: number;
 }
 
-/** The x-allot-units header or the body's allot.units, validated; the header wins. */
-export function pinnedUnits(header: string | undefined, body: number | undefined, bodyParam = "allot.units"): OnlineRequest["pinned"] {
+/**
+ * An integer setting from a request header (validated here: 400 naming the header) or
+ * from the body (validated by its schema); the header wins. Undefined when neither is set.
+ */
+function headerOrBody(header: string | undefined, headerName: string, max: number, body: number | undefined, bodyParam: string): { value: number; param: string } | undefined {
   if (header !== undefined) {
     const n = Number(header);
-    if (!Number.isInteger(n) || n < 1 || n > 1_000) throw new ApiError(400, "invalid_request_error", `x-allot-units must be an integer from 1 to 1000, got "${header}"`, "x-allot-units");
-    return { units: n, param: "x-allot-units" };
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new ApiError(400, "invalid_request_error", `${headerName} must be an integer from 1 to ${max}, got "${header}"`, headerName);
+    return { value: n, param: headerName };
   }
-  return body === undefined ? undefined : { units: body, param: bodyParam };
+  return body === undefined ? undefined : { value: body, param: bodyParam };
+}
+
+/** The x-allot-units header or the body's allot.units (or best_of), validated; the header wins. */
+export function pinnedUnits(header: string | undefined, body: number | undefined, bodyParam = "allot.units"): OnlineRequest["pinned"] {
+  const v = headerOrBody(header, "x-allot-units", 1_000, body, bodyParam);
+  return v && { units: v.value, param: v.param };
 }
 
 /** The x-allot-rounds header or the body's allot.rounds, validated; the header wins. */
 export function roundsCap(header: string | undefined, body: number | undefined): OnlineRequest["rounds"] {
-  if (header !== undefined) {
-    const n = Number(header);
-    if (!Number.isInteger(n) || n < 1 || n > 16) throw new ApiError(400, "invalid_request_error", `x-allot-rounds must be an integer from 1 to 16, got "${header}"`, "x-allot-rounds");
-    return { max: n, param: "x-allot-rounds" };
-  }
-  return body === undefined ? undefined : { max: body, param: "allot.rounds" };
+  const v = headerOrBody(header, "x-allot-rounds", 16, body, "allot.rounds");
+  return v && { max: v.value, param: v.param };
 }
 
 /** One way to answer a prompt: a model, its samples, what they cost and are predicted to be worth. */
@@ -133,7 +138,7 @@ async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings,
 function planWaves(model: string, p: number, strength: number, online: OnlineSettings): Plan {
   const belief: Belief = { prior: priorOf(p, strength) };
   const cap = Math.max(online.min_units, samplesAtPrice(belief, 0, online.price, online.max_units));
-  const gains = posteriorGains(priorOf(p, strength), 0, cap);
+  const gains = posteriorGains(belief.prior, 0, cap);
   let within = 0;
   const value = Array.from(gains, (g) => (within += g));
   const options = Array.from({ length: cap - online.min_units + 1 }, (_, i) => {
@@ -166,19 +171,14 @@ async function sampleInWaves(
     const want = Math.max(owed, samplesAtPrice(belief, drawn, online.price, option.k - drawn));
     if (want === 0) break;
     const d = rounds === maxRounds - 1 ? want : Math.min(want, Math.max(owed, roundSize(rounds)));
-    // A caller's seed, varied per round: the same seed again would draw the same samples.
-    const seed = req.seed === undefined ? undefined : (req.seed + rounds * 7919) >>> 0;
-    const [r] = await sampleAndRerank({ ...cfg, model: option.model }, [{ input, units: d, seed }], req.params);
+    const [r] = await sampleAndRerank({ ...cfg, model: option.model }, [{ input, units: d, seed: roundSeed(req.seed, rounds) }], req.params);
     drawn += d;
     rounds++;
     best = best === null ? r : mergeRounds(best, r);
-    if ((r.reward ?? 0) >= PASS) break;
+    if ((r.reward ?? 0) >= PASSING_REWARD) break;
   }
   return { result: best!, samples: drawn, rounds };
 }
-
-/** A reward at least this is a pass (binary rewards are 0 or 1). */
-const PASS = 1 - 1e-9;
 
 /** The better of two rounds' results (the earlier on a tie), with every sample's tokens counted. */
 function mergeRounds(a: RerankResult, b: RerankResult): RerankResult {

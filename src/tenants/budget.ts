@@ -98,8 +98,8 @@ export class Budget {
       const open = this.sql.exec<{ id: string }>("SELECT id FROM reservation WHERE ref = ? AND expires_at > ?", ref, now).toArray()[0];
       if (open) return { ok: true, id: open.id };
     }
-    const full = this.room(now).find((r) => r.room < units);
-    if (full) return this.refusal(full.window, units, now);
+    const refused = this.check(units, now);
+    if (refused) return refused;
     const id = this.newId();
     this.sql.exec("INSERT INTO reservation (id, units, committed, created_at, ref, expires_at, owner) VALUES (?, ?, 0, ?, ?, ?, ?)", id, units, now, ref, now + leaseMs, owner);
     return { ok: true, id };
