@@ -1,7 +1,7 @@
 /**
- * Sequential allocation ("waves") for binary rewards: samples are drawn in rounds, a
- * query stops at its first passing sample, and the budget left after each round is
- * re-allocated on what the failures taught. Pure.
+ * Sequential allocation ("waves"): samples are drawn in rounds, a query stops at its first
+ * passing sample (or, for real-valued rewards, when its best is good enough: pandora.ts),
+ * and the budget left after each round is re-allocated on what the samples taught. Pure.
  *
  * The model. A query's single-sample success p is uncertain: the predictor's p̂ is the
  * mean of a Beta(a, b) prior with a = s·p̂, b = s·(1 − p̂), where the strength s (how much
@@ -27,6 +27,7 @@
  * updated posteriors is how units that solved queries no longer need flow to the others.
  */
 import { solveBatch } from "./batch.js";
+import { type Sketch, improvementGains, posteriorSketch, reservationValue, sketchOf } from "./pandora.js";
 import type { BatchProblem } from "./problem.js";
 
 export interface BetaPrior {
@@ -63,13 +64,36 @@ export function posteriorGains(prior: BetaPrior, failures: number, count: number
   return out;
 }
 
-/** What is believed of a query's p: a Beta prior, or p itself (the oracle's, or s → ∞). */
-export type Belief = { readonly known: number } | { readonly prior: BetaPrior };
+/**
+ * What is believed of a query: for binary rewards, its p as a Beta prior, or p itself (the
+ * oracle's, or s → ∞); for real-valued rewards, its one-sample reward distribution as
+ * equally likely atoms (pandora.ts), known, or the base of a Dirichlet-process prior of
+ * strength s that the prompt's own samples update.
+ */
+export type Belief = BinaryBelief | RewardBelief;
+export type RewardBelief = { readonly atoms: Float64Array; readonly strength?: number };
+export type BinaryBelief = { readonly known: number } | { readonly prior: BetaPrior };
 
-const gainsOf = (belief: Belief, failures: number, count: number): Float64Array =>
-  "known" in belief ? Float64Array.from({ length: count }, (_, j) => belief.known * Math.pow(1 - belief.known, j)) : posteriorGains(belief.prior, failures, count);
+/** A query's state: samples drawn (all failed, for binary rewards, unless solved) and the best reward so far (0 before any). */
+export interface Drawn {
+  readonly drawn: number;
+  readonly best: number;
+  /** The rewards drawn so far, for real-valued beliefs that learn from them. */
+  readonly seen?: readonly number[];
+}
 
-const meanOf = (belief: Belief, failures: number): number => ("known" in belief ? belief.known : posteriorMean(belief.prior, failures));
+/** What a real-valued belief expects of the next sample, given what was drawn. */
+export const predictive = (belief: RewardBelief, state: Drawn): Sketch =>
+  belief.strength !== undefined && state.seen && state.seen.length > 0 ? posteriorSketch(belief.atoms, belief.strength, state.seen) : sketchOf(belief.atoms);
+
+/** Δ(1..count): the expected gain of each further sample from this state. */
+export function gainsOf(belief: Belief, state: Drawn, count: number): Float64Array {
+  if ("atoms" in belief) return improvementGains(predictive(belief, state), state.best, count);
+  if ("known" in belief) return Float64Array.from({ length: count }, (_, j) => belief.known * Math.pow(1 - belief.known, j));
+  return posteriorGains(belief.prior, state.drawn, count);
+}
+
+const meanOf = (belief: BinaryBelief, failures: number): number => ("known" in belief ? belief.known : posteriorMean(belief.prior, failures));
 
 /**
  * The online rule: after `failures` failures, draw another sample iff its posterior
@@ -77,16 +101,25 @@ const meanOf = (belief: Belief, failures: number): number => ("known" in belief 
  * how many more samples the rule would draw if they all failed, up to `left`: the
  * length of the next round can be cut from it.
  */
-export function samplesAtPrice(belief: Belief, failures: number, price: number, left: number): number {
+export function samplesAtPrice(belief: BinaryBelief, failures: number, price: number, left: number): number {
   let k = 0;
   while (k < left && meanOf(belief, failures + k) >= price) k++;
   return k;
 }
 
-export interface WaveQuery {
+/**
+ * The online rule for any belief: how many more samples to draw if none of them ends the
+ * query, up to `left`. Binary: `samplesAtPrice`. Real-valued: Pandora's rule, all that
+ * are left while the best so far is below the reservation value at this price, else none.
+ */
+export function wantedAtPrice(belief: Belief, state: Drawn, price: number, left: number): number {
+  if ("atoms" in belief) return state.best < reservationValue(predictive(belief, state), price) ? left : 0;
+  return samplesAtPrice(belief, state.drawn, price, left);
+}
+
+export interface WaveQuery extends Drawn {
   readonly belief: Belief;
-  /** Samples drawn so far (all failed unless solved). */
-  readonly drawn: number;
+  /** The query is done: a passing sample (binary), or the best reward possible. */
   readonly solved: boolean;
   /** Rounds this query has had samples in: its next round's size is ROUND_SIZES[rounds]. */
   readonly rounds: number;
@@ -128,7 +161,7 @@ export function planRound(queries: readonly WaveQuery[], budgetLeft: number): nu
   });
   const gains = new Float64Array(offsets[n]);
   queries.forEach((q, i) => {
-    if (max[i] > 0) gains.set(gainsOf(q.belief, q.drawn, max[i]), offsets[i]);
+    if (max[i] > 0) gains.set(gainsOf(q.belief, q, max[i]), offsets[i]);
   });
   const forced = min.reduce((s, x) => s + x, 0);
   const budget = Math.max(forced, Math.floor(budgetLeft));

@@ -11,7 +11,8 @@ import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { type Refused, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { findRouter } from "../predictor/registry.js";
-import { PASSING_REWARD, planRound, priorOf, roundSeed } from "../allocation/waves.js";
+import { atomsFromCurve } from "../allocation/pandora.js";
+import { type Belief, PASSING_REWARD, planRound, priorOf, roundSeed } from "../allocation/waves.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 import { hasBatch, migrate } from "./schema.js";
@@ -292,10 +293,15 @@ export class BatchRun extends DurableObject<Env> {
       const chosen = await choosePredictor(this.env, spec);
       predictor = chosen.manifest.name;
       const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predict(this.env, chosen, part, () => "prompt"));
-      this.refuse(preds).forEach(({ pr, i }) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
+      // Binary rewards: p (the prior's centre). Real-valued: also the reward distribution the curve implies.
+      this.refuse(preds).forEach(({ pr, i }) =>
+        "p" in pr
+          ? this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", pr.p, i)
+          : this.sql.exec("UPDATE item SET p = ?, atoms = ? WHERE idx = ?", pr.curve[0], JSON.stringify(Array.from(atomsFromCurve(pr.curve), (x) => Number(x.toFixed(6)))), i),
+      );
       // Nothing is fixed up front: rounds draw and charge as they go (units = samples drawn so far).
       this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? this.env.LM_MODEL ?? "strong");
-      this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?", predictor, b.budget_units, chosen.manifest.prior_strength!);
+      this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?", predictor, b.budget_units, chosen.manifest.prior_strength ?? null);
       await this.nextStep();
       return;
     } else if (spec.allocation === "uniform") {
@@ -418,13 +424,14 @@ export class BatchRun extends DurableObject<Env> {
    * drawn is charged at once. A plan of nothing ends the batch.
    */
   private async waveStep(b: BatchRow, spec: BatchRequest): Promise<void> {
-    const strength = b.prior_strength!;
-    type Row = { idx: number; prompt: string; p: number; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
-    const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
+    type Row = { idx: number; prompt: string; p: number; atoms: string | null; seen: string | null; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
+    const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, atoms, seen, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
     let rows = open();
     if (rows.every((r) => r.planned === 0)) {
       const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(samples), 0) AS s FROM item").one().s;
-      const queries = rows.map((r) => ({ belief: { prior: priorOf(r.p, strength) }, drawn: r.samples, solved: false, rounds: r.rounds, min: spec.budget.min, max: spec.budget.max }));
+      const belief = (r: Row): Belief =>
+        r.atoms !== null ? { atoms: Float64Array.from(JSON.parse(r.atoms) as number[]), strength: b.prior_strength ?? undefined } : { prior: priorOf(r.p, b.prior_strength!) };
+      const queries = rows.map((r) => ({ belief: belief(r), drawn: r.samples, best: r.reward ?? 0, seen: r.seen === null ? [] : (JSON.parse(r.seen) as number[]), solved: false, rounds: r.rounds, min: spec.budget.min, max: spec.budget.max }));
       const draw = queries.length > 0 ? planRound(queries, b.budget_units - spent) : [];
       if (draw.every((d) => d === 0)) {
         // Done: every open prompt was served what the budget allowed (unsolved, with its best sample).
@@ -445,10 +452,13 @@ export class BatchRun extends DurableObject<Env> {
         const [r] = await sampleAndRerank({ ...base, model: spec.model ?? base.model }, [{ input: { prompt: it.prompt }, units: it.planned, seed }], params);
         const better = it.reward === null || (r.reward ?? -Infinity) > it.reward;
         const passed = (r.reward ?? 0) >= PASSING_REWARD;
+        // Real-valued waves learn from every reward drawn; binary ones only count failures.
+        const seen = it.atoms === null ? it.seen : JSON.stringify([...(it.seen === null ? [] : (JSON.parse(it.seen) as number[])), ...r.rewards]);
         this.sql.exec(
-          "UPDATE item SET samples = samples + planned, units = samples + planned, rounds = rounds + 1, planned = 0, best = ?, reward = ?, state = ? WHERE idx = ?",
+          "UPDATE item SET samples = samples + planned, units = samples + planned, rounds = rounds + 1, planned = 0, best = ?, reward = ?, seen = ?, state = ? WHERE idx = ?",
           better ? r.best : it.best,
           better ? r.reward : it.reward,
+          seen,
           passed ? "done" : "pending",
           it.idx,
         );

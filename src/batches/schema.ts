@@ -35,6 +35,12 @@ const MIGRATIONS: readonly Migration[] = [
     // The prior's strength, kept with the batch: a predictor updated or removed mid-batch does not change its rounds.
     addColumn(sql, "batch", "prior_strength", "REAL");
   },
+  // Real-valued waves: each prompt's predicted one-sample reward distribution (JSON atoms,
+  // pandora.ts), fixed at prediction time, and the rewards its samples got so far (JSON).
+  (sql) => {
+    addColumn(sql, "item", "atoms", "TEXT");
+    addColumn(sql, "item", "seen", "TEXT");
+  },
 ];
 
 /** Whether this object holds a batch (a read: it creates nothing). */

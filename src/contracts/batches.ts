@@ -15,8 +15,8 @@ export const BatchRequestSchema = z
       .default("learned")
       .describe(
         "learned: k per prompt decided up front from the predictor. uniform: best-of-B for every prompt, to measure the gain. waves: " +
-          "samples in rounds, a prompt stops at its first passing sample, and after every round the budget left is re-allocated on what the " +
-          "failures taught (binary-reward predictors with a fitted prior_strength). best_of_k only.",
+          "samples in rounds; after every round the budget left is re-allocated on what the samples taught: a binary-reward prompt stops at " +
+          "its first passing sample, a real-valued one (curve predictor) when more samples are not expected to improve its best enough. best_of_k only.",
       ),
     budget: z.strictObject({
       average: z.number().min(0).max(1_000).describe("B: average units per prompt (samples, or for route, samples × their model's cost)."),

@@ -8,7 +8,8 @@
 import { fitToBudget } from "../allocation/fit.js";
 import { singleQuery, unitsAtPrice } from "../allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../allocation/route.js";
-import { type Belief, PASSING_REWARD, posteriorGains, priorOf, roundSeed, roundSize, samplesAtPrice } from "../allocation/waves.js";
+import { atomsFromCurve } from "../allocation/pandora.js";
+import { type Belief, PASSING_REWARD, gainsOf, priorOf, roundSeed, roundSize, wantedAtPrice } from "../allocation/waves.js";
 import type { SamplingParams } from "../backends/completions.js";
 import { lmConfig } from "../backends/config.js";
 import { upstreamError } from "../backends/upstream-error.js";
@@ -115,7 +116,8 @@ async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings,
   const bounds = { min: online.min_units, max: online.max_units };
   const strength = predictor.manifest.prior_strength;
   return preds.map((pr) => {
-    if ("p" in pr && strength !== undefined && rounds > 1) return planWaves(req.model, pr.p, strength, online);
+    if (rounds > 1 && "p" in pr && strength !== undefined) return planWaves(req.model, { prior: priorOf(pr.p, strength) }, pr.p, online);
+    if (rounds > 1 && "curve" in pr) return planWaves(req.model, { atoms: atomsFromCurve(pr.curve), strength }, pr.curve[0], online);
     const curve = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
     const k = Math.max(online.min_units, unitsAtPrice(curve, online.price));
     const q = (j: number) => ("p" in pr ? 1 - Math.pow(1 - pr.p, j) : pr.curve[Math.min(j, pr.curve.length) - 1]);
@@ -129,29 +131,31 @@ async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings,
 }
 
 /**
- * Waves for a binary-reward predictor: sample until the first pass while the posterior
- * chance that the next sample passes is at least the price (allocation/waves.ts). The
- * options are caps: k = the samples the rule would draw if every one failed, valued by
- * the predictive chance of a pass within k; the request reserves its cap and pays for
- * what it draws.
+ * Waves: for a binary-reward predictor, sample until the first pass while the posterior
+ * chance that the next sample passes is at least the price (allocation/waves.ts); for a
+ * curve predictor (real-valued rewards), while the best reward so far is below Pandora's
+ * reservation value at the price, under the distribution the curve implies
+ * (allocation/pandora.ts). The options are caps: k = the samples the rule would draw if
+ * none ended the query, valued by the expected best of k; the request reserves its cap and
+ * pays for what it draws.
  */
-function planWaves(model: string, p: number, strength: number, online: OnlineSettings): Plan {
-  const belief: Belief = { prior: priorOf(p, strength) };
-  const cap = Math.max(online.min_units, samplesAtPrice(belief, 0, online.price, online.max_units));
-  const gains = posteriorGains(belief.prior, 0, cap);
+function planWaves(model: string, belief: Belief, predicted: number, online: OnlineSettings): Plan {
+  const start = { drawn: 0, best: 0 };
+  const cap = Math.max(online.min_units, wantedAtPrice(belief, start, online.price, online.max_units));
+  const gains = gainsOf(belief, start, cap);
   let within = 0;
   const value = Array.from(gains, (g) => (within += g));
   const options = Array.from({ length: cap - online.min_units + 1 }, (_, i) => {
     const k = online.min_units + i;
-    return { option: 0, k, cost: k, value: value[k - 1], model, predicted: p };
+    return { option: 0, k, cost: k, value: value[k - 1], model, predicted };
   });
   return { options, chosen: options.length - 1, belief };
 }
 
 /**
  * One prompt's waves: rounds of 1, 1, 2, 4, … samples (the last allowed round takes all
- * the rule still wants), stopping at the first passing sample, when the posterior says
- * another sample is not worth the price, or at the cap. Returns the best sample of all
+ * the rule still wants), stopping at the first passing sample, when the rule says another
+ * sample is not worth the price, or at the cap. Returns the best sample of all
  * rounds and what was drawn.
  */
 async function sampleInWaves(
@@ -168,7 +172,7 @@ async function sampleInWaves(
   let best: RerankResult | null = null;
   while (drawn < option.k && rounds < maxRounds) {
     const owed = Math.max(0, online.min_units - drawn);
-    const want = Math.max(owed, samplesAtPrice(belief, drawn, online.price, option.k - drawn));
+    const want = Math.max(owed, wantedAtPrice(belief, { drawn, best: best?.reward ?? 0, seen: best?.rewards }, online.price, option.k - drawn));
     if (want === 0) break;
     const d = rounds === maxRounds - 1 ? want : Math.min(want, Math.max(owed, roundSize(rounds)));
     const [r] = await sampleAndRerank({ ...cfg, model: option.model }, [{ input, units: d, seed: roundSeed(req.seed, rounds) }], req.params);

@@ -5,8 +5,9 @@ import { expectedCalibrationError, spearman } from "../predictor/calibration.js"
 import { RecordSchema } from "../predictor/dataset.js";
 import { bestOfCurve, passAt } from "../predictor/estimators.js";
 import { type PredictorManifest, PredictorManifestSchema } from "../predictor/manifest.js";
-import { type CurvePoint, type EvalPrompt, type Method, type Savings, methodsOf, qualityCurves, savingsAt } from "./evaluate.js";
-import { predictedBelief, replayWaves } from "./sequential.js";
+import { type CurvePoint, type EvalPrompt, type Method, type Savings, methodsOf, qualityCurves, recordedOf, savingsAt } from "./evaluate.js";
+import { atomsFromCurve, exceedance, sketchOf } from "../allocation/pandora.js";
+import { curveBelief, predictedBelief, replayWaves } from "./sequential.js";
 import { readJsonl } from "./jsonl.js";
 import { type OnlineEval, evaluateOnline } from "./online-eval.js";
 import { lineChart } from "./plot.js";
@@ -29,8 +30,14 @@ export interface EvalResult {
   readonly spearman: number;
   readonly ece: number | null;
   readonly mixes: Record<string, { prompts: number; curve: CurvePoint[]; savings: Savings[] }>;
-  /** Waves at B = 4 on the full mix: the prior strength used, and how many prompts took each number of rounds and of samples. */
-  readonly waves: { strength: number; budget: number; rounds: number[]; samples: number[] } | null;
+  /** Waves at B = 4 on the full mix: the prior strength used (binary rewards), and how many prompts took each number of rounds and of samples. */
+  readonly waves: { strength: number | null; budget: number; rounds: number[]; samples: number[] } | null;
+  /**
+   * Curve predictors: how calibrated the one-sample reward distribution their curve implies
+   * is (allocation/pandora.ts), per threshold t: P(X ≥ t) predicted against the share of
+   * each prompt's samples at or above t (ECE over 10 bins, weighted by samples).
+   */
+  readonly distribution: { threshold: number; ece: number; predicted: number; observed: number }[] | null;
   /** Prompts whose empirical curve is flat (left out of the tranches). */
   readonly flat: number;
   /** The online price controller replayed on these prompts (Bernoulli predictors). */
@@ -80,7 +87,7 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
     if (binary) for (let b = 1; b <= bMax; b++) empirical[b] = passAt(r.rewards.length, s, b);
     else empirical.set(bestOfCurve(r.rewards, bMax), 1);
     const predicted = binary ? { p: out[i] } : { q: Float64Array.from(out.subarray(i * width, i * width + bMax)) };
-    return { empirical, predicted, ...(binary ? { outcomes: r.rewards } : {}) };
+    return { empirical, predicted, outcomes: r.rewards };
   });
   const empiricalOne = prompts.map((p) => p.empirical[1]);
   const predictedOne = prompts.map((p) => ("p" in p.predicted ? p.predicted.p : p.predicted.q[0]));
@@ -96,8 +103,9 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   const k = Math.max(1, Math.floor(order.length * o.tranche));
   const tranches = [...order.slice(0, k), ...order.slice(-k)].sort((a, b) => a - b).map((i) => prompts[i]);
 
-  // Waves need the prior's strength, fitted on the validation split when the predictor was trained.
-  const sequential = binary && manifest.prior_strength !== undefined ? { strength: manifest.prior_strength } : undefined;
+  // Binary waves need the prior's strength, fitted on the validation split when the
+  // predictor was trained; real-valued waves use the distribution the curve implies.
+  const sequential = !binary ? {} : manifest.prior_strength !== undefined ? { strength: manifest.prior_strength } : undefined;
   const mixes: EvalResult["mixes"] = {};
   for (const [name, set] of [["full", prompts], ["tranches", tranches]] as const) {
     const curve = qualityCurves(set, bMax, 0.25, sequential);
@@ -109,13 +117,14 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   const trace = binary ? records.map((r, i) => ({ p: out[i], successes: r.rewards.reduce((a, b) => a + b, 0), samples: r.rewards.length })) : null;
   const online = trace ? evaluateOnline(trace, [2, 4, 8].filter((b) => b <= bMax), bMax) : null;
   // How waves spend at B = 4 on the full mix: rounds and samples per prompt (over the 8 orders).
-  const recorded = binary ? records.map((r, i) => ({ p: out[i], outcomes: r.rewards })) : null;
+  const recorded = recordedOf(prompts);
   const wavesAt4 =
     sequential && recorded && bMax >= 4
       ? (({ roundsHistogram, samplesHistogram }) => ({ budget: 4, rounds: roundsHistogram, samples: samplesHistogram }))(
-          replayWaves(recorded, predictedBelief(recorded, sequential.strength), 4, { max: bMax, orders: 8 }),
+          replayWaves(recorded, binary ? predictedBelief(recorded, sequential.strength!) : curveBelief(recorded), 4, { max: bMax, orders: 8 }),
         )
       : null;
+  const distribution = binary ? null : distributionCalibration(prompts, records.map((r) => r.rewards));
   const result: EvalResult = {
     manifest,
     prompts: records.length,
@@ -125,7 +134,8 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
     mixes,
     flat: prompts.length - responsive.length,
     online: online?.results ?? null,
-    waves: wavesAt4 ? { strength: sequential!.strength, ...wavesAt4 } : null,
+    waves: wavesAt4 ? { strength: sequential?.strength ?? null, ...wavesAt4 } : null,
+    distribution,
   };
 
   await mkdir(o.outDir, { recursive: true });
@@ -148,6 +158,17 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
   return result;
 }
 
+/** P(X ≥ t) from each prompt's implied distribution against its recorded samples, at t = 0.25, 0.5, 0.75, 1. */
+function distributionCalibration(prompts: readonly EvalPrompt[], rewards: readonly (readonly number[])[]): NonNullable<EvalResult["distribution"]> {
+  const atoms = prompts.map((p) => ("q" in p.predicted ? sketchOf(atomsFromCurve(p.predicted.q)) : null));
+  return [0.25, 0.5, 0.75, 1].map((t) => {
+    const predicted = atoms.map((a) => exceedance(a!, t));
+    const observed = rewards.map((rs) => rs.filter((x) => x >= t - 1e-12).length / rs.length);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return { threshold: t, ece: expectedCalibrationError(predicted, observed, rewards.map((rs) => rs.length)), predicted: mean(predicted), observed: mean(observed) };
+  });
+}
+
 export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
   const lines = [
     `# Evaluation: ${r.manifest.name}`,
@@ -161,6 +182,17 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
     `- Spearman correlation of predicted single-sample quality with the empirical one: **${r.spearman.toFixed(3)}**`,
     ...(r.ece !== null ? [`- Expected calibration error of p (10 bins): **${r.ece.toFixed(3)}**`] : []),
     "",
+    ...(r.distribution
+      ? [
+          "The one-sample reward distribution the predicted curve implies (32 equally likely atoms fitted to it, `src/allocation/pandora.ts`; " +
+            "what real-valued waves stop on), against each prompt's recorded samples: P(reward ≥ t), ECE over 10 bins.",
+          "",
+          "| t | predicted mean P(X ≥ t) | observed | ECE |",
+          "|---|---|---|---|",
+          ...r.distribution.map((d) => `| ${d.threshold} | ${d.predicted.toFixed(3)} | ${d.observed.toFixed(3)} | ${d.ece.toFixed(3)} |`),
+          "",
+        ]
+      : []),
   ];
   for (const [name, mix] of Object.entries(r.mixes)) {
     lines.push(
@@ -189,8 +221,13 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
     if (mix.savings[0]?.saved.waves !== undefined) {
       lines.push(
         "Sequential policies, replayed on the recorded samples (each prompt's samples in 8 random orders; every sample looked at is paid for): " +
-          "stop at the first passing sample with at most B samples (no predictor), allot's waves at B samples per prompt on average, and waves " +
-          "with each prompt's true p known. Compute saved at the same uniform quality as above:",
+          (r.ece !== null
+            ? "stop at the first passing sample with at most B samples (no predictor), allot's waves at B samples per prompt on average, and waves " +
+              "with each prompt's true p known. "
+            : "stop once the best reward reaches a fixed threshold, at most B samples (no predictor; the threshold that does best at each B, " +
+              "chosen on these very prompts), allot's waves at B samples per prompt on average (the exact solver over expected improvements " +
+              "of the best so far), and waves with each prompt's recorded reward distribution known. ") +
+          "Compute saved at the same uniform quality as above:",
         "",
         "| B | stop-first | waves | waves oracle | waves / waves oracle | waves − stop-first (points) |",
         "|---|---|---|---|---|---|",
@@ -212,7 +249,9 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
     lines.push(
       `## Waves at B = ${r.waves.budget}: rounds and samples per prompt`,
       "",
-      `Prior strength s = ${r.waves.strength.toFixed(2)} (a Beta(s·p, s·(1 − p)) prior around each predicted p, fitted on the validation split). ` +
+      (r.waves.strength !== null
+        ? `Prior strength s = ${r.waves.strength.toFixed(2)} (a Beta(s·p, s·(1 − p)) prior around each predicted p, fitted on the validation split). `
+        : "Each prompt's one-sample reward distribution is the one its predicted curve implies. ") +
         "Rounds draw 1, 1, 2, 4, … samples per prompt; the share of prompts (over 8 orders of their samples) that took each number of:",
       "",
       `- rounds: ${share(r.waves.rounds)}`,

@@ -7,23 +7,24 @@
  * every method is scored on the same samples without sampling noise of its own.
  */
 import { bernoulliGain } from "../allocation/curves.js";
+import { atomsFromCurve } from "../allocation/pandora.js";
 import type { BatchProblem } from "../allocation/problem.js";
 import { solveBatch } from "../allocation/batch.js";
 import { mulberry32 } from "../allocation/select.js";
-import { oracleBelief, predictedBelief, replayStopFirst, replayWaves } from "./sequential.js";
+import { type RecordedPrompt, curveBelief, distributionOracle, oracleBelief, predictedBelief, replayBestThreshold, replayStopFirst, replayWaves } from "./sequential.js";
 
 export interface EvalPrompt {
   /** q̂(0..bMax): q̂[0] = 0, q̂[b] the unbiased best-of-b estimate. */
   readonly empirical: Float64Array;
   /** The predictor's view: p (bernoulli) or its predicted q(1..bMax) (curve). */
   readonly predicted: { p: number } | { q: Float64Array };
-  /** The recorded rewards (binary), for the sequential policies' replays. */
+  /** The recorded rewards, for the sequential policies' replays. */
   readonly outcomes?: readonly number[];
 }
 
 /** Allocations fixed before any sample is drawn. */
 export type OneShot = "uniform" | "learned" | "oracle" | "random";
-/** Policies that look at each sample's reward before drawing the next (binary rewards; sequential.ts). */
+/** Policies that look at each sample's reward before drawing the next (sequential.ts). */
 export type Sequential = "stop-first" | "waves" | "waves-oracle";
 export type Method = OneShot | Sequential;
 export const ONE_SHOT: readonly OneShot[] = ["uniform", "learned", "oracle", "random"];
@@ -96,20 +97,48 @@ export interface CurvePoint {
   readonly used: Partial<Record<Method, number>> & Record<OneShot, number>;
 }
 
-/** How the sequential policies are replayed: the prior's strength for waves, and the orders averaged over. */
+/** How the sequential policies are replayed: the prior's strength for binary waves (none for real-valued rewards), and the orders averaged over. */
 export interface SequentialOptions {
-  readonly strength: number;
+  readonly strength?: number;
   readonly orders?: number;
+}
+
+/** The sequential replays at budget B: binary rewards (a p per prompt) or real-valued (a curve per prompt). */
+function replaysAt(recorded: readonly RecordedPrompt[], B: number, bMax: number, sequential: SequentialOptions) {
+  const orders = sequential.orders ?? 8;
+  const binary = recorded[0]?.curve === undefined;
+  if (binary) {
+    return {
+      "stop-first": replayStopFirst(recorded, B, orders),
+      waves: replayWaves(recorded, predictedBelief(recorded, sequential.strength!), B, { max: bMax, orders }),
+      "waves-oracle": replayWaves(recorded, oracleBelief(recorded), B, { max: bMax, orders }),
+    };
+  }
+  return {
+    "stop-first": replayBestThreshold(recorded, B, orders),
+    waves: replayWaves(recorded, curveBelief(recorded, sequential.strength), B, { max: bMax, orders }),
+    "waves-oracle": replayWaves(recorded, distributionOracle(recorded), B, { max: bMax, orders }),
+  };
+}
+
+/** The prompts as the sequential replays take them, or null when some prompt has no recorded rewards. */
+export function recordedOf(prompts: readonly EvalPrompt[]): RecordedPrompt[] | null {
+  if (!prompts.every((p) => p.outcomes)) return null;
+  return prompts.map((p) =>
+    "p" in p.predicted ? { p: p.predicted.p, outcomes: p.outcomes! } : { p: p.predicted.q[0], curve: p.predicted.q, atoms: atomsFromCurve(p.predicted.q), outcomes: p.outcomes! },
+  );
 }
 
 /**
  * Quality of every method at average budgets 1, 1 + step, …, bMax. With `sequential`
  * (and every prompt's outcomes), also stop-first (cap = B), waves (budget B per prompt)
- * and waves-oracle, replayed on the recorded samples.
+ * and waves-oracle, replayed on the recorded samples. Binary waves need the prior's
+ * strength; without it only the real-valued replays (curve predictors) run.
  */
 export function qualityCurves(prompts: readonly EvalPrompt[], bMax: number, step = 0.25, sequential?: SequentialOptions): CurvePoint[] {
   const n = prompts.length;
-  const recorded = sequential && prompts.every((p) => p.outcomes && "p" in p.predicted) ? prompts.map((p) => ({ p: (p.predicted as { p: number }).p, outcomes: p.outcomes! })) : null;
+  const all = sequential ? recordedOf(prompts) : null;
+  const recorded = all && (all[0]?.curve !== undefined || sequential?.strength !== undefined) ? all : null;
   const out: CurvePoint[] = [];
   for (let B = 1; B <= bMax + 1e-9; B += step) {
     const total = Math.round(B * n);
@@ -121,13 +150,7 @@ export function qualityCurves(prompts: readonly EvalPrompt[], bMax: number, step
       used[m] = units.reduce((a, b) => a + b, 0) / n;
     }
     if (recorded && sequential) {
-      const orders = sequential.orders ?? 8;
-      const replays = {
-        "stop-first": replayStopFirst(recorded, B, orders),
-        waves: replayWaves(recorded, predictedBelief(recorded, sequential.strength), B, { max: bMax, orders }),
-        "waves-oracle": replayWaves(recorded, oracleBelief(recorded), B, { max: bMax, orders }),
-      };
-      for (const [m, r] of Object.entries(replays)) {
+      for (const [m, r] of Object.entries(replaysAt(recorded, B, bMax, sequential))) {
         q[m as Sequential] = r.quality;
         used[m as Sequential] = r.used;
       }

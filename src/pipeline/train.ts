@@ -6,6 +6,8 @@ import { RecordSchema, type DataRecord } from "../predictor/dataset.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import { bestOfCurve } from "../predictor/estimators.js";
 import { fitStrength } from "../allocation/waves.js";
+import { atomsFromCurve } from "../allocation/pandora.js";
+import { fitRewardStrength } from "./sequential.js";
 import { normStats } from "../predictor/hidden-norm.js";
 import type { PredictorManifest } from "../predictor/manifest.js";
 import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../predictor/mlp.js";
@@ -128,6 +130,13 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     // How well the predicted best-of-b_max value ranks prompts by their empirical one.
     const predicted = valRows.x.map((x) => predict(result.params, head, x)[bMax - 1]);
     metrics.spearman_validation = spearman(predicted, valRows.y.map((y) => y[bMax - 1]));
+    // Real-valued waves: how far a prompt's own samples may revise its predicted reward distribution.
+    const recorded = valRows.x.map((x, i) => {
+      const curve = Float64Array.from(predict(result.params, head, x));
+      return { p: curve[0], curve, atoms: atomsFromCurve(curve), outcomes: validation[i].rewards };
+    });
+    const s = fitRewardStrength(recorded, bMax);
+    if (Number.isFinite(s)) priorStrength = s;
   }
 
   const exportInput: ExportInput = {

@@ -35,9 +35,10 @@ export const PredictorManifestSchema = z.object({
     .object({ options: z.array(z.object({ model: z.string(), cost: z.int().positive() })).min(2), cost_basis: z.string() })
     .optional(),
   /**
-   * Bernoulli predictors: how much to trust p, as the strength s of a Beta(s·p, s·(1 − p))
-   * prior on a query's true success rate, fitted on the validation split (waves update it
-   * with every failed sample).
+   * How much to trust the prediction, fitted on the validation split; waves revise it with
+   * every sample. Bernoulli predictors: the strength s of a Beta(s·p, s·(1 − p)) prior on
+   * a query's true success rate. Curve predictors: the strength of a Dirichlet-process
+   * prior centred on the reward distribution the curve implies (absent: never revised).
    */
   prior_strength: z.number().positive().optional(),
   training: z.record(z.string(), z.unknown()),

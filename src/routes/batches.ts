@@ -51,8 +51,8 @@ batches.openapi(
       if (!(await findRouter(c.env, spec.model ?? "route"))) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
     } else if (spec.allocation !== "uniform") {
       const predictor = await choosePredictor(c.env, spec);
-      if (spec.allocation === "waves" && (predictor.manifest.kind !== "bernoulli" || predictor.manifest.prior_strength === undefined)) {
-        throw new ApiError(400, "invalid_request_error", `waves need a binary-reward predictor with a fitted prior_strength; ${predictor.manifest.name} has none`, "allocation");
+      if (spec.allocation === "waves" && predictor.manifest.kind === "bernoulli" && predictor.manifest.prior_strength === undefined) {
+        throw new ApiError(400, "invalid_request_error", `waves on a binary-reward predictor need its fitted prior_strength; ${predictor.manifest.name} has none (retrain it with allot train)`, "allocation");
       }
     }
     const id = `b_${randomHex(12)}`;

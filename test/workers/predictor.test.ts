@@ -227,6 +227,39 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
     expect((await allocate("strong", [strongBinaryParity[1].hidden])).status).toBe(200);
   });
 
+  it("a published curve predictor (a reward model's graded rewards) serves online requests in waves: Pandora's stop, charged what was drawn", async () => {
+    // strong-graded published as the predictor of "strong", with the LM's graded verifier as the reward model.
+    const graded = { manifest: { ...strongGradedManifest, name: "acme-graded" }, onnx: b64(strongGradedModel), parity: strongGradedParity };
+    expect((await put("acme-graded", graded)).status).toBe(201);
+    const { serveOnline } = await import("../../src/online/serve.js");
+    const gradedEnv = { ...workerEnv, REWARD_MODEL: "verifier-graded" } as unknown as Env;
+    const t = await newTenant();
+    const params = { temperature: 0.8, topP: 1, maxTokens: 12 };
+    const serve = (prompt: string, seed: number) => serveOnline(gradedEnv, t.id, { inputs: [{ prompt }], model: "strong", params, seed });
+    // An easy prompt gets full marks at once: one round, one sample.
+    const easy = (await serve("1+1=", 1)).choices[0];
+    expect(easy).toMatchObject({ samples: 1, rounds: 1 });
+    expect(easy.result.reward).toBe(1);
+    // Hard prompts earn partial credit and sample on, in rounds of 1, 1, 2, …, within the tenant's 4 rounds and 16 units.
+    let drawn = 1;
+    let partial = 0;
+    for (const [i, prompt] of ["4567*8912=", "9876*5432=", "3456*7891="].entries()) {
+      const r = await serve(prompt, 10 + i);
+      const c = r.choices[0];
+      expect(c.units).toBe(c.samples);
+      expect(c.rounds).toBeLessThanOrEqual(4);
+      expect(c.samples).toBeLessThanOrEqual(c.rounds < 4 ? [1, 2, 4][c.rounds - 1] : 16);
+      expect(c.result.rewards).toHaveLength(c.samples);
+      expect(c.result.reward).toBe(Math.max(...c.result.rewards));
+      if (c.result.reward! > 0 && c.result.reward! < 1) partial++;
+      drawn += c.samples;
+    }
+    expect(partial).toBeGreaterThan(0);
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
+    expect(usage.windows[0]).toMatchObject({ used: drawn, reserved: 0 });
+    expect((await admin("/admin/predictors/acme-graded", { method: "DELETE" })).status).toBe(204);
+  });
+
   it.each([
     ["the URL and the manifest name differ", "other", () => acme(), "manifest.name"],
     ["an ONNX that is not the manifest's (sha256)", "acme-binary", () => ({ ...acme(), onnx: b64(weakModel) }), "onnx"],

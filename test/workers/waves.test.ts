@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { solveBatch } from "../../src/allocation/batch.js";
 import { mulberry32 } from "../../src/allocation/select.js";
 import {
-  type Belief,
+  type BinaryBelief,
   type BetaPrior,
   type WaveQuery,
   fitStrength,
@@ -80,10 +80,10 @@ describe("the online rule: sample again iff the posterior mean is at least the p
 });
 
 describe("waves for a batch: re-solving on the posteriors after every round", () => {
-  type Q = { belief: Belief; min: number; max: number };
+  type Q = { belief: BinaryBelief; min: number; max: number };
 
   /** P(first success at t) for t = 1..d after `failures`, and P(all d fail). */
-  function outcomes(b: Belief, failures: number, d: number): { t: number; prob: number }[] {
+  function outcomes(b: BinaryBelief, failures: number, d: number): { t: number; prob: number }[] {
     const g = "known" in b ? Array.from({ length: d }, (_, j) => b.known * (1 - b.known) ** j) : Array.from(posteriorGains(b.prior, failures, d));
     return [...g.map((prob, k) => ({ t: k + 1, prob })), { t: 0, prob: 1 - g.reduce((a, x) => a + x, 0) }];
   }
@@ -102,15 +102,15 @@ describe("waves for a batch: re-solving on the posteriors after every round", ()
         }
         const q = state[i];
         if (draw[i] === 0) return rec(i + 1, [...next, q], prob, gained, spent);
-        for (const o of outcomes(q.belief, q.drawn, draw[i])) {
-          const after = { ...q, drawn: q.drawn + draw[i], solved: o.t > 0, rounds: q.rounds + 1 };
+        for (const o of outcomes(q.belief as BinaryBelief, q.drawn, draw[i])) {
+          const after = { ...q, drawn: q.drawn + draw[i], best: o.t > 0 ? 1 : 0, solved: o.t > 0, rounds: q.rounds + 1 };
           rec(i + 1, [...next, after], prob * o.prob, gained + (o.t > 0 ? 1 : 0), spent + draw[i]);
         }
       };
       rec(0, [], 1, 0, 0);
       return total;
     };
-    return go(qs.map((q) => ({ ...q, drawn: 0, solved: false, rounds: 0 })), budget);
+    return go(qs.map((q) => ({ ...q, drawn: 0, best: 0, solved: false, rounds: 0 })), budget);
   }
 
   /** The best any adaptive policy can do, one sample at a time (an upper bound for rounds). */
@@ -179,8 +179,8 @@ describe("waves for a batch: re-solving on the posteriors after every round", ()
 
   it("spends nothing more on a solved query, and what it saves goes to the others", () => {
     const qs: WaveQuery[] = [
-      { belief: { prior: priorOf(0.5, 4) }, drawn: 1, solved: true, rounds: 1, min: 1, max: 8 },
-      { belief: { prior: priorOf(0.2, 4) }, drawn: 1, solved: false, rounds: 1, min: 1, max: 8 },
+      { belief: { prior: priorOf(0.5, 4) }, drawn: 1, best: 1, solved: true, rounds: 1, min: 1, max: 8 },
+      { belief: { prior: priorOf(0.2, 4) }, drawn: 1, best: 0, solved: false, rounds: 1, min: 1, max: 8 },
     ];
     const draw = planRound(qs, 6);
     expect(draw[0]).toBe(0);
