@@ -8,6 +8,7 @@
 import { fitToBudget } from "../allocation/fit.js";
 import { singleQuery, unitsAtPrice } from "../allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../allocation/route.js";
+import { type CascadeArm, nextArm } from "../allocation/cascade.js";
 import { atomsFromCurve } from "../allocation/pandora.js";
 import { type Belief, PASSING_REWARD, gainsOf, priorOf, roundSeed, roundSize, wantedAtPrice } from "../allocation/waves.js";
 import type { SamplingParams } from "../backends/completions.js";
@@ -97,6 +98,8 @@ interface Plan {
   readonly chosen: number;
   /** Set when the prompt samples in waves: what is believed of its p (the options' k are then caps). */
   readonly belief?: Belief;
+  /** Set when a routed prompt samples in a cascade: its models (the options' costs are then caps on units). */
+  readonly cascade?: readonly (CascadeArm & { readonly model: string })[];
 }
 
 type OnlineSettings = { min_units: number; max_units: number; max_rounds: number; price: number };
@@ -184,6 +187,53 @@ async function sampleInWaves(
   return { result: best!, samples: drawn, rounds };
 }
 
+/** What one prompt drew: its best sample, from which model, and what it cost. */
+interface Drawn {
+  readonly result: RerankResult;
+  readonly samples: number;
+  readonly rounds: number;
+  /** The model whose sample was kept. */
+  readonly model: string;
+  readonly units: number;
+}
+
+/**
+ * One routed prompt's cascade: each round samples the model the rule picks (a slice of
+ * the run it would draw: 1, 1, 2, 4, …; the last allowed round takes the whole run), until
+ * a pass, the rule says stop, or the units cap. Returns the best sample of all rounds.
+ */
+async function sampleCascade(
+  cfg: ReturnType<typeof lmConfig>,
+  input: LmInput,
+  cap: number,
+  arms: NonNullable<Plan["cascade"]>,
+  online: OnlineSettings,
+  maxRounds: number,
+  req: OnlineRequest,
+): Promise<Drawn> {
+  const failures = arms.map(() => 0);
+  let units = 0;
+  let samples = 0;
+  let rounds = 0;
+  let best: { r: RerankResult; model: string } | null = null;
+  while (rounds < maxRounds) {
+    // The first sample is owed (min_units); after it, only what is worth the price.
+    const affordable = arms.map((a, j) => ({ ...a, max: Math.min(a.max, failures[j] + Math.floor((cap - units) / a.cost)) }));
+    const next = nextArm(affordable, failures, samples === 0 ? 0 : online.price);
+    if (!next) break;
+    const arm = arms[next.arm];
+    const d = rounds === maxRounds - 1 ? next.run : Math.min(next.run, roundSize(rounds));
+    const [r] = await sampleAndRerank({ ...cfg, model: arm.model }, [{ input, units: d, seed: roundSeed(req.seed, rounds) }], req.params);
+    failures[next.arm] += d;
+    units += d * arm.cost;
+    samples += d;
+    rounds++;
+    best = best === null ? { r, model: arm.model } : { r: mergeRounds(best.r, r), model: (r.reward ?? -Infinity) > (best.r.reward ?? -Infinity) ? arm.model : best.model };
+    if ((r.reward ?? 0) >= PASSING_REWARD) break;
+  }
+  return { result: best!.r, samples, rounds, model: best!.model, units };
+}
+
 /** The better of two rounds' results (the earlier on a tie), with every sample's tokens counted. */
 function mergeRounds(a: RerankResult, b: RerankResult): RerankResult {
   const keep = (b.reward ?? -Infinity) > (a.reward ?? -Infinity) ? b : a;
@@ -197,16 +247,50 @@ function mergeRounds(a: RerankResult, b: RerankResult): RerankResult {
 }
 
 /**
+ * Routing in waves (allocation/cascade.ts): after each round, the model with the highest
+ * posterior success per unit of cost, while that is worth the price. The options are caps
+ * on units along the path the rule takes if every sample fails (valued by the predictive
+ * chance of a pass within it); the request reserves its cap and pays for what it draws.
+ */
+function planCascade(arms: NonNullable<Plan["cascade"]>, p: readonly number[], online: OnlineSettings): Plan {
+  const failures = arms.map(() => 0);
+  const options: Option[] = [];
+  let cost = 0;
+  let missAll = 1;
+  for (;;) {
+    const next = nextArm(arms, failures, options.length === 0 ? 0 : online.price);
+    if (!next || cost + arms[next.arm].cost > online.max_units) break;
+    const arm = arms[next.arm];
+    const prior = (arm.belief as { prior: { a: number; b: number } }).prior;
+    // The chance this sample is the first pass, given every earlier one (of any model) failed.
+    missAll *= 1 - prior.a / (prior.a + prior.b + failures[next.arm]);
+    failures[next.arm]++;
+    cost += arm.cost;
+    // Labelled by the model sampled first (the one that answers unless it fails).
+    const first = options.length === 0 ? next.arm : options[0].option;
+    options.push({ option: next.arm, k: options.length + 1, cost, value: 1 - missAll, model: arms[first].model, predicted: p[first] });
+  }
+  if (options.length === 0) throw new ApiError(400, "invalid_request_error", `no model of the router costs at most this tenant's max of ${online.max_units} units`, "model");
+  // The first sample is owed whatever the price (min_units); the cap is where the rule stops if all fail.
+  return { options, chosen: options.length - 1, cascade: arms };
+}
+
+/**
  * Routing: every (model, k) within the tenant's min/max units, valued by the router's
  * p for that model; the option worth most at the price, or, when the caller pins units,
  * the most valuable one those units buy; under greedy decoding, one sample of some model.
  */
-async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online: OnlineSettings, greedy: boolean): Promise<Plan[]> {
+async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online: OnlineSettings, greedy: boolean, rounds: number): Promise<Plan[]> {
   const models = router.manifest.route!.options;
   const ps = await predictRoute(env, router, req.inputs);
   const maxCost = req.pinned?.units ?? online.max_units;
   const minCost = req.pinned ? 0 : online.min_units;
+  const strength = router.manifest.prior_strength;
   return ps.map((p) => {
+    if (rounds > 1 && strength !== undefined && !req.pinned && !greedy) {
+      const arms = models.map((m, j) => ({ model: m.model, cost: m.cost, belief: { prior: priorOf(p[j], strength) }, max: Math.floor(online.max_units / m.cost) }));
+      return planCascade(arms, p, online);
+    }
     const menu = greedy ? routeMenu(models, 1, (j) => p[j], { max: maxCost }) : predictedMenu(models, p, minCost, maxCost);
     if (menu.length === 0) {
       const cheapest = Math.min(...models.map((o) => o.cost));
@@ -242,7 +326,7 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
   }
   const maxRounds = req.rounds?.max ?? online.max_rounds;
   const router = await findRouter(env, req.model);
-  const plans = router ? await planRoute(env, router, req, online, greedy) : await planBestOfK(env, req, online, greedy, maxRounds);
+  const plans = router ? await planRoute(env, router, req, online, greedy, maxRounds) : await planBestOfK(env, req, online, greedy, maxRounds);
 
   const planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
   const cheapest = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
@@ -255,14 +339,18 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
   const work = (async () => {
     try {
       const cfg = lmConfig(env);
-      const drawn = await mapBounded(chosen, 6, async (o, i) => {
-        const belief = plans[i].belief;
-        if (belief) return sampleInWaves(cfg, req.inputs[i], o, belief, online, maxRounds, req);
+      const drawn = await mapBounded(chosen, 6, async (o, i): Promise<Drawn> => {
+        const { belief, cascade } = plans[i];
+        if (cascade) return sampleCascade(cfg, req.inputs[i], o.cost, cascade, online, maxRounds, req);
+        if (belief) {
+          const w = await sampleInWaves(cfg, req.inputs[i], o, belief, online, maxRounds, req);
+          return { ...w, model: o.model, units: w.samples };
+        }
         const [result] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
-        return { result, samples: o.k, rounds: 1 };
+        return { result, samples: o.k, rounds: 1, model: o.model, units: o.cost };
       });
-      // Charged: what was drawn (waves may stop before their cap), each sample at its model's cost.
-      await ledger.settle(reservation.id, drawn.reduce((s, d, i) => s + d.samples * (chosen[i].cost / chosen[i].k), 0));
+      // Charged: what was drawn (waves and cascades may stop before their cap), each sample at its model's cost.
+      await ledger.settle(reservation.id, drawn.reduce((s, d) => s + d.units, 0));
       return drawn;
     } catch (e) {
       await ledger.release(reservation.id);
@@ -270,7 +358,7 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     }
   })();
   waitUntil(work.catch(() => undefined));
-  let results: { result: RerankResult; samples: number; rounds: number }[];
+  let results: Drawn[];
   try {
     results = await work;
   } catch (e) {
@@ -281,9 +369,9 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     throw e;
   }
   const choices = chosen.map((o, i) => ({
-    model: o.model,
+    model: results[i].model,
     samples: results[i].samples,
-    units: results[i].samples * (o.cost / o.k),
+    units: results[i].units,
     predicted: req.pinned || greedy ? null : o.predicted,
     rounds: results[i].rounds,
     result: results[i].result,
@@ -291,7 +379,7 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
   // The price moves so that average spend tracks the target: it sees what the price
   // decided (the plan, or what waves drew, even when the budget's end cut it short), and
   // nothing of requests whose spend the price did not decide (pinned, or greedy).
-  if (!req.pinned && !greedy) await ledger.observe(plans.map((p, i) => (p.belief ? choices[i].units : p.options[p.chosen].cost)));
+  if (!req.pinned && !greedy) await ledger.observe(plans.map((p, i) => (p.belief || p.cascade ? choices[i].units : p.options[p.chosen].cost)));
   return { choices, price: online.price, planned, units: choices.reduce((s, c) => s + c.units, 0) };
 }
 

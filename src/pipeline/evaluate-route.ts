@@ -11,8 +11,17 @@
  * - allot, one model: the same with that model only (adaptive best-of-k without
  *   routing), which separates what routing adds from what adaptive k adds;
  * - oracle: the menu solver on the prompts' empirical values.
+ *
+ * Sequential ones, replayed on the recorded samples (cascades):
+ * - cascade: allot's (allocation/cascade.ts) on the router's p with a Beta prior, at a
+ *   sweep of prices;
+ * - fixed cascade: a samples of the cheapest model, then b of the dearest (no predictor);
+ * - cascade oracle: allot's rule with each prompt's true p per model known.
  */
+import { nextArm } from "../allocation/cascade.js";
 import { solveMenu } from "../allocation/menu.js";
+import { mulberry32 } from "../allocation/select.js";
+import type { BinaryBelief } from "../allocation/waves.js";
 import { type RouteChoice, type RouteOption, bestOfBernoulli, routeMenu } from "../allocation/route.js";
 import { passAt } from "../predictor/estimators.js";
 
@@ -104,4 +113,98 @@ export function costToReach(curve: readonly RoutePoint[], quality: number): numb
     if (b.quality >= quality - eps) return b.quality <= a.quality ? b.cost : a.cost + ((quality - a.quality) / (b.quality - a.quality)) * (b.cost - a.cost);
   }
   return null;
+}
+
+/** A routed prompt with every model's recorded rewards (1 or 0), for the sequential replays. */
+export interface CascadePrompt extends RoutePrompt {
+  readonly outcomes: readonly (readonly number[])[];
+}
+
+/** Each prompt's per-model outcomes in a seeded random order, one set per order. */
+function orderings(prompts: readonly CascadePrompt[], orders: number, seed: number): number[][][][] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: orders }, () =>
+    prompts.map((p) =>
+      p.outcomes.map((o) => {
+        const x = [...o];
+        for (let i = x.length - 1; i > 0; i--) {
+          const j = Math.floor(rand() * (i + 1));
+          [x[i], x[j]] = [x[j], x[i]];
+        }
+        return x;
+      }),
+    ),
+  );
+}
+
+/**
+ * allot's cascade at price λ (allocation/cascade.ts), replayed on the recorded samples:
+ * every sample looked at is paid for; at most kMax samples of each model.
+ */
+export function replayCascade(prompts: readonly CascadePrompt[], options: readonly RouteOption[], belief: (i: number, j: number) => BinaryBelief, price: number, kMax: number, orders = 8, seed = 1): RoutePoint {
+  let cost = 0;
+  let solved = 0;
+  for (const order of orderings(prompts, orders, seed)) {
+    order.forEach((outcomes, i) => {
+      const arms = options.map((o, j) => ({ cost: o.cost, belief: belief(i, j), max: Math.min(kMax, outcomes[j].length) }));
+      const failures = options.map(() => 0);
+      for (;;) {
+        const next = nextArm(arms, failures, price);
+        if (!next) break;
+        cost += options[next.arm].cost;
+        if (outcomes[next.arm][failures[next.arm]] === 1) {
+          solved++;
+          break;
+        }
+        failures[next.arm]++;
+      }
+    });
+  }
+  return { cost: cost / (prompts.length * orders), quality: solved / (prompts.length * orders) };
+}
+
+/** Prices swept to trace a cascade's cost-quality curve (high to low). */
+export const CASCADE_PRICES = Array.from({ length: 48 }, (_, i) => Math.exp(Math.log(2) - (i * Math.log(2000)) / 47));
+
+/**
+ * The fixed cascade (FrugalGPT-style, no predictor): up to a samples of the cheapest model,
+ * then up to b of the dearest, stopping at the first pass, for every (a, b) with
+ * a, b ≤ kMax; the curve is the frontier of those policies (the best any fixed cascade does
+ * at each cost, chosen on these very prompts, which flatters it).
+ */
+export function fixedCascade(prompts: readonly CascadePrompt[], options: readonly RouteOption[], kMax: number, orders = 8, seed = 1): RoutePoint[] {
+  const cheap = options.reduce((a, o, j) => (o.cost < options[a].cost ? j : a), 0);
+  const dear = options.reduce((a, o, j) => (o.cost > options[a].cost ? j : a), 0);
+  const all = orderings(prompts, orders, seed);
+  const points: RoutePoint[] = [];
+  for (let a = 0; a <= kMax; a++) {
+    for (let b = 0; b <= kMax; b++) {
+      if (a + b === 0) continue;
+      let cost = 0;
+      let solved = 0;
+      for (const order of all) {
+        for (const outcomes of order) {
+          const plan = [...Array(Math.min(a, outcomes[cheap].length)).fill(cheap), ...Array(Math.min(b, outcomes[dear].length)).fill(dear)] as number[];
+          const seen = options.map(() => 0);
+          for (const j of plan) {
+            cost += options[j].cost;
+            if (outcomes[j][seen[j]++] === 1) {
+              solved++;
+              break;
+            }
+          }
+        }
+      }
+      points.push({ cost: cost / (prompts.length * orders), quality: solved / (prompts.length * orders) });
+    }
+  }
+  return frontier(points);
+}
+
+/** The points no cheaper point beats in quality, by cost. */
+export function frontier(points: readonly RoutePoint[]): RoutePoint[] {
+  const sorted = [...points].sort((x, y) => x.cost - y.cost || y.quality - x.quality);
+  const out: RoutePoint[] = [];
+  for (const p of sorted) if (out.length === 0 || p.quality > out[out.length - 1].quality + 1e-12) out.push(p);
+  return out;
 }

@@ -3,7 +3,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { type PredictorManifest, PredictorManifestSchema } from "../predictor/manifest.js";
-import { type RouteCurves, type RoutePoint, costToReach, routeCurves } from "./evaluate-route.js";
+import { priorOf } from "../allocation/waves.js";
+import { CASCADE_PRICES, type CascadePrompt, type RouteCurves, type RoutePoint, costToReach, fixedCascade, frontier, replayCascade, routeCurves } from "./evaluate-route.js";
 import { lineChart } from "./plot.js";
 import { readRouted, successes } from "./route-data.js";
 import { pct } from "./format.js";
@@ -21,7 +22,23 @@ export interface RouteSaving {
   readonly cost: number;
   readonly quality: number;
   /** Share of the reference's cost saved at equal quality (null: never reached). */
-  readonly saved: { readonly allot: number | null; readonly oracle: number | null; readonly allotOnly: number | null };
+  readonly saved: {
+    readonly allot: number | null;
+    readonly oracle: number | null;
+    readonly allotOnly: number | null;
+    /** The sequential policies (absent when the router has no prior_strength). */
+    readonly cascade?: number | null;
+    readonly fixedCascade?: number | null;
+    readonly cascadeOracle?: number | null;
+  };
+}
+
+/** Cost-quality curves of the cascades (replayed on the recorded samples). */
+export interface CascadeCurves {
+  readonly strength: number;
+  readonly cascade: RoutePoint[];
+  readonly fixedCascade: RoutePoint[];
+  readonly cascadeOracle: RoutePoint[];
 }
 
 export interface RouteEvalResult {
@@ -29,6 +46,7 @@ export interface RouteEvalResult {
   readonly prompts: number;
   readonly kMax: number;
   readonly curves: RouteCurves;
+  readonly cascades: CascadeCurves | null;
   readonly savings: RouteSaving[];
 }
 
@@ -55,6 +73,18 @@ export async function evaluateRouter(o: RouteEvalOptions): Promise<RouteEvalResu
   const budgets: number[] = [];
   for (let b = Math.min(...options.map((x) => x.cost)); b <= top + 1e-9; b += b < 4 ? 0.25 : b < 12 ? 0.5 : 1) budgets.push(b);
   const curves = routeCurves(routed, options, kMax, budgets);
+  // Cascades need the prior's strength (fitted on the validation split by allot train-route).
+  const strength = manifest.prior_strength;
+  const recorded: CascadePrompt[] = routed.map((r, i) => ({ ...r, outcomes: prompts[i].rewards }));
+  const cascades: CascadeCurves | null =
+    strength === undefined
+      ? null
+      : {
+          strength,
+          cascade: frontier(CASCADE_PRICES.map((price) => replayCascade(recorded, options, (i, j) => ({ prior: priorOf(recorded[i].predicted[j], strength) }), price, kMax))),
+          fixedCascade: fixedCascade(recorded, options, kMax),
+          cascadeOracle: frontier(CASCADE_PRICES.map((price) => replayCascade(recorded, options, (i, j) => ({ known: recorded[i].successes[j] / recorded[i].samples[j] }), price, kMax))),
+        };
 
   const savings: RouteSaving[] = [];
   const reference = (model: string, k: number) => {
@@ -67,7 +97,12 @@ export async function evaluateRouter(o: RouteEvalOptions): Promise<RouteEvalResu
       reference: `always ${model}, k = ${k}`,
       cost: pt.cost,
       quality: pt.quality,
-      saved: { allot: saved(curves.allot), oracle: saved(curves.oracle), allotOnly: saved(curves.allotOnly[model]) },
+      saved: {
+        allot: saved(curves.allot),
+        oracle: saved(curves.oracle),
+        allotOnly: saved(curves.allotOnly[model]),
+        ...(cascades ? { cascade: saved(cascades.cascade), fixedCascade: saved(cascades.fixedCascade), cascadeOracle: saved(cascades.cascadeOracle) } : {}),
+      },
     });
   };
   const dear = options.reduce((a, x) => (x.cost > a.cost ? x : a)).model;
@@ -75,7 +110,7 @@ export async function evaluateRouter(o: RouteEvalOptions): Promise<RouteEvalResu
   for (const k of [1, 2, 4, 8].filter((k) => k <= kMax)) reference(dear, k);
   reference(cheap, kMax);
 
-  const result: RouteEvalResult = { manifest, prompts: prompts.length, kMax, curves, savings };
+  const result: RouteEvalResult = { manifest, prompts: prompts.length, kMax, curves, cascades, savings };
   await mkdir(o.outDir, { recursive: true });
   const palette = ["#2ca02c", "#9467bd", "#8c564b"];
   const svg = lineChart(
@@ -88,6 +123,13 @@ export async function evaluateRouter(o: RouteEvalOptions): Promise<RouteEvalResu
       ...options.map((x, j) => ({ name: `allot k, ${x.model} only`, color: palette[j % palette.length], dashed: true, points: curves.allotOnly[x.model].map((p) => [p.cost, p.quality] as const) })),
       { name: "allot routing", color: "#d62728", points: curves.allot.map((p) => [p.cost, p.quality] as const) },
       { name: "oracle routing", color: "#1f77b4", dashed: true, points: curves.oracle.map((p) => [p.cost, p.quality] as const) },
+      ...(cascades
+        ? [
+            { name: "allot cascade", color: "#ff7f0e", points: cascades.cascade.map((p) => [p.cost, p.quality] as const) },
+            { name: "fixed cascade (best a, b)", color: "#7f7f7f", dashed: true, points: cascades.fixedCascade.map((p) => [p.cost, p.quality] as const) },
+            { name: "cascade oracle", color: "#17becf", dashed: true, points: cascades.cascadeOracle.map((p) => [p.cost, p.quality] as const) },
+          ]
+        : []),
     ],
   );
   await writeFile(join(o.outDir, "routing.svg"), svg);
@@ -122,6 +164,25 @@ export function routeReportMarkdown(r: RouteEvalResult): string {
     "|---|---|---|---|---|---|",
     ...r.savings.map((s) => `| ${s.reference} | ${s.cost} | ${s.quality.toFixed(3)} | ${pct(s.saved.allot)} | ${pct(s.saved.oracle)} | ${pct(s.saved.allotOnly)} |`),
     "",
+    ...(r.cascades
+      ? [
+          "Cascades, replayed on the recorded samples (each model's samples in 8 random orders; every sample looked at is paid for): " +
+            `allot's cascade (after each sample, the model with the highest posterior success per unit of cost, while that is worth the price; ` +
+            `Beta priors of strength ${r.cascades.strength.toFixed(2)} around the router's p, fitted on the validation split; a price sweep traces the curve), ` +
+            "the fixed cascade (up to a samples of the cheapest model, then up to b of the dearest, stopping at the first pass; the best (a, b) at each cost, " +
+            "chosen on these very prompts), and the cascade oracle (allot's rule with each prompt's true p per model). Cost saved at the same qualities:",
+          "",
+          "| quality of | allot one-shot routing | allot cascade | fixed cascade | cascade oracle | cascade − max(one-shot, fixed) (points) |",
+          "|---|---|---|---|---|---|",
+          ...r.savings.map((s) => {
+            const c = s.saved.cascade ?? null;
+            const rivals = [s.saved.allot, s.saved.fixedCascade ?? null].filter((x): x is number => x !== null);
+            const lead = c !== null && rivals.length > 0 ? (100 * (c - Math.max(...rivals))).toFixed(0) : "—";
+            return `| ${s.reference} | ${pct(s.saved.allot)} | ${pct(c)} | ${pct(s.saved.fixedCascade ?? null)} | ${pct(s.saved.cascadeOracle ?? null)} | ${lead} |`;
+          }),
+          "",
+        ]
+      : []),
     "Where allot sends prompts, by average budget:",
     "",
     `| budget | quality | ${route.options.map((x) => `share to ${x.model}`).join(" | ")} |`,

@@ -4,6 +4,7 @@
  * own temperature, exported to ONNX with the menu's costs in the manifest.
  */
 import { writeFile } from "node:fs/promises";
+import { fitStrength } from "../allocation/waves.js";
 import type { RouteOption } from "../allocation/route.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../predictor/calibration.js";
 import { normStats } from "../predictor/hidden-norm.js";
@@ -51,6 +52,8 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
 
   const metrics: Record<string, number> = { validation_loss: result.validationLoss, train_loss: result.trainLoss };
   const logits = valRows.x.map((x) => forwardRaw(result.params, x));
+  // Every model's calibrated p on validation, with its successes: the cascade's prior strength is fitted on all of them.
+  const observed: { p: number; successes: number; samples: number }[] = [];
   const temperature = o.options.map((opt, j) => {
     const z = logits.map((l) => l[j]);
     const rates = valRows.y.map((y) => y[j]);
@@ -58,6 +61,7 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
     const p = z.map((zj) => sigmoid(zj / t));
     metrics[`ece_validation_${opt.model}`] = expectedCalibrationError(p, rates, valRows.weight);
     metrics[`spearman_validation_${opt.model}`] = spearman(p, rates);
+    p.forEach((pi, i) => observed.push({ p: pi, successes: successes(validation[i].rewards[j]), samples: validation[i].rewards[j].length }));
     return t;
   });
 
@@ -78,6 +82,8 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
     normalization: "folded into the first layer",
     temperature,
     route: { options: o.options.map((x) => ({ model: x.model, cost: x.cost })), cost_basis: o.costBasis },
+    // How much the cascade trusts the router's p (a Beta prior per model, waves.ts).
+    prior_strength: fitStrength(observed),
     training: trainingSummary(o, result, trainSet.length, validation.length, Math.min(...trainRows.weight), seconds),
     metrics,
   };

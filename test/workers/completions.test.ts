@@ -380,6 +380,29 @@ describe("routing online: model \"route\" (the shipped weak/strong router)", () 
     expect(usage.windows.find((w) => w.window === "day")!.used).toBe(toStrong.body.allot.units + toWeak.body.allot.units);
   });
 
+  it("samples in a cascade: rounds pick a model each, pay each sample at its model's cost, and stay within the tenant's rounds and units", async () => {
+    const t = await tenant();
+    let charged = 0;
+    for (const [i, prompt] of ["12345+678=", "54321+9876=", "345+678=", "4567*89=", "98765+4321="].entries()) {
+      const r = await complete(t.headers, { prompt, model: "route", seed: 40 + i });
+      expect(r.res.status).toBe(200);
+      const a = (r.body as Routed).allot as Routed["allot"] & { rounds: number; reward: number };
+      expect(["weak", "strong"]).toContain(a.model);
+      expect(a.rounds).toBeLessThanOrEqual(4);
+      expect(a.samples).toBeGreaterThanOrEqual(a.rounds);
+      // Each sample costs 1 (weak) or 3 (strong): between all-weak and all-strong, within max_units (16).
+      expect(a.units).toBeGreaterThanOrEqual(a.samples);
+      expect(a.units).toBeLessThanOrEqual(Math.min(3 * a.samples, 16));
+      expect(r.res.headers.get("x-allot-rounds")).toBe(String(a.rounds));
+      charged += a.units;
+    }
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number; reserved: number }[] };
+    expect(usage.windows.find((w) => w.window === "day")).toMatchObject({ used: charged, reserved: 0 });
+    // One round decides the (model, k) up front, as before.
+    const one = await complete(t.headers, { prompt: "12345+678=", model: "route", allot: { rounds: 1 } });
+    expect((one.body.allot as unknown as { rounds: number }).rounds).toBe(1);
+  });
+
   it("with units pinned, buys the most valuable option those units afford", async () => {
     const t = await tenant();
     const two = await routed(t.headers, "12345+678=", { "x-allot-units": "2" });
