@@ -229,13 +229,17 @@ export function reportMarkdown(r: EvalResult, o: EvalOptions): string {
               "of the best so far), and waves with each prompt's recorded reward distribution known. ") +
           "Compute saved at the same uniform quality as above:",
         "",
-        "| B | stop-first | waves | waves oracle | waves / waves oracle | waves − stop-first (points) |",
-        "|---|---|---|---|---|---|",
+        "| B | stop-first | waves | waves oracle | waves / waves oracle | waves − stop-first (points) | quality gain over uniform at B: stop-first | waves |",
+        "|---|---|---|---|---|---|---|---|",
         ...mix.savings.map((s) => {
           const w = s.saved.waves ?? null;
           const wo = s.saved["waves-oracle"] ?? null;
           const sf = s.saved["stop-first"] ?? null;
-          return `| ${s.budget} | ${pct(sf)} | ${pct(w)} | ${pct(wo)} | ${w !== null && wo ? `${(100 * (w / wo)).toFixed(0)}%` : "—"} | ${w !== null && sf !== null ? (100 * (w - sf)).toFixed(0) : "—"} |`;
+          const g = (x: number | undefined) => (x === undefined ? "—" : (x >= 0 ? "+" : "") + x.toFixed(3));
+          return (
+            `| ${s.budget} | ${pct(sf)} | ${pct(w)} | ${pct(wo)} | ${w !== null && wo ? `${(100 * (w / wo)).toFixed(0)}%` : "—"} | ${w !== null && sf !== null ? (100 * (w - sf)).toFixed(0) : "—"} | ` +
+            `${g(s.gain["stop-first"])} | ${g(s.gain.waves)} |`
+          );
         }),
         "",
       );

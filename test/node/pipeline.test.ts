@@ -201,6 +201,28 @@ describe("allot train and allot eval", () => {
     const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${dir}/pc.manifest.json`, "utf8")));
     expect(m).toMatchObject({ kind: "curve", output: "q", b_max: 8 });
     expect(m.metrics.onnx_parity_max_abs).toBeLessThanOrEqual(1e-5);
+
+    // Its eval replays real-valued waves (Pandora on the distribution the curve implies) beside the best fixed threshold,
+    // and reports how calibrated that distribution is.
+    const e = allot(["eval", "--data", g("validation"), "--predictor", `${dir}/pc`, "--out", `${dir}/graded-report`]);
+    expect(e.status, e.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(`${dir}/graded-report/results.json`, "utf8"));
+    expect(res.distribution.map((d: { threshold: number }) => d.threshold)).toEqual([0.25, 0.5, 0.75, 1]);
+    for (const d of res.distribution) {
+      for (const x of [d.ece, d.predicted, d.observed]) {
+        expect(x).toBeGreaterThanOrEqual(0);
+        expect(x).toBeLessThanOrEqual(1);
+      }
+    }
+    for (const point of res.mixes.full.curve) {
+      for (const k of ["stop-first", "waves", "waves-oracle"]) {
+        expect(point.used[k]).toBeLessThanOrEqual(point.budget + 1e-9);
+        expect(point.quality[k]).toBeGreaterThanOrEqual(0);
+        expect(point.quality[k]).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(res.waves.strength === null || res.waves.strength > 0).toBe(true);
+    expect(readFileSync(`${dir}/graded-report/report.md`, "utf8")).toContain("P(reward ≥ t)");
   });
 
   it("reports the four methods; the oracle is never below any other method at equal budget", () => {
@@ -286,6 +308,18 @@ describe("allot train-route, and allot eval of a router", () => {
     });
     expect(res.savings[0].reference).toBe("always strong, k = 1");
     expect(readFileSync(`${dir}/route-report/report.md`, "utf8")).toContain("saved: allot routing");
+    // Cascades: the prior's strength was fitted, and each cascade's curve is a frontier (dearer is better).
+    expect(m.prior_strength).toBeGreaterThan(0);
+    for (const name of ["cascade", "fixedCascade", "cascadeOracle"]) {
+      const curve = res.cascades[name] as { cost: number; quality: number }[];
+      expect(curve.length).toBeGreaterThan(1);
+      for (let i = 1; i < curve.length; i++) {
+        expect(curve[i].cost).toBeGreaterThanOrEqual(curve[i - 1].cost);
+        expect(curve[i].quality).toBeGreaterThan(curve[i - 1].quality);
+      }
+      for (const s of res.savings) expect(s.saved).toHaveProperty(name);
+    }
+    expect(readFileSync(`${dir}/route-report/report.md`, "utf8")).toContain("allot cascade");
   });
 
   it("refuses inputs it cannot use, naming them", () => {
