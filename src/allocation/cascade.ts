@@ -47,3 +47,47 @@ export function nextArm(arms: readonly CascadeArm[], failures: readonly number[]
   }
   return { arm, run: Math.max(1, run) };
 }
+
+/** One option of a routed prompt's round: draw `run` samples of `arm` now, on a path worth `value` for `cost` units in all. */
+export interface CascadeStep {
+  readonly cost: number;
+  readonly value: number;
+  readonly arm: number;
+  readonly run: number;
+}
+
+/**
+ * A routed prompt's menu for the batch solver, after `failures[j]` failures of each model
+ * (within `unitsLeft` of its max): drawing nothing, or the cascade's path if every sample
+ * fails, cut after 1, 2, … samples (its value the chance of a pass within it, its cost
+ * the units); a prompt with no sample yet may also take one sample of any model (so a
+ * tight budget can always start it cheaply). Each option says what to draw this round: its
+ * first model and how many in a row (at most `slice`).
+ */
+export function cascadeMenu(arms: readonly CascadeArm[], failures: readonly number[], unitsLeft: number, slice: number, optional: boolean): CascadeStep[] {
+  const menu: CascadeStep[] = optional ? [{ cost: 0, value: 0, arm: -1, run: 0 }] : [];
+  // The path the rule takes if every sample fails, within the units left.
+  const f = [...failures];
+  const path: number[] = [];
+  let cost = 0;
+  let miss = 1;
+  for (;;) {
+    const within = arms.map((a, j) => ({ ...a, max: Math.min(a.max, f[j] + Math.floor((unitsLeft - cost) / a.cost)) }));
+    const next = nextArm(within, f, 0);
+    if (!next) break;
+    miss *= 1 - mean(arms[next.arm].belief, f[next.arm]);
+    f[next.arm]++;
+    cost += arms[next.arm].cost;
+    path.push(next.arm);
+    // This round draws the path's leading run of its first model, within the prefix and the slice.
+    let run = 0;
+    while (run < path.length && run < slice && path[run] === path[0]) run++;
+    menu.push({ cost, value: 1 - miss, arm: path[0], run });
+  }
+  if (failures.every((x) => x === 0)) {
+    arms.forEach((a, j) => {
+      if (j !== path[0] && a.cost <= unitsLeft && a.max > 0) menu.push({ cost: a.cost, value: mean(a.belief, 0), arm: j, run: 1 });
+    });
+  }
+  return menu;
+}

@@ -12,7 +12,8 @@ import { BackendError } from "../lm/http.js";
 import { type Refused, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { findRouter } from "../predictor/registry.js";
 import { atomsFromCurve } from "../allocation/pandora.js";
-import { type Belief, PASSING_REWARD, planRound, priorOf, roundSeed } from "../allocation/waves.js";
+import { type Belief, PASSING_REWARD, planRound, priorOf, roundSeed, roundSize } from "../allocation/waves.js";
+import { cascadeMenu } from "../allocation/cascade.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 import { hasBatch, migrate } from "./schema.js";
@@ -43,6 +44,7 @@ type BatchRow = {
   settled: number;
   finished_at: number | null;
   prior_strength: number | null;
+  route_options: string | null;
 };
 
 /** How a batch waits out an outage (env overrides; seconds unless named _MS). */
@@ -122,8 +124,10 @@ export class BatchRun extends DurableObject<Env> {
     return this.sql.exec<BatchRow>("SELECT * FROM batch").toArray()[0] ?? null;
   }
 
-  private spec(b: BatchRow): BatchRequest {
-    return JSON.parse(b.spec) as BatchRequest;
+  /** The batch as submitted, its allocation resolved (the route stores it resolved; learned was the default before waves). */
+  private spec(b: BatchRow): BatchRequest & { allocation: NonNullable<BatchRequest["allocation"]> } {
+    const spec = JSON.parse(b.spec) as BatchRequest;
+    return { ...spec, allocation: spec.allocation ?? "learned" };
   }
 
   private ledger(tenant: string) {
@@ -285,7 +289,25 @@ export class BatchRun extends DurableObject<Env> {
     const n = spec.prompts.length;
     let units: number[];
     let predictor: string | null = null;
-    if (spec.mode === "route") {
+    if (spec.mode === "route" && spec.allocation === "waves") {
+      const name = spec.model ?? "route";
+      const router = await findRouter(this.env, name);
+      if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
+      const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predictRoute(this.env, router, part));
+      const options = router.manifest.route!.options;
+      this.refuse(preds).forEach(({ pr, i }) => this.sql.exec("UPDATE item SET route_p = ?, arm_failures = ? WHERE idx = ?", JSON.stringify(pr), JSON.stringify(options.map(() => 0)), i));
+      // Nothing is fixed up front: rounds draw and charge as they go (units = the cost of what was drawn).
+      this.sql.exec("UPDATE item SET units = 0, samples = 0 WHERE state = 'pending'");
+      this.sql.exec(
+        "UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?, route_options = ?",
+        router.manifest.name,
+        b.budget_units,
+        router.manifest.prior_strength!,
+        JSON.stringify(options),
+      );
+      await this.nextStep();
+      return;
+    } else if (spec.mode === "route") {
       const routed = await this.route(spec, b.budget_units);
       predictor = routed.router;
       units = routed.units;
@@ -424,6 +446,7 @@ export class BatchRun extends DurableObject<Env> {
    * drawn is charged at once. A plan of nothing ends the batch.
    */
   private async waveStep(b: BatchRow, spec: BatchRequest): Promise<void> {
+    if (spec.mode === "route") return this.cascadeStep(b, spec);
     type Row = { idx: number; prompt: string; p: number; atoms: string | null; seen: string | null; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
     const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, atoms, seen, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
     let rows = open();
@@ -475,6 +498,81 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   /**
+   * One step of a routed batch in waves (a cascade). When no prompt has samples planned,
+   * the next round is planned: the menu solver over each open prompt's cascade path
+   * (allocation/cascade.ts: nothing, or the path the rule takes if every sample fails, cut
+   * after 1, 2, … samples) shares out the units left, and each prompt draws the leading
+   * run of its path's first model (a round's slice). Then up to PROMPTS_PER_STEP planned
+   * prompts draw; a pass closes a prompt; what was drawn is charged at once, each sample at
+   * its model's cost. A plan of nothing ends the batch.
+   */
+  private async cascadeStep(b: BatchRow, spec: BatchRequest): Promise<void> {
+    const options = JSON.parse(b.route_options!) as { model: string; cost: number }[];
+    type Row = { idx: number; prompt: string; route_p: string; arm_failures: string; units: number; samples: number; rounds: number; planned: number; arm: number | null; reward: number | null; best: string | null; attempts: number; not_before: number };
+    const open = () =>
+      this.sql.exec<Row>("SELECT idx, prompt, route_p, arm_failures, units, samples, rounds, planned, arm, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
+    let rows = open();
+    if (rows.every((r) => r.planned === 0)) {
+      const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(units), 0) AS s FROM item").one().s;
+      const menus = rows.map((r) => {
+        const p = JSON.parse(r.route_p) as number[];
+        const arms = options.map((o, j) => ({ cost: o.cost, belief: { prior: priorOf(p[j], b.prior_strength!) }, max: Number.MAX_SAFE_INTEGER }));
+        // A prompt owes its minimum until it has one; a prompt with samples may stop.
+        const menu = cascadeMenu(arms, JSON.parse(r.arm_failures) as number[], spec.budget.max - r.units, roundSize(r.rounds), r.units >= spec.budget.min);
+        return menu.length > 0 ? menu : [{ cost: 0, value: 0, arm: -1, run: 0 }];
+      });
+      const choice = rows.length > 0 ? solveMenu(menus, Math.max(0, b.budget_units - spent)).choice : [];
+      const draw = menus.map((m, k) => m[choice[k]]);
+      if (draw.every((d) => d.arm < 0)) {
+        // Done: every open prompt was served what the budget allowed (with its best sample so far, if it has one).
+        this.sql.exec("UPDATE item SET state = 'done' WHERE state = 'pending'");
+        await this.finish("done");
+        return;
+      }
+      rows.forEach((r, k) => this.sql.exec("UPDATE item SET planned = ?, arm = ? WHERE idx = ?", draw[k].run, draw[k].arm < 0 ? null : draw[k].arm, r.idx));
+      rows = open();
+    }
+    const now = Date.now();
+    const due = rows.filter((r) => r.planned > 0 && r.not_before <= now).slice(0, PROMPTS_PER_STEP);
+    const base = lmConfig(this.env);
+    const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
+    await mapBounded(due, IN_FLIGHT, async (it) => {
+      const arm = it.arm!;
+      try {
+        const seed = roundSeed(spec.sampling.seed === undefined ? undefined : spec.sampling.seed + it.idx, it.rounds);
+        const [r] = await sampleAndRerank({ ...base, model: options[arm].model }, [{ input: { prompt: it.prompt }, units: it.planned, seed }], params);
+        const better = it.reward === null || (r.reward ?? -Infinity) > it.reward;
+        const passed = (r.reward ?? 0) >= PASSING_REWARD;
+        const failures = JSON.parse(it.arm_failures) as number[];
+        failures[arm] += it.planned;
+        const p = (JSON.parse(it.route_p) as number[])[arm];
+        // The kept sample's model (and the router's p for it) change only when this round's best is better.
+        this.sql.exec(
+          "UPDATE item SET samples = samples + planned, units = units + planned * ?, rounds = rounds + 1, planned = 0, arm_failures = ?, " +
+            "best = ?, reward = ?, model = CASE WHEN ? THEN ? ELSE model END, p = CASE WHEN ? THEN ? ELSE p END, state = ? WHERE idx = ?",
+          options[arm].cost,
+          JSON.stringify(failures),
+          better ? r.best : it.best,
+          better ? r.reward : it.reward,
+          better ? 1 : 0,
+          options[arm].model,
+          better ? 1 : 0,
+          p,
+          passed ? "done" : "pending",
+          it.idx,
+        );
+      } catch (e) {
+        if (!(e instanceof BackendError)) throw e;
+        this.promptFailed(it.idx, it.attempts, e, "CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END");
+      }
+    });
+    await this.chargeSampled(this.row()!);
+    if (this.row()!.status !== "sampling") return;
+    const next = this.sql.exec<{ at: number | null }>("SELECT MIN(not_before) AS at FROM item WHERE state = 'pending' AND planned > 0").one();
+    await this.nextStep(next.at ?? undefined);
+  }
+
+  /**
    * A prompt's LM calls failed. An outage: it is tried again on a later alarm, backing off
    * and honouring the server's Retry-After (up to the cap); nothing was delivered, nothing
    * is charged. A refusal, or attempts run out: it ends with why, in `finalState` (SQL).
@@ -502,11 +600,12 @@ export class BatchRun extends DurableObject<Env> {
       this.sql.exec("UPDATE item SET charged = 1 WHERE idx = ?", it.idx);
     }
     if (!waves) return;
-    // Waves: samples drawn beyond what was charged, keyed by the total they bring it to, so a retried charge counts once.
-    const owed = this.sql.exec<{ idx: number; samples: number; charged_units: number }>("SELECT idx, samples, charged_units FROM item WHERE samples > charged_units").toArray();
+    // Waves: units drawn beyond what was charged, keyed by the total they bring it to, so a
+    // retried charge counts once. (Units are samples, or for a cascade each sample at its model's cost.)
+    const owed = this.sql.exec<{ idx: number; units: number; charged_units: number }>("SELECT idx, units, charged_units FROM item WHERE units > charged_units").toArray();
     for (const it of owed) {
-      if ((await ledger.commit(b.reservation, it.samples - it.charged_units, Date.now(), `item:${it.idx}:to:${it.samples}`)) === null) return;
-      this.sql.exec("UPDATE item SET charged_units = ? WHERE idx = ?", it.samples, it.idx);
+      if ((await ledger.commit(b.reservation, it.units - it.charged_units, Date.now(), `item:${it.idx}:to:${it.units}`)) === null) return;
+      this.sql.exec("UPDATE item SET charged_units = ? WHERE idx = ?", it.units, it.idx);
     }
   }
 

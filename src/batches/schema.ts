@@ -37,9 +37,16 @@ const MIGRATIONS: readonly Migration[] = [
   },
   // Real-valued waves: each prompt's predicted one-sample reward distribution (JSON atoms,
   // pandora.ts), fixed at prediction time, and the rewards its samples got so far (JSON).
+  // Routed waves (a cascade): the router's p per model and failures per model (JSON), the
+  // model planned for the current round, and the router's menu (models and costs) kept with
+  // the batch, so a router updated mid-batch does not change its rounds.
   (sql) => {
     addColumn(sql, "item", "atoms", "TEXT");
     addColumn(sql, "item", "seen", "TEXT");
+    addColumn(sql, "item", "route_p", "TEXT");
+    addColumn(sql, "item", "arm_failures", "TEXT");
+    addColumn(sql, "item", "arm", "INTEGER");
+    addColumn(sql, "batch", "route_options", "TEXT");
   },
 ];
 

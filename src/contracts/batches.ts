@@ -12,11 +12,13 @@ export const BatchRequestSchema = z
       .describe("best_of_k: k samples of `model` per prompt. route: a (model, k) per prompt, chosen with the router named by `model` (default \"route\"), each sample costing its model's units."),
     allocation: z
       .enum(["learned", "uniform", "waves"])
-      .default("learned")
+      .optional()
       .describe(
-        "learned: k per prompt decided up front from the predictor. uniform: best-of-B for every prompt, to measure the gain. waves: " +
-          "samples in rounds; after every round the budget left is re-allocated on what the samples taught: a binary-reward prompt stops at " +
-          "its first passing sample, a real-valued one (curve predictor) when more samples are not expected to improve its best enough. best_of_k only.",
+        "waves (the default where the predictor or router has a fitted prior_strength, as every shipped one has; else learned): samples in " +
+          "rounds, and after every round the budget left is re-allocated on what the samples taught: a binary-reward prompt stops at its " +
+          "first passing sample, a real-valued one (curve predictor) when more samples are not expected to improve its best enough, a routed " +
+          "one (mode route) escalates from a cheaper model to a dearer one where that is worth it. learned: k (or the router's (model, k)) " +
+          "per prompt decided up front. uniform: best-of-B for every prompt, to measure the gain (best_of_k only).",
       ),
     budget: z.strictObject({
       average: z.number().min(0).max(1_000).describe("B: average units per prompt (samples, or for route, samples × their model's cost)."),
@@ -39,8 +41,8 @@ export const BatchRequestSchema = z
     if (b.budget.average < b.budget.min || b.budget.average > b.budget.max) {
       ctx.addIssue({ code: "custom", message: "average must lie between min and max", path: ["budget", "average"] });
     }
-    if (b.mode === "route" && b.allocation !== "learned") {
-      ctx.addIssue({ code: "custom", message: `a routed batch is allocated by its router; ${b.allocation} applies to best_of_k`, path: ["allocation"] });
+    if (b.mode === "route" && b.allocation === "uniform") {
+      ctx.addIssue({ code: "custom", message: "a routed batch is allocated by its router (learned or waves); uniform applies to best_of_k", path: ["allocation"] });
     }
     if (b.mode === "route" && b.predictor !== undefined) {
       ctx.addIssue({ code: "custom", message: "for mode route, name the router in model", path: ["predictor"] });

@@ -47,14 +47,24 @@ batches.openapi(
       throw new ApiError(400, "invalid_request_error", `${spec.prompts.length} prompts is more than this tenant's max_batch_size of ${limits.maxBatchSize}`, "prompts");
     }
     // A model or predictor that does not exist is a 400 now, not a failed batch later.
+    // Unset, the allocation is waves wherever the predictor or router can run them.
+    let allocation = spec.allocation;
     if (spec.mode === "route") {
-      if (!(await findRouter(c.env, spec.model ?? "route"))) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
-    } else if (spec.allocation !== "uniform") {
+      const router = await findRouter(c.env, spec.model ?? "route");
+      if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
+      if (allocation === "waves" && router.manifest.prior_strength === undefined) {
+        throw new ApiError(400, "invalid_request_error", `a cascade needs the router's fitted prior_strength; ${router.manifest.name} has none (retrain it with allot train-route)`, "allocation");
+      }
+      allocation ??= router.manifest.prior_strength !== undefined ? "waves" : "learned";
+    } else if (allocation !== "uniform") {
       const predictor = await choosePredictor(c.env, spec);
-      if (spec.allocation === "waves" && predictor.manifest.kind === "bernoulli" && predictor.manifest.prior_strength === undefined) {
+      const wavesReady = predictor.manifest.kind !== "bernoulli" || predictor.manifest.prior_strength !== undefined;
+      if (allocation === "waves" && !wavesReady) {
         throw new ApiError(400, "invalid_request_error", `waves on a binary-reward predictor need its fitted prior_strength; ${predictor.manifest.name} has none (retrain it with allot train)`, "allocation");
       }
+      allocation ??= wavesReady ? "waves" : "learned";
     }
+    const resolved = { ...spec, allocation };
     const id = `b_${randomHex(12)}`;
     const book = ledger(c.env, tenant);
     if (!(await book.startBatch(id))) {
@@ -65,13 +75,13 @@ batches.openapi(
     // it if it fails, so a refused or broken submission holds nothing.
     let reservation: string | null = null;
     try {
-      const units = batchUnits(spec);
+      const units = batchUnits(resolved);
       if (units > 0) {
         const r = await book.reserve(units, id);
         if (!r.ok) throw budgetExceeded(tenant, r, "this batch");
         reservation = r.id;
       }
-      return c.json(await run(c.env, id).start(id, tenant, spec, reservation), 202);
+      return c.json(await run(c.env, id).start(id, tenant, resolved, reservation), 202);
     } catch (e) {
       if (reservation) await book.release(reservation);
       await book.endBatch(id);

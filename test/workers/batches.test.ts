@@ -60,7 +60,7 @@ async function usage(h: Record<string, string>) {
 describe("batches", () => {
   it("run from submission to results: predict, allocate, sample, rerank, charge", async () => {
     const t = await tenant();
-    const sub = await submit(t.headers, { prompts: prompts([...EASY, ...HARD]), budget: { average: 4, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
+    const sub = await submit(t.headers, { prompts: prompts([...EASY, ...HARD]), allocation: "learned", budget: { average: 4, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
     expect(sub.status).toBe(202);
     expect(sub.body.status).toBe("queued");
     await drive(t.headers, sub.body.id);
@@ -342,7 +342,7 @@ describe("batches", () => {
     const t = await tenant();
     // Strong's cells (5+3 digits: strong 86%, weak 9%), weak's (5+4: weak 69%, strong 0%), and easy ones.
     const texts = ["12345+678=", "54321+987=", "54321+9876=", "12345+6789=", "1+1=", "12+34="];
-    const sub = await submit(t.headers, { prompts: prompts(texts), mode: "route", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
+    const sub = await submit(t.headers, { prompts: prompts(texts), mode: "route", allocation: "learned", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 1, max_tokens: 12 } });
     expect(sub.status).toBe(202);
     const s = await drive(t.headers, sub.body.id);
     expect(s.status).toBe("done");
@@ -357,6 +357,41 @@ describe("batches", () => {
     const counts = rs.reduce<Record<string, number>>((m, r) => ({ ...m, [r.model]: (m[r.model] ?? 0) + 1 }), {});
     expect(s.allocation!.models).toEqual(counts);
     const used = rs.reduce((a, r) => a + r.units, 0);
+    expect(s.allocation!.units_used).toBe(used);
+    expect(await usage(t.headers)).toMatchObject({ used, reserved: 0 });
+  });
+
+  it("allocates in waves by default where the predictor or router can (every shipped one), and says so", async () => {
+    const t = await tenant();
+    const plain = await submit(t.headers, { prompts: prompts(EASY.slice(0, 2)), budget: { average: 2, min: 1, max: 4 } });
+    expect((await drive(t.headers, plain.body.id)).allocation).toMatchObject({ mode: "waves", predictor: "strong-binary" });
+    const routed = await submit(t.headers, { prompts: prompts(EASY.slice(0, 2)), mode: "route", budget: { average: 2, min: 1, max: 4 } });
+    expect((await drive(t.headers, routed.body.id)).allocation).toMatchObject({ mode: "waves", predictor: "route" });
+  });
+
+  it("mode route in waves (a cascade): rounds pick a model per prompt, each sample charged at its model's cost, the batch's units hold, an eviction loses and double-charges nothing", async () => {
+    const t = await tenant();
+    // Strong's cells (5+3 digits: strong 86%, weak 9%), weak's (5+4: weak 69%, strong 0%), easy ones, and mid ones.
+    const texts = ["12345+678=", "54321+987=", "54321+9876=", "12345+6789=", "1+1=", "12+34=", "345+678=", "4567+891="];
+    const sub = await submit(t.headers, { prompts: prompts(texts), mode: "route", allocation: "waves", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 3, max_tokens: 12 } });
+    expect(sub.status).toBe(202);
+    await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    await abortAllDurableObjects();
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: texts.length, failed: 0 }, allocation: { mode: "waves", predictor: "route", budget_units: 24 } });
+    const rs = (await results(t.headers, sub.body.id)) as unknown as { id: string; model: string; samples: number; units: number; reward: number | null }[];
+    const used = rs.reduce((a, r) => a + r.units, 0);
+    expect(used).toBeLessThanOrEqual(24);
+    for (const r of rs) {
+      expect(["weak", "strong"]).toContain(r.model);
+      // Every sample costs 1 (weak) or 3 (strong); a prompt may have drawn from both.
+      expect(r.units).toBeGreaterThanOrEqual(r.samples);
+      expect(r.units).toBeLessThanOrEqual(Math.min(3 * r.samples, 8));
+    }
+    const by = Object.fromEntries(rs.map((r, i) => [texts[i], r]));
+    // Where one model is clearly the one (by its success per unit of cost), it answers.
+    expect(by["54321+9876="].model).toBe("weak");
+    expect(by["1+1="]).toMatchObject({ model: "weak", samples: 1, units: 1, reward: 1 });
     expect(s.allocation!.units_used).toBe(used);
     expect(await usage(t.headers)).toMatchObject({ used, reserved: 0 });
   });
