@@ -49,6 +49,8 @@ export interface Env {
   readonly BATCH_RETRY_BASE_MS?: string;
   readonly BATCH_PROMPT_ATTEMPTS?: string;
   readonly BATCH_DEADLINE_SECONDS?: string;
+  /** Prompts predicted per alarm (default: as many as keep a page's hidden states near 2²⁰ values). */
+  readonly BATCH_PREDICT_PAGE?: string;
   /** Finished batches and their results are deleted this long after they end (default 7 days). */
   readonly BATCH_RETENTION_SECONDS?: string;
   /** How long an isolate reuses its list of published predictors (default 30 s). */

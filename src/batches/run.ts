@@ -9,8 +9,8 @@ import { mapBounded, sampleAndRerank } from "../dispatch/best-of-k.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
-import { type Refused, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
-import { findRouter } from "../predictor/registry.js";
+import { type Prediction, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
+import { type Predictor, findRouter } from "../predictor/registry.js";
 import { atomsFromCurve } from "../allocation/pandora.js";
 import { type Belief, PASSING_REWARD, planRound, priorOf, roundSeed, roundSize } from "../allocation/waves.js";
 import { cascadeMenu } from "../allocation/cascade.js";
@@ -26,6 +26,12 @@ const IN_FLIGHT = 6;
 
 /** The units a batch's budget comes to: its average times its prompts. */
 export const batchUnits = (spec: BatchRequest): number => Math.round(spec.budget.average * spec.prompts.length);
+
+/**
+ * A batch as kept in its row: the request without its prompts (they live in the item rows,
+ * one each, so no SQLite value grows with the batch), its allocation resolved.
+ */
+type BatchSpec = Omit<BatchRequest, "prompts" | "allocation"> & { allocation: NonNullable<BatchRequest["allocation"]> };
 
 type BatchRow = {
   id: string;
@@ -45,6 +51,7 @@ type BatchRow = {
   finished_at: number | null;
   prior_strength: number | null;
   route_options: string | null;
+  prompts: number | null;
 };
 
 /** How a batch waits out an outage (env overrides; seconds unless named _MS). */
@@ -124,10 +131,15 @@ export class BatchRun extends DurableObject<Env> {
     return this.sql.exec<BatchRow>("SELECT * FROM batch").toArray()[0] ?? null;
   }
 
-  /** The batch as submitted, its allocation resolved (the route stores it resolved; learned was the default before waves). */
-  private spec(b: BatchRow): BatchRequest & { allocation: NonNullable<BatchRequest["allocation"]> } {
-    const spec = JSON.parse(b.spec) as BatchRequest;
+  /** The batch as submitted, without its prompts; its allocation resolved (the route stores it resolved; learned was the default before waves). */
+  private spec(b: BatchRow): BatchSpec {
+    const { prompts: _, ...spec } = JSON.parse(b.spec) as BatchRequest;
     return { ...spec, allocation: spec.allocation ?? "learned" };
+  }
+
+  /** Prompts in the batch (kept in the row since prompts moved out of the spec; older batches count their items). */
+  private promptCount(b: BatchRow): number {
+    return b.prompts ?? this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item").one().n;
   }
 
   private ledger(tenant: string) {
@@ -140,10 +152,11 @@ export class BatchRun extends DurableObject<Env> {
       migrate(this.sql);
       const now = Date.now();
       this.sql.exec(
-        "INSERT INTO batch (k, id, tenant, spec, status, created_at, budget_units, reservation, deadline) VALUES (0, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+        "INSERT INTO batch (k, id, tenant, spec, prompts, status, created_at, budget_units, reservation, deadline) VALUES (0, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
         id,
         tenant,
-        JSON.stringify(spec),
+        JSON.stringify({ ...spec, prompts: [] }),
+        spec.prompts.length,
         now,
         batchUnits(spec),
         reservation,
@@ -181,7 +194,7 @@ export class BatchRun extends DurableObject<Env> {
       id: b.id,
       status: b.status,
       created_at: new Date(b.created_at).toISOString(),
-      prompts: spec.prompts.length,
+      prompts: this.promptCount(b),
       progress: { sampled: counts.sampled, failed: counts.failed },
       allocation:
         b.status === "queued" || b.status === "predicting"
@@ -282,77 +295,154 @@ export class BatchRun extends DurableObject<Env> {
     }
   }
 
-  /** Predicts each prompt's curve and allocates the budget; a prompt the LM refuses fails alone. */
+  /**
+   * The predicting phase, one page per alarm: each page's hidden states are fetched and
+   * predicted, and the predictions kept in the prompts' rows (a prompt the LM refuses fails
+   * alone), so memory per invocation is one page's, whatever the batch's size. When every
+   * prompt is predicted, the budget is allocated from the stored predictions.
+   */
   private async allocate(b: BatchRow): Promise<void> {
     this.sql.exec("UPDATE batch SET status = 'predicting'");
     const spec = this.spec(b);
-    const n = spec.prompts.length;
-    let units: number[];
-    let predictor: string | null = null;
-    if (spec.mode === "route" && spec.allocation === "waves") {
+    if (spec.mode === "route") {
       const name = spec.model ?? "route";
       const router = await findRouter(this.env, name);
       if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
-      const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predictRoute(this.env, router, part));
-      const options = router.manifest.route!.options;
-      this.refuse(preds).forEach(({ pr, i }) => this.sql.exec("UPDATE item SET route_p = ?, arm_failures = ? WHERE idx = ?", JSON.stringify(pr), JSON.stringify(options.map(() => 0)), i));
-      // Nothing is fixed up front: rounds draw and charge as they go (units = the cost of what was drawn).
-      this.sql.exec("UPDATE item SET units = 0, samples = 0 WHERE state = 'pending'");
-      this.sql.exec(
-        "UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?, route_options = ?",
-        router.manifest.name,
-        b.budget_units,
-        router.manifest.prior_strength!,
-        JSON.stringify(options),
-      );
-      await this.nextStep();
-      return;
-    } else if (spec.mode === "route") {
-      const routed = await this.route(spec, b.budget_units);
-      predictor = routed.router;
-      units = routed.units;
-    } else if (spec.allocation === "waves") {
-      const chosen = await choosePredictor(this.env, spec);
-      predictor = chosen.manifest.name;
-      const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predict(this.env, chosen, part, () => "prompt"));
-      // Binary rewards: p (the prior's centre). Real-valued: also the reward distribution the curve implies.
-      this.refuse(preds).forEach(({ pr, i }) =>
-        "p" in pr
-          ? this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", pr.p, i)
-          : this.sql.exec("UPDATE item SET p = ?, atoms = ? WHERE idx = ?", pr.curve[0], JSON.stringify(Array.from(atomsFromCurve(pr.curve), (x) => Number(x.toFixed(6)))), i),
-      );
-      // Nothing is fixed up front: rounds draw and charge as they go (units = samples drawn so far).
-      this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? this.env.LM_MODEL ?? "strong");
-      this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?", predictor, b.budget_units, chosen.manifest.prior_strength ?? null);
-      await this.nextStep();
-      return;
-    } else if (spec.allocation === "uniform") {
-      // Best-of-B for everyone; a fractional B spreads the remainder over the first prompts.
-      const base = Math.floor(spec.budget.average);
-      const extra = b.budget_units - base * n;
-      units = spec.prompts.map((_, i) => Math.min(spec.budget.max, Math.max(spec.budget.min, base + (i < extra ? 1 : 0))));
-    } else {
-      const chosen = await choosePredictor(this.env, spec);
-      predictor = chosen.manifest.name;
-      const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predict(this.env, chosen, part, () => "prompt"));
-      const ok = this.refuse(preds);
-      // Predicted single-sample success: p, or q(1) for a curve predictor.
-      ok.forEach(({ pr, i }) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
-      units = new Array<number>(n).fill(0);
-      if (ok.length > 0) {
-        // The whole budget goes to the prompts that can be served (average ≥ min, so it covers their minimum).
-        const problem = buildBatch({
-          budget: b.budget_units,
-          min: spec.budget.min,
-          max: spec.budget.max,
-          queries: ok.map(({ pr, i }) => ("p" in pr ? { id: String(i), p: pr.p } : { id: String(i), marginals: marginalsOf(pr.curve) })),
-        });
-        const solved = solveBatch(problem, b.budget_units);
-        ok.forEach(({ i }, k) => (units[i] = solved.units[k]));
-      }
+      if (await this.predictPage(router, (part) => predictRoute(this.env, router, part))) return;
+      return spec.allocation === "waves" ? this.startCascade(b, router) : this.allocateRouted(b, spec, router);
     }
-    const allocated = units.reduce((a, x) => a + x, 0);
-    units.forEach((u, i) => this.sql.exec("UPDATE item SET units = ?, state = CASE WHEN state = 'pending' AND ? = 0 THEN 'done' ELSE state END WHERE idx = ?", u, u, i));
+    if (spec.allocation === "uniform") return this.allocateUniform(b, spec);
+    // The predictor chosen for the first page predicts every page.
+    const chosen = await choosePredictor(this.env, { ...spec, predictor: b.predictor ?? spec.predictor });
+    this.sql.exec("UPDATE batch SET predictor = ?", chosen.manifest.name);
+    if (await this.predictPage(chosen, (part) => predict(this.env, chosen, part, () => "prompt"))) return;
+    return spec.allocation === "waves" ? this.startWaves(b, spec, chosen) : this.allocateLearned(b, spec, chosen);
+  }
+
+  /**
+   * Predicts the next page of prompts and stores each prediction (JSON) in its row; true
+   * when a page was done (the next alarm goes on), false when every prompt is predicted.
+   */
+  private async predictPage<T>(source: Predictor, run: (part: readonly { prompt: string }[]) => Promise<T[]>): Promise<boolean> {
+    const page = this.sql
+      .exec<{ idx: number; prompt: string }>("SELECT idx, prompt FROM item WHERE state = 'pending' AND prediction IS NULL ORDER BY idx LIMIT ?", this.pageSize(source))
+      .toArray();
+    if (page.length === 0) return false;
+    const preds = await isolateRefused(page.map((r) => ({ prompt: r.prompt })), run);
+    preds.forEach((pr, k) => {
+      if (typeof pr === "object" && pr !== null && "refused" in pr) this.sql.exec("UPDATE item SET state = 'failed', units = 0, error = ? WHERE idx = ?", pr.refused, page[k].idx);
+      else this.sql.exec("UPDATE item SET prediction = ? WHERE idx = ?", JSON.stringify(pr), page[k].idx);
+    });
+    await this.nextStep();
+    return true;
+  }
+
+  /**
+   * Prompts per predicting page: BATCH_PREDICT_PAGE, or as many as keep one page's hidden
+   * states near 2²⁰ values (8 MiB as doubles, several times that as JSON on the wire): 8,192
+   * prompts at the reference LM's 128, 256 at a 4,096-wide model.
+   */
+  private pageSize(source: Predictor): number {
+    const set = Number(this.env.BATCH_PREDICT_PAGE);
+    if (Number.isInteger(set) && set > 0) return set;
+    return Math.max(16, Math.min(8192, Math.floor(2 ** 20 / source.manifest.input_size)));
+  }
+
+  /** The stored predictions of the prompts still pending, with their index. */
+  private predictions<T>(): { pr: T; i: number }[] {
+    return this.sql
+      .exec<{ idx: number; prediction: string }>("SELECT idx, prediction FROM item WHERE state = 'pending' AND prediction IS NOT NULL ORDER BY idx")
+      .toArray()
+      .map((r) => ({ pr: JSON.parse(r.prediction) as T, i: r.idx }));
+  }
+
+  /** Waves: nothing is fixed up front; rounds draw and charge as they go (units = samples drawn so far). */
+  private async startWaves(b: BatchRow, spec: BatchSpec, chosen: Predictor): Promise<void> {
+    // Binary rewards: p (the prior's centre). Real-valued: also the reward distribution the curve implies.
+    for (const { pr, i } of this.predictions<Prediction>()) {
+      if ("p" in pr) this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", pr.p, i);
+      else this.sql.exec("UPDATE item SET p = ?, atoms = ? WHERE idx = ?", pr.curve[0], JSON.stringify(Array.from(atomsFromCurve(pr.curve), (x) => Number(x.toFixed(6)))), i);
+    }
+    this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? this.env.LM_MODEL ?? "strong");
+    this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?", chosen.manifest.name, b.budget_units, chosen.manifest.prior_strength ?? null);
+    await this.nextStep();
+  }
+
+  /** A routed batch in waves (a cascade): nothing is fixed up front; units are the cost of what was drawn. */
+  private async startCascade(b: BatchRow, router: Predictor): Promise<void> {
+    const options = router.manifest.route!.options;
+    for (const { pr, i } of this.predictions<number[]>()) this.sql.exec("UPDATE item SET route_p = ?, arm_failures = ? WHERE idx = ?", JSON.stringify(pr), JSON.stringify(options.map(() => 0)), i);
+    this.sql.exec("UPDATE item SET units = 0, samples = 0 WHERE state = 'pending'");
+    this.sql.exec(
+      "UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?, route_options = ?",
+      router.manifest.name,
+      b.budget_units,
+      router.manifest.prior_strength!,
+      JSON.stringify(options),
+    );
+    await this.nextStep();
+  }
+
+  /** Best-of-B for everyone; a fractional B spreads the remainder over the first prompts. */
+  private async allocateUniform(b: BatchRow, spec: BatchSpec): Promise<void> {
+    const n = this.promptCount(b);
+    const base = Math.floor(spec.budget.average);
+    const extra = b.budget_units - base * n;
+    await this.fixUnits(b, null, (i) => Math.min(spec.budget.max, Math.max(spec.budget.min, base + (i < extra ? 1 : 0))));
+  }
+
+  /** Learned: the exact solver shares the whole budget over the prompts that can be served (average ≥ min, so it covers their minimum). */
+  private async allocateLearned(b: BatchRow, spec: BatchSpec, chosen: Predictor): Promise<void> {
+    const ok = this.predictions<Prediction>();
+    // Predicted single-sample success: p, or q(1) for a curve predictor.
+    ok.forEach(({ pr, i }) => this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", "p" in pr ? pr.p : pr.curve[0], i));
+    const units = new Map<number, number>();
+    if (ok.length > 0) {
+      const problem = buildBatch({
+        budget: b.budget_units,
+        min: spec.budget.min,
+        max: spec.budget.max,
+        queries: ok.map(({ pr, i }) => ("p" in pr ? { id: String(i), p: pr.p } : { id: String(i), marginals: marginalsOf(pr.curve) })),
+      });
+      const solved = solveBatch(problem, b.budget_units);
+      ok.forEach(({ i }, k) => units.set(i, solved.units[k]));
+    }
+    await this.fixUnits(b, chosen.manifest.name, (i) => units.get(i) ?? 0);
+  }
+
+  /**
+   * Routing: each prompt's menu of (model, k) with cost between the budget's min and max
+   * (plus "nothing" when min is 0), valued by the router; the multiple-choice knapsack
+   * picks one option per prompt within the batch's units. Writes each prompt's model,
+   * samples and predicted success; the units charged are the options' costs.
+   */
+  private async allocateRouted(b: BatchRow, spec: BatchSpec, router: Predictor): Promise<void> {
+    const options = router.manifest.route!.options;
+    const ok = this.predictions<number[]>();
+    const units = new Map<number, number>();
+    if (ok.length > 0) {
+      const nothing: RouteChoice = { option: -1, k: 0, cost: 0, value: 0 };
+      const menus = ok.map(({ pr }) => [...(spec.budget.min === 0 ? [nothing] : []), ...predictedMenu(options, pr, spec.budget.min, spec.budget.max)]);
+      if (menus[0].length === 0) throw new ApiError(400, "invalid_request_error", `no (model, k) of ${router.manifest.name} costs between ${spec.budget.min} and ${spec.budget.max} units`, "budget");
+      const solution = solveMenu(menus, b.budget_units);
+      ok.forEach(({ pr, i }, k) => {
+        const c = menus[k][solution.choice[k]];
+        const model = c.option >= 0 ? options[c.option].model : null;
+        this.sql.exec("UPDATE item SET model = ?, samples = ?, p = ? WHERE idx = ?", model, c.k, c.option >= 0 ? pr[c.option] : null, i);
+        units.set(i, c.cost);
+      });
+    }
+    await this.fixUnits(b, router.manifest.name, (i) => units.get(i) ?? 0);
+  }
+
+  /** Writes each pending prompt's units (0: done now, nothing to draw) and starts sampling. */
+  private async fixUnits(b: BatchRow, predictor: string | null, unitsOf: (idx: number) => number): Promise<void> {
+    let allocated = 0;
+    for (const { idx } of this.sql.exec<{ idx: number }>("SELECT idx FROM item WHERE state = 'pending' ORDER BY idx").toArray()) {
+      const u = unitsOf(idx);
+      allocated += u;
+      this.sql.exec("UPDATE item SET units = ?, state = CASE WHEN ? = 0 THEN 'done' ELSE state END WHERE idx = ?", u, u, idx);
+    }
     // Batches submitted before the budget was reserved at submission reserve here, by ref.
     let reservation = b.reservation;
     if (reservation === null && allocated > 0) {
@@ -362,44 +452,6 @@ export class BatchRun extends DurableObject<Env> {
     }
     this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, reservation = ?, allocated = ?", predictor, reservation, allocated);
     await this.nextStep();
-  }
-
-  /** Marks refused prompts failed with their reason; returns the others with their index. */
-  private refuse<T extends object>(preds: readonly (T | Refused)[]): { pr: T; i: number }[] {
-    const ok: { pr: T; i: number }[] = [];
-    preds.forEach((pr, i) => {
-      if ("refused" in pr) this.sql.exec("UPDATE item SET state = 'failed', units = 0, error = ? WHERE idx = ?", pr.refused, i);
-      else ok.push({ pr, i });
-    });
-    return ok;
-  }
-
-  /**
-   * Routing: each prompt's menu of (model, k) with cost between the budget's min and max
-   * (plus "nothing" when min is 0), valued by the router; the multiple-choice knapsack
-   * picks one option per prompt within the batch's units. Writes each prompt's model,
-   * samples and predicted success; returns the units (costs) to charge.
-   */
-  private async route(spec: BatchRequest, budgetUnits: number): Promise<{ router: string; units: number[] }> {
-    const name = spec.model ?? "route";
-    const router = await findRouter(this.env, name);
-    if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
-    const options = router.manifest.route!.options;
-    const preds = await isolateRefused(spec.prompts.map((p) => ({ prompt: p.prompt })), (part) => predictRoute(this.env, router, part));
-    const ok = this.refuse(preds);
-    const units = new Array<number>(spec.prompts.length).fill(0);
-    if (ok.length === 0) return { router: router.manifest.name, units };
-    const nothing: RouteChoice = { option: -1, k: 0, cost: 0, value: 0 };
-    const menus = ok.map(({ pr }) => [...(spec.budget.min === 0 ? [nothing] : []), ...predictedMenu(options, pr, spec.budget.min, spec.budget.max)]);
-    if (menus[0].length === 0) throw new ApiError(400, "invalid_request_error", `no (model, k) of ${name} costs between ${spec.budget.min} and ${spec.budget.max} units`, "budget");
-    const solution = solveMenu(menus, budgetUnits);
-    ok.forEach(({ pr, i }, k) => {
-      const c = menus[k][solution.choice[k]];
-      const model = c.option >= 0 ? options[c.option].model : null;
-      this.sql.exec("UPDATE item SET model = ?, samples = ?, p = ? WHERE idx = ?", model, c.k, c.option >= 0 ? pr[c.option] : null, i);
-      units[i] = c.cost;
-    });
-    return { router: router.manifest.name, units };
   }
 
   /** Samples, scores and charges the next prompts that are due; finishes when none are left. */
@@ -445,7 +497,7 @@ export class BatchRun extends DurableObject<Env> {
    * to PROMPTS_PER_STEP planned prompts draw their slice; a pass closes a prompt; what was
    * drawn is charged at once. A plan of nothing ends the batch.
    */
-  private async waveStep(b: BatchRow, spec: BatchRequest): Promise<void> {
+  private async waveStep(b: BatchRow, spec: BatchSpec): Promise<void> {
     if (spec.mode === "route") return this.cascadeStep(b, spec);
     type Row = { idx: number; prompt: string; p: number; atoms: string | null; seen: string | null; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
     const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, atoms, seen, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
@@ -506,7 +558,7 @@ export class BatchRun extends DurableObject<Env> {
    * prompts draw; a pass closes a prompt; what was drawn is charged at once, each sample at
    * its model's cost. A plan of nothing ends the batch.
    */
-  private async cascadeStep(b: BatchRow, spec: BatchRequest): Promise<void> {
+  private async cascadeStep(b: BatchRow, spec: BatchSpec): Promise<void> {
     const options = JSON.parse(b.route_options!) as { model: string; cost: number }[];
     type Row = { idx: number; prompt: string; route_p: string; arm_failures: string; units: number; samples: number; rounds: number; planned: number; arm: number | null; reward: number | null; best: string | null; attempts: number; not_before: number };
     const open = () =>

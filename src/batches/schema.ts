@@ -48,6 +48,12 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "item", "arm", "INTEGER");
     addColumn(sql, "batch", "route_options", "TEXT");
   },
+  // Scale: the prompts live only in their rows (the batch row keeps their count), and each
+  // prompt's prediction (JSON) is kept as its page is predicted, one page per alarm.
+  (sql) => {
+    addColumn(sql, "batch", "prompts", "INTEGER");
+    addColumn(sql, "item", "prediction", "TEXT");
+  },
 ];
 
 /** Whether this object holds a batch (a read: it creates nothing). */

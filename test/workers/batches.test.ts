@@ -396,6 +396,37 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used, reserved: 0 });
   });
 
+  it("predicts page by page across alarms, and an eviction mid-predicting loses no prediction and predicts none twice", async () => {
+    const t = await tenant();
+    // 12 prompts at 5 per page (BATCH_PREDICT_PAGE in vitest.config.ts): three predicting alarms; one the LM refuses, in the second page.
+    const texts = [...EASY.slice(0, 5), "6+6=", "not arithmetic", ...HARD.slice(0, 5)];
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "learned", budget: { average: 2, min: 1, max: 4 } });
+    const stub = env.BATCHES.get(env.BATCHES.idFromName(sub.body.id));
+    await runDurableObjectAlarm(stub); // the first page
+    expect((await status(t.headers, sub.body.id)).status).toBe("predicting");
+    await abortAllDurableObjects();
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", prompts: 12, progress: { sampled: 11, failed: 1 } });
+    const rs = await results(t.headers, sub.body.id);
+    expect(rs[6]).toMatchObject({ status: "failed", units: 0 });
+    for (const [i, r] of rs.entries()) if (i !== 6) expect(r.predicted_success).toBeGreaterThanOrEqual(0);
+    expect(await usage(t.headers)).toMatchObject({ used: s.allocation!.units_used, reserved: 0 });
+  });
+
+  it("takes a batch of 30,000 prompts (kept one row per prompt: no SQLite value grows with the batch)", async () => {
+    const t = await tenant({ day: 100_000 }, { max_batch_size: 100_000, max_concurrent_batches: 4 });
+    // 2.3 MB of JSON: above the 2 MB a Durable Object's SQLite takes in one value (where the whole spec used to go).
+    const many = Array.from({ length: 30_000 }, (_, i) => ({ id: `nightly-eval-2026-12-01-shard-07-request-${String(i).padStart(6, "0")}`, prompt: `${i % 997}+${(i * 7) % 991}=` }));
+    const body = { prompts: many, allocation: "uniform", budget: { average: 1, min: 1, max: 1 } };
+    expect(JSON.stringify(body).length).toBeGreaterThan(2_200_000);
+    const sub = await submit(t.headers, body);
+    expect(sub.status).toBe(202);
+    expect(sub.body).toMatchObject({ status: "queued", prompts: 30_000 });
+    const res = await call(`/v1/batches/${sub.body.id}/cancel`, { method: "POST", headers: t.headers });
+    expect(((await res.json()) as BatchStatus).status).toBe("cancelled");
+    expect(await usage(t.headers)).toMatchObject({ used: 0, reserved: 0 });
+  });
+
   it("need an API key", async () => {
     expect((await call("/v1/batches", { method: "POST", body: "{}" })).status).toBe(401);
   });
