@@ -314,26 +314,39 @@ async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online
 export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<OnlineResult> {
   const ledger = tenantLedger(env, tenant);
   const greedy = req.params.temperature < GREEDY_TEMPERATURE;
-  // The least this request can be served with: refused now, before any LM work, if even that does not fit.
-  const least = req.inputs.length * (req.pinned?.units ?? 1);
-  const online = await ledger.online(least);
-  if (req.pinned && req.pinned.units > online.max_units) {
-    throw new ApiError(400, "invalid_request_error", `${req.pinned.units} units is above this tenant's max of ${online.max_units}`, req.pinned.param);
-  }
-  if (online.refused) throw budgetExceeded(tenant, online.refused, "this request");
-  if (req.rounds && req.rounds.max > online.max_rounds) {
-    throw new ApiError(400, "invalid_request_error", `${req.rounds.max} rounds is above this tenant's max of ${online.max_rounds}`, req.rounds.param);
-  }
-  const maxRounds = req.rounds?.max ?? online.max_rounds;
   const router = await findRouter(env, req.model);
-  const plans = router ? await planRoute(env, router, req, online, greedy, maxRounds) : await planBestOfK(env, req, online, greedy, maxRounds);
-
-  const planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
-  const cheapest = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
-  const reservation = await ledger.reserveUpTo(planned, cheapest);
+  // One ledger call before the LM work (settings, price, and a reservation of all this
+  // request could spend, or a refusal before any LM work) and one after (`finish`).
+  const online = await ledger.begin({
+    prompts: req.inputs.length,
+    pinned: req.pinned?.units ?? null,
+    rounds: req.rounds?.max ?? null,
+    greedy: greedy && !router,
+    unitCost: router ? Math.min(...router.manifest.route!.options.map((o) => o.cost)) : 1,
+  });
+  if (online.invalid === "units") throw new ApiError(400, "invalid_request_error", `${req.pinned!.units} units is above this tenant's max of ${online.max_units}`, req.pinned!.param);
+  if (online.invalid === "rounds") throw new ApiError(400, "invalid_request_error", `${req.rounds!.max} rounds is above this tenant's max of ${online.max_rounds}`, req.rounds!.param);
+  const reservation = online.reservation!;
   if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
-  const picks = fitToBudget(plans.map((p) => p.options), plans.map((p) => p.chosen), reservation.units);
-  const chosen = plans.map((p, i) => p.options[picks[i]]);
+  const maxRounds = req.rounds?.max ?? online.max_rounds;
+
+  let plans: Plan[];
+  let chosen: Option[];
+  let planned: number;
+  try {
+    plans = router ? await planRoute(env, router, req, online, greedy, maxRounds) : await planBestOfK(env, req, online, greedy, maxRounds);
+    planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
+    const cheapest = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
+    if (cheapest > reservation.units) {
+      throw new ApiError(429, "budget_exceeded", `tenant ${tenant} has ${reservation.units} units left for this request; its cheapest option costs ${cheapest}`, null, { "x-should-retry": "false" });
+    }
+    const picks = fitToBudget(plans.map((p) => p.options), plans.map((p) => p.chosen), reservation.units);
+    chosen = plans.map((p, i) => p.options[picks[i]]);
+  } catch (e) {
+    // Planning failed (an unknown model, an unusable hidden state, …): nothing is drawn, nothing held.
+    await ledger.release(reservation.id);
+    throw e;
+  }
 
   // Sampling and settlement run to the end whatever happens to the client.
   const work = (async () => {
@@ -349,8 +362,12 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
         const [result] = await sampleAndRerank({ ...cfg, model: o.model }, [{ input: req.inputs[i], units: o.k, seed: req.seed }], req.params);
         return { result, samples: o.k, rounds: 1, model: o.model, units: o.cost };
       });
-      // Charged: what was drawn (waves and cascades may stop before their cap), each sample at its model's cost.
-      await ledger.settle(reservation.id, drawn.reduce((s, d) => s + d.units, 0));
+      // Charged: what was drawn (waves and cascades may stop before their cap), each sample
+      // at its model's cost. The price sees what the price decided (the plan, or what waves
+      // drew, even when the budget's end cut it short), and nothing of requests whose spend
+      // it did not decide (pinned, or greedy).
+      const observed = req.pinned || greedy ? null : plans.map((p, i) => (p.belief || p.cascade ? drawn[i].units : p.options[p.chosen].cost));
+      await ledger.finish(reservation.id, drawn.reduce((s, d) => s + d.units, 0), observed);
       return drawn;
     } catch (e) {
       await ledger.release(reservation.id);
@@ -376,10 +393,6 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     rounds: results[i].rounds,
     result: results[i].result,
   }));
-  // The price moves so that average spend tracks the target: it sees what the price
-  // decided (the plan, or what waves drew, even when the budget's end cut it short), and
-  // nothing of requests whose spend the price did not decide (pinned, or greedy).
-  if (!req.pinned && !greedy) await ledger.observe(plans.map((p, i) => (p.belief || p.cascade ? choices[i].units : p.options[p.chosen].cost)));
   return { choices, price: online.price, planned, units: choices.reduce((s, c) => s + c.units, 0) };
 }
 

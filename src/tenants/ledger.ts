@@ -132,22 +132,6 @@ export class TenantLedger extends DurableObject<Env> {
     return this.settings.view();
   }
 
-  /**
-   * The price a unit costs this tenant now, its online settings, and whether the budget
-   * has room for `need` units (the request's minimum) now: a request that cannot get its
-   * minimum is refused before any LM work.
-   */
-  online(need = 0, now = Date.now()): Online & { price: number; requests: number; mean_units: number; refused: Extract<ReserveResult, { ok: false }> | null } {
-    if (!this.exists()) throw new Error("no such tenant");
-    return { ...this.settings.view(), refused: need > 0 ? this.budget.check(need, now) : null };
-  }
-
-  /** Requests spent `units` (one entry each): move the price so that the average spend tracks the target. */
-  observe(units: number | readonly number[]): number {
-    this.ensureSchema();
-    return this.settings.observe([units].flat());
-  }
-
   // ---- budget
 
   /** Reserves `units` for a batch (a lease of BATCH_LEASE_SECONDS, renewed by renewBatch). See Budget.reserve. */
@@ -176,6 +160,40 @@ export class TenantLedger extends DurableObject<Env> {
     this.ensureSchema();
     const charged = units > 0 ? this.budget.commit(id, units, now, null) : 0;
     this.budget.release(id);
+    return charged;
+  }
+
+  /**
+   * An online request's first call (of two): its online settings and price, and a
+   * reservation of everything it could spend (its prompts × its pinned units, else × the
+   * tenant's max_units; 1 sample each under greedy decoding without routing), or less when
+   * the budget has less left, but never less than its minimum (× the pinned units, else
+   * max(min_units, `unitCost`, the cheapest sample's cost)): a refusal then, before any LM
+   * work. A pinned units or rounds value above the tenant's maximum is reported, and
+   * nothing reserved. The request plans at the price within what was reserved; `finish`
+   * ends it.
+   */
+  async begin(
+    req: { prompts: number; pinned: number | null; rounds: number | null; greedy: boolean; unitCost: number },
+    now = Date.now(),
+  ): Promise<Online & { price: number; requests: number; mean_units: number; invalid: "units" | "rounds" | null; reservation: ReserveUpToResult | null }> {
+    if (!this.exists()) throw new Error("no such tenant");
+    const online = this.settings.view();
+    const invalid = req.pinned !== null && req.pinned > online.max_units ? "units" : req.rounds !== null && req.rounds > online.max_rounds ? "rounds" : null;
+    if (invalid) return { ...online, invalid, reservation: null };
+    const least = req.pinned ?? Math.max(req.greedy ? 1 : online.min_units, req.unitCost);
+    const most = req.pinned ?? (req.greedy && req.unitCost === 1 ? 1 : Math.max(least, online.max_units));
+    return { ...online, invalid: null, reservation: await this.reserveUpTo(req.prompts * most, req.prompts * least, now) };
+  }
+
+  /**
+   * An online request's second call: charge what it drew, end its reservation, and let the
+   * price controller see the spend the price decided (`observed`, one entry per prompt;
+   * null for requests whose spend the price did not decide).
+   */
+  finish(id: string, units: number, observed: readonly number[] | null, now = Date.now()): number | null {
+    const charged = this.settle(id, units, now);
+    if (observed && observed.length > 0) this.settings.observe(observed);
     return charged;
   }
 

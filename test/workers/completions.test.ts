@@ -176,6 +176,20 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     expect((one.body.allot as unknown as { rounds: number }).rounds).toBe(1);
   });
 
+  it("never overspends a small budget under many concurrent requests, each making one ledger call before the LM and one after", async () => {
+    const t = await tenant({ day: 30 });
+    // 24 requests at once, each of which reserves all it could spend (up to 16 units) before sampling.
+    const all = await Promise.all(Array.from({ length: 24 }, (_, i) => complete(t.headers, { prompt: `${300 + i}+${400 + i}=`, seed: i })));
+    const served = all.filter((r) => r.res.status === 200);
+    expect(served.length).toBeGreaterThan(0);
+    for (const r of all) expect([200, 429]).toContain(r.res.status);
+    const charged = served.reduce((a, r) => a + r.body.allot.units, 0);
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number; reserved: number }[] };
+    const day = usage.windows.find((w) => w.window === "day")!;
+    expect(day).toMatchObject({ used: charged, reserved: 0 });
+    expect(day.used).toBeLessThanOrEqual(30);
+  });
+
   it("refuses a tenant whose budget cannot pay even the minimum before any LM work", async () => {
     const t = await tenant({ day: 1 });
     expect((await complete(t.headers, { prompt: "12+34=" }, { "x-allot-units": "1" })).res.status).toBe(200);
