@@ -1,4 +1,5 @@
 import type { BatchRun } from "./batches/run.js";
+import type { BatchShard } from "./batches/shard.js";
 import type { TenantLedger } from "./tenants/ledger.js";
 
 /** Bindings and variables the Worker sees (wrangler.toml, secrets, .dev.vars locally). */
@@ -16,6 +17,7 @@ export interface Env {
   readonly CORS_ORIGINS?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
   readonly BATCHES: DurableObjectNamespace<BatchRun>;
+  readonly BATCH_SHARDS: DurableObjectNamespace<BatchShard>;
   /** The LM server (vLLM, SGLang, or the reference LM): base URL, model, key, hidden-state protocol. */
   readonly LM_URL?: string;
   readonly LM_MODEL?: string;
@@ -51,6 +53,12 @@ export interface Env {
   readonly BATCH_DEADLINE_SECONDS?: string;
   /** Prompts predicted per alarm (default: as many as keep a page's hidden states near 2²⁰ values). */
   readonly BATCH_PREDICT_PAGE?: string;
+  /** A batch draws with one shard object per this many prompts (default 2000), up to LM_MAX_IN_FLIGHT / 6 shards. */
+  readonly BATCH_SHARD_PROMPTS?: string;
+  /** LM requests one batch may have in flight across its shards (default 96): what protects the GPU servers. */
+  readonly LM_MAX_IN_FLIGHT?: string;
+  /** How often a sharded batch wakes its shards in case one lost its alarm (default 30000). */
+  readonly BATCH_WATCHDOG_MS?: string;
   /** Finished batches and their results are deleted this long after they end (default 7 days). */
   readonly BATCH_RETENTION_SECONDS?: string;
   /** How long an isolate reuses its list of published predictors (default 30 s). */

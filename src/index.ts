@@ -1,6 +1,7 @@
 import { createApp } from "./app.js";
 
 export { BatchRun } from "./batches/run.js";
+export { BatchShard } from "./batches/shard.js";
 export { TenantLedger } from "./tenants/ledger.js";
 
 /** Worker entry point. */

@@ -3,7 +3,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./index.js");
-    durableNamespaces: "TenantLedger" | "BatchRun";
+    durableNamespaces: "TenantLedger" | "BatchRun" | "BatchShard";
   }
   interface Env extends import("./env.js").Env {}
 }

@@ -5,7 +5,6 @@ import { solveMenu } from "../allocation/menu.js";
 import { type RouteChoice, predictedMenu } from "../allocation/route.js";
 import { lmConfig } from "../backends/config.js";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../contracts/batches.js";
-import { mapBounded, sampleAndRerank } from "../dispatch/best-of-k.js";
 import type { Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
@@ -17,12 +16,15 @@ import { cascadeMenu } from "../allocation/cascade.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 import { hasBatch, migrate } from "./schema.js";
+import { type Failure, IN_FLIGHT, type Outcome, type Work, drawWork, shardOf } from "./work.js";
 
 type State = BatchStatus["status"];
 
 /** Prompts sampled per alarm: two subrequests each, within one invocation's limit of 50. */
 export const PROMPTS_PER_STEP = 24;
-const IN_FLIGHT = 6;
+/** At most this many shard objects per batch. */
+const MAX_SHARDS = 64;
+
 
 /** The units a batch's budget comes to: its average times its prompts. */
 export const batchUnits = (spec: BatchRequest): number => Math.round(spec.budget.average * spec.prompts.length);
@@ -52,14 +54,17 @@ type BatchRow = {
   prior_strength: number | null;
   route_options: string | null;
   prompts: number | null;
+  shards: number | null;
+};
+
+/** A positive number from an env setting, or the fallback. */
+const num = (v: string | undefined, fallback: number) => {
+  const n = Number(v);
+  return v !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
 };
 
 /** How a batch waits out an outage (env overrides; seconds unless named _MS). */
 function timing(env: Env) {
-  const num = (v: string | undefined, fallback: number) => {
-    const n = Number(v);
-    return v !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
-  };
   const lease = num(env.BATCH_LEASE_SECONDS, 900) * 1000;
   return {
     /** First wait after a failed attempt; doubles each time, capped below the lease so a waiting batch still renews it. */
@@ -71,6 +76,8 @@ function timing(env: Env) {
     deadlineMs: num(env.BATCH_DEADLINE_SECONDS, 86_400) * 1000,
     /** Finished batches (and their results) are deleted this long after they end. */
     retentionMs: num(env.BATCH_RETENTION_SECONDS, 7 * 86_400) * 1000,
+    /** A sharded batch wakes its shards this often, in case one lost its alarm. */
+    watchdogMs: num(env.BATCH_WATCHDOG_MS, 30_000),
   };
 }
 
@@ -199,7 +206,15 @@ export class BatchRun extends DurableObject<Env> {
       allocation:
         b.status === "queued" || b.status === "predicting"
           ? null
-          : { mode: spec.allocation, budget_units: b.budget_units, allocated_units: b.allocated, units_used: counts.used, predictor: b.predictor, ...(models ? { models } : {}) },
+          : {
+              mode: spec.allocation,
+              budget_units: b.budget_units,
+              allocated_units: b.allocated,
+              units_used: counts.used,
+              predictor: b.predictor,
+              ...(models ? { models } : {}),
+              shards: b.shards ?? 1,
+            },
       error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
     };
   }
@@ -454,174 +469,227 @@ export class BatchRun extends DurableObject<Env> {
     await this.nextStep();
   }
 
-  /** Samples, scores and charges the next prompts that are due; finishes when none are left. */
+  /**
+   * The sampling phase. The work (which prompts draw how many samples of which model) is
+   * decided here, round by round for waves; the drawing is done by this object's own
+   * steps for a small batch, or by BATCH_SHARDS shard objects for a large one, each with
+   * its own connections, asking for work and delivering outcomes (shard.ts). Either way
+   * every outcome is applied here, once, and charged here: one writer, one allocation.
+   */
   private async sampleStep(b: BatchRow): Promise<void> {
     const spec = this.spec(b);
-    if (spec.allocation === "waves") return this.waveStep(b, spec);
-    const base = lmConfig(this.env);
-    const now = Date.now();
-    const due = this.sql
-      .exec<{ idx: number; prompt: string; units: number; model: string | null; samples: number | null; attempts: number }>(
-        "SELECT idx, prompt, units, model, samples, attempts FROM item WHERE state = 'pending' AND not_before <= ? ORDER BY idx LIMIT ?",
-        now,
-        PROMPTS_PER_STEP,
-      )
-      .toArray();
-    const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
-    await mapBounded(due, IN_FLIGHT, async (it) => {
-      try {
-        const seed = spec.sampling.seed === undefined ? undefined : (spec.sampling.seed + it.idx) >>> 0;
-        // A routed prompt has its own model and samples (every pending one: a prompt given
-        // nothing is done at allocation); otherwise the batch's model, and units are samples.
-        const cfg = { ...base, model: it.model ?? spec.model ?? base.model };
-        const [r] = await sampleAndRerank(cfg, [{ input: { prompt: it.prompt }, units: it.samples ?? it.units, seed }], params);
-        this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", r.best, r.reward, it.idx);
-      } catch (e) {
-        if (!(e instanceof BackendError)) throw e;
-        this.promptFailed(it.idx, it.attempts, e, "'failed'");
-      }
-    });
-    // What was delivered is charged now, even if the batch was cancelled meanwhile (the
-    // cancel waits for this step, then releases the rest).
-    await this.chargeSampled(this.row()!);
-    if (this.row()!.status !== "sampling") return;
-    const next = this.sql.exec<{ n: number; at: number | null }>("SELECT COUNT(*) AS n, MIN(not_before) AS at FROM item WHERE state = 'pending'").one();
-    if (next.n > 0) await this.nextStep(next.at ?? undefined);
-    else await this.finish("done");
-  }
-
-  /**
-   * One step of a batch in waves. When no prompt has samples planned, the next round is
-   * planned: the exact solver over each open prompt's posterior gains shares out the
-   * budget left, and each prompt draws a round's slice of its share (waves.ts). Then up
-   * to PROMPTS_PER_STEP planned prompts draw their slice; a pass closes a prompt; what was
-   * drawn is charged at once. A plan of nothing ends the batch.
-   */
-  private async waveStep(b: BatchRow, spec: BatchSpec): Promise<void> {
-    if (spec.mode === "route") return this.cascadeStep(b, spec);
-    type Row = { idx: number; prompt: string; p: number; atoms: string | null; seen: string | null; samples: number; rounds: number; planned: number; reward: number | null; best: string | null; attempts: number; not_before: number };
-    const open = () => this.sql.exec<Row>("SELECT idx, prompt, p, atoms, seen, samples, rounds, planned, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
-    let rows = open();
-    if (rows.every((r) => r.planned === 0)) {
-      const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(samples), 0) AS s FROM item").one().s;
-      const belief = (r: Row): Belief =>
-        r.atoms !== null ? { atoms: Float64Array.from(JSON.parse(r.atoms) as number[]), strength: b.prior_strength ?? undefined } : { prior: priorOf(r.p, b.prior_strength!) };
-      const queries = rows.map((r) => ({ belief: belief(r), drawn: r.samples, best: r.reward ?? 0, seen: r.seen === null ? [] : (JSON.parse(r.seen) as number[]), solved: false, rounds: r.rounds, min: spec.budget.min, max: spec.budget.max }));
-      const draw = queries.length > 0 ? planRound(queries, b.budget_units - spent) : [];
-      if (draw.every((d) => d === 0)) {
-        // Done: every open prompt was served what the budget allowed (unsolved, with its best sample).
-        this.sql.exec("UPDATE item SET state = 'done' WHERE state = 'pending'");
-        await this.finish("done");
-        return;
-      }
-      rows.forEach((r, k) => this.sql.exec("UPDATE item SET planned = ? WHERE idx = ?", draw[k], r.idx));
-      rows = open();
+    if (!(await this.planned(b, spec))) return;
+    const shards = this.shards(b);
+    if (shards > 1) {
+      // The shards drive themselves; this alarm is their watchdog (a shard whose alarm was lost is woken).
+      await this.wakeShards(b, shards);
+      await this.nextStep(Date.now() + this.timing.watchdogMs);
+      return;
     }
-    const now = Date.now();
-    const due = rows.filter((r) => r.planned > 0 && r.not_before <= now).slice(0, PROMPTS_PER_STEP);
-    const base = lmConfig(this.env);
-    const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
-    await mapBounded(due, IN_FLIGHT, async (it) => {
-      try {
-        const seed = roundSeed(spec.sampling.seed === undefined ? undefined : spec.sampling.seed + it.idx, it.rounds);
-        const [r] = await sampleAndRerank({ ...base, model: spec.model ?? base.model }, [{ input: { prompt: it.prompt }, units: it.planned, seed }], params);
-        const better = it.reward === null || (r.reward ?? -Infinity) > it.reward;
-        const passed = (r.reward ?? 0) >= PASSING_REWARD;
-        // Real-valued waves learn from every reward drawn; binary ones only count failures.
-        const seen = it.atoms === null ? it.seen : JSON.stringify([...(it.seen === null ? [] : (JSON.parse(it.seen) as number[])), ...r.rewards]);
-        this.sql.exec(
-          "UPDATE item SET samples = samples + planned, units = samples + planned, rounds = rounds + 1, planned = 0, best = ?, reward = ?, seen = ?, state = ? WHERE idx = ?",
-          better ? r.best : it.best,
-          better ? r.reward : it.reward,
-          seen,
-          passed ? "done" : "pending",
-          it.idx,
-        );
-      } catch (e) {
-        if (!(e instanceof BackendError)) throw e;
-        // A prompt that ends here was served as far as it got: done with its best sample so far, if it has one.
-        this.promptFailed(it.idx, it.attempts, e, "CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END");
-      }
-    });
-    await this.chargeSampled(this.row()!);
+    const work = this.work(b, spec, 0, 1, PROMPTS_PER_STEP);
+    await this.apply(b, spec, await drawWork(this.env, spec.sampling, work.items));
     if (this.row()!.status !== "sampling") return;
-    const next = this.sql.exec<{ at: number | null }>("SELECT MIN(not_before) AS at FROM item WHERE state = 'pending' AND planned > 0").one();
-    await this.nextStep(next.at ?? undefined);
+    const next = this.work(b, spec, 0, 1, 0).retryAt;
+    await this.nextStep(next ?? undefined);
   }
 
   /**
-   * One step of a routed batch in waves (a cascade). When no prompt has samples planned,
-   * the next round is planned: the menu solver over each open prompt's cascade path
-   * (allocation/cascade.ts: nothing, or the path the rule takes if every sample fails, cut
-   * after 1, 2, … samples) shares out the units left, and each prompt draws the leading
-   * run of its path's first model (a round's slice). Then up to PROMPTS_PER_STEP planned
-   * prompts draw; a pass closes a prompt; what was drawn is charged at once, each sample at
-   * its model's cost. A plan of nothing ends the batch.
+   * Shards for this batch, fixed when sampling starts: one per BATCH_SHARD_PROMPTS prompts,
+   * at most LM_MAX_IN_FLIGHT / IN_FLIGHT (the connections the LM servers take from one
+   * batch) and at most MAX_SHARDS.
    */
-  private async cascadeStep(b: BatchRow, spec: BatchSpec): Promise<void> {
+  private shards(b: BatchRow): number {
+    if (b.shards !== null) return b.shards;
+    const per = num(this.env.BATCH_SHARD_PROMPTS, 2_000);
+    const cap = Math.max(1, Math.floor(num(this.env.LM_MAX_IN_FLIGHT, 96) / IN_FLIGHT));
+    const n = Math.max(1, Math.min(MAX_SHARDS, cap, Math.ceil(this.promptCount(b) / per)));
+    this.sql.exec("UPDATE batch SET shards = ?", n);
+    return n;
+  }
+
+  private async wakeShards(b: BatchRow, shards: number): Promise<void> {
+    await Promise.all(Array.from({ length: shards }, (_, k) => shardOf(this.env, b.id, k).start(b.id, k, shards)));
+  }
+
+  /**
+   * Waves: when no open prompt has samples planned, plans the next round (the batch's
+   * budget left over the posterior curves) and wakes the shards for it. False when the
+   * plan is nothing and the batch has ended.
+   */
+  private async planned(b: BatchRow, spec: BatchSpec): Promise<boolean> {
+    if (spec.allocation !== "waves") return true;
+    const open = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE state = 'pending' AND planned > 0").one().n;
+    if (open > 0) return true;
+    const more = spec.mode === "route" ? this.planCascade(b, spec) : this.planWaves(b, spec);
+    if (!more) {
+      // Done: every open prompt was served what the budget allowed (with its best sample so far, if it has one).
+      this.sql.exec("UPDATE item SET state = 'done' WHERE state = 'pending'");
+      await this.finish("done");
+      return false;
+    }
+    const shards = this.shards(this.row()!);
+    if (shards > 1) await this.wakeShards(b, shards);
+    return true;
+  }
+
+  /** The next round of best-of-k waves (waves.ts); false when it draws nothing. */
+  private planWaves(b: BatchRow, spec: BatchSpec): boolean {
+    type Row = { idx: number; p: number; atoms: string | null; seen: string | null; samples: number; rounds: number; reward: number | null };
+    const rows = this.sql.exec<Row>("SELECT idx, p, atoms, seen, samples, rounds, reward FROM item WHERE state = 'pending' ORDER BY idx").toArray();
+    const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(samples), 0) AS s FROM item").one().s;
+    const belief = (r: Row): Belief =>
+      r.atoms !== null ? { atoms: Float64Array.from(JSON.parse(r.atoms) as number[]), strength: b.prior_strength ?? undefined } : { prior: priorOf(r.p, b.prior_strength!) };
+    const queries = rows.map((r) => ({ belief: belief(r), drawn: r.samples, best: r.reward ?? 0, seen: r.seen === null ? [] : (JSON.parse(r.seen) as number[]), solved: false, rounds: r.rounds, min: spec.budget.min, max: spec.budget.max }));
+    const draw = queries.length > 0 ? planRound(queries, b.budget_units - spent) : [];
+    if (draw.every((d) => d === 0)) return false;
+    rows.forEach((r, k) => this.sql.exec("UPDATE item SET planned = ? WHERE idx = ?", draw[k], r.idx));
+    return true;
+  }
+
+  /**
+   * The next round of a routed batch in waves (a cascade): the menu solver over each open
+   * prompt's cascade path (allocation/cascade.ts: nothing, or the path the rule takes if
+   * every sample fails, cut after 1, 2, … samples) shares out the units left, and each
+   * prompt draws the leading run of its path's first model (a round's slice). False when
+   * it draws nothing.
+   */
+  private planCascade(b: BatchRow, spec: BatchSpec): boolean {
     const options = JSON.parse(b.route_options!) as { model: string; cost: number }[];
-    type Row = { idx: number; prompt: string; route_p: string; arm_failures: string; units: number; samples: number; rounds: number; planned: number; arm: number | null; reward: number | null; best: string | null; attempts: number; not_before: number };
-    const open = () =>
-      this.sql.exec<Row>("SELECT idx, prompt, route_p, arm_failures, units, samples, rounds, planned, arm, reward, best, attempts, not_before FROM item WHERE state = 'pending' ORDER BY idx").toArray();
-    let rows = open();
-    if (rows.every((r) => r.planned === 0)) {
-      const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(units), 0) AS s FROM item").one().s;
-      const menus = rows.map((r) => {
-        const p = JSON.parse(r.route_p) as number[];
-        const arms = options.map((o, j) => ({ cost: o.cost, belief: { prior: priorOf(p[j], b.prior_strength!) }, max: Number.MAX_SAFE_INTEGER }));
-        // A prompt owes its minimum until it has one; a prompt with samples may stop.
-        const menu = cascadeMenu(arms, JSON.parse(r.arm_failures) as number[], spec.budget.max - r.units, roundSize(r.rounds), r.units >= spec.budget.min);
-        return menu.length > 0 ? menu : [{ cost: 0, value: 0, arm: -1, run: 0 }];
-      });
-      const choice = rows.length > 0 ? solveMenu(menus, Math.max(0, b.budget_units - spent)).choice : [];
-      const draw = menus.map((m, k) => m[choice[k]]);
-      if (draw.every((d) => d.arm < 0)) {
-        // Done: every open prompt was served what the budget allowed (with its best sample so far, if it has one).
-        this.sql.exec("UPDATE item SET state = 'done' WHERE state = 'pending'");
-        await this.finish("done");
-        return;
-      }
-      rows.forEach((r, k) => this.sql.exec("UPDATE item SET planned = ?, arm = ? WHERE idx = ?", draw[k].run, draw[k].arm < 0 ? null : draw[k].arm, r.idx));
-      rows = open();
-    }
+    type Row = { idx: number; route_p: string; arm_failures: string; units: number; rounds: number };
+    const rows = this.sql.exec<Row>("SELECT idx, route_p, arm_failures, units, rounds FROM item WHERE state = 'pending' ORDER BY idx").toArray();
+    const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(units), 0) AS s FROM item").one().s;
+    const menus = rows.map((r) => {
+      const p = JSON.parse(r.route_p) as number[];
+      const arms = options.map((o, j) => ({ cost: o.cost, belief: { prior: priorOf(p[j], b.prior_strength!) }, max: Number.MAX_SAFE_INTEGER }));
+      // A prompt owes its minimum until it has one; a prompt with samples may stop.
+      const menu = cascadeMenu(arms, JSON.parse(r.arm_failures) as number[], spec.budget.max - r.units, roundSize(r.rounds), r.units >= spec.budget.min);
+      return menu.length > 0 ? menu : [{ cost: 0, value: 0, arm: -1, run: 0 }];
+    });
+    const choice = rows.length > 0 ? solveMenu(menus, Math.max(0, b.budget_units - spent)).choice : [];
+    const draw = menus.map((m, k) => m[choice[k]]);
+    if (draw.every((d) => d.arm < 0)) return false;
+    rows.forEach((r, k) => this.sql.exec("UPDATE item SET planned = ?, arm = ? WHERE idx = ?", draw[k].run, draw[k].arm < 0 ? null : draw[k].arm, r.idx));
+    return true;
+  }
+
+  /**
+   * Up to `limit` prompts of shard `shard` (of `shards`: by index modulo) that are due to
+   * draw, and when the shard should ask again if there is nothing now (null: nothing left
+   * for it). A prompt belongs to one shard, whose steps run one at a time (a shard asks
+   * again only after delivering, or after it died), so no lease is needed: an outcome
+   * delivered twice (a dead step's, late) is applied once.
+   */
+  private work(b: BatchRow, spec: BatchSpec, shard: number, shards: number, limit: number): { items: Work[]; retryAt: number | null } {
     const now = Date.now();
-    const due = rows.filter((r) => r.planned > 0 && r.not_before <= now).slice(0, PROMPTS_PER_STEP);
+    const waves = spec.allocation === "waves";
     const base = lmConfig(this.env);
-    const params = { temperature: spec.sampling.temperature, topP: spec.sampling.top_p, maxTokens: spec.sampling.max_tokens };
-    await mapBounded(due, IN_FLIGHT, async (it) => {
-      const arm = it.arm!;
-      try {
-        const seed = roundSeed(spec.sampling.seed === undefined ? undefined : spec.sampling.seed + it.idx, it.rounds);
-        const [r] = await sampleAndRerank({ ...base, model: options[arm].model }, [{ input: { prompt: it.prompt }, units: it.planned, seed }], params);
-        const better = it.reward === null || (r.reward ?? -Infinity) > it.reward;
-        const passed = (r.reward ?? 0) >= PASSING_REWARD;
-        const failures = JSON.parse(it.arm_failures) as number[];
+    const options = spec.mode === "route" && waves ? (JSON.parse(b.route_options!) as { model: string; cost: number }[]) : null;
+    const mine = `state = 'pending' AND idx % ? = ?${waves ? " AND planned > 0" : ""}`;
+    type Row = { idx: number; prompt: string; units: number; model: string | null; samples: number | null; planned: number; arm: number | null; rounds: number };
+    const rows =
+      limit > 0
+        ? this.sql
+            .exec<Row>(`SELECT idx, prompt, units, model, samples, planned, arm, rounds FROM item WHERE ${mine} AND not_before <= ? ORDER BY idx LIMIT ?`, shards, shard, now, limit)
+            .toArray()
+        : [];
+    const seedOf = (idx: number) => (spec.sampling.seed === undefined ? undefined : spec.sampling.seed + idx);
+    const items = rows.map((r): Work => {
+      if (!waves) {
+        // One shot: a routed prompt has its own model and samples; otherwise the batch's model, and units are samples.
+        const seed = seedOf(r.idx);
+        return { idx: r.idx, round: 0, prompt: r.prompt, model: r.model ?? spec.model ?? base.model, units: r.samples ?? r.units, ...(seed === undefined ? {} : { seed: seed >>> 0 }) };
+      }
+      const seed = roundSeed(seedOf(r.idx), r.rounds);
+      return { idx: r.idx, round: r.rounds, prompt: r.prompt, model: options ? options[r.arm!].model : (spec.model ?? base.model), units: r.planned, ...(seed === undefined ? {} : { seed }) };
+    });
+    const next = this.sql.exec<{ at: number | null }>(`SELECT MIN(not_before) AS at FROM item WHERE ${mine}`, shards, shard).one().at;
+    return { items, retryAt: next === null ? null : Math.max(next, now + 1) };
+  }
+
+  /** A shard asks for work (RPC from shard.ts): nothing once the batch has ended. */
+  async shardWork(shard: number, shards: number): Promise<{ items: Work[]; retryAt: number | null; sampling: BatchSpec["sampling"] | null }> {
+    const b = this.row();
+    if (!b || b.status !== "sampling") return { items: [], retryAt: null, sampling: null };
+    const spec = this.spec(b);
+    return { ...this.work(b, spec, shard, shards, PROMPTS_PER_STEP), sampling: spec.sampling };
+  }
+
+  /** A shard delivers what it drew (RPC from shard.ts). Ignored once the batch has ended: a cancel charges what was delivered before it. */
+  async shardDeliver(outcomes: readonly Outcome[]): Promise<void> {
+    const b = this.row();
+    if (!b || b.status !== "sampling") return;
+    await this.apply(b, this.spec(b), outcomes);
+  }
+
+  /**
+   * Applies outcomes, each once (an outcome for a prompt that moved on, e.g. a duplicate
+   * from a shard whose lease ran out, is dropped), charges what they delivered, and ends
+   * the batch or plans the next round when nothing is left to draw.
+   */
+  private async apply(b: BatchRow, spec: BatchSpec, outcomes: readonly Outcome[]): Promise<void> {
+    const waves = spec.allocation === "waves";
+    const options = spec.mode === "route" && waves ? (JSON.parse(b.route_options!) as { model: string; cost: number }[]) : null;
+    for (const o of outcomes) {
+      type Row = { idx: number; attempts: number; reward: number | null; best: string | null; atoms: string | null; seen: string | null; arm: number | null; arm_failures: string | null; route_p: string | null; planned: number };
+      const it = this.sql
+        .exec<Row>(
+          `SELECT idx, attempts, reward, best, atoms, seen, arm, arm_failures, route_p, planned FROM item WHERE idx = ? AND state = 'pending' AND rounds = ?${waves ? " AND planned > 0" : ""}`,
+          o.idx,
+          o.round,
+        )
+        .toArray()[0];
+      if (!it) continue;
+      if (!o.ok) {
+        // One shot: the prompt fails. Waves: a prompt that ends here was served as far as it got (done with its best sample so far, if it has one).
+        this.promptFailed(o.idx, it.attempts, o.failure, waves ? "CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END" : "'failed'");
+        continue;
+      }
+      if (!waves) {
+        this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ? WHERE idx = ?", o.best, o.reward, o.idx);
+        continue;
+      }
+      const better = it.reward === null || (o.reward ?? -Infinity) > it.reward;
+      const passed = (o.reward ?? 0) >= PASSING_REWARD;
+      if (options) {
+        const arm = it.arm!;
+        const failures = JSON.parse(it.arm_failures!) as number[];
         failures[arm] += it.planned;
-        const p = (JSON.parse(it.route_p) as number[])[arm];
         // The kept sample's model (and the router's p for it) change only when this round's best is better.
         this.sql.exec(
           "UPDATE item SET samples = samples + planned, units = units + planned * ?, rounds = rounds + 1, planned = 0, arm_failures = ?, " +
             "best = ?, reward = ?, model = CASE WHEN ? THEN ? ELSE model END, p = CASE WHEN ? THEN ? ELSE p END, state = ? WHERE idx = ?",
           options[arm].cost,
           JSON.stringify(failures),
-          better ? r.best : it.best,
-          better ? r.reward : it.reward,
+          better ? o.best : it.best,
+          better ? o.reward : it.reward,
           better ? 1 : 0,
           options[arm].model,
           better ? 1 : 0,
-          p,
+          (JSON.parse(it.route_p!) as number[])[arm],
           passed ? "done" : "pending",
-          it.idx,
+          o.idx,
         );
-      } catch (e) {
-        if (!(e instanceof BackendError)) throw e;
-        this.promptFailed(it.idx, it.attempts, e, "CASE WHEN samples > 0 THEN 'done' ELSE 'failed' END");
+        continue;
       }
-    });
+      // Real-valued waves learn from every reward drawn; binary ones only count failures.
+      const seen = it.atoms === null ? it.seen : JSON.stringify([...(it.seen === null ? [] : (JSON.parse(it.seen) as number[])), ...o.rewards]);
+      this.sql.exec(
+        "UPDATE item SET samples = samples + planned, units = samples + planned, rounds = rounds + 1, planned = 0, best = ?, reward = ?, seen = ?, state = ? WHERE idx = ?",
+        better ? o.best : it.best,
+        better ? o.reward : it.reward,
+        seen,
+        passed ? "done" : "pending",
+        o.idx,
+      );
+    }
+    // What was delivered is charged now (a cancel waits for a step in flight, then releases the rest).
     await this.chargeSampled(this.row()!);
-    if (this.row()!.status !== "sampling") return;
-    const next = this.sql.exec<{ at: number | null }>("SELECT MIN(not_before) AS at FROM item WHERE state = 'pending' AND planned > 0").one();
-    await this.nextStep(next.at ?? undefined);
+    const now = this.row()!;
+    if (now.status !== "sampling") return;
+    const left = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM item WHERE state = 'pending'${waves ? " AND planned > 0" : ""}`).one().n;
+    if (left > 0) return;
+    if (!waves) await this.finish("done");
+    else await this.planned(now, spec);
   }
 
   /**
@@ -629,7 +697,7 @@ export class BatchRun extends DurableObject<Env> {
    * and honouring the server's Retry-After (up to the cap); nothing was delivered, nothing
    * is charged. A refusal, or attempts run out: it ends with why, in `finalState` (SQL).
    */
-  private promptFailed(idx: number, attemptsBefore: number, e: BackendError, finalState: string): void {
+  private promptFailed(idx: number, attemptsBefore: number, e: Failure, finalState: string): void {
     const attempts = attemptsBefore + 1;
     if (e.retryable && attempts < this.timing.attempts) {
       const wait = Math.min(this.timing.capMs, Math.max(backoff(this.timing, attempts), e.retryAfterMs ?? 0));

@@ -53,6 +53,8 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     addColumn(sql, "batch", "prompts", "INTEGER");
     addColumn(sql, "item", "prediction", "TEXT");
+    // Sharded sampling: how many shards draw.
+    addColumn(sql, "batch", "shards", "INTEGER");
   },
 ];
 

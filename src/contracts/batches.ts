@@ -74,6 +74,7 @@ export const BatchStatusSchema = z
         units_used: z.int(),
         predictor: z.string().nullable(),
         models: z.record(z.string(), z.int()).optional().describe("route: prompts sent to each model"),
+        shards: z.int().describe("objects drawing the samples (1: the batch's own; more for a large batch, each with its own LM connections)"),
       })
       .nullable(),
     error: z.object({ type: z.string(), message: z.string() }).nullable(),

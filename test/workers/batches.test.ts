@@ -114,11 +114,16 @@ describe("batches", () => {
     expect((await status(t.headers, sub.body.id)).allocation).toMatchObject({ mode: "uniform", predictor: null, allocated_units: 18 });
   });
 
-  it("resume after an eviction mid-sampling without charging any sample twice", async () => {
+  it("resume after an eviction mid-sampling without charging any sample twice (drawn through shards)", async () => {
     const t = await tenant();
     const texts = Array.from({ length: 2 * PROMPTS_PER_STEP + 6 }, (_, i) => `${10 + i}+${20 + i}=`);
-    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", budget: { average: 2, min: 1, max: 4 } });
-    const mid = await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    // A slow LM (each call held 300 ms by the fault proxy), so the eviction lands while shards hold work.
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", model: "fault-delayx300:strong", budget: { average: 2, min: 1, max: 4 } });
+    await drive(t.headers, sub.body.id, (s) => s.status === "sampling");
+    await sleep(150); // the shards are inside their first LM calls
+    const mid = await status(t.headers, sub.body.id);
+    // 54 prompts at BATCH_SHARD_PROMPTS 10 (vitest.config.ts): 6 shards.
+    expect(mid.allocation).toMatchObject({ shards: 6 });
     expect(mid.progress.sampled).toBeLessThan(texts.length);
     await abortAllDurableObjects(); // evict every object, wherever it is; storage stays
     await drive(t.headers, sub.body.id);

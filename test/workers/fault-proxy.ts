@@ -2,7 +2,9 @@
 // the request's model name: "fault-<kind>x<count>:<model>" fails the first <count>
 // requests for that exact body with <kind>, then forwards them with model <model>.
 // kinds: 500, 429 (Retry-After: 0), malformed (200 with a body that is not JSON),
-// timeout (no answer), 400 (not retryable). Other requests pass straight through.
+// timeout (no answer), 400 (not retryable); and delay, which holds every request <count>
+// ms before forwarding it (a slow LM, so a test can act while work is in flight). Other
+// requests pass straight through.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -12,8 +14,11 @@ export async function startFaultProxy(upstream: string): Promise<{ url: string; 
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let body = Buffer.concat(chunks).toString("utf8");
-    const m = /"model":"fault-(500|429|malformed|timeout|400)x(\d+):([^"]+)"/.exec(body);
-    if (m) {
+    const m = /"model":"fault-(500|429|malformed|timeout|400|delay)x(\d+):([^"]+)"/.exec(body);
+    if (m?.[1] === "delay") {
+      await new Promise((r) => setTimeout(r, Number(m[2])));
+      body = body.replace(m[0], `"model":"${m[3]}"`);
+    } else if (m) {
       const [, kind, count, model] = m;
       const n = (seen.get(body) ?? 0) + 1;
       seen.set(body, n);
