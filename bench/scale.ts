@@ -1,0 +1,109 @@
+/**
+ * npm run bench:scale — allot's own ceilings, against a model server of fixed latency and
+ * unlimited concurrency (bench/fixed-latency-lm.ts, 200 ms a call by default), so that
+ * neither a GPU nor the reference LM is what is measured:
+ *
+ * 1. Batch throughput by shard count: the same batch (uniform, one sample per prompt: a
+ *    completions call and a reward call each) through `wrangler dev` with N = 1, 2, 4, 8,
+ *    16 shard objects (BATCH_SHARD_PROMPTS = prompts / N, LM_MAX_IN_FLIGHT = 6·N), from
+ *    submission to done; with the LM's peak calls in flight.
+ * 2. Online requests of one tenant: C clients at once, each /v1/completions request one pinned sample
+ *    (a completions call and a reward call, 2 × latency in the LM), two ledger calls; the
+ *    rate sustained and latency p50 / p99, and what allot adds to the LM's time.
+ *
+ * On this 2-core machine absolute figures are noisy; the ratios against N = 1 measured in
+ * the same run are the result. Options: --prompts 1000 --latency 200 --shards 1,2,4,8,16
+ * --clients 8,32,64 --requests 400
+ */
+import { execSync } from "node:child_process";
+import { createTenant, startGateway } from "../test/node/support/gateway.js";
+import { arg } from "./args.js";
+import { startFixedLatencyLm } from "./fixed-latency-lm.js";
+
+const prompts = Number(arg("prompts", "1000"));
+const latency = Number(arg("latency", "200"));
+const shardCounts = arg("shards", "1,2,4,8,16").split(",").map(Number);
+const clientCounts = arg("clients", "8,32,64").split(",").map(Number);
+const requests = Number(arg("requests", "400"));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+/** Peak resident memory (VmHWM, MiB) of the workerd processes running now. */
+function workerdPeakMiB(): number | null {
+  try {
+    const pids = execSync("pgrep -x workerd", { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    const peaks = pids.map((pid) => Number(/VmHWM:\s+(\d+)/.exec(execSync(`cat /proc/${pid}/status`, { encoding: "utf8" }))?.[1] ?? 0) / 1024);
+    return Math.max(...peaks);
+  } catch {
+    return null;
+  }
+}
+
+const lm = await startFixedLatencyLm({ latencyMs: latency, width: 128 });
+const batchRows: string[] = [];
+let baseline = 0;
+try {
+  const texts = Array.from({ length: prompts }, (_, i) => ({ id: `p${i}`, prompt: `${(i * 37) % 9973}+${(i * 91) % 997}=` }));
+  for (const n of shardCounts) {
+    const gw = await startGateway(lm.url, { vars: { BATCH_SHARD_PROMPTS: String(Math.ceil(prompts / n)), LM_MAX_IN_FLIGHT: String(6 * n), BATCH_WATCHDOG_MS: "2000" } });
+    try {
+      const t = await createTenant(gw, { day: 1_000_000_000 }, { max_batch_size: 100_000, max_concurrent_batches: 4 });
+      const headers = { authorization: `Bearer ${t.key}`, "content-type": "application/json" };
+      lm.resetPeak();
+      const t0 = performance.now();
+      const sub = (await (await fetch(`${gw.url}/v1/batches`, { method: "POST", headers, body: JSON.stringify({ prompts: texts, allocation: "uniform", budget: { average: 1, min: 1, max: 1 } }) })).json()) as { id: string };
+      let s: { status: string; progress: { sampled: number }; allocation: { shards: number } | null } = { status: "queued", progress: { sampled: 0 }, allocation: null };
+      while (!["done", "failed", "cancelled"].includes(s.status)) {
+        await sleep(250);
+        s = (await (await fetch(`${gw.url}/v1/batches/${sub.id}`, { headers })).json()) as typeof s;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const rate = s.progress.sampled / seconds;
+      if (n === shardCounts[0]) baseline = rate;
+      batchRows.push(
+        `| ${n} | ${s.allocation?.shards ?? "—"} | ${s.status} | ${s.progress.sampled} | ${seconds.toFixed(1)} | ${rate.toFixed(1)} | ${(rate / baseline).toFixed(2)}× | ${lm.peakInFlight} | ${workerdPeakMiB()?.toFixed(0) ?? "—"} |`,
+      );
+      console.error(batchRows.at(-1));
+
+      if (n === shardCounts[shardCounts.length - 1]) {
+        // Online, on the last gateway: one tenant, C clients, one pinned sample a request.
+        console.log(`\nOnline: one tenant, ${requests} completions requests per row, each one pinned sample (2 LM calls of ${latency} ms)\n`);
+        console.log("| clients | requests/s | p50 ms | p99 ms | p50 added by allot (ms) | status 200 |");
+        console.log("|---|---|---|---|---|---|");
+        for (const clients of clientCounts) {
+          const times: number[] = [];
+          let ok = 0;
+          let next = 0;
+          const c0 = performance.now();
+          await Promise.all(
+            Array.from({ length: clients }, async () => {
+              while (next < requests) {
+                const i = next++;
+                const r0 = performance.now();
+                const res = await fetch(`${gw.url}/v1/completions`, {
+                  method: "POST",
+                  headers: { ...headers, "x-allot-units": "1" },
+                  body: JSON.stringify({ model: "strong", prompt: texts[i % texts.length].prompt, max_tokens: 8 }),
+                });
+                await res.text();
+                if (res.status === 200) ok++;
+                times.push(performance.now() - r0);
+              }
+            }),
+          );
+          const wall = (performance.now() - c0) / 1000;
+          const p50 = pct(times, 0.5);
+          console.log(`| ${clients} | ${(requests / wall).toFixed(1)} | ${p50.toFixed(0)} | ${pct(times, 0.99).toFixed(0)} | ${(p50 - 2 * latency).toFixed(0)} | ${ok}/${requests} |`);
+        }
+      }
+    } finally {
+      await gw.stop();
+    }
+  }
+  console.log(`\nBatch throughput: ${prompts} prompts (uniform, 1 sample each: a completions and a reward call of ${latency} ms), by shard count\n`);
+  console.log("| N asked | shards used | status | prompts sampled | wall s | prompts/s | vs N = 1 | LM peak calls in flight | workerd peak RSS MiB |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log(batchRows.join("\n"));
+} finally {
+  await lm.close();
+}
