@@ -432,6 +432,31 @@ describe("batches", () => {
     expect(await usage(t.headers)).toMatchObject({ used: 0, reserved: 0 });
   });
 
+  it("applies a shard's outcome once: a duplicate delivery, a stale round's and one after a cancel change nothing and charge nothing", async () => {
+    const t = await tenant();
+    const texts = Array.from({ length: 12 }, (_, i) => `${i + 1}+${i + 2}=`);
+    // The real shards' LM calls are held 1 s, so these deliveries come first.
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", model: "fault-delayx1000:strong", budget: { average: 2, min: 1, max: 4 } });
+    await drive(t.headers, sub.body.id, (s) => s.status === "sampling");
+    const stub = env.BATCHES.get(env.BATCHES.idFromName(sub.body.id));
+    // Shard 0 of 2 asks for work (as a shard that then died would have), and delivers it twice, and once more for a round that never was.
+    const work = await stub.shardWork(0, 2);
+    expect(work.items.length).toBeGreaterThan(0);
+    const outcomes = work.items.map((w) => ({ idx: w.idx, round: w.round, ok: true as const, best: "x", reward: 1, rewards: [1, 0] }));
+    await stub.shardDeliver(outcomes);
+    await stub.shardDeliver(outcomes);
+    await stub.shardDeliver(outcomes.map((o) => ({ ...o, round: 7, best: "y" })));
+    const s = await drive(t.headers, sub.body.id);
+    expect(s).toMatchObject({ status: "done", progress: { sampled: 12, failed: 0 } });
+    const rs = await results(t.headers, sub.body.id);
+    for (const w of work.items) expect(rs[w.idx]).toMatchObject({ best: "x", units: 2 });
+    expect(await usage(t.headers)).toMatchObject({ used: 24, reserved: 0 });
+    // After the batch has ended, a late delivery is not recorded.
+    await stub.shardDeliver(outcomes.map((o) => ({ ...o, best: "late" })));
+    expect((await results(t.headers, sub.body.id)).some((r) => r.best === "late")).toBe(false);
+    expect(await usage(t.headers)).toMatchObject({ used: 24, reserved: 0 });
+  });
+
   it("need an API key", async () => {
     expect((await call("/v1/batches", { method: "POST", body: "{}" })).status).toBe(401);
   });
