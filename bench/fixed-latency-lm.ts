@@ -4,8 +4,8 @@
  * measures is allot's own ceiling (objects, connections, ledgers), not a GPU's or the
  * reference LM's. It speaks the shapes allot reads from vLLM (src/contracts/lm-protocol.ts):
  * /v1/completions (n samples of a fixed answer), /pooling for hidden states (a
- * deterministic vector per prompt, of the given width and a norm inside the shipped
- * predictors' range) and for rewards (a deterministic 1 or 0 per text, half of each).
+ * deterministic vector per prompt, of the given width, or a width per model name, and a
+ * norm inside the shipped predictors' range) and for rewards (a deterministic 1 or 0 per text, half of each).
  * Its numbers mean nothing; only its timing does.
  */
 import { createServer } from "node:http";
@@ -29,7 +29,7 @@ function hash(s: string): number {
 }
 
 /** A vector of `width` values, the same for the same text, with norm 14. */
-function vectorOf(text: string, width: number): number[] {
+export function vectorOf(text: string, width: number): number[] {
   let x = hash(text) || 1;
   const v = Array.from({ length: width }, () => {
     x ^= x << 13;
@@ -41,7 +41,7 @@ function vectorOf(text: string, width: number): number[] {
   return v.map((y) => (14 * y) / norm);
 }
 
-export async function startFixedLatencyLm(o: { latencyMs: number; width: number }): Promise<FixedLatencyLm> {
+export async function startFixedLatencyLm(o: { latencyMs: number; width: number; widths?: Record<string, number> }): Promise<FixedLatencyLm> {
   const calls: Record<string, number> = {};
   let inFlight = 0;
   let peak = 0;
@@ -65,7 +65,8 @@ export async function startFixedLatencyLm(o: { latencyMs: number; width: number 
     } else if (path === "/pooling") {
       const inputs = [body.input ?? ""].flat();
       const reward = (body.model ?? "").startsWith("verifier");
-      const data = inputs.map((text, index) => ({ index, object: "pooling", data: reward ? [hash(text) % 2] : vectorOf(text, o.width) }));
+      const width = o.widths?.[body.model ?? ""] ?? o.width;
+      const data = inputs.map((text, index) => ({ index, object: "pooling", data: reward ? [hash(text) % 2] : vectorOf(text, width) }));
       out = { id: `pool-${created}`, object: "list", created, model: body.model, data, usage };
     } else {
       return res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ detail: "Not Found" }));

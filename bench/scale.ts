@@ -11,27 +11,35 @@
  *    (a completions call and a reward call, 2 × latency in the LM), two ledger calls; the
  *    rate sustained and latency p50 / p99, and what allot adds to the LM's time.
  *
+ * 3. Memory at a real model's width: a learned batch whose predictor reads W-wide hidden
+ *    states (an untrained predictor of that width, bench/wide-predictor.ts, published to
+ *    the gateway), W = 128 and 4,096, each on a fresh gateway: the predicting phase's pages
+ *    and time, and workerd's peak resident memory when it ends.
+ *
  * On this 2-core machine absolute figures are noisy; the ratios against N = 1 measured in
  * the same run are the result. Options: --prompts 1000 --latency 200 --shards 1,2,4,8,16
- * --clients 8,32,64 --requests 400
+ * --clients 8,32,64 --requests 400 --widths 128,4096 --memory-prompts 200 (--widths none skips 3)
  */
 import { execSync } from "node:child_process";
 import { createTenant, startGateway } from "../test/node/support/gateway.js";
 import { arg } from "./args.js";
-import { startFixedLatencyLm } from "./fixed-latency-lm.js";
+import { startFixedLatencyLm, vectorOf } from "./fixed-latency-lm.js";
+import { widePredictor } from "./wide-predictor.js";
 
 const prompts = Number(arg("prompts", "1000"));
 const latency = Number(arg("latency", "200"));
 const shardCounts = arg("shards", "1,2,4,8,16").split(",").map(Number);
 const clientCounts = arg("clients", "8,32,64").split(",").map(Number);
 const requests = Number(arg("requests", "400"));
+const widths = arg("widths", "128,4096") === "none" ? [] : arg("widths", "128,4096").split(",").map(Number);
+const memoryPrompts = Number(arg("memory-prompts", "200"));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
-/** Peak resident memory (VmHWM, MiB) of the workerd processes running now. */
-function workerdPeakMiB(): number | null {
+/** Peak resident memory (VmHWM, MiB) of the gateway's workerd (in the process group of its wrangler). */
+function workerdPeakMiB(gw: { process: { pid?: number } }): number | null {
   try {
-    const pids = execSync("pgrep -x workerd", { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    const pids = execSync(`pgrep -g ${gw.process.pid} -x workerd`, { encoding: "utf8" }).trim().split("\n").filter(Boolean);
     const peaks = pids.map((pid) => Number(/VmHWM:\s+(\d+)/.exec(execSync(`cat /proc/${pid}/status`, { encoding: "utf8" }))?.[1] ?? 0) / 1024);
     return Math.max(...peaks);
   } catch {
@@ -39,7 +47,7 @@ function workerdPeakMiB(): number | null {
   }
 }
 
-const lm = await startFixedLatencyLm({ latencyMs: latency, width: 128 });
+const lm = await startFixedLatencyLm({ latencyMs: latency, width: 128, widths: Object.fromEntries(widths.map((w) => [`wide-lm-${w}`, w])) });
 const batchRows: string[] = [];
 let baseline = 0;
 try {
@@ -61,7 +69,7 @@ try {
       const rate = s.progress.sampled / seconds;
       if (n === shardCounts[0]) baseline = rate;
       batchRows.push(
-        `| ${n} | ${s.allocation?.shards ?? "—"} | ${s.status} | ${s.progress.sampled} | ${seconds.toFixed(1)} | ${rate.toFixed(1)} | ${(rate / baseline).toFixed(2)}× | ${lm.peakInFlight} | ${workerdPeakMiB()?.toFixed(0) ?? "—"} |`,
+        `| ${n} | ${s.allocation?.shards ?? "—"} | ${s.status} | ${s.progress.sampled} | ${seconds.toFixed(1)} | ${rate.toFixed(1)} | ${(rate / baseline).toFixed(2)}× | ${lm.peakInFlight} | ${workerdPeakMiB(gw)?.toFixed(0) ?? "—"} |`,
       );
       console.error(batchRows.at(-1));
 
@@ -99,6 +107,41 @@ try {
     } finally {
       await gw.stop();
     }
+  }
+  const memoryRows: string[] = [];
+  for (const width of widths) {
+    const gw = await startGateway(lm.url, { vars: { LM_MAX_IN_FLIGHT: "96" } });
+    try {
+      const model = `wide-lm-${width}`;
+      const texts = Array.from({ length: memoryPrompts }, (_, i) => ({ id: `m${i}`, prompt: `${(i * 37) % 9973}*${(i * 91) % 997}=` }));
+      const wide = widePredictor(width, model, texts.slice(0, 2).map((t) => vectorOf(t.prompt, width)));
+      const put = await fetch(`${gw.url}/admin/predictors/${wide.name}`, { method: "PUT", headers: { authorization: `Bearer ${gw.admin}`, "content-type": "application/json" }, body: JSON.stringify(wide.body) });
+      if (put.status !== 201) throw new Error(`publishing ${wide.name}: ${put.status} ${await put.text()}`);
+      const t = await createTenant(gw, { day: 1_000_000_000 }, { max_batch_size: 100_000, max_concurrent_batches: 4 });
+      const headers = { authorization: `Bearer ${t.key}`, "content-type": "application/json" };
+      const before = workerdPeakMiB(gw);
+      const t0 = performance.now();
+      const sub = (await (await fetch(`${gw.url}/v1/batches`, { method: "POST", headers, body: JSON.stringify({ prompts: texts, model, allocation: "learned", budget: { average: 1, min: 1, max: 2 } }) })).json()) as { id: string };
+      let s: { status: string } = { status: "queued" };
+      while (s.status === "queued" || s.status === "predicting") {
+        await sleep(100);
+        s = (await (await fetch(`${gw.url}/v1/batches/${sub.id}`, { headers })).json()) as typeof s;
+      }
+      const predicting = (performance.now() - t0) / 1000;
+      const page = Math.max(1, Math.floor(2 ** 13 / width)); // BatchRun.pageSize's default
+      memoryRows.push(`| ${width} | ${memoryPrompts} | ${page} | ${Math.ceil(memoryPrompts / page)} | ${s.status} | ${predicting.toFixed(1)} | ${before?.toFixed(0) ?? "—"} | ${workerdPeakMiB(gw)?.toFixed(0) ?? "—"} |`);
+      if (s.status !== "sampling") console.error(gw.log().slice(-3000));
+      console.error(memoryRows.at(-1));
+      await fetch(`${gw.url}/v1/batches/${sub.id}/cancel`, { method: "POST", headers });
+    } finally {
+      await gw.stop();
+    }
+  }
+  if (memoryRows.length > 0) {
+    console.log(`\nPredicting at a real width: ${memoryPrompts} prompts, learned, an untrained predictor of each width (fresh gateway each)\n`);
+    console.log("| hidden width | prompts | prompts per page | pages (alarms) | status after | predicting s | workerd peak RSS MiB before | after |");
+    console.log("|---|---|---|---|---|---|---|---|");
+    console.log(memoryRows.join("\n"));
   }
   console.log(`\nBatch throughput: ${prompts} prompts (uniform, 1 sample each: a completions and a reward call of ${latency} ms), by shard count\n`);
   console.log("| N asked | shards used | status | prompts sampled | wall s | prompts/s | vs N = 1 | LM peak calls in flight | workerd peak RSS MiB |");

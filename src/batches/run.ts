@@ -354,13 +354,16 @@ export class BatchRun extends DurableObject<Env> {
 
   /**
    * Prompts per predicting page: BATCH_PREDICT_PAGE, or as many as keep one page's hidden
-   * states near 2²⁰ values (8 MiB as doubles, several times that as JSON on the wire): 8,192
-   * prompts at the reference LM's 128, 256 at a 4,096-wide model.
+   * states at 2¹³ values: 64 prompts at the reference LM's 128, 2 at a 4,096-wide model.
+   * Small on purpose: under `wrangler dev`, a BatchRun predicting 8 prompts of 4,096 values
+   * a page (or 32 of 2,048) brought workerd down, while 2 of 4,096 and 32 of 1,024 ran
+   * (`npm run bench:scale`; the Worker's own /v1/allocate took 32 × 4,096). A page that
+   * kills its object would be retried forever, so the default stays well below that.
    */
   private pageSize(source: Predictor): number {
     const set = Number(this.env.BATCH_PREDICT_PAGE);
     if (Number.isInteger(set) && set > 0) return set;
-    return Math.max(16, Math.min(8192, Math.floor(2 ** 20 / source.manifest.input_size)));
+    return Math.max(1, Math.floor(2 ** 13 / source.manifest.input_size));
   }
 
   /** The stored predictions of the prompts still pending, with their index. */

@@ -19,9 +19,11 @@ import { type Predictor, catalog, findPredictor, loadPredictor } from "./registr
 export type Prediction = { p: number } | { curve: number[] };
 
 /** Hidden states of prompts or conversations, from the configured LM backend: prompts in batches, conversations one per call. */
-export async function hiddenStates(env: Env, model: string, inputs: readonly (string | LmInput)[]): Promise<number[][]> {
+export async function hiddenStates(env: Env, model: string, inputs: readonly (string | LmInput)[]): Promise<Float32Array[]> {
   const cfg = lmConfig(env);
-  const out = new Array<number[]>(inputs.length);
+  // Held as float32 (what the predictor takes) as each call's answer arrives: a quarter of
+  // the memory of parsed JSON numbers, which matters at a real model's width (4,096 × a page).
+  const out = new Array<Float32Array>(inputs.length);
   const texts: number[] = [];
   const calls: { rows: number[]; call: BackendCall<number[][]> }[] = [];
   inputs.forEach((x, i) => {
@@ -43,7 +45,7 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
     await mapBounded(calls, 4, async ({ rows, call }) => {
       const vectors = await runCall(server, call, cfg.policy);
       if (vectors.length !== rows.length) throw new BackendError(`${server.url}: ${vectors.length} hidden states for ${rows.length} inputs`, 200, false, 1, `${vectors.length} hidden states for ${rows.length} inputs`);
-      rows.forEach((r, j) => (out[r] = vectors[j]));
+      rows.forEach((r, j) => (out[r] = Float32Array.from(vectors[j])));
     });
   } catch (e) {
     if (e instanceof BackendError) throw upstreamError(e, `reading ${model}'s hidden states`, typeof inputs[0] === "object" && "messages" in inputs[0] ? "messages" : "prompt");

@@ -58,9 +58,14 @@ export async function startGateway(
     // that stopping it stops workerd too.
     { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" } },
   );
+  // The last MiB of its output: a long run (a benchmark) must not grow a string without bound.
   let log = "";
-  child.stdout!.on("data", (d) => (log += d));
-  child.stderr!.on("data", (d) => (log += d));
+  const keep = (d: Buffer) => {
+    log += d;
+    if (log.length > 2 ** 20) log = log.slice(-(2 ** 20));
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
   const url = `http://127.0.0.1:${port}`;
   const end = (signal: NodeJS.Signals) =>
     new Promise<void>((resolve) => {
