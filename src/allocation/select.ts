@@ -31,6 +31,15 @@ export function kthLargest(values: Float64Array, len: number, k: number): number
   return values[lo];
 }
 
+/** Shuffles `xs` in place (Fisher–Yates, one draw of `rand` per position from the end) and returns it. */
+export function shuffleInPlace<T>(xs: T[], rand: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
+}
+
 /** Deterministic 32-bit PRNG (mulberry32): the solver's sampling must not depend on Math.random. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

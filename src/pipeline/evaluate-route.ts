@@ -20,7 +20,7 @@
  */
 import { nextArm } from "../allocation/cascade.js";
 import { solveMenu } from "../allocation/menu.js";
-import { mulberry32 } from "../allocation/select.js";
+import { mulberry32, shuffleInPlace } from "../allocation/select.js";
 import type { BinaryBelief } from "../allocation/waves.js";
 import { type RouteChoice, type RouteOption, bestOfBernoulli, routeMenu } from "../allocation/route.js";
 import { passAt } from "../predictor/estimators.js";
@@ -124,16 +124,7 @@ export interface CascadePrompt extends RoutePrompt {
 function orderings(prompts: readonly CascadePrompt[], orders: number, seed: number): number[][][][] {
   const rand = mulberry32(seed);
   return Array.from({ length: orders }, () =>
-    prompts.map((p) =>
-      p.outcomes.map((o) => {
-        const x = [...o];
-        for (let i = x.length - 1; i > 0; i--) {
-          const j = Math.floor(rand() * (i + 1));
-          [x[i], x[j]] = [x[j], x[i]];
-        }
-        return x;
-      }),
-    ),
+    prompts.map((p) => p.outcomes.map((o) => shuffleInPlace([...o], rand))),
   );
 }
 

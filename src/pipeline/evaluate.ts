@@ -10,7 +10,7 @@ import { bernoulliGain } from "../allocation/curves.js";
 import { atomsFromCurve } from "../allocation/pandora.js";
 import type { BatchProblem } from "../allocation/problem.js";
 import { solveBatch } from "../allocation/batch.js";
-import { mulberry32 } from "../allocation/select.js";
+import { mulberry32, shuffleInPlace } from "../allocation/select.js";
 import { type RecordedPrompt, curveBelief, distributionOracle, oracleBelief, predictedBelief, replayBestThreshold, replayStopFirst, replayWaves } from "./sequential.js";
 
 export interface EvalPrompt {
@@ -56,11 +56,7 @@ export function allocateWith(method: OneShot, prompts: readonly EvalPrompt[], to
       const base = Math.floor(total / n);
       units.fill(base);
       // The remainder goes to prompts in a seeded random order, not the first ones.
-      const order = Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) {
-        const j = Math.floor(rand() * (i + 1));
-        [order[i], order[j]] = [order[j], order[i]];
-      }
+      const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), rand);
       for (let k = 0; k < total - base * n; k++) units[order[k]]++;
       return units;
     }

@@ -14,7 +14,7 @@
  *   their distribution.
  */
 import { atomsFromCurve, atomsFromSamples } from "../allocation/pandora.js";
-import { mulberry32 } from "../allocation/select.js";
+import { mulberry32, shuffleInPlace } from "../allocation/select.js";
 import { type Belief, PASSING_REWARD, type WaveQuery, planRound, priorOf } from "../allocation/waves.js";
 
 export interface RecordedPrompt {
@@ -46,14 +46,7 @@ const bump = (h: number[], k: number) => {
 function shuffled(prompts: readonly RecordedPrompt[], orders: number, seed: number): number[][][] {
   const rand = mulberry32(seed);
   return Array.from({ length: orders }, () =>
-    prompts.map((p) => {
-      const o = [...p.outcomes];
-      for (let i = o.length - 1; i > 0; i--) {
-        const j = Math.floor(rand() * (i + 1));
-        [o[i], o[j]] = [o[j], o[i]];
-      }
-      return o;
-    }),
+    prompts.map((p) => shuffleInPlace([...p.outcomes], rand)),
   );
 }
 

@@ -15,7 +15,7 @@
  *   increment's error is divided by that increment's RMS over the training targets, so
  *   the late, tiny increments count as much as the first.
  */
-import { mulberry32 } from "../allocation/select.js";
+import { mulberry32, shuffleInPlace } from "../allocation/select.js";
 
 export type Head = "bernoulli" | "curve";
 
@@ -171,10 +171,7 @@ export function train(trainRows: Rows, validationRows: Rows, o: number, opt: Tra
   let best = { loss: Infinity, epoch: 0, snapshot: tensors.map((t) => t.slice()) };
   let epoch = 0;
   for (; epoch < opt.maxEpochs && epoch - best.epoch <= opt.patience; epoch++) {
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    shuffleInPlace(order, rand);
     for (let start = 0; start < order.length; start += opt.batch) {
       const batch = order.slice(start, start + opt.batch);
       for (const t of g) t.fill(0);
