@@ -14,7 +14,7 @@
  * posterior, so escalation happens when a cheap model's failures drop its index below
  * a dearer one's.
  */
-import { type BinaryBelief, posteriorMean } from "./waves.js";
+import { type BinaryBelief, meanOf } from "./waves.js";
 
 export interface CascadeArm {
   readonly cost: number;
@@ -23,25 +23,23 @@ export interface CascadeArm {
   readonly max: number;
 }
 
-const mean = (b: BinaryBelief, failures: number) => ("known" in b ? b.known : posteriorMean(b.prior, failures));
-
 /**
  * The model to sample next at price λ after `failures[j]` failures of each, and how many
  * samples in a row the rule would draw from it if they all failed (so a round can take a
  * slice of them); null when no sample is worth its price.
  */
 export function nextArm(arms: readonly CascadeArm[], failures: readonly number[], price: number): { arm: number; run: number } | null {
-  const index = (j: number, r: number) => (r >= arms[j].max ? -Infinity : mean(arms[j].belief, r) / arms[j].cost);
+  const index = (j: number, r: number) => (r >= arms[j].max ? -Infinity : meanOf(arms[j].belief, r) / arms[j].cost);
   let arm = -1;
   for (let j = 0; j < arms.length; j++) {
     if (index(j, failures[j]) > (arm < 0 ? -Infinity : index(arm, failures[arm])) + 1e-15) arm = j;
   }
-  if (arm < 0 || mean(arms[arm].belief, failures[arm]) < price * arms[arm].cost || failures[arm] >= arms[arm].max) return null;
+  if (arm < 0 || meanOf(arms[arm].belief, failures[arm]) < price * arms[arm].cost || failures[arm] >= arms[arm].max) return null;
   // It stays the choice while its index stays highest and worth the price.
   const others = Math.max(-Infinity, ...arms.map((_, j) => (j === arm ? -Infinity : index(j, failures[j]))));
   let run = 0;
   for (let r = failures[arm]; r < arms[arm].max; r++) {
-    const m = mean(arms[arm].belief, r);
+    const m = meanOf(arms[arm].belief, r);
     if (m < price * arms[arm].cost || (run > 0 && m / arms[arm].cost < others)) break;
     run++;
   }
@@ -75,7 +73,7 @@ export function cascadeMenu(arms: readonly CascadeArm[], failures: readonly numb
     const within = arms.map((a, j) => ({ ...a, max: Math.min(a.max, f[j] + Math.floor((unitsLeft - cost) / a.cost)) }));
     const next = nextArm(within, f, 0);
     if (!next) break;
-    miss *= 1 - mean(arms[next.arm].belief, f[next.arm]);
+    miss *= 1 - meanOf(arms[next.arm].belief, f[next.arm]);
     f[next.arm]++;
     cost += arms[next.arm].cost;
     path.push(next.arm);
@@ -86,7 +84,7 @@ export function cascadeMenu(arms: readonly CascadeArm[], failures: readonly numb
   }
   if (failures.every((x) => x === 0)) {
     arms.forEach((a, j) => {
-      if (j !== path[0] && a.cost <= unitsLeft && a.max > 0) menu.push({ cost: a.cost, value: mean(a.belief, 0), arm: j, run: 1 });
+      if (j !== path[0] && a.cost <= unitsLeft && a.max > 0) menu.push({ cost: a.cost, value: meanOf(a.belief, 0), arm: j, run: 1 });
     });
   }
   return menu;

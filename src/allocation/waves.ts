@@ -93,7 +93,8 @@ export function gainsOf(belief: Belief, state: Drawn, count: number): Float64Arr
   return posteriorGains(belief.prior, state.drawn, count);
 }
 
-const meanOf = (belief: BinaryBelief, failures: number): number => ("known" in belief ? belief.known : posteriorMean(belief.prior, failures));
+/** The chance the next sample passes after `failures` failures: p itself, or the posterior mean. */
+export const meanOf = (belief: BinaryBelief, failures: number): number => ("known" in belief ? belief.known : posteriorMean(belief.prior, failures));
 
 /**
  * The online rule: after `failures` failures, draw another sample iff its posterior

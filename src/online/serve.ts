@@ -10,7 +10,7 @@ import { singleQuery, unitsAtPrice } from "../allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../allocation/route.js";
 import { type CascadeArm, nextArm } from "../allocation/cascade.js";
 import { atomsFromCurve } from "../allocation/pandora.js";
-import { type Belief, PASSING_REWARD, gainsOf, priorOf, roundSeed, roundSize, wantedAtPrice } from "../allocation/waves.js";
+import { type Belief, PASSING_REWARD, gainsOf, meanOf, priorOf, roundSeed, roundSize, wantedAtPrice } from "../allocation/waves.js";
 import type { SamplingParams } from "../backends/completions.js";
 import { lmConfig } from "../backends/config.js";
 import { upstreamError } from "../backends/upstream-error.js";
@@ -261,9 +261,8 @@ function planCascade(arms: NonNullable<Plan["cascade"]>, p: readonly number[], o
     const next = nextArm(arms, failures, options.length === 0 ? 0 : online.price);
     if (!next || cost + arms[next.arm].cost > online.max_units) break;
     const arm = arms[next.arm];
-    const prior = (arm.belief as { prior: { a: number; b: number } }).prior;
     // The chance this sample is the first pass, given every earlier one (of any model) failed.
-    missAll *= 1 - prior.a / (prior.a + prior.b + failures[next.arm]);
+    missAll *= 1 - meanOf(arm.belief, failures[next.arm]);
     failures[next.arm]++;
     cost += arm.cost;
     // Labelled by the model sampled first (the one that answers unless it fails).
