@@ -25,7 +25,6 @@ export const PROMPTS_PER_STEP = 24;
 /** At most this many shard objects per batch. */
 const MAX_SHARDS = 64;
 
-
 /** The units a batch's budget comes to: its average times its prompts. */
 export const batchUnits = (spec: BatchRequest): number => Math.round(spec.budget.average * spec.prompts.length);
 
@@ -142,6 +141,11 @@ export class BatchRun extends DurableObject<Env> {
   private spec(b: BatchRow): BatchSpec {
     const { prompts: _, ...spec } = JSON.parse(b.spec) as BatchRequest;
     return { ...spec, allocation: spec.allocation ?? "learned" };
+  }
+
+  /** A routed batch in waves: the router's menu (models and costs), kept with the batch when its cascade started. */
+  private routeOptions(b: BatchRow): { model: string; cost: number }[] {
+    return JSON.parse(b.route_options!) as { model: string; cost: number }[];
   }
 
   /** Prompts in the batch (kept in the row since prompts moved out of the spec; older batches count their items). */
@@ -361,7 +365,7 @@ export class BatchRun extends DurableObject<Env> {
    * kills its object would be retried forever, so the default stays well below that.
    */
   private pageSize(source: Predictor): number {
-    const set = Number(this.env.BATCH_PREDICT_PAGE);
+    const set = num(this.env.BATCH_PREDICT_PAGE, 0);
     if (Number.isInteger(set) && set > 0) return set;
     return Math.max(1, Math.floor(2 ** 13 / source.manifest.input_size));
   }
@@ -557,7 +561,7 @@ export class BatchRun extends DurableObject<Env> {
    * it draws nothing.
    */
   private planCascade(b: BatchRow, spec: BatchSpec): boolean {
-    const options = JSON.parse(b.route_options!) as { model: string; cost: number }[];
+    const options = this.routeOptions(b);
     type Row = { idx: number; route_p: string; arm_failures: string; units: number; rounds: number };
     const rows = this.sql.exec<Row>("SELECT idx, route_p, arm_failures, units, rounds FROM item WHERE state = 'pending' ORDER BY idx").toArray();
     const spent = this.sql.exec<{ s: number }>("SELECT COALESCE(SUM(units), 0) AS s FROM item").one().s;
@@ -586,7 +590,7 @@ export class BatchRun extends DurableObject<Env> {
     const now = Date.now();
     const waves = spec.allocation === "waves";
     const base = lmConfig(this.env);
-    const options = spec.mode === "route" && waves ? (JSON.parse(b.route_options!) as { model: string; cost: number }[]) : null;
+    const options = spec.mode === "route" && waves ? this.routeOptions(b) : null;
     const mine = `state = 'pending' AND idx % ? = ?${waves ? " AND planned > 0" : ""}`;
     type Row = { idx: number; prompt: string; units: number; model: string | null; samples: number | null; planned: number; arm: number | null; rounds: number };
     const rows =
@@ -625,13 +629,13 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   /**
-   * Applies outcomes, each once (an outcome for a prompt that moved on, e.g. a duplicate
-   * from a shard whose lease ran out, is dropped), charges what they delivered, and ends
+   * Applies outcomes, each once (an outcome for a prompt that moved on, e.g. a late one
+   * from a shard step that died and was run again, is dropped), charges what they delivered, and ends
    * the batch or plans the next round when nothing is left to draw.
    */
   private async apply(b: BatchRow, spec: BatchSpec, outcomes: readonly Outcome[]): Promise<void> {
     const waves = spec.allocation === "waves";
-    const options = spec.mode === "route" && waves ? (JSON.parse(b.route_options!) as { model: string; cost: number }[]) : null;
+    const options = spec.mode === "route" && waves ? this.routeOptions(b) : null;
     for (const o of outcomes) {
       type Row = { idx: number; attempts: number; reward: number | null; best: string | null; atoms: string | null; seen: string | null; arm: number | null; arm_failures: string | null; route_p: string | null; planned: number };
       const it = this.sql
@@ -687,12 +691,12 @@ export class BatchRun extends DurableObject<Env> {
     }
     // What was delivered is charged now (a cancel waits for a step in flight, then releases the rest).
     await this.chargeSampled(this.row()!);
-    const now = this.row()!;
-    if (now.status !== "sampling") return;
+    const after = this.row()!;
+    if (after.status !== "sampling") return;
     const left = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM item WHERE state = 'pending'${waves ? " AND planned > 0" : ""}`).one().n;
     if (left > 0) return;
     if (!waves) await this.finish("done");
-    else await this.planned(now, spec);
+    else await this.planned(after, spec);
   }
 
   /**
