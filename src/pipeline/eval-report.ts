@@ -86,7 +86,9 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
     const empirical = new Float64Array(bMax + 1);
     if (binary) for (let b = 1; b <= bMax; b++) empirical[b] = passAt(r.rewards.length, s, b);
     else empirical.set(bestOfCurve(r.rewards, bMax), 1);
-    const predicted = binary ? { p: out[i] } : { q: Float64Array.from(out.subarray(i * width, i * width + bMax)) };
+    const q = Float64Array.from(out.subarray(i * width, i * width + bMax));
+    // A curve's implied reward distribution, fitted once here for every replay and the calibration table.
+    const predicted = binary ? { p: out[i] } : { q, atoms: atomsFromCurve(q) };
     return { empirical, predicted, outcomes: r.rewards };
   });
   const empiricalOne = prompts.map((p) => p.empirical[1]);
@@ -160,7 +162,7 @@ export async function evaluatePredictor(o: EvalOptions): Promise<EvalResult> {
 
 /** P(X ≥ t) from each prompt's implied distribution against its recorded samples, at t = 0.25, 0.5, 0.75, 1. */
 function distributionCalibration(prompts: readonly EvalPrompt[], rewards: readonly (readonly number[])[]): NonNullable<EvalResult["distribution"]> {
-  const atoms = prompts.map((p) => ("q" in p.predicted ? sketchOf(atomsFromCurve(p.predicted.q)) : null));
+  const atoms = prompts.map((p) => ("q" in p.predicted ? sketchOf(p.predicted.atoms ?? atomsFromCurve(p.predicted.q)) : null));
   return [0.25, 0.5, 0.75, 1].map((t) => {
     const predicted = atoms.map((a) => exceedance(a!, t));
     const observed = rewards.map((rs) => rs.filter((x) => x >= t - 1e-12).length / rs.length);

@@ -17,7 +17,7 @@ export interface EvalPrompt {
   /** q̂(0..bMax): q̂[0] = 0, q̂[b] the unbiased best-of-b estimate. */
   readonly empirical: Float64Array;
   /** The predictor's view: p (bernoulli) or its predicted q(1..bMax) (curve). */
-  readonly predicted: { p: number } | { q: Float64Array };
+  readonly predicted: { p: number } | { q: Float64Array; atoms?: Float64Array };
   /** The recorded rewards, for the sequential policies' replays. */
   readonly outcomes?: readonly number[];
 }
@@ -121,7 +121,9 @@ function replaysAt(recorded: readonly RecordedPrompt[], B: number, bMax: number,
 export function recordedOf(prompts: readonly EvalPrompt[]): RecordedPrompt[] | null {
   if (!prompts.every((p) => p.outcomes)) return null;
   return prompts.map((p) =>
-    "p" in p.predicted ? { p: p.predicted.p, outcomes: p.outcomes! } : { p: p.predicted.q[0], curve: p.predicted.q, atoms: atomsFromCurve(p.predicted.q), outcomes: p.outcomes! },
+    "p" in p.predicted
+      ? { p: p.predicted.p, outcomes: p.outcomes! }
+      : { p: p.predicted.q[0], curve: p.predicted.q, atoms: p.predicted.atoms ?? atomsFromCurve(p.predicted.q), outcomes: p.outcomes! },
   );
 }
 
