@@ -56,8 +56,10 @@ export interface ServedChoice {
 export interface OnlineResult {
   readonly choices: readonly ServedChoice[];
   readonly price: number;
-  /** Units planned at the price, and charged (fewer when the budget had less left). */
+  /** Units planned at the price (for waves and cascades, their caps), and charged. */
   readonly planned: number;
+  /** The budget had fewer units left than planned, so the plan was cut to fit. */
+  readonly budgetLimited: boolean;
   readonly units: number;
 }
 
@@ -392,7 +394,10 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     rounds: results[i].rounds,
     result: results[i].result,
   }));
-  return { choices, price: online.price, planned, units: choices.reduce((s, c) => s + c.units, 0) };
+  // Cut by the budget: the options kept cost less than the plan (waves and cascades that
+  // stop before their cap are not, though they charge less than planned).
+  const budgetLimited = chosen.reduce((s, o) => s + o.cost, 0) < planned;
+  return { choices, price: online.price, planned, budgetLimited, units: choices.reduce((s, c) => s + c.units, 0) };
 }
 
 /** What allot did, as response headers: per choice, comma-separated, where choices differ. */
@@ -405,7 +410,7 @@ export function allotHeaders(r: OnlineResult): Record<string, string> {
     "x-allot-units": String(r.units),
     "x-allot-rounds": each((c) => String(c.rounds)),
     "x-allot-price": String(r.price),
-    ...(r.units < r.planned ? { "x-allot-planned-units": String(r.planned), "x-allot-budget-limited": "true" } : {}),
+    ...(r.budgetLimited ? { "x-allot-planned-units": String(r.planned), "x-allot-budget-limited": "true" } : {}),
     ...(predicted ? { "x-allot-predicted-success": each((c) => c.predicted!.toFixed(4)) } : {}),
   };
 }

@@ -155,6 +155,8 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const easy = await complete(t.headers, { prompt: "12+34=" });
     expect(easy.body.allot).toMatchObject({ samples: 1, units: 1, rounds: 1, reward: 1 });
     expect(easy.res.headers.get("x-allot-rounds")).toBe("1");
+    // Stopping before the cap is not a budget limit: the budget had plenty.
+    expect(easy.res.headers.get("x-allot-budget-limited")).toBeNull();
     // Hard prompts (the strong model solves 3+3-digit sums about half the time): rounds of
     // 1, 1, 2, 4 samples until a pass; a pass ends it, a failure means the rule stopped or the cap was hit.
     let drawn = 0;
