@@ -11,6 +11,7 @@ import { completions } from "./routes/completions.js";
 import { docs } from "./routes/docs.js";
 import { allocateRoute } from "./routes/allocate.js";
 import { health } from "./routes/health.js";
+import { metrics } from "./routes/metrics.js";
 import { models } from "./routes/models.js";
 import { predictors } from "./routes/predictors.js";
 import { usage } from "./routes/usage.js";
@@ -29,6 +30,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", models);
   app.route("/", admin);
   app.route("/", predictors);
+  app.route("/", metrics);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "A tenant's API key." });
   app.doc31("/openapi.json", {

@@ -1,5 +1,6 @@
 import type { BatchRun } from "./batches/run.js";
 import type { BatchShard } from "./batches/shard.js";
+import type { TenantDirectory } from "./tenants/directory.js";
 import type { TenantLedger } from "./tenants/ledger.js";
 
 /** Bindings and variables the Worker sees (wrangler.toml, secrets, .dev.vars locally). */
@@ -16,6 +17,8 @@ export interface Env {
   /** Browser origins allowed to call the API ("*" or a comma-separated list); CORS is off when unset. */
   readonly CORS_ORIGINS?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
+  /** The list of tenants (one object), for the console and /metrics. */
+  readonly TENANT_DIRECTORY: DurableObjectNamespace<TenantDirectory>;
   readonly BATCHES: DurableObjectNamespace<BatchRun>;
   readonly BATCH_SHARDS: DurableObjectNamespace<BatchShard>;
   /** The LM server (vLLM, SGLang, or the reference LM): base URL, model, key, hidden-state protocol. */

@@ -15,6 +15,7 @@ import { type Belief, PASSING_REWARD, planRound, priorOf, roundSeed, roundSize }
 import { cascadeMenu } from "../allocation/cascade.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
+import { type Earned, addEarned, curvePoints, emptyEarned, estimateEarned } from "../metrics/earned.js";
 import { hasBatch, migrate } from "./schema.js";
 import { type Failure, IN_FLIGHT, type Outcome, type Work, drawWork, shardOf } from "./work.js";
 
@@ -189,6 +190,11 @@ export class BatchRun extends DurableObject<Env> {
     if (!b || b.tenant !== tenant) return null;
     if (!TERMINAL.includes(b.status) && (await this.ctx.storage.getAlarm()) === null) await this.nextStep();
     if (TERMINAL.includes(b.status) && !b.settled && !this.current) await this.settle(b);
+    return this.view(this.row()!);
+  }
+
+  /** The status as stored (a read). */
+  private view(b: BatchRow): BatchStatus {
     // Units used are derived from the charged prompts, never kept as a running total that
     // a restart between charging and counting could double.
     const counts = this.sql.exec<{ sampled: number; failed: number; used: number }>(
@@ -736,6 +742,22 @@ export class BatchRun extends DurableObject<Env> {
     }
   }
 
+  /**
+   * What the batch earned over uniform best-of-k at its spend (metrics/earned.ts), from its
+   * prompts' stored predictions and the rewards they got; null for a uniform or routed
+   * batch, or one with no predicted prompt done.
+   */
+  private earned(b: BatchRow): Earned | null {
+    const spec = this.spec(b);
+    if (spec.mode === "route" || spec.allocation === "uniform") return null;
+    let sums = emptyEarned();
+    const rows = this.sql.exec<{ prediction: string; reward: number; units: number }>(
+      "SELECT prediction, reward, units FROM item WHERE state = 'done' AND prediction IS NOT NULL AND reward IS NOT NULL",
+    );
+    for (const r of rows) sums = addEarned(sums, { prompts: 1, units: r.units, reward: r.reward, curve: curvePoints(JSON.parse(r.prediction) as Prediction) });
+    return estimateEarned(sums);
+  }
+
   private async finish(status: State, error?: { type: string; message: string }): Promise<void> {
     if (error) this.sql.exec("UPDATE batch SET error_type = ?, error_message = ?", error.type, error.message);
     this.sql.exec("UPDATE batch SET status = ?, finished_at = ?", status, Date.now());
@@ -750,7 +772,7 @@ export class BatchRun extends DurableObject<Env> {
     const ledger = this.ledger(b.tenant);
     await this.chargeSampled(b);
     if (b.reservation) await ledger.release(b.reservation);
-    await ledger.endBatch(b.id);
+    await ledger.endBatch(b.id, { status: b.status, summary: JSON.stringify({ ...this.view(b), earned: this.earned(b) }) });
     const finished = b.finished_at ?? Date.now();
     this.sql.exec("UPDATE batch SET settled = 1, finished_at = ?", finished);
     await this.nextStep(finished + this.timing.retentionMs);

@@ -5,6 +5,7 @@
  * Only fetch and timers: runs in Node and in workerd alike.
  */
 import type { ZodType } from "zod";
+import { currentMeter } from "./meter.js";
 
 export interface RetryPolicy {
   readonly attempts: number;
@@ -73,6 +74,28 @@ export async function postJson<T>(
   schema: ZodType<T>,
   opts: { policy?: RetryPolicy; headers?: Record<string, string>; fetch?: typeof fetch } = {},
 ): Promise<T> {
+  const meter = currentMeter();
+  meter?.start();
+  try {
+    return await postWithRetries(url, body, schema, opts, () => {
+      if (meter) meter.retries++;
+    });
+  } catch (e) {
+    if (meter) meter.errors++;
+    throw e;
+  } finally {
+    meter?.end();
+  }
+}
+
+/** postJson's attempts; `retried` is told of each failed attempt that will be tried again. */
+async function postWithRetries<T>(
+  url: string,
+  body: unknown,
+  schema: ZodType<T>,
+  opts: { policy?: RetryPolicy; headers?: Record<string, string>; fetch?: typeof fetch },
+  retried: () => void,
+): Promise<T> {
   const policy = opts.policy ?? defaultRetryPolicy;
   const doFetch = opts.fetch ?? fetch;
   let last: BackendError | null = null;
@@ -115,6 +138,7 @@ export async function postJson<T>(
       }
     }
     if (attempt < policy.attempts) {
+      retried();
       const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
       await sleep(Math.min(policy.maxDelayMs, wait ?? backoff * (0.5 + Math.random() / 2)));
     }

@@ -21,6 +21,9 @@ import { ApiError } from "../http/errors.js";
 import { BackendError } from "../lm/http.js";
 import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { type Predictor, findRouter } from "../predictor/registry.js";
+import type { RequestRecord } from "../contracts/metrics.js";
+import { CallMeter, metered } from "../lm/meter.js";
+import { type EarnedSums, addEarned, curvePoints, emptyEarned } from "../metrics/earned.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
@@ -37,6 +40,8 @@ export interface OnlineRequest {
   readonly pinned?: { readonly units: number; readonly param: string };
   /** The most rounds the caller allows (x-allot-rounds or body allot.rounds), within the tenant's max_rounds. */
   readonly rounds?: { readonly max: number; readonly param: string };
+  /** The API route it came by, for the console's counts (default completions). */
+  readonly route?: RequestRecord["route"];
 }
 
 export interface ServedChoice {
@@ -102,6 +107,11 @@ interface Plan {
   readonly belief?: Belief;
   /** Set when a routed prompt samples in a cascade: its models (the options' costs are then caps on units). */
   readonly cascade?: readonly (CascadeArm & { readonly model: string })[];
+  /**
+   * Set when a best-of-k predictor decided the spend: its name and the prompt's expected
+   * best of k (k = 1..CURVE_UNITS), what the console's "what allot earned" compares with.
+   */
+  readonly predicted?: { readonly predictor: string; readonly curve: readonly number[] };
 }
 
 type OnlineSettings = { min_units: number; max_units: number; max_rounds: number; price: number };
@@ -120,7 +130,9 @@ async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings,
   const preds = await predict(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"));
   const bounds = { min: online.min_units, max: online.max_units };
   const strength = predictor.manifest.prior_strength;
-  return preds.map((pr) => {
+  return preds.map((pr) => ({ ...planOne(pr), predicted: { predictor: predictor.manifest.name, curve: curvePoints(pr) } }));
+
+  function planOne(pr: (typeof preds)[number]): Plan {
     if (rounds > 1 && "p" in pr && strength !== undefined) return planWaves(req.model, { prior: priorOf(pr.p, strength) }, pr.p, online);
     if (rounds > 1 && "curve" in pr) return planWaves(req.model, { atoms: atomsFromCurve(pr.curve), strength }, pr.curve[0], online);
     const curve = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
@@ -132,7 +144,7 @@ async function planBestOfK(env: Env, req: OnlineRequest, online: OnlineSettings,
       return { option: 0, k: j, cost: j, value: q(j), model: req.model, predicted };
     });
     return { options, chosen: options.length - 1 };
-  });
+  }
 }
 
 /**
@@ -312,7 +324,42 @@ async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online
  * rest released; a gateway that dies outright leaves a reservation whose lease
  * (ONLINE_LEASE_SECONDS) ends it.
  */
-export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<OnlineResult> {
+export function serveOnline(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}): Promise<OnlineResult> {
+  const meter = new CallMeter();
+  return metered(meter, () => serveMetered(env, tenant, req, waitUntil, meter, Date.now()));
+}
+
+/** What the console records of a request that ended with `status`, having drawn `drawn` (none if it failed). */
+function recordOf(req: OnlineRequest, status: number, priced: boolean, meter: CallMeter, started: number, plans: readonly Plan[] = [], drawn: readonly Drawn[] = []): RequestRecord {
+  let earned: EarnedSums | null = null;
+  const points: { predicted: number; observed: number }[] = [];
+  drawn.forEach((d, i) => {
+    const p = plans[i]?.predicted;
+    if (!priced || !p || d.result.reward === null) return;
+    earned = addEarned(earned ?? emptyEarned(), { prompts: 1, units: d.units, reward: d.result.reward, curve: [...p.curve] });
+    points.push({ predicted: p.curve[0], observed: d.result.rewards[0] });
+  });
+  const predictor = plans.find((p) => p.predicted)?.predicted?.predictor;
+  return {
+    route: req.route ?? "completions",
+    status,
+    prompts: req.inputs.length,
+    samples: drawn.reduce((s, d) => s + d.samples, 0),
+    rounds: drawn.reduce((s, d) => Math.max(s, d.rounds), 0),
+    priced,
+    total_ms: Date.now() - started,
+    lm_ms: meter.elapsed(),
+    lm_retries: meter.retries,
+    lm_errors: meter.errors,
+    earned,
+    calibration: predictor && points.length > 0 ? { predictor, points } : null,
+  };
+}
+
+/** The HTTP status an error leaves with (as errorResponse sends it). */
+const statusOf = (e: unknown): number => (e instanceof ApiError ? e.status : e instanceof BackendError ? (e.rejected ? 400 : 502) : 500);
+
+async function serveMetered(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void, meter: CallMeter, started: number): Promise<OnlineResult> {
   const ledger = tenantLedger(env, tenant);
   const greedy = req.params.temperature < GREEDY_TEMPERATURE;
   const router = await findRouter(env, req.model);
@@ -324,14 +371,16 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     rounds: req.rounds?.max ?? null,
     greedy: greedy && !router,
     unitCost: router ? Math.min(...router.manifest.route!.options.map((o) => o.cost)) : 1,
+    route: req.route ?? "completions",
   });
   if (online.invalid === "units") throw new ApiError(400, "invalid_request_error", `${req.pinned!.units} units is above this tenant's max of ${online.max_units}`, req.pinned!.param);
   if (online.invalid === "rounds") throw new ApiError(400, "invalid_request_error", `${req.rounds!.max} rounds is above this tenant's max of ${online.max_rounds}`, req.rounds!.param);
   const reservation = online.reservation!;
   if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
   const maxRounds = req.rounds?.max ?? online.max_rounds;
+  const priced = !req.pinned && !greedy;
 
-  let plans: Plan[];
+  let plans: Plan[] = [];
   let chosen: Option[];
   let planned: number;
   try {
@@ -345,7 +394,7 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
     chosen = plans.map((p, i) => p.options[picks[i]]);
   } catch (e) {
     // Planning failed (an unknown model, an unusable hidden state, …): nothing is drawn, nothing held.
-    await ledger.release(reservation.id);
+    await ledger.release(reservation.id, recordOf(req, statusOf(e), priced, meter, started, plans));
     throw e;
   }
 
@@ -367,11 +416,11 @@ export async function serveOnline(env: Env, tenant: string, req: OnlineRequest, 
       // at its model's cost. The price sees what the price decided (the plan, or what waves
       // drew, even when the budget's end cut it short), and nothing of requests whose spend
       // it did not decide (pinned, or greedy).
-      const observed = req.pinned || greedy ? null : plans.map((p, i) => (p.belief || p.cascade ? drawn[i].units : p.options[p.chosen].cost));
-      await ledger.finish(reservation.id, drawn.reduce((s, d) => s + d.units, 0), observed);
+      const observed = priced ? plans.map((p, i) => (p.belief || p.cascade ? drawn[i].units : p.options[p.chosen].cost)) : null;
+      await ledger.finish(reservation.id, drawn.reduce((s, d) => s + d.units, 0), observed, recordOf(req, 200, priced, meter, started, plans, drawn));
       return drawn;
     } catch (e) {
-      await ledger.release(reservation.id);
+      await ledger.release(reservation.id, recordOf(req, statusOf(e), priced, meter, started, plans));
       throw e;
     }
   })();

@@ -9,6 +9,7 @@ import { ApiError } from "../http/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { batchUnits } from "../batches/run.js";
+import { BatchListQuery, BatchListSchema, listBatches } from "../batches/list.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { randomHex, tenantLedger } from "../tenants/lookup.js";
 
@@ -67,7 +68,7 @@ batches.openapi(
     const resolved = { ...spec, allocation };
     const id = `b_${randomHex(12)}`;
     const book = ledger(c.env, tenant);
-    if (!(await book.startBatch(id))) {
+    if (!(await book.startBatch(id, { prompts: spec.prompts.length, mode: spec.mode, model: spec.model ?? null }))) {
       throw new ApiError(429, "rate_limit_error", `tenant ${tenant} already runs ${limits.maxConcurrentBatches} batches (max_concurrent_batches); wait for one to finish`);
     }
     // The batch's whole budget is reserved before any LM work: a tenant that cannot pay
@@ -87,6 +88,23 @@ batches.openapi(
       await book.endBatch(id);
       throw e;
     }
+  },
+);
+
+batches.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/batches",
+    summary: "Your batches, newest first (paginated like OpenAI's: limit, after = the previous page's last_id)",
+    description: "Running batches show their live progress; ended ones their final status and what they earned over uniform best-of-k. Batches are listed until BATCH_RETENTION_SECONDS after they end.",
+    tags: ["batches"],
+    security,
+    request: { query: BatchListQuery },
+    responses: { 200: json(BatchListSchema, "A page of batches."), 400: errorDoc("A bad limit or cursor."), 401: errorDoc("Missing or invalid API key.") },
+  }),
+  async (c) => {
+    const { limit, after } = c.req.valid("query");
+    return c.json(await listBatches(c.env, c.get("tenant"), limit, after), 200);
   },
 );
 

@@ -78,6 +78,7 @@ chat.openapi(
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
       rounds: roundsCap(c.req.header("x-allot-rounds"), req.allot?.rounds),
+      route: "chat",
     }, (p) => c.executionCtx.waitUntil(p));
     return openaiResponse(c, served, CHAT_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
   },

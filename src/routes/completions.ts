@@ -65,6 +65,7 @@ completions.openapi(
       seed: req.seed,
       pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units ?? bestOf, req.allot?.units !== undefined ? "allot.units" : "best_of"),
       rounds: roundsCap(c.req.header("x-allot-rounds"), req.allot?.rounds),
+      route: "completions",
     }, (p) => c.executionCtx.waitUntil(p));
     return openaiResponse(c, served, COMPLETIONS_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false }, (i) => (req.echo ? prompts[i] : ""));
   },

@@ -31,3 +31,50 @@ export class BatchRegistry {
     return this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM active_batch").one().t;
   }
 }
+
+/** A batch as the tenant's list shows it: what it was submitted as, and once it has ended, its final status. */
+export type LoggedBatch = {
+  id: string;
+  created_at: number;
+  prompts: number;
+  mode: string;
+  model: string | null;
+  status: string;
+  ended_at: number | null;
+  /** The final status and what the batch earned (JSON), once ended. */
+  summary: string | null;
+};
+
+/**
+ * Every batch the tenant submitted, newest first, for GET /v1/batches and the console.
+ * A row is written when the batch is accepted and completed when it settles; rows go
+ * when the batch's own data does (BATCH_RETENTION_SECONDS after it ends).
+ */
+export class BatchLog {
+  constructor(private readonly sql: SqlStorage) {}
+
+  add(b: { id: string; prompts: number; mode: string; model: string | null }, now: number): void {
+    this.sql.exec("INSERT OR IGNORE INTO batch_log (id, created_at, prompts, mode, model, status) VALUES (?, ?, ?, ?, ?, 'queued')", b.id, now, b.prompts, b.mode, b.model);
+  }
+
+  /** The batch ended (idempotent: the first ending is kept). */
+  end(id: string, status: string, summary: string, now: number): void {
+    this.sql.exec("UPDATE batch_log SET status = ?, ended_at = ?, summary = ? WHERE id = ? AND ended_at IS NULL", status, now, summary, id);
+  }
+
+  /** A submission that never started (refused after its row was written). */
+  drop(id: string): void {
+    this.sql.exec("DELETE FROM batch_log WHERE id = ?", id);
+  }
+
+  /** Up to `limit` batches older than `after` (a batch id; the newest when null), and whether more follow; null if `after` is not in the list. */
+  page(limit: number, after: string | null, now: number, retentionMs: number): { rows: LoggedBatch[]; more: boolean } | null {
+    this.sql.exec("DELETE FROM batch_log WHERE ended_at IS NOT NULL AND ended_at < ?", now - retentionMs);
+    const cursor = after === null ? null : this.sql.exec<{ created_at: number }>("SELECT created_at FROM batch_log WHERE id = ?", after).toArray()[0];
+    if (after !== null && !cursor) return null;
+    const rows = cursor
+      ? this.sql.exec<LoggedBatch>("SELECT * FROM batch_log WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?", cursor.created_at, after, limit + 1).toArray()
+      : this.sql.exec<LoggedBatch>("SELECT * FROM batch_log ORDER BY created_at DESC, id DESC LIMIT ?", limit + 1).toArray();
+    return { rows: rows.slice(0, limit), more: rows.length > limit };
+  }
+}

@@ -1,15 +1,21 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CreateTenant, Online, Tenant, Usage } from "../contracts/tenants.js";
 import type { Env } from "../env.js";
-import { BatchRegistry } from "./batch-registry.js";
+import type { RequestRecord, Step, TenantSummary } from "../contracts/metrics.js";
+import { estimateEarned } from "../metrics/earned.js";
+import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, type ReserveUpToResult } from "./budget.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
 import { OnlineSettings } from "./online-settings.js";
+import { type Lifetime, type Rollup, Rollups, emptyRollup, rollupOf } from "./rollups.js";
 import { holdsLedger, migrate } from "./schema.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
 export type { ReserveResult, ReserveUpToResult } from "./budget.js";
+
+/** A request that did nothing: what a refusal before any work records. */
+const NOTHING: Omit<RequestRecord, "route" | "status" | "prompts"> = { samples: 0, rounds: 0, priced: false, total_ms: 0, lm_ms: 0, lm_retries: 0, lm_errors: 0, earned: null, calibration: null };
 
 /** How long a reservation lives unless renewed: an online request's (ONLINE_LEASE_SECONDS) and a batch's (BATCH_LEASE_SECONDS). */
 function leases(env: Env): { online: number; batch: number } {
@@ -36,6 +42,8 @@ export class TenantLedger extends DurableObject<Env> {
   private readonly keys: ApiKeys;
   private readonly settings: OnlineSettings;
   private readonly batches: BatchRegistry;
+  private readonly batchLog: BatchLog;
+  private readonly rollups: Rollups;
   private readonly lease: { online: number; batch: number };
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -45,6 +53,8 @@ export class TenantLedger extends DurableObject<Env> {
     this.keys = new ApiKeys(this.sql, hex);
     this.settings = new OnlineSettings(this.sql);
     this.batches = new BatchRegistry(this.sql);
+    this.batchLog = new BatchLog(this.sql);
+    this.rollups = new Rollups(this.sql);
     this.lease = leases(env);
   }
 
@@ -150,9 +160,18 @@ export class TenantLedger extends DurableObject<Env> {
     return r;
   }
 
+  /** A batch's charge (idempotent per `key`); what it newly charges is counted in the rollups as batch units. */
   commit(id: string, units: number, now = Date.now(), key: string | null = null): number | null {
     this.ensureSchema();
-    return this.budget.commit(id, units, now, key);
+    const taken = this.budget.commit(id, units, now, key);
+    if (taken) this.rollups.add({ ...emptyRollup(), batch_units: taken }, now);
+    return taken;
+  }
+
+  /** Counts one online request in the rollups (its units as charged, the price and target now in force). */
+  private record(r: RequestRecord, units: number, now: number): void {
+    const online = this.settings.view();
+    this.rollups.add(rollupOf(r, units, online.price, online.target_units), now, { key: `${r.route} ${r.status}`, calibration: r.calibration });
   }
 
   /** Commits `units` and ends the reservation in one call: an online request's settlement. */
@@ -174,16 +193,22 @@ export class TenantLedger extends DurableObject<Env> {
    * ends it.
    */
   async begin(
-    req: { prompts: number; pinned: number | null; rounds: number | null; greedy: boolean; unitCost: number },
+    req: { prompts: number; pinned: number | null; rounds: number | null; greedy: boolean; unitCost: number; route?: RequestRecord["route"] },
     now = Date.now(),
   ): Promise<Online & { price: number; requests: number; mean_units: number; invalid: "units" | "rounds" | null; reservation: ReserveUpToResult | null }> {
     if (!this.exists()) throw new Error("no such tenant");
     const online = this.settings.view();
     const invalid = req.pinned !== null && req.pinned > online.max_units ? "units" : req.rounds !== null && req.rounds > online.max_rounds ? "rounds" : null;
-    if (invalid) return { ...online, invalid, reservation: null };
+    const refused = (status: number) => this.record({ ...NOTHING, route: req.route ?? "completions", status, prompts: req.prompts }, 0, now);
+    if (invalid) {
+      refused(400);
+      return { ...online, invalid, reservation: null };
+    }
     const least = req.pinned ?? Math.max(req.greedy ? 1 : online.min_units, req.unitCost);
     const most = req.pinned ?? (req.greedy && req.unitCost === 1 ? 1 : Math.max(least, online.max_units));
-    return { ...online, invalid: null, reservation: await this.reserveUpTo(req.prompts * most, req.prompts * least, now) };
+    const reservation = await this.reserveUpTo(req.prompts * most, req.prompts * least, now);
+    if (!reservation.ok) refused(429);
+    return { ...online, invalid: null, reservation };
   }
 
   /**
@@ -191,25 +216,31 @@ export class TenantLedger extends DurableObject<Env> {
    * price controller see the spend the price decided (`observed`, one entry per prompt;
    * null for requests whose spend the price did not decide).
    */
-  finish(id: string, units: number, observed: readonly number[] | null, now = Date.now()): number | null {
+  finish(id: string, units: number, observed: readonly number[] | null, record: RequestRecord | null = null, now = Date.now()): number | null {
     const charged = this.settle(id, units, now);
+    if (record) this.record(record, charged ?? 0, now);
     if (observed && observed.length > 0) this.settings.observe(observed);
     return charged;
   }
 
-  release(id: string): number {
+  /** Ends a reservation, charging nothing more; an online request that failed says how (`record`). */
+  release(id: string, record: RequestRecord | null = null, now = Date.now()): number {
     this.ensureSchema();
+    if (record) this.record(record, 0, now);
     return this.budget.release(id);
   }
 
   // ---- batches
 
-  /** Registers a running batch if the tenant has room for one more; false otherwise. */
-  async startBatch(id: string, now = Date.now()): Promise<boolean> {
+  /** Registers a running batch if the tenant has room for one more, and lists it; false otherwise. */
+  async startBatch(id: string, info: { prompts: number; mode: string; model: string | null } = { prompts: 0, mode: "best_of_k", model: null }, now = Date.now()): Promise<boolean> {
     const limits = this.batchLimits();
     if (!limits) return false;
     const ok = this.batches.start(id, limits.maxConcurrentBatches, now, this.lease.batch);
-    if (ok) await this.scheduleExpiry();
+    if (ok) {
+      this.batchLog.add({ id, ...info }, now);
+      await this.scheduleExpiry();
+    }
     return ok;
   }
 
@@ -222,9 +253,59 @@ export class TenantLedger extends DurableObject<Env> {
     return slot && held;
   }
 
-  endBatch(id: string): void {
+  /**
+   * Frees a batch's slot. A batch that ran says how it ended (`ended`: its final status and
+   * summary, kept in the tenant's list); without it, the submission never started and
+   * leaves the list.
+   */
+  endBatch(id: string, ended: { status: string; summary: string } | null = null, now = Date.now()): void {
     this.ensureSchema();
     this.batches.end(id);
+    if (ended) this.batchLog.end(id, ended.status, ended.summary, now);
+    else this.batchLog.drop(id);
+  }
+
+  /** The tenant's batches, newest first: up to `limit` after the batch `after`; null if `after` is not one of them. */
+  listBatches(limit: number, after: string | null, now = Date.now()): { rows: LoggedBatch[]; more: boolean } | null {
+    if (!this.exists()) return { rows: [], more: false };
+    const retention = (Number(this.env.BATCH_RETENTION_SECONDS) || 7 * 86_400) * 1000;
+    return this.batchLog.page(limit, after, now, retention);
+  }
+
+  // ---- the console
+
+  /** All-time counters (Prometheus), or null if the tenant does not exist. */
+  lifetime(): (Lifetime & { name: string; price: number; target: number }) | null {
+    if (!this.exists()) return null;
+    const online = this.settings.view();
+    const t = this.sql.exec<{ name: string }>("SELECT name FROM tenant").one();
+    return { ...this.rollups.lifetime(), name: t.name, price: online.price, target: online.target_units };
+  }
+
+  /** The tenant at a glance: budget use per window, online settings and price, keys, all-time totals, what allot earned, live calibration. */
+  summary(now = Date.now()): TenantSummary | null {
+    const t = this.view();
+    const u = this.usage(now);
+    if (!t || !u) return null;
+    const online = this.settings.view();
+    const all = this.rollups.lifetime();
+    return {
+      id: t.id,
+      name: t.name,
+      created_at: t.created_at,
+      usage: u.windows.map((w) => ({ window: w.window, limit: w.limit, used: w.used, reserved: w.reserved })),
+      online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, price: online.price, mean_units: online.mean_units, requests: online.requests },
+      keys: t.keys.map((k) => ({ id: k.id, revoked: k.revoked_at !== null })),
+      totals: { requests: all.requests, ok: all.ok, refused: all.refused, failed: all.failed, units: all.units, batch_units: all.batch_units },
+      earned: estimateEarned(all.earned),
+      calibration: all.calibration,
+    };
+  }
+
+  /** Traffic over [from, to) in buckets of `step`, and the sum over the range; null if the tenant does not exist. */
+  series(from: number, to: number, step: Step): { points: { t: number; r: Rollup }[] } | null {
+    if (!this.exists()) return null;
+    return { points: this.rollups.series(from, to, step) };
   }
 
   usage(now = Date.now()): Usage | null {

@@ -33,6 +33,14 @@ const MIGRATIONS: readonly Migration[] = [
   },
   // 3: waves: how many rounds an online request may sample in.
   (sql) => addColumn(sql, "online", "max_rounds", "INTEGER NOT NULL DEFAULT 4"),
+  // 4: the operator's console: traffic rolled up per minute, hour and all time (rollups.ts),
+  // and every batch the tenant submitted, newest first (batch-registry.ts).
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE rollup (res TEXT NOT NULL, t INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (res, t));
+      CREATE TABLE batch_log (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, prompts INTEGER NOT NULL, mode TEXT NOT NULL,
+        model TEXT, status TEXT NOT NULL, ended_at INTEGER, summary TEXT);
+      CREATE INDEX batch_log_created ON batch_log (created_at DESC, id DESC);`),
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */

@@ -173,17 +173,17 @@ describe("TenantLedger", () => {
     // lies in the future, so the ledger's real alarm does not expire them behind the test's back.
     const today = new Date();
     const t0 = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1, 10);
-    expect(await stub.startBatch("b1", t0)).toBe(true);
+    expect(await stub.startBatch("b1", undefined, t0)).toBe(true);
     const r = await stub.reserve(10, "b1", t0);
     if (!r.ok) throw new Error("expected a reservation");
     // Renewed every 10 minutes for an hour: still held.
     for (let m = 10; m <= 60; m += 10) expect(await stub.renewBatch("b1", r.id, t0 + m * 60_000)).toBe(true);
-    expect(await stub.startBatch("b2", t0 + 61 * 60_000)).toBe(false);
+    expect(await stub.startBatch("b2", undefined, t0 + 61 * 60_000)).toBe(false);
     expect(await stub.commit(r.id, 3, t0 + 61 * 60_000, "item:0")).toBe(3);
     // The batch dies: 15 minutes after its last renewal, its slot and reservation are gone.
     const later = t0 + 76 * 60_000;
     expect(await stub.renewBatch("b1", r.id, later)).toBe(false);
-    expect(await stub.startBatch("b2", later)).toBe(true);
+    expect(await stub.startBatch("b2", undefined, later)).toBe(true);
     expect((await stub.usage(later))!.windows.find((w: { window: string }) => w.window === "day")).toMatchObject({ used: 3, reserved: 0 });
   });
 

@@ -1,0 +1,105 @@
+/**
+ * What the operator's console reads: a request's record as serving reports it to its
+ * tenant's ledger, and the JSON the admin routes answer with (per-minute usage series,
+ * tenant summaries, batch lists). Types come from these schemas.
+ */
+import { z } from "@hono/zod-openapi";
+import { CALIBRATION_BINS, CURVE_UNITS } from "../metrics/earned.js";
+
+export const ONLINE_ROUTES = ["completions", "chat"] as const;
+
+const ms = z.number().nonnegative().max(86_400_000);
+const count = z.int().nonnegative();
+
+export const EarnedSumsSchema = z.object({
+  prompts: count,
+  units: z.number().nonnegative(),
+  reward: z.number(),
+  curve: z.array(z.number()).length(CURVE_UNITS),
+});
+
+/** One online request, as serving reports it when it ends (ledger.finish, release, or a refusal at begin). */
+export const RequestRecordSchema = z.object({
+  route: z.enum(ONLINE_ROUTES),
+  status: z.int().min(100).max(599),
+  prompts: count,
+  samples: count,
+  rounds: count,
+  /** Whether the price decided the spend (not pinned, not greedy): only those requests average the price. */
+  priced: z.boolean(),
+  total_ms: ms,
+  /** Wall time with at least one LM, hidden-state or reward call in flight. */
+  lm_ms: ms,
+  lm_retries: count,
+  lm_errors: count,
+  earned: EarnedSumsSchema.nullable(),
+  /** The predictor's single-sample success against the first sample's reward, per prompt. */
+  calibration: z.object({ predictor: z.string(), points: z.array(z.object({ predicted: z.number(), observed: z.number() })) }).nullable(),
+});
+export type RequestRecord = z.infer<typeof RequestRecordSchema>;
+
+const Quantiles = z.object({ p50: z.number().nullable(), p99: z.number().nullable() });
+
+export const EarnedSchema = z
+  .object({
+    prompts: z.int(),
+    mean_units: z.number().describe("allot's mean units per prompt"),
+    quality: z.number().describe("observed mean reward of allot's answers"),
+    uniform_quality: z.number().nullable().describe("uniform best-of-k at the same mean spend, predicted"),
+    gain: z.number().nullable().describe("quality − uniform_quality"),
+    uniform_units: z.number().nullable().describe("mean units per prompt uniform is predicted to need for allot's quality"),
+    saved: z.number().nullable().describe("1 − mean_units / uniform_units"),
+  })
+  .openapi("Earned");
+
+export const UsagePointSchema = z.object({
+  t: z.string().describe("start of the bucket (ISO 8601, UTC)"),
+  requests: z.int(),
+  ok: z.int(),
+  refused: z.int().describe("429: over budget"),
+  rejected: z.int().describe("other 4xx"),
+  failed: z.int().describe("5xx: the LM or the reward model failed"),
+  prompts: z.int(),
+  units: z.number().describe("units charged online"),
+  batch_units: z.number().describe("units charged by batches"),
+  samples_per_request: z.number().nullable(),
+  rounds_per_request: z.number().nullable(),
+  price: z.number().nullable().describe("mean price over the requests it decided"),
+  target: z.number().nullable().describe("the online target (units per request) in force"),
+  lm_retries: z.int(),
+  lm_errors: z.int(),
+  added_ms: Quantiles.describe("latency allot added (total − time waiting on the LM)"),
+  lm_ms: Quantiles.describe("time waiting on the LM, hidden-state and reward calls"),
+});
+
+export const STEPS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+export type Step = keyof typeof STEPS;
+
+export const UsageSeriesSchema = z
+  .object({
+    tenant: z.string(),
+    step: z.enum(["minute", "hour", "day"]),
+    from: z.string(),
+    to: z.string(),
+    retention: z.object({ minute: z.string(), hour: z.string() }).describe("how far back each resolution is kept"),
+    points: z.array(UsagePointSchema),
+    earned: EarnedSchema.nullable().describe("what allot earned over the range (see docs/dashboard.md for how it is estimated)"),
+  })
+  .openapi("UsageSeries");
+
+export const CalibrationSchema = z.array(z.object({ n: z.int(), predicted: z.number(), observed: z.number() })).length(CALIBRATION_BINS);
+
+export const TenantSummarySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    created_at: z.string(),
+    usage: z.array(z.object({ window: z.enum(["hour", "day", "month"]), limit: z.int().nullable(), used: z.int(), reserved: z.int() })),
+    online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), price: z.number(), mean_units: z.number(), requests: z.int() }),
+    keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
+    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int(), failed: z.int(), units: z.number(), batch_units: z.number() }),
+    earned: EarnedSchema.nullable(),
+    calibration: z.record(z.string(), CalibrationSchema).describe("per predictor, live: first sample's reward against predicted single-sample success, in tenths"),
+  })
+  .openapi("TenantSummary");
+export type TenantSummary = z.infer<typeof TenantSummarySchema>;
