@@ -5,6 +5,7 @@ import { evaluateRouter } from "../pipeline/route-report.js";
 import { intFlag, numberFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 import { pct } from "../pipeline/format.js";
+import { predictorEvalMetrics, recordEvalMetrics, routerEvalMetrics } from "../pipeline/eval-metrics.js";
 
 export const usage = `allot eval --data TEST.jsonl --predictor models/NAME --out REPORT_DIR [--b-max 16] [--tranche 0.25]
 allot eval --data weak=W.jsonl,strong=S.jsonl --predictor models/predictors/ROUTER --out REPORT_DIR [--b-max 8]
@@ -15,13 +16,14 @@ on held-out prompts collected with K samples each; compute saved at equal qualit
 quality gained at equal budget at B = 2, 4, 8, on the full mix and on "tranches"
 (easiest + hardest prompts); for a Bernoulli predictor, the online price controller
 replayed on the same prompts. Writes REPORT_DIR/report.md, full.svg, tranches.svg,
-online.svg, trace.json and results.json.
+online.svg, trace.json and results.json, and the headline figures into the predictor's
+manifest (metrics.test_*: Spearman, ECE, compute saved at B = 2, 4, 8).
 
 A router (its manifest lists a menu of models; --data gives each model's dataset of the
 same prompts, in the router's order): quality-vs-cost curves of always each model, a
 random mix, allot routing and oracle routing with up to --b-max samples per prompt, and
 the cost saved at the quality of each fixed policy. Writes REPORT_DIR/report.md,
-routing.svg and results.json.`;
+routing.svg and results.json, and the savings into the router's manifest (metrics.test_*).`;
 
 async function isRouter(predictor: string): Promise<boolean> {
   try {
@@ -41,10 +43,11 @@ async function runRouteEval(data: string, predictor: string, out: string, kMax: 
   const r = await evaluateRouter({ test, predictor, outDir: out, kMax }).catch((e: Error) => {
     throw new CliError(e.message, 1);
   });
+  await recordEvalMetrics(predictor, routerEvalMetrics(r));
   process.stdout.write(
     `${r.manifest.name} on ${r.prompts} prompts:\n` +
       r.savings.map((s) => `  at the quality of ${s.reference} (${s.quality.toFixed(3)}, cost ${s.cost}): allot saves ${pct(s.saved.allot)}, oracle ${pct(s.saved.oracle)}\n`).join("") +
-      `  wrote ${out}/report.md\n`,
+      `  wrote ${out}/report.md, and its figures into ${predictor}.manifest.json (metrics.test_*)\n`,
   );
 }
 
@@ -69,6 +72,7 @@ export async function runEval(args: string[]): Promise<void> {
   }).catch((e: Error) => {
     throw new CliError(e.message, 1);
   });
+  await recordEvalMetrics(String(f.predictor), predictorEvalMetrics(r));
   const line = (name: string) =>
     r.mixes[name].savings
       .map((s) => `B=${s.budget}: saves ${s.saved.learned === null ? "—" : (100 * s.saved.learned).toFixed(0) + "%"} (oracle ${s.saved.oracle === null ? "—" : (100 * s.saved.oracle).toFixed(0) + "%"})`)
@@ -76,6 +80,6 @@ export async function runEval(args: string[]): Promise<void> {
   process.stdout.write(
     `${r.manifest.name} on ${r.prompts} prompts × ${r.samplesPerPrompt} samples: Spearman ${r.spearman.toFixed(3)}` +
       (r.ece !== null ? `, ECE ${r.ece.toFixed(3)}` : "") +
-      `\n  full:     ${line("full")}\n  tranches: ${line("tranches")}\n  wrote ${f.out}/report.md\n`,
+      `\n  full:     ${line("full")}\n  tranches: ${line("tranches")}\n  wrote ${f.out}/report.md, and its figures into ${f.predictor}.manifest.json (metrics.test_*)\n`,
   );
 }

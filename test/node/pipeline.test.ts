@@ -240,6 +240,11 @@ describe("allot train and allot eval", () => {
       }
     }
     expect(readFileSync(`${dir}/report/report.md`, "utf8")).toContain("compute saved at equal quality");
+    // The headline figures go into the predictor's manifest, where GET /admin/predictors and the console show them.
+    const m = JSON.parse(readFileSync(`${dir}/p1.manifest.json`, "utf8"));
+    expect(m.metrics.test_spearman).toBe(res.spearman);
+    expect(m.metrics.test_saved_b4).toBe(res.mixes.full.savings[1].saved.learned);
+    expect(m.metrics.spearman_validation).toBeGreaterThan(0); // the trainer's figures stay
   });
 
   it("replays stop-first, waves and the waves oracle for a Bernoulli predictor, spending what each budget allows", () => {
@@ -308,6 +313,7 @@ describe("allot train-route, and allot eval of a router", () => {
     });
     expect(res.savings[0].reference).toBe("always strong, k = 1");
     expect(readFileSync(`${dir}/route-report/report.md`, "utf8")).toContain("saved: allot routing");
+    expect(JSON.parse(readFileSync(`${out}.manifest.json`, "utf8")).metrics.test_saved_k1).toBe(res.savings[0].saved.allot);
     // Cascades: the prior's strength was fitted, and each cascade's curve is a frontier (dearer is better).
     expect(m.prior_strength).toBeGreaterThan(0);
     for (const name of ["cascade", "fixedCascade", "cascadeOracle"]) {
