@@ -15,7 +15,7 @@ import { type Belief, PASSING_REWARD, planRound, priorOf, roundSeed, roundSize }
 import { cascadeMenu } from "../allocation/cascade.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
-import { type Earned, addEarned, curvePoints, emptyEarned, estimateEarned } from "../metrics/earned.js";
+import { type Earned, addEarned, curvePoints, earnedOf, emptyEarned, estimateEarned } from "../metrics/earned.js";
 import { hasBatch, migrate } from "./schema.js";
 import { type Failure, IN_FLIGHT, type Outcome, type Work, drawWork, shardOf } from "./work.js";
 
@@ -754,7 +754,7 @@ export class BatchRun extends DurableObject<Env> {
     const rows = this.sql.exec<{ prediction: string; reward: number; units: number }>(
       "SELECT prediction, reward, units FROM item WHERE state = 'done' AND prediction IS NOT NULL AND reward IS NOT NULL",
     );
-    for (const r of rows) sums = addEarned(sums, { prompts: 1, units: r.units, reward: r.reward, curve: curvePoints(JSON.parse(r.prediction) as Prediction) });
+    for (const r of rows) sums = addEarned(sums, earnedOf(r.reward, r.units, curvePoints(JSON.parse(r.prediction) as Prediction)));
     return estimateEarned(sums);
   }
 

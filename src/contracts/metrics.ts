@@ -15,6 +15,7 @@ export const EarnedSumsSchema = z.object({
   prompts: count,
   units: z.number().nonnegative(),
   reward: z.number(),
+  reward_sq: z.number(),
   curve: z.array(z.number()).length(CURVE_UNITS),
 });
 
@@ -45,6 +46,7 @@ export const EarnedSchema = z
     prompts: z.int(),
     mean_units: z.number().describe("allot's mean units per prompt"),
     quality: z.number().describe("observed mean reward of allot's answers"),
+    quality_se: z.number().describe("its standard error: how much of the gain the prompts' sampling noise could explain"),
     uniform_quality: z.number().nullable().describe("uniform best-of-k at the same mean spend, predicted"),
     gain: z.number().nullable().describe("quality − uniform_quality"),
     uniform_units: z.number().nullable().describe("mean units per prompt uniform is predicted to need for allot's quality"),

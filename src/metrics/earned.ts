@@ -9,6 +9,7 @@
  * gives ⌈m⌉ to some prompts and ⌊m⌋ to the rest) it is interpolated linearly.
  *
  *   gain  = observed mean reward − F(m)           F(k) = Σ f_i(k) / n
+ *   (± the observed mean's standard error: on a few hundred prompts, a few points)
  *   units = F⁻¹(observed mean reward)             saved = 1 − m / units
  *
  * Where it is biased: allot's side is measured, uniform's is predicted, so the estimate is
@@ -27,16 +28,26 @@ export interface EarnedSums {
   prompts: number;
   /** Units those prompts were charged. */
   units: number;
-  /** Σ of their observed rewards (the best sample of each). */
+  /** Σ of their observed rewards (the best sample of each), and of their squares (for the standard error). */
   reward: number;
+  reward_sq: number;
   /** Σ f_i(k), k = 1..CURVE_UNITS. */
   curve: number[];
 }
 
-export const emptyEarned = (): EarnedSums => ({ prompts: 0, units: 0, reward: 0, curve: new Array<number>(CURVE_UNITS).fill(0) });
+export const emptyEarned = (): EarnedSums => ({ prompts: 0, units: 0, reward: 0, reward_sq: 0, curve: new Array<number>(CURVE_UNITS).fill(0) });
+
+/** One prompt's sums: the reward it got, the units it cost, its predicted curve. */
+export const earnedOf = (reward: number, units: number, curve: readonly number[]): EarnedSums => ({ prompts: 1, units, reward, reward_sq: reward * reward, curve: [...curve] });
 
 export function addEarned(a: EarnedSums, b: EarnedSums): EarnedSums {
-  return { prompts: a.prompts + b.prompts, units: a.units + b.units, reward: a.reward + b.reward, curve: a.curve.map((v, i) => v + (b.curve[i] ?? 0)) };
+  return {
+    prompts: a.prompts + b.prompts,
+    units: a.units + b.units,
+    reward: a.reward + b.reward,
+    reward_sq: (a.reward_sq ?? 0) + (b.reward_sq ?? 0),
+    curve: a.curve.map((v, i) => v + (b.curve[i] ?? 0)),
+  };
 }
 
 /** One prompt's expected best of k, k = 1..CURVE_UNITS: from p (binary rewards) or a curve predictor's q(1..b_max), held flat past b_max. */
@@ -56,8 +67,9 @@ export interface Earned {
   prompts: number;
   /** allot's mean units per prompt. */
   mean_units: number;
-  /** Observed mean reward of allot's answers. */
+  /** Observed mean reward of allot's answers, and its standard error (the sampling noise of the prompts seen). */
   quality: number;
+  quality_se: number;
   /** Uniform best-of-mean_units, predicted. Null past CURVE_UNITS or below 1 unit. */
   uniform_quality: number | null;
   /** quality − uniform_quality. */
@@ -72,6 +84,7 @@ export function estimateEarned(s: EarnedSums): Earned | null {
   if (s.prompts === 0) return null;
   const m = s.units / s.prompts;
   const quality = s.reward / s.prompts;
+  const variance = s.prompts > 1 ? Math.max(0, (s.reward_sq - s.prompts * quality * quality) / (s.prompts - 1)) : 0;
   const uniform = m >= 1 && m <= CURVE_UNITS ? at(s, m) : null;
   // F is non-decreasing in k: the first k where it reaches allot's quality, interpolated.
   let units: number | null = null;
@@ -89,6 +102,7 @@ export function estimateEarned(s: EarnedSums): Earned | null {
     prompts: s.prompts,
     mean_units: m,
     quality,
+    quality_se: Math.sqrt(variance / s.prompts),
     uniform_quality: uniform,
     gain: uniform === null ? null : quality - uniform,
     uniform_units: units,

@@ -23,7 +23,7 @@ import { choosePredictor, marginalsOf, predict, predictRoute } from "../predicto
 import { type Predictor, findRouter } from "../predictor/registry.js";
 import type { RequestRecord } from "../contracts/metrics.js";
 import { CallMeter, metered } from "../lm/meter.js";
-import { type EarnedSums, addEarned, curvePoints, emptyEarned } from "../metrics/earned.js";
+import { type EarnedSums, addEarned, curvePoints, earnedOf, emptyEarned } from "../metrics/earned.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
@@ -336,7 +336,7 @@ function recordOf(req: OnlineRequest, status: number, priced: boolean, meter: Ca
   drawn.forEach((d, i) => {
     const p = plans[i]?.predicted;
     if (!priced || !p || d.result.reward === null) return;
-    earned = addEarned(earned ?? emptyEarned(), { prompts: 1, units: d.units, reward: d.result.reward, curve: [...p.curve] });
+    earned = addEarned(earned ?? emptyEarned(), earnedOf(d.result.reward, d.units, p.curve));
     points.push({ predicted: p.curve[0], observed: d.result.rewards[0] });
   });
   const predictor = plans.find((p) => p.predicted)?.predicted?.predictor;

@@ -5,7 +5,7 @@ import { env as workerEnv } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.js";
-import { estimateEarned, curvePoints, emptyEarned, addEarned } from "../../src/metrics/earned.js";
+import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/metrics/earned.js";
 import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/metrics/histogram.js";
 import { ADMIN, call, newTenant } from "./support.js";
 
@@ -286,17 +286,20 @@ describe("what allot earned (metrics/earned.ts) and latency quantiles (metrics/h
     const s = [
       { p: 0.5, units: 1 },
       { p: 0.1, units: 3 },
-    ].reduce((acc, x) => addEarned(acc, { prompts: 1, units: x.units, reward: 1, curve: curvePoints({ p: x.p }) }), emptyEarned());
+    ].reduce((acc, x) => addEarned(acc, earnedOf(1, x.units, curvePoints({ p: x.p }))), emptyEarned());
     const e = estimateEarned(s)!;
     const uniformAt2 = (1 - 0.5 ** 2 + 1 - 0.9 ** 2) / 2; // 0.47
     expect(e.mean_units).toBe(2);
     expect(e.quality).toBe(1);
+    expect(e.quality_se).toBe(0); // both passed: no spread
+    // One pass in two: mean 0.5, sample sd √0.5, standard error 0.5.
+    expect(estimateEarned({ ...s, reward: 1, reward_sq: 1 })!.quality_se).toBeCloseTo(0.5, 12);
     expect(e.uniform_quality).toBeCloseTo(uniformAt2, 12);
     expect(e.gain).toBeCloseTo(1 - uniformAt2, 12);
     // Uniform never reaches a quality of 1 within 32 units (the p = 0.1 prompt stays below it).
     expect(e.uniform_units).toBeNull();
     // At a reachable quality, F(uniform_units) is that quality.
-    const half = estimateEarned({ ...s, reward: 2 * 0.6 })!;
+    const half = estimateEarned({ ...s, reward: 2 * 0.6, reward_sq: 2 * 0.36 })!;
     const F = (k: number) => (1 - 0.5 ** k + 1 - 0.9 ** k) / 2;
     const k = half.uniform_units!;
     const lo = Math.floor(k);
