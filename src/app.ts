@@ -8,6 +8,7 @@ import { admin } from "./routes/admin.js";
 import { batches } from "./routes/batches.js";
 import { chat } from "./routes/chat.js";
 import { completions } from "./routes/completions.js";
+import { dashboard } from "./routes/dashboard.js";
 import { docs } from "./routes/docs.js";
 import { allocateRoute } from "./routes/allocate.js";
 import { health } from "./routes/health.js";
@@ -27,6 +28,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", completions);
   app.route("/", chat);
   app.route("/", docs);
+  app.route("/", dashboard);
   app.route("/", models);
   app.route("/", admin);
   app.route("/", predictors);

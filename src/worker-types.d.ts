@@ -18,3 +18,17 @@ declare module "*.onnx" {
   const bytes: ArrayBuffer;
   export default bytes;
 }
+// Browser code the Worker serves (src/dashboard/*.client.js), as text.
+declare module "*.client.js" {
+  const text: string;
+  export default text;
+}
+// The console's browser code and uPlot's bundle are served as text (Text rules in wrangler.toml).
+declare module "uplot/dist/uPlot.iife.min.js" {
+  const text: string;
+  export default text;
+}
+declare module "uplot/dist/uPlot.min.css" {
+  const text: string;
+  export default text;
+}

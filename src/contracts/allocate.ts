@@ -49,7 +49,7 @@ export const AllocateRequestSchema = z
     model: z.string().min(1).optional().describe("HTTP only: the LM whose hidden states prompt/hidden queries are (default: the gateway's LM_MODEL)."),
     predictor: z.string().min(1).optional().describe("HTTP only: a shipped predictor by name (default: the LM's binary predictor)."),
   })
-  .openapi("AllocateRequest");
+  .openapi("AllocateRequest", { example: { budget: 5, max: 4, queries: [{ id: "a", p: 0.5 }, { id: "b", p: 0.05 }] } });
 
 export const AllocateResponseSchema = z
   .object({

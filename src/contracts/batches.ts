@@ -53,7 +53,9 @@ export const BatchRequestSchema = z
       seen.add(p.id);
     });
   })
-  .openapi("BatchRequest");
+  .openapi("BatchRequest", {
+    example: { prompts: [{ id: "a", prompt: "12+34=" }, { id: "b", prompt: "345+678=" }, { id: "c", prompt: "4567*8912=" }], budget: { average: 4, min: 1, max: 16 } },
+  });
 
 export const BATCH_STATES = ["queued", "predicting", "sampling", "done", "failed", "cancelled"] as const;
 /** States a batch never leaves. */

@@ -8,7 +8,7 @@ export const BudgetSchema = z
     day: units.nullable().optional().describe("Units per UTC day."),
     month: units.nullable().optional().describe("Units per UTC calendar month."),
   })
-  .openapi("Budget");
+  .openapi("Budget", { example: { day: 100_000, month: 2_000_000 } });
 
 export const LimitsSchema = z
   .strictObject({
@@ -23,7 +23,7 @@ export const CreateTenantSchema = z
     budget: BudgetSchema.default({}),
     limits: LimitsSchema.default({ max_batch_size: 1_000, max_concurrent_batches: 4 }),
   })
-  .openapi("CreateTenant");
+  .openapi("CreateTenant", { example: { name: "acme", budget: { day: 100_000 }, limits: { max_batch_size: 10_000, max_concurrent_batches: 4 } } });
 
 export const TenantSchema = z
   .object({
@@ -72,7 +72,7 @@ export const OnlineSchema = z
       .describe("Rounds an online request may sample in (each a round trip to the LM): 1 decides k up front; more stop at the first passing sample."),
   })
   .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
-  .openapi("Online");
+  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4 } });
 
 export type Online = z.infer<typeof OnlineSchema>;
 export type CreateTenant = z.infer<typeof CreateTenantSchema>;

@@ -25,7 +25,7 @@ const ChatRequest = z
     ...chatFields,
     messages: z.array(Message).min(1).max(256),
   })
-  .openapi("ChatCompletionRequest");
+  .openapi("ChatCompletionRequest", { example: { model: "strong", messages: [{ role: "user", content: "345+678=" }], max_completion_tokens: 12, temperature: 0.8 } });
 
 const ChatResponse = z
   .object({

@@ -19,7 +19,7 @@ const CompletionRequest = z
       error: `a prompt is a non-empty string or an array of 1 to ${MAX_PROMPTS} of them (token-id prompts are not supported)`,
     }),
   })
-  .openapi("CompletionRequest");
+  .openapi("CompletionRequest", { example: { model: "strong", prompt: "345+678=", max_tokens: 12, temperature: 0.8 } });
 
 const CompletionResponse = z
   .object({

@@ -34,11 +34,16 @@ describe("meta routes", () => {
       "/admin/predictors/{name}",
       "/admin/tenants",
       "/admin/tenants/{id}",
+      "/admin/tenants/{id}/batches",
+      "/admin/tenants/{id}/batches/{batchId}",
+      "/admin/tenants/{id}/batches/{batchId}/results",
       "/admin/tenants/{id}/budget",
       "/admin/tenants/{id}/keys",
       "/admin/tenants/{id}/keys/{keyId}",
       "/admin/tenants/{id}/online",
+      "/admin/tenants/{id}/usage",
       "/healthz",
+      "/metrics",
       "/v1/allocate",
       "/v1/batches",
       "/v1/batches/{id}",
@@ -55,13 +60,36 @@ describe("meta routes", () => {
     expect(doc.components.schemas).toHaveProperty("ChatCompletionRequest");
   });
 
-  it("serves an interactive reference at /docs, built from /openapi.json without CDN scripts", async () => {
+  it("serves an interactive reference at /docs, built from /openapi.json, its scripts from this origin only", async () => {
     const res = await call("/docs");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/html");
+    expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
     const html = await res.text();
-    expect(html).toContain('fetch("/openapi.json")');
-    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect([...html.matchAll(/<script[^>]+src="([^"]+)"/g)].map((m) => m[1])).toEqual(["/docs/docs.js"]);
+    const js = await call("/docs/docs.js");
+    expect(js.headers.get("content-type")).toContain("text/javascript");
+    expect(await js.text()).toContain('fetch("/openapi.json")');
+    // The main request bodies carry an example, which the page prefills (the browser test sends two of them).
+    const doc = (await (await call("/openapi.json")).json()) as { components: { schemas: Record<string, { example?: unknown }> } };
+    for (const name of ["CompletionRequest", "ChatCompletionRequest", "BatchRequest", "AllocateRequest", "CreateTenant", "Online", "Budget"]) {
+      expect(doc.components.schemas[name].example, name).toBeDefined();
+    }
+  });
+
+  it("serves the console at /dashboard with uPlot from the Worker, and a CSP that keeps the page on this origin", async () => {
+    const res = await call("/dashboard");
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy")!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("connect-src 'self'");
+    const html = await res.text();
+    expect([...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).sort()).toEqual(["/dashboard/console.js", "/dashboard/uplot.css", "/dashboard/uplot.js"]);
+    expect(await (await call("/dashboard/uplot.js")).text()).toContain("uPlot");
+    expect((await call("/dashboard/uplot.css")).headers.get("content-type")).toContain("text/css");
+    const root = await call("/", { redirect: "manual" });
+    expect([root.status, await root.text()]).toEqual([302, ""]);
+    expect(root.headers.get("location")).toBe("/dashboard");
   });
 
   it("answers an unknown route with a 404 envelope", async () => {

@@ -1,0 +1,300 @@
+// The operator's console, in the browser. Everything it shows comes from the gateway's own
+// admin routes (GET /admin/tenants, /admin/tenants/{id}/usage, /admin/tenants/{id}/batches,
+// /admin/predictors), read with the admin token the login form keeps in sessionStorage
+// (this tab only, never in a URL). Charts are uPlot, served by the Worker at
+// /dashboard/uplot.js. No request leaves the gateway's origin (the page's CSP forbids it).
+(() => {
+  "use strict";
+  const KEY = "allot-admin-token";
+  const $ = (sel, el = document) => el.querySelector(sel);
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  const fmt = (x, digits = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
+  const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%");
+  const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], batch: null, timers: [] };
+  // The console's state, charts included, for tests and the curious (the browser's devtools).
+  window.allotConsole = state;
+
+  async function api(path) {
+    const res = await fetch(path, { headers: { authorization: "Bearer " + state.token } });
+    if (res.status === 401) {
+      logout("The admin token was refused.");
+      throw new Error("unauthorized");
+    }
+    const body = res.headers.get("content-type")?.startsWith("application/json") ? await res.json() : await res.text();
+    if (!res.ok) throw new Error((body && body.error && body.error.message) || res.status + " " + res.statusText);
+    return body;
+  }
+
+  function logout(why) {
+    sessionStorage.removeItem(KEY);
+    state.token = null;
+    state.timers.forEach(clearInterval);
+    state.timers = [];
+    $("#app").hidden = true;
+    $("#login").hidden = false;
+    $("#login-error").textContent = why || "";
+  }
+
+  async function login(token) {
+    state.token = token;
+    try {
+      await api("/admin/tenants?limit=1");
+    } catch (e) {
+      if (e.message !== "unauthorized") $("#login-error").textContent = e.message;
+      return;
+    }
+    sessionStorage.setItem(KEY, token);
+    $("#login").hidden = true;
+    $("#app").hidden = false;
+    await refresh();
+    state.timers.push(setInterval(() => refresh().catch(showError), 10_000));
+  }
+
+  function showError(e) {
+    if (e.message !== "unauthorized") $("#error").textContent = e.message;
+  }
+
+  async function refresh() {
+    $("#error").textContent = "";
+    const page = await api("/admin/tenants?limit=100");
+    state.tenants = page.data;
+    renderTenants();
+    if (!state.tenant && state.tenants.length > 0) state.tenant = state.tenants[0].id;
+    await Promise.all([state.tenant ? renderTenant() : null, renderPredictors()]);
+  }
+
+  // ---- tenants
+
+  function bar(w) {
+    const share = w.limit ? Math.min(1, (w.used + w.reserved) / w.limit) : 0;
+    const title = w.limit === null ? `${w.used} used, no limit` : `${w.used} used + ${w.reserved} reserved of ${w.limit}`;
+    return `<div class="bar" title="${esc(title)}" data-window="${w.window}"><span style="width:${(100 * share).toFixed(1)}%"></span>
+      <em>${w.window}: ${w.used}${w.limit === null ? "" : " / " + w.limit}</em></div>`;
+  }
+
+  function renderTenants() {
+    const rows = state.tenants.map((t) => `<tr data-tenant="${esc(t.id)}" class="${t.id === state.tenant ? "selected" : ""}">
+      <td><b>${esc(t.name)}</b><br><code>${esc(t.id)}</code></td>
+      <td class="bars">${t.usage.map(bar).join("")}</td>
+      <td>${fmt(t.online.target_units, 1)}</td><td>${fmt(t.online.price, 4)}</td><td>${fmt(t.online.mean_units)}</td>
+      <td>${t.totals.requests}<br><small>${t.totals.refused} refused · ${t.totals.failed} failed</small></td>
+      <td>${t.totals.units} online<br><small>${t.totals.batch_units} batch</small></td>
+      <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}</small>` : "—"}</td>
+      <td>${t.keys.map((k) => `<code class="${k.revoked ? "revoked" : ""}">${esc(k.id)}</code>`).join(" ")}</td></tr>`);
+    $("#tenants tbody").innerHTML = rows.join("") || `<tr><td colspan="9">No tenants yet: POST /admin/tenants creates one.</td></tr>`;
+    $("#tenant-count").textContent = String(state.tenants.length);
+  }
+
+  // ---- one tenant over time
+
+  const palette = ["#2b7bb9", "#2e9b5f", "#c0392b", "#b98a2b", "#8e44ad", "#7f8c8d"];
+
+  function chart(el, title, points, series, opts = {}) {
+    const xs = points.map((p) => Date.parse(p.t) / 1000);
+    const data = [xs, ...series.map((s) => points.map(s.value))];
+    const width = Math.max(320, el.clientWidth - 8);
+    const u = new uPlot(
+      {
+        title,
+        width,
+        height: 190,
+        scales: { x: { time: true }, ...(opts.scales || {}) },
+        axes: [{}, { size: 56 }, ...(opts.axes || [])],
+        series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.color || palette[i % palette.length], width: 2, scale: s.scale || "y", spanGaps: false, points: { size: 4 } }))],
+      },
+      data,
+      el,
+    );
+    state.charts.push(u);
+    return u;
+  }
+
+  async function renderTenant() {
+    const id = state.tenant;
+    const t = state.tenants.find((x) => x.id === id);
+    $("#tenant-name").textContent = t ? `${t.name} (${t.id})` : id;
+    const usage = await api(`/admin/tenants/${id}/usage?step=${state.step}`);
+    state.charts.forEach((c) => c.destroy());
+    state.charts = [];
+    const box = $("#charts");
+    box.innerHTML = ["requests", "units", "spend", "price", "latency"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
+    const p = usage.points;
+    chart($("#chart-requests"), "Requests per " + state.step, p, [
+      { label: "ok", value: (x) => x.ok },
+      { label: "429 (over budget)", value: (x) => x.refused, color: "#b98a2b" },
+      { label: "5xx", value: (x) => x.failed, color: "#c0392b" },
+      { label: "LM errors", value: (x) => x.lm_errors, color: "#8e44ad" },
+      { label: "LM retries", value: (x) => x.lm_retries, color: "#7f8c8d" },
+    ]);
+    chart($("#chart-units"), "Units charged", p, [
+      { label: "online", value: (x) => x.units },
+      { label: "batches", value: (x) => x.batch_units },
+    ]);
+    chart($("#chart-spend"), "Samples per request and the target", p, [
+      { label: "samples / request", value: (x) => x.samples_per_request },
+      { label: "rounds / request", value: (x) => x.rounds_per_request },
+      { label: "target (units)", value: (x) => x.target, color: "#c0392b" },
+    ]);
+    chart($("#chart-price"), "Price (reward per unit)", p, [{ label: "price", value: (x) => x.price }]);
+    chart($("#chart-latency"), "Latency (ms)", p, [
+      { label: "added by allot p50", value: (x) => x.added_ms.p50 },
+      { label: "added p99", value: (x) => x.added_ms.p99 },
+      { label: "in the LM p50", value: (x) => x.lm_ms.p50 },
+      { label: "in the LM p99", value: (x) => x.lm_ms.p99 },
+    ]);
+    const e = usage.earned;
+    $("#earned").innerHTML = e
+      ? `<b>What allot earned</b> over ${e.prompts} adaptive prompts in this range: quality <b>${fmt(e.quality, 3)}</b> at ${fmt(e.mean_units)} units a prompt;
+         uniform best-of-k at the same spend, predicted: ${fmt(e.uniform_quality, 3)} (gain <b data-gain>${fmt(e.gain, 3)}</b> ± ${fmt(e.quality_se, 3)}, one standard error of the observed quality).
+         Uniform would need ${e.uniform_units === null ? "more than 32" : fmt(e.uniform_units)} units a prompt for allot's quality: <b>${pct(e.saved)}</b> of the compute saved.`
+      : "No adaptive requests in this range yet.";
+    await renderBatches();
+  }
+
+  // ---- batches
+
+  async function renderBatches() {
+    const id = state.tenant;
+    const list = await api(`/admin/tenants/${id}/batches?limit=20`);
+    $("#batches tbody").innerHTML =
+      list.data
+        .map((b) => {
+          const done = b.progress.sampled + b.progress.failed;
+          const mix = b.allocation && b.allocation.models ? Object.entries(b.allocation.models).map(([m, n]) => `${esc(m)} ${n}`).join(", ") : "";
+          return `<tr data-batch="${esc(b.id)}" class="${b.id === state.batch ? "selected" : ""}"><td><code>${esc(b.id)}</code><br><small>${esc(b.created_at)}</small></td>
+            <td><span class="status ${esc(b.status)}">${esc(b.status)}</span></td>
+            <td><div class="bar"><span style="width:${((100 * done) / b.prompts).toFixed(1)}%"></span><em>${done} / ${b.prompts}</em></div></td>
+            <td>${b.allocation ? `${b.allocation.units_used} / ${b.allocation.budget_units}` : "—"}</td>
+            <td>${esc(b.mode)}${b.allocation ? " · " + esc(b.allocation.mode) : ""}${mix ? "<br><small>" + mix + "</small>" : ""}</td>
+            <td>${b.earned ? `${fmt(b.earned.gain, 3)}<br><small>saved ${pct(b.earned.saved)}</small>` : "—"}</td></tr>`;
+        })
+        .join("") || `<tr><td colspan="6">No batches.</td></tr>`;
+    return state.batch ? renderBatch() : null;
+  }
+
+  async function renderBatch() {
+    const b = await api(`/admin/tenants/${state.tenant}/batches/${state.batch}`);
+    const done = b.progress.sampled + b.progress.failed;
+    $("#batch").hidden = false;
+    $("#batch-id").textContent = b.id;
+    $("#batch-status").textContent = b.status;
+    $("#batch-progress").innerHTML = `<div class="bar big"><span style="width:${((100 * done) / b.prompts).toFixed(1)}%"></span><em data-done="${done}">${done} / ${b.prompts} prompts (${b.progress.failed} failed)</em></div>`;
+    $("#batch-alloc").textContent = b.allocation
+      ? `${b.allocation.mode}: ${b.allocation.units_used} of ${b.allocation.budget_units} units used, ${b.allocation.allocated_units} allocated; predictor ${b.allocation.predictor || "—"}; ${b.allocation.shards} shard(s)`
+      : "predicting…";
+    return b;
+  }
+
+  async function openBatch(id) {
+    state.batch = id;
+    clearInterval(state.batchTimer);
+    const b = await renderBatch();
+    $("#batch-results").textContent = "";
+    // Live progress while it runs.
+    if (!["done", "failed", "cancelled"].includes(b.status)) {
+      // The list's row moves too (renderBatches re-renders the open batch).
+      state.batchTimer = setInterval(async () => {
+        const now = await renderBatches().catch(showError);
+        if (!now || ["done", "failed", "cancelled"].includes(now.status)) clearInterval(state.batchTimer);
+      }, 1000);
+    }
+  }
+
+  // ---- predictors
+
+  function calibrationOf(name) {
+    const bins = Array.from({ length: 10 }, () => ({ n: 0, predicted: 0, observed: 0 }));
+    for (const t of state.tenants)
+      (t.calibration[name] || []).forEach((b, i) => {
+        bins[i].n += b.n;
+        bins[i].predicted += b.predicted;
+        bins[i].observed += b.observed;
+      });
+    return bins.filter((b) => b.n > 0).map((b) => ({ n: b.n, predicted: b.predicted / b.n, observed: b.observed / b.n }));
+  }
+
+  async function renderPredictors() {
+    const list = await api("/admin/predictors");
+    const metric = (m, ...keys) => {
+      const k = keys.find((k) => m[k] !== undefined);
+      return k ? fmt(m[k], 3) : "—";
+    };
+    // Validation figures are the trainer's; test_* ones are `allot eval`'s, on held-out prompts.
+    const saved = (m, route) =>
+      route
+        ? `${m.test_saved_k4 === undefined ? "—" : pct(m.test_saved_k4)} / ${m.test_saved_cascade_k4 === undefined ? "—" : pct(m.test_saved_cascade_k4)}`
+        : `${m.test_saved_b4 === undefined ? "—" : pct(m.test_saved_b4)} / ${m.test_saved_waves_b4 === undefined ? "—" : pct(m.test_saved_waves_b4)}`;
+    $("#predictors tbody").innerHTML = list.data
+      .map((p) => {
+        const live = calibrationOf(p.name).reduce((s, b) => s + b.n, 0);
+        return `<tr data-predictor="${esc(p.name)}"><td><b>${esc(p.name)}</b><br><small>${esc(p.source)} · ${esc(p.kind)}${p.route ? " router" : ""}</small></td>
+          <td>${esc(p.lm_model)}</td><td>${esc(p.reward_model)}</td>
+          <td>${metric(p.metrics, "spearman_validation", "spearman_validation_strong")} / ${metric(p.metrics, "test_spearman")}</td>
+          <td>${metric(p.metrics, "ece_validation", "ece_validation_strong")} / ${metric(p.metrics, "test_ece")}</td>
+          <td>${saved(p.metrics, p.route)}</td>
+          <td>${live}</td></tr>`;
+      })
+      .join("");
+    const used = list.data.map((p) => p.name).filter((n) => calibrationOf(n).length > 0);
+    state.calCharts.forEach((c) => c.destroy());
+    state.calCharts = [];
+    const box = $("#calibration");
+    box.innerHTML = used.length ? "" : "<p>No predicted traffic yet: the calibration plot fills as requests are served.</p>";
+    for (const name of used) {
+      const bins = calibrationOf(name);
+      const el = document.createElement("div");
+      el.className = "chart";
+      el.dataset.calibration = name;
+      box.appendChild(el);
+      const u = new uPlot(
+        {
+          title: `${name}: first sample's reward vs predicted (live, ${bins.reduce((s, b) => s + b.n, 0)} prompts)`,
+          width: Math.max(320, Math.min(520, box.clientWidth - 8)),
+          height: 240,
+          scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
+          axes: [{ label: "predicted" }, { label: "observed", size: 48 }],
+          series: [{}, { label: "observed", stroke: "#2b7bb9", width: 0, paths: () => null, points: { size: 8, fill: "#2b7bb9" } }, { label: "perfect", stroke: "#aaa", dash: [4, 4], points: { show: false } }],
+        },
+        [bins.map((b) => b.predicted), bins.map((b) => b.observed), bins.map((b) => b.predicted)],
+        el,
+      );
+      state.calCharts.push(u);
+    }
+  }
+
+  // ---- wiring
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("#login").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      login($("#token").value.trim()).catch(showError);
+    });
+    $("#logout").addEventListener("click", () => logout(""));
+    $("#tenants").addEventListener("click", (ev) => {
+      const row = ev.target.closest("tr[data-tenant]");
+      if (!row) return;
+      state.tenant = row.dataset.tenant;
+      state.batch = null;
+      $("#batch").hidden = true;
+      renderTenants();
+      renderTenant().catch(showError);
+    });
+    $("#batches").addEventListener("click", (ev) => {
+      const row = ev.target.closest("tr[data-batch]");
+      if (row) openBatch(row.dataset.batch).catch(showError);
+    });
+    $("#show-results").addEventListener("click", async () => {
+      const text = await api(`/admin/tenants/${state.tenant}/batches/${state.batch}/results`).catch(showError);
+      $("#batch-results").textContent = typeof text === "string" ? text.split("\n").slice(0, 50).join("\n") : "";
+    });
+    document.querySelectorAll("[data-step]").forEach((b) =>
+      b.addEventListener("click", () => {
+        state.step = b.dataset.step;
+        document.querySelectorAll("[data-step]").forEach((x) => x.classList.toggle("on", x === b));
+        renderTenant().catch(showError);
+      }),
+    );
+    if (state.token) login(state.token).catch(showError);
+    else $("#login").hidden = false;
+  });
+})();

@@ -1,0 +1,163 @@
+// The operator's console in a real browser: Debian's chromium, headless, against the
+// gateway as users run it (`wrangler dev`) in front of the real reference LM, showing
+// traffic this test sent. Skipped, saying so, only where chromium is not installed
+// (`.ci/run` installs it with apt where it can).
+import type { Browser, Page } from "puppeteer-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumPath, launchChromium } from "./support/browser.js";
+import { type Traffic, sendTraffic, submitBatch } from "./support/console-traffic.js";
+import { type RunningGateway, startGateway } from "./support/gateway.js";
+import { type RunningServer, startLmServer } from "./support/lm-server.js";
+import { type SwitchProxy, startSwitchProxy } from "./support/switch-proxy.js";
+
+const chromium = chromiumPath();
+if (!chromium) console.warn("dashboard.test.ts: SKIPPED, no chromium (apt-get install chromium, or set CHROMIUM_PATH)");
+
+describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chromium", () => {
+  let lm: RunningServer;
+  let proxy: SwitchProxy;
+  let gw: RunningGateway;
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  let page: Page;
+  let traffic: Traffic;
+  /** Every URL the page asked for. */
+  const requested: string[] = [];
+
+  beforeAll(async () => {
+    lm = await startLmServer();
+    // Between the gateway and the LM: slowed down later, so a batch runs long enough to watch.
+    proxy = await startSwitchProxy(lm.url);
+    gw = await startGateway(proxy.url);
+    traffic = await sendTraffic(gw);
+    browser = await launchChromium();
+    page = await (browser.browser as Browser).newPage();
+    await page.setViewport({ width: 1400, height: 1000 });
+    page.on("request", (r) => requested.push(r.url()));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await gw?.stop();
+    await proxy?.close();
+    await lm?.stop();
+  });
+
+  it("asks for the admin token, refuses a wrong one, and keeps the right one in the tab's session, not the URL", async () => {
+    await page.goto(`${gw.url}/dashboard`);
+    await page.waitForSelector("#login:not([hidden])");
+    await page.type("#token", "not-the-token");
+    await page.click("#login button[type=submit]");
+    await page.waitForFunction(() => document.querySelector("#login-error")!.textContent!.includes("refused"));
+    await page.$eval("#token", (el) => ((el as HTMLInputElement).value = ""));
+    await page.type("#token", gw.admin);
+    await page.click("#login button[type=submit]");
+    await page.waitForSelector("#app:not([hidden])");
+    expect(page.url()).toBe(`${gw.url}/dashboard`);
+    expect(await page.evaluate(() => sessionStorage.getItem("allot-admin-token"))).toBe(gw.admin);
+  });
+
+  it("shows each tenant's budget use as bars, with the requests the test sent", async () => {
+    const row = `tr[data-tenant="${traffic.tenant.id}"]`;
+    await page.waitForSelector(row);
+    const bars = await page.$$eval(`${row} .bar`, (els) => els.map((e) => ({ window: (e as HTMLElement).dataset.window, text: e.textContent!.trim(), width: (e.querySelector("span") as HTMLElement).style.width })));
+    expect(bars.map((b) => b.window)).toEqual(["hour", "day", "month"]);
+    const usage = (await (await fetch(`${gw.url}/v1/usage`, { headers: { authorization: `Bearer ${traffic.tenant.key}` } })).json()) as { windows: { window: string; used: number }[] };
+    const day = usage.windows.find((w) => w.window === "day")!.used;
+    expect(day).toBeGreaterThan(0);
+    expect(bars[1].text).toBe(`day: ${day} / 20000`);
+    expect(parseFloat(bars[1].width)).toBeCloseTo((100 * day) / 20_000, 1);
+    const requests = await page.$eval(`${row} td:nth-child(6)`, (td) => td.textContent!);
+    expect(requests).toContain(String(traffic.sent[traffic.tenant.id].ok));
+    // The small tenant's 429s.
+    const other = await page.$eval(`tr[data-tenant="${traffic.other.id}"] td:nth-child(6)`, (td) => td.textContent!);
+    expect(other).toContain(`${traffic.sent[traffic.other.id].refused} refused`);
+    expect(traffic.sent[traffic.other.id].refused).toBeGreaterThan(0);
+  });
+
+  it("draws the chosen tenant's time series from its traffic, and what allot earned", async () => {
+    await page.click(`tr[data-tenant="${traffic.tenant.id}"]`);
+    await page.waitForFunction((id) => document.querySelector("#tenant-name")!.textContent!.includes(id), {}, traffic.tenant.id);
+    await page.waitForSelector("#chart-requests canvas");
+    await page.waitForSelector("#chart-latency canvas");
+    // The requests chart's points are the requests the test sent (ok + 429 + 5xx per minute).
+    const plotted = await page.evaluate(() => {
+      const u = (window as unknown as { allotConsole: { charts: { data: (number | null)[][]; series: { label: string }[] }[] } }).allotConsole.charts[0];
+      return u.series.map((s, i) => ({ label: s.label, total: (u.data[i] as (number | null)[]).reduce((a: number, b) => a + (b ?? 0), 0) }));
+    });
+    expect(plotted.find((s) => s.label === "ok")!.total).toBe(traffic.sent[traffic.tenant.id].ok);
+    // Drawn: the canvas has the "ok" line's colour on it.
+    const inked = await page.$eval("#chart-requests canvas", (c) => {
+      const ctx = (c as HTMLCanvasElement).getContext("2d")!;
+      const { data } = ctx.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height);
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i] - 0x2b) < 8 && Math.abs(data[i + 1] - 0x7b) < 8 && Math.abs(data[i + 2] - 0xb9) < 8) n++;
+      return n;
+    });
+    expect(inked).toBeGreaterThan(0);
+    const earned = await page.$eval("#earned", (e) => e.textContent!);
+    expect(earned).toMatch(/What allot earned over \d+ adaptive prompts/);
+    // The calibration plot of the predictor that served them.
+    await page.waitForSelector("#calibration [data-calibration] canvas");
+  });
+
+  it("opens a running batch and shows its progress moving until it is done", async () => {
+    proxy.delayMs = 120;
+    const id = await submitBatch(gw, traffic.tenant.key, 96);
+    // The list refreshes every 10 s; selecting the tenant again reloads it at once.
+    await page.click(`tr[data-tenant="${traffic.tenant.id}"]`);
+    await page.waitForSelector(`tr[data-batch="${id}"]`);
+    await page.click(`tr[data-batch="${id}"]`);
+    await page.waitForSelector("#batch:not([hidden]) #batch-progress em[data-done]");
+    const seen: number[] = [];
+    let status = "";
+    for (let i = 0; i < 600 && status !== "done"; i++) {
+      const now = await page.$eval("#batch-progress em", (e) => Number((e as HTMLElement).dataset.done));
+      if (seen.at(-1) !== now) seen.push(now);
+      status = await page.$eval("#batch-status", (e) => e.textContent!);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    proxy.delayMs = 0;
+    expect(status).toBe("done");
+    expect(seen.at(-1)).toBe(96);
+    // It moved: more than one value was shown on the way, never backwards.
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]);
+    await page.click("#show-results");
+    await page.waitForFunction(() => document.querySelector("#batch-results")!.textContent!.includes('"id":"q0"'));
+  });
+
+  it("/docs expands request fields, prefills an example body that the gateway accepts, and pretty-prints the answer", async () => {
+    await page.goto(`${gw.url}/docs`);
+    await page.waitForSelector("details.op");
+    const op = async (method: string, path: string) => {
+      const handles = await page.$$("details.op");
+      for (const h of handles) {
+        const head = await h.$eval("summary", (s) => s.textContent!);
+        if (head.startsWith(method.toUpperCase() + path)) return h;
+      }
+      throw new Error(`no ${method} ${path}`);
+    };
+    const send = async (method: string, path: string, token: string) => {
+      const el = await op(method, path);
+      await el.$eval("summary", (s) => (s as HTMLElement).click());
+      await page.$eval("#token", (i) => ((i as HTMLInputElement).value = ""));
+      await page.type("#token", token);
+      await el.$eval("button", (b) => (b as HTMLButtonElement).click());
+      await page.waitForFunction((e) => (e as Element).querySelector(".out")!.textContent!.length > 0, {}, el);
+      return { el, out: await el.$eval(".out", (o) => o.textContent!) };
+    };
+    const created = await send("post", "/admin/tenants", gw.admin);
+    expect(created.out).toMatch(/^201 /);
+    expect(created.out).toContain('\n  "name": "acme"'); // the example's name, pretty-printed
+    const { el, out } = await send("post", "/v1/completions", traffic.tenant.key);
+    expect(out).toMatch(/^200 /);
+    expect(out).toContain('"object": "text_completion"');
+    // The request's fields, expanded from its $ref.
+    const fields = await el.$$eval("table.fields tbody tr td:first-child code", (cs) => cs.map((c) => c.textContent));
+    expect(fields).toEqual(expect.arrayContaining(["prompt", "model", "temperature", "allot.units"]));
+  });
+
+  it("made no request outside the gateway", () => {
+    expect(requested.length).toBeGreaterThan(5);
+    for (const url of requested) expect(url.startsWith(gw.url + "/")).toBe(true);
+  });
+});
