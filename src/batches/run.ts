@@ -365,10 +365,10 @@ export class BatchRun extends DurableObject<Env> {
   /**
    * Prompts per predicting page: BATCH_PREDICT_PAGE, or as many as keep one page's hidden
    * states at 2¹³ values: 64 prompts at the reference LM's 128, 2 at a 4,096-wide model.
-   * Small on purpose: under `wrangler dev`, a BatchRun predicting 8 prompts of 4,096 values
-   * a page (or 32 of 2,048) brought workerd down, while 2 of 4,096 and 32 of 1,024 ran
-   * (`npm run bench:scale`; the Worker's own /v1/allocate took 32 × 4,096). A page that
-   * kills its object would be retried forever, so the default stays well below that.
+   * Made small when a BatchRun predicting 8 prompts of 4,096 values a page brought
+   * `wrangler dev`'s workerd down; since narrowed down, the page is not the trigger: 1,024
+   * prompts of 4,096-wide states bring it down at 2 a page as at 64, while 512 at 64 a page
+   * run (README, Scale). Kept until that cause is found.
    */
   private pageSize(source: Predictor): number {
     const set = num(this.env.BATCH_PREDICT_PAGE, 0);

@@ -56,8 +56,15 @@
 
   async function refresh() {
     $("#error").textContent = "";
-    const page = await api("/admin/tenants?limit=100");
-    state.tenants = page.data;
+    // Every tenant, 100 a page (each page reads 100 ledgers), up to 1,000.
+    const tenants = [];
+    for (let after = null, n = 0; n < 10; n++) {
+      const page = await api("/admin/tenants?limit=100" + (after ? "&after=" + after : ""));
+      tenants.push(...page.data);
+      if (!page.has_more) break;
+      after = page.last_id;
+    }
+    state.tenants = tenants;
     renderTenants();
     if (!state.tenant && state.tenants.length > 0) state.tenant = state.tenants[0].id;
     await Promise.all([state.tenant ? renderTenant() : null, renderPredictors()]);
