@@ -150,6 +150,10 @@ describe("chaos: crashes, outages, disconnects", () => {
     const drawn = proxy.seen.slice(before).filter((q) => q.path === "/v1/completions").reduce((a, q) => a + (JSON.parse(q.body) as { n: number }).n, 0);
     expect(drawn).toBe(3);
     expect(await usage(t.key)).toEqual(expect.objectContaining({ used: 3, reserved: 0 }));
+    // The console counts it once, as served, with the units it was charged.
+    const series = (await (await fetch(`${gw.url}/admin/tenants/${t.id}/usage`, { headers: { authorization: `Bearer ${gw.admin}` } })).json()) as { points: { requests: number; ok: number; units: number }[] };
+    const total = (f: (p: { requests: number; ok: number; units: number }) => number) => series.points.reduce((a, p) => a + f(p), 0);
+    expect([total((p) => p.requests), total((p) => p.ok), total((p) => p.units)]).toEqual([1, 1, 3]);
   }, 60_000);
 
   it("no LM call for a tenant that cannot pay, or for an anonymous allocation from prompts", async () => {
