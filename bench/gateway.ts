@@ -1,6 +1,6 @@
 /**
  * npm run bench:gateway — the product end to end, as a user runs it: the reference LM and
- * the gateway (wrangler dev, workerd) on loopback, one tenant, and the same batch of
+ * the gateway (allot serve-gateway: workerd as wrangler dev runs it) on loopback, one tenant, and the same batch of
  * test-split prompts submitted twice at the same budget, with allocation "learned" and
  * "uniform". Prints wall time, units used and quality (share of prompts whose kept answer
  * the verifier accepts). Options: --prompts 1000 --average 4 --port 8790 --lm-port 8791

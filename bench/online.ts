@@ -1,6 +1,6 @@
 /**
  * npm run bench:online — online mode end to end, as a user runs it: the official OpenAI
- * client against `wrangler dev` and the reference LM, one chat request per held-out test
+ * client against the local gateway (allot serve-gateway) and the reference LM, one chat request per held-out test
  * prompt, for six tenants:
  *   - uniform: every request pinned to B samples of the strong model (x-allot-units);
  *   - adaptive, one round: allot's k at the tenant's price (target B), decided up front

@@ -4,7 +4,7 @@
  * neither a GPU nor the reference LM is what is measured:
  *
  * 1. Batch throughput by shard count: the same batch (uniform, one sample per prompt: a
- *    completions call and a reward call each) through `wrangler dev` with N = 1, 2, 4, 8,
+ *    completions call and a reward call each) through the local gateway (allot serve-gateway) with N = 1, 2, 4, 8,
  *    16 shard objects (BATCH_SHARD_PROMPTS = prompts / N, LM_MAX_IN_FLIGHT = 6·N), from
  *    submission to done; with the LM's peak calls in flight.
  * 2. Online requests of one tenant: C clients at once, each /v1/completions request one pinned sample
@@ -128,7 +128,7 @@ try {
         s = (await (await fetch(`${gw.url}/v1/batches/${sub.id}`, { headers })).json()) as typeof s;
       }
       const predicting = (performance.now() - t0) / 1000;
-      const page = Math.max(1, Math.floor(2 ** 13 / width)); // BatchRun.pageSize's default
+      const page = Math.max(1, Math.min(64, Math.floor(2 ** 18 / width))); // BatchRun.pageSize's default
       memoryRows.push(`| ${width} | ${memoryPrompts} | ${page} | ${Math.ceil(memoryPrompts / page)} | ${s.status} | ${predicting.toFixed(1)} | ${before?.toFixed(0) ?? "—"} | ${workerdPeakMiB(gw)?.toFixed(0) ?? "—"} |`);
       if (s.status !== "sampling") console.error(gw.log().slice(-3000));
       console.error(memoryRows.at(-1));

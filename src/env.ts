@@ -54,7 +54,7 @@ export interface Env {
   readonly BATCH_RETRY_BASE_MS?: string;
   readonly BATCH_PROMPT_ATTEMPTS?: string;
   readonly BATCH_DEADLINE_SECONDS?: string;
-  /** Prompts predicted per alarm (default: as many as keep a page's hidden states at 2¹³ values: 64 at width 128, 2 at 4,096). */
+  /** Prompts predicted per alarm (default 64, fewer past width 4,096: a page's hidden states at most 2¹⁸ values). */
   readonly BATCH_PREDICT_PAGE?: string;
   /** A batch draws with one shard object per this many prompts (default 2000), up to LM_MAX_IN_FLIGHT / 6 shards. */
   readonly BATCH_SHARD_PROMPTS?: string;

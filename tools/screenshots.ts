@@ -1,7 +1,7 @@
 // npm run screenshots [-- --rounds 6 --pause-ms 15000 --out docs/img]
 //
 // Regenerates the README's pictures of the console: starts the reference LM and the
-// gateway (`wrangler dev`), sends real traffic over a few minutes (so the per-minute
+// gateway (`allot serve-gateway`), sends real traffic over a few minutes (so the per-minute
 // charts have points), runs a batch against a slowed LM, and photographs the console in
 // Debian's headless chromium.
 import { mkdirSync } from "node:fs";

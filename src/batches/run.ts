@@ -363,17 +363,15 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   /**
-   * Prompts per predicting page: BATCH_PREDICT_PAGE, or as many as keep one page's hidden
-   * states at 2¹³ values: 64 prompts at the reference LM's 128, 2 at a 4,096-wide model.
-   * Made small when a BatchRun predicting 8 prompts of 4,096 values a page brought
-   * `wrangler dev`'s workerd down; since narrowed down, the page is not the trigger: 1,024
-   * prompts of 4,096-wide states bring it down at 2 a page as at 64, while 512 at 64 a page
-   * run (README, Scale). Kept until that cause is found.
+   * Prompts per predicting page: BATCH_PREDICT_PAGE, or 64, fewer past a width of 4,096 (a
+   * page's hidden states at most 2¹⁸ values: 1 MB as float32, about 5 MB of JSON in
+   * flight). 64 keeps a page's hidden-state calls within an invocation's subrequests even
+   * for a backend that takes one prompt a call (SGLang).
    */
   private pageSize(source: Predictor): number {
     const set = num(this.env.BATCH_PREDICT_PAGE, 0);
     if (Number.isInteger(set) && set > 0) return set;
-    return Math.max(1, Math.floor(2 ** 13 / source.manifest.input_size));
+    return Math.max(1, Math.min(64, Math.floor(2 ** 18 / source.manifest.input_size)));
   }
 
   /** The stored predictions of the prompts still pending, with their index. */

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,8 +9,8 @@ import { CliError } from "./io.js";
 
 export const usage = `allot dev [--port 8787] [--lm-port 8000]
 
-Runs the whole stack locally: the reference LM server and the gateway (wrangler dev,
-workerd, told where the LM is), with their output prefixed. Ctrl-C stops both.
+Runs the whole stack locally: the reference LM server and the gateway (allot
+serve-gateway: workerd as wrangler dev runs it, told where the LM is), with their output prefixed. Ctrl-C stops both.
 Secrets (ADMIN_TOKEN, API_KEY_SECRET) are generated into .dev.vars on first start; the
 "dev" tenant and its key are kept in .wrangler/allot-dev.json and reused.`;
 
@@ -90,17 +89,13 @@ export async function runDev(args: string[]): Promise<void> {
   for (const [p, what] of [[port, "--port"], [lmPort, "--lm-port"]] as const) {
     if (await busy(p)) throw new CliError(`port ${p} is in use (is allot dev already running?): stop it, or choose another with ${what}`, 1);
   }
-  const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
   const admin = ensureDevSecret(root, "ADMIN_TOKEN");
   ensureDevSecret(root, "API_KEY_SECRET");
   const lmUrl = `http://127.0.0.1:${lmPort}`;
   const children = [
     run("lm", [join(root, "bin", "allot.mjs"), "serve-lm", "--port", String(lmPort)]),
-    run("gateway", [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `LM_URL:${lmUrl}`], {
-      // Offline by design: no Request.cf download, no telemetry.
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      WRANGLER_SEND_METRICS: "false",
-    }),
+    // workerd as `wrangler dev` runs it, without wrangler's inspector proxy (serve-gateway.ts says why).
+    run("gateway", [join(root, "bin", "allot.mjs"), "serve-gateway", "--ip", "127.0.0.1", "--port", String(port), "--var", `LM_URL:${lmUrl}`]),
   ];
   process.stdout.write(`allot dev: gateway on http://127.0.0.1:${port} (OpenAPI at /openapi.json), reference LM on ${lmUrl}\n`);
   devTenant(`http://127.0.0.1:${port}`, admin).catch((e: Error) => process.stderr.write(`allot dev: could not set up the dev tenant: ${e.message}\n`));

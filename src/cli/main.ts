@@ -9,6 +9,7 @@ import { runPrompts, usage as promptsUsage } from "./prompts.js";
 import { runPublish, usage as publishUsage } from "./publish.js";
 import { runTrainRoute, trainUsage as trainRouteUsage } from "./route.js";
 import { runServeLm, usage as serveLmUsage } from "./serve-lm.js";
+import { runServeGateway, usage as serveGatewayUsage } from "./serve-gateway.js";
 
 type Command = { run: (args: string[]) => Promise<void>; usage: string; summary: string };
 
@@ -16,6 +17,7 @@ type Command = { run: (args: string[]) => Promise<void>; usage: string; summary:
 const commands: Record<string, Command> = {
   allocate: { run: runAllocate, usage: allocateUsage, summary: "allocate a compute budget over queries (JSON on stdin)" },
   dev: { run: runDev, usage: devUsage, summary: "run the gateway and the reference LM locally" },
+  "serve-gateway": { run: runServeGateway, usage: serveGatewayUsage, summary: "serve the gateway locally (workerd, as wrangler dev, without its inspector)" },
   "serve-lm": { run: runServeLm, usage: serveLmUsage, summary: "serve the reference LMs (OpenAI completions, vLLM pooling)" },
   prompts: { run: runPrompts, usage: promptsUsage, summary: "write reference-task prompts as JSONL (seeded splits)" },
   collect: { run: runCollect, usage: collectUsage, summary: "collect hidden states and scored samples from an LM endpoint" },
@@ -27,7 +29,7 @@ const commands: Record<string, Command> = {
 };
 
 function help(): string {
-  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
   return `usage: allot <command> [options]\n\ncommands:\n${rows.join("\n")}\n\nallot <command> --help for details.`;
 }
 

@@ -1,4 +1,4 @@
-// Faults as users meet them, against the gateway as it runs (wrangler dev) and the real
+// Faults as users meet them, against the gateway as it runs (`allot serve-gateway`: workerd as `wrangler dev` runs it) and the real
 // reference LM behind a proxy the test can take down or slow down: the gateway killed
 // with online requests and a batch in flight, the LM gone for 10 s and for 2 min in the
 // middle of a batch, a client that disconnects, and requests that must not reach the LM

@@ -1,5 +1,5 @@
 // The operator's console in a real browser: Debian's chromium, headless, against the
-// gateway as users run it (`wrangler dev`) in front of the real reference LM, showing
+// gateway as users run it (`allot serve-gateway`, workerd) in front of the real reference LM, showing
 // traffic this test sent. Skipped, saying so, only where chromium is not installed
 // (`.ci/run` installs it with apt where it can).
 import type { Browser, Page } from "puppeteer-core";

@@ -1,5 +1,5 @@
 // The official `openai` npm package, unchanged, pointed at the running gateway
-// (`wrangler dev`, workerd, on loopback) in front of the real reference LM: base URL +
+// (`allot serve-gateway`: workerd as `wrangler dev` runs it, on loopback) in front of the real reference LM: base URL +
 // API key is all a user changes.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { bin } from "./lm-server.js";
 
 export interface RunningGateway {
   readonly url: string;
@@ -32,10 +32,10 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The gateway as users run it: `wrangler dev` (workerd) on loopback, in front of the LM
+ * The gateway as users run it locally (`allot serve-gateway`: workerd, as `wrangler dev`) on loopback, in front of the LM
  * at `lmUrl`, with a fresh admin token and fresh Durable Object storage, or the `state`
  * and `secrets` of an earlier run (a restart after a crash). `stop` ends the whole process
- * group (wrangler and its workerd); `kill` does it with SIGKILL, as a crash would.
+ * group (the server and its workerd); `kill` does it with SIGKILL, as a crash would.
  */
 export async function startGateway(
   lmUrl: string,
@@ -46,11 +46,12 @@ export async function startGateway(
   const apiKeySecret = opts.secrets?.apiKeySecret ?? randomBytes(16).toString("hex");
   const ownState = opts.state === undefined;
   const state = opts.state ?? mkdtempSync(join(tmpdir(), "allot-gateway-"));
-  const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin", "wrangler.js");
+  // `allot serve-gateway`: workerd as `wrangler dev` runs it, without wrangler's DevTools
+  // inspector proxy, which takes the process down after a few tens of MB received.
   const child = spawn(
     process.execPath,
     [
-      wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `API_KEY_SECRET:${apiKeySecret}`, "--var", `LM_URL:${lmUrl}`,
+      bin, "serve-gateway", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `API_KEY_SECRET:${apiKeySecret}`, "--var", `LM_URL:${lmUrl}`,
       ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       "--persist-to", state,
     ],
