@@ -32,6 +32,9 @@ export async function runServeGateway(args: string[]): Promise<void> {
   const { unstable_startWorker } = await import("wrangler");
   const worker = await unstable_startWorker({
     config: join(root, "wrangler.toml"),
+    // What `wrangler dev` derives from the config's compatibility flags; the API leaves it
+    // unset, and its bundler then warns about node:async_hooks (src/lm/meter.ts).
+    build: { nodejsCompatMode: (config) => (config.compatibility_flags.includes("nodejs_compat") ? "v2" : null) },
     // As secrets: wrangler prints plain variables' values, and these carry the admin token.
     bindings: Object.fromEntries(vars.map(([k, v]) => [k, { type: "secret_text" as const, value: v }])),
     dev: {
