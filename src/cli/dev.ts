@@ -77,7 +77,8 @@ async function devTenant(gateway: string, admin: string): Promise<void> {
     `\nallot dev: tenant "dev" (${id}${works ? ", as last time" : ""}), API key:\n  ${key}\n` +
       `  curl -s ${gateway}/v1/usage -H "authorization: Bearer ${key}"\n` +
       `OpenAI clients (the official SDKs read these):\n  export OPENAI_BASE_URL=${gateway}/v1 OPENAI_API_KEY=${key}\n` +
-      `admin token (from .dev.vars): ${admin}\n\n`,
+      `admin token (from .dev.vars): ${admin}\n` +
+      `console: ${gateway}/dashboard (log in with the admin token); API reference: ${gateway}/docs\n\n`,
   );
 }
 

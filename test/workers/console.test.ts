@@ -4,6 +4,8 @@
 import { env as workerEnv } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { z } from "@hono/zod-openapi";
+import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/contracts/metrics.js";
 import type { Env } from "../../src/env.js";
 import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/metrics/earned.js";
 import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/metrics/histogram.js";
@@ -11,26 +13,10 @@ import { ADMIN, call, newTenant } from "./support.js";
 
 const env = workerEnv as unknown as Env;
 
-type Point = {
-  t: string;
-  requests: number;
-  ok: number;
-  refused: number;
-  rejected: number;
-  failed: number;
-  prompts: number;
-  units: number;
-  batch_units: number;
-  samples_per_request: number | null;
-  price: number | null;
-  target: number | null;
-  lm_retries: number;
-  lm_errors: number;
-  added_ms: { p50: number | null; p99: number | null };
-  lm_ms: { p50: number | null; p99: number | null };
-};
-type Earned = { prompts: number; mean_units: number; quality: number; uniform_quality: number | null; gain: number | null; uniform_units: number | null; saved: number | null };
-type Series = { points: Point[]; earned: Earned | null; step: string };
+// The response types are the routes' own schemas.
+type Point = z.infer<typeof UsagePointSchema>;
+type Earned = z.infer<typeof EarnedSchema>;
+type Series = Pick<z.infer<typeof UsageSeriesSchema>, "points" | "earned" | "step">;
 
 const complete = (h: Record<string, string>, body: Record<string, unknown>, extra: Record<string, string> = {}) =>
   call("/v1/completions", { method: "POST", headers: { ...h, ...extra }, body: JSON.stringify({ model: "strong", temperature: 0.8, max_tokens: 12, ...body }) });
