@@ -110,9 +110,13 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     const seen: number[] = [];
     let status = "";
     for (let i = 0; i < 600 && status !== "done"; i++) {
-      const now = await page.$eval("#batch-progress em", (e) => Number((e as HTMLElement).dataset.done));
-      if (seen.at(-1) !== now) seen.push(now);
-      status = await page.$eval("#batch-status", (e) => e.textContent!);
+      // Both in one read: the page renders them together, so they belong to the same poll.
+      const now = await page.evaluate(() => ({
+        done: Number((document.querySelector("#batch-progress em") as HTMLElement).dataset.done),
+        status: document.querySelector("#batch-status")!.textContent!,
+      }));
+      if (seen.at(-1) !== now.done) seen.push(now.done);
+      status = now.status;
       await new Promise((r) => setTimeout(r, 250));
     }
     proxy.delayMs = 0;
