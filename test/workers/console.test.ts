@@ -109,18 +109,23 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
   it("keeps minutes for a day and hours for 92 days: older rows are dropped when a new minute starts", async () => {
     const t = await newTenant({});
     const ledger = env.TENANTS.get(env.TENANTS.idFromName(t.id));
-    const now = Date.now();
-    const old = now - 2 * 86_400_000; // two days ago: past the minutes' retention, within the hours'
-    const r = await ledger.reserve(5, "b-old", old);
-    if (!r.ok) throw new Error("expected a reservation");
-    expect(await ledger.commit(r.id, 5, old, "item:0")).toBe(5);
-    const from = new Date(old - 60_000).toISOString();
-    const to = new Date(old + 60_000).toISOString();
+    // In the future, two days apart: every lease lies ahead, so the ledger's expiry alarm
+    // (due at the earliest lease's end) cannot race the test and end a reservation it uses.
+    const t1 = Date.now() + 3 * 86_400_000;
+    const t2 = t1 + 2 * 86_400_000; // past the minutes' retention from t1, within the hours'
+    const charge = async (at: number, ref: string) => {
+      const r = await ledger.reserve(5, ref, at);
+      if (!r.ok) throw new Error("expected a reservation");
+      expect(await ledger.commit(r.id, 5, at, "item:0")).toBe(5);
+    };
+    await charge(t1, "b-1");
+    const from = new Date(t1 - 60_000).toISOString();
+    const to = new Date(t1 + 60_000).toISOString();
     expect(sum((await series(t.id, `?from=${from}&to=${to}`)).body.points, (p) => p.batch_units)).toBe(5);
-    // A request now starts a new minute, which prunes.
-    expect((await complete(t.headers, { prompt: "1+2=" })).status).toBe(200);
+    // A charge two days later starts a new minute, which prunes.
+    await charge(t2, "b-2");
     expect(sum((await series(t.id, `?from=${from}&to=${to}`)).body.points, (p) => p.batch_units)).toBe(0);
-    const hours = await series(t.id, `?step=hour&from=${new Date(old - 3_600_000).toISOString()}&to=${new Date(old + 3_600_000).toISOString()}`);
+    const hours = await series(t.id, `?step=hour&from=${new Date(t1 - 3_600_000).toISOString()}&to=${new Date(t1 + 3_600_000).toISOString()}`);
     expect(sum(hours.body.points, (p) => p.batch_units)).toBe(5);
   });
 });
