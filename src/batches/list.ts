@@ -36,7 +36,11 @@ export const BatchListQuery = z.object({
     .openapi({ param: { name: "after", in: "query" } }),
 });
 
+/** The BatchRun object of batch `id`. */
 export const batchRun = (env: Env, id: string) => env.BATCHES.get(env.BATCHES.idFromName(id));
+
+/** A batch's results as the results routes send them: one JSON object per line. */
+export const ndjson = (rows: readonly unknown[]): string => rows.map((r) => JSON.stringify(r) + "\n").join("");
 
 export async function listBatches(env: Env, tenant: string, limit: number, after: string | undefined): Promise<z.infer<typeof BatchListSchema>> {
   const page = await tenantLedger(env, tenant).listBatches(limit, after ?? null);

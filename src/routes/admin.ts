@@ -12,7 +12,7 @@ import { STEPS, TenantSummarySchema, UsageSeriesSchema } from "../contracts/metr
 import { estimateEarned } from "../metrics/earned.js";
 import { pointOf } from "../metrics/series.js";
 import { HOUR_RETENTION_MS, MINUTE_RETENTION_MS, addRollups, emptyRollup } from "../tenants/rollups.js";
-import { BatchListQuery, BatchListSchema, batchRun, listBatches } from "../batches/list.js";
+import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
 import { BatchStatusSchema } from "../contracts/batches.js";
 import { mapBounded } from "../dispatch/best-of-k.js";
 
@@ -267,7 +267,7 @@ admin.get("/admin/tenants/:id/batches/:batchId/results", async (c) => {
   if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, String(parsed.error.issues[0].path[0]));
   const results = await batchRun(c.env, parsed.data.batchId).results(parsed.data.id);
   if (!results) throw new ApiError(404, "not_found_error", `no batch ${parsed.data.batchId} for tenant ${parsed.data.id}`, "batchId");
-  return c.body(results.map((r) => JSON.stringify(r) + "\n").join(""), 200, { "content-type": "application/x-ndjson" });
+  return c.body(ndjson(results), 200, { "content-type": "application/x-ndjson" });
 });
 admin.openAPIRegistry.registerPath(
   createRoute({

@@ -4,12 +4,12 @@ import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
 import { BatchRequestSchema, type BatchStatus, BatchStatusSchema, TERMINAL_STATES } from "../contracts/batches.js";
-import type { AppEnv, Env } from "../env.js";
+import type { AppEnv } from "../env.js";
 import { ApiError } from "../http/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { batchUnits } from "../batches/run.js";
-import { BatchListQuery, BatchListSchema, listBatches } from "../batches/list.js";
+import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
 import { randomHex, tenantLedger } from "../tenants/lookup.js";
 
@@ -17,7 +17,7 @@ const json = jsonResponse;
 const BatchId = z.object({ id: z.string().regex(/^b_[0-9a-f]{24}$/, "a batch id looks like b_ and 24 hex characters") });
 const security = [{ apiKey: [] }];
 const notFound = (id: string) => new ApiError(404, "not_found_error", `no batch ${id}`, "id");
-const run = (env: Env, id: string) => env.BATCHES.get(env.BATCHES.idFromName(id));
+const run = batchRun;
 const ledger = tenantLedger;
 
 export const batches = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -175,7 +175,7 @@ batches.get("/v1/batches/:id/results", async (c) => {
   const id = batchIdOf(c.req.param("id"));
   const results = await run(c.env, id).results(c.get("tenant"));
   if (!results) throw notFound(id);
-  return c.body(results.map((r) => JSON.stringify(r) + "\n").join(""), 200, { "content-type": "application/x-ndjson" });
+  return c.body(ndjson(results), 200, { "content-type": "application/x-ndjson" });
 });
 
 /** How often the events stream looks at the batch. */
