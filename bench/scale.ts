@@ -8,8 +8,10 @@
  *    16 shard objects (BATCH_SHARD_PROMPTS = prompts / N, LM_MAX_IN_FLIGHT = 6·N), from
  *    submission to done; with the LM's peak calls in flight.
  * 2. Online requests of one tenant: C clients at once, each /v1/completions request one pinned sample
- *    (a completions call and a reward call, 2 × latency in the LM), two ledger calls; the
- *    rate sustained and latency p50 / p99, and what allot adds to the LM's time.
+ *    (a completions call and a reward call, 2 × latency in the LM), with its accounts on its
+ *    ledger (0 budget shards: an admit, a begin and a finish each) or spread over S budget
+ *    shards; the rate sustained, latency p50 / p99, what allot adds to the LM's time, and
+ *    the calls its ledger object took per request (GET /metrics).
  *
  * 3. Memory at a real model's width: a learned batch whose predictor reads W-wide hidden
  *    states (an untrained predictor of that width, bench/wide-predictor.ts, published to
@@ -18,7 +20,7 @@
  *
  * On this 2-core machine absolute figures are noisy; the ratios against N = 1 measured in
  * the same run are the result. Options: --prompts 1000 --latency 200 --shards 1,2,4,8,16
- * --clients 8,32,64 --requests 400 --widths 128,4096 --memory-prompts 200 (--widths none skips 3)
+ * --clients 8,32,64 --ledger-shards 0,4 --requests 400 --widths 128,4096 --memory-prompts 200 (--widths none skips 3)
  */
 import { execSync } from "node:child_process";
 import { createTenant, startGateway } from "../test/node/support/gateway.js";
@@ -30,11 +32,20 @@ const prompts = Number(arg("prompts", "1000"));
 const latency = Number(arg("latency", "200"));
 const shardCounts = arg("shards", "1,2,4,8,16").split(",").map(Number);
 const clientCounts = arg("clients", "8,32,64").split(",").map(Number);
+const ledgerShardCounts = arg("ledger-shards", "0,4").split(",").map(Number);
 const requests = Number(arg("requests", "400"));
 const widths = arg("widths", "128,4096") === "none" ? [] : arg("widths", "128,4096").split(",").map(Number);
 const memoryPrompts = Number(arg("memory-prompts", "200"));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+/** Calls the tenant's ledger object has taken on the online path (GET /metrics: allot_ledger_calls_total, summed over kinds). */
+async function ledgerCalls(gw: { url: string; admin: string }, tenant: string): Promise<number> {
+  const text = await (await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${gw.admin}` } })).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^allot_ledger_calls_total\{tenant="([^"]+)",call="[^"]+"\} (\d+)$/gm)) if (m[1] === tenant) sum += Number(m[2]);
+  return sum;
+}
 
 /** Peak resident memory (VmHWM, MiB) of the gateway's workerd (in the process group of its wrangler). */
 function workerdPeakMiB(gw: { process: { pid?: number } }): number | null {
@@ -74,34 +85,40 @@ try {
       console.error(batchRows.at(-1));
 
       if (n === shardCounts[shardCounts.length - 1]) {
-        // Online, on the last gateway: one tenant, C clients, one pinned sample a request.
+        // Online, on the last gateway: one tenant per ledger-shard count, C clients, one pinned sample a request.
         console.log(`\nOnline: one tenant, ${requests} completions requests per row, each one pinned sample (2 LM calls of ${latency} ms)\n`);
-        console.log("| clients | requests/s | p50 ms | p99 ms | p50 added by allot (ms) | status 200 |");
-        console.log("|---|---|---|---|---|---|");
-        for (const clients of clientCounts) {
-          const times: number[] = [];
-          let ok = 0;
-          let next = 0;
-          const c0 = performance.now();
-          await Promise.all(
-            Array.from({ length: clients }, async () => {
-              while (next < requests) {
-                const i = next++;
-                const r0 = performance.now();
-                const res = await fetch(`${gw.url}/v1/completions`, {
-                  method: "POST",
-                  headers: { ...headers, "x-allot-units": "1" },
-                  body: JSON.stringify({ model: "strong", prompt: texts[i % texts.length].prompt, max_tokens: 8 }),
-                });
-                await res.text();
-                if (res.status === 200) ok++;
-                times.push(performance.now() - r0);
-              }
-            }),
-          );
-          const wall = (performance.now() - c0) / 1000;
-          const p50 = pct(times, 0.5);
-          console.log(`| ${clients} | ${(requests / wall).toFixed(1)} | ${p50.toFixed(0)} | ${pct(times, 0.99).toFixed(0)} | ${(p50 - 2 * latency).toFixed(0)} | ${ok}/${requests} |`);
+        console.log("| budget shards | clients | requests/s | p50 ms | p99 ms | p50 added by allot (ms) | ledger calls / request | status 200 |");
+        console.log("|---|---|---|---|---|---|---|---|");
+        for (const ledgerShards of ledgerShardCounts) {
+          const hot = await createTenant(gw, { day: 1_000_000_000 });
+          const put = await fetch(`${gw.url}/admin/tenants/${hot.id}/online`, { method: "PUT", headers: { authorization: `Bearer ${gw.admin}`, "content-type": "application/json" }, body: JSON.stringify({ target_units: 4, shards: ledgerShards }) });
+          if (put.status !== 200) throw new Error(`setting shards: ${put.status} ${await put.text()}`);
+          const hotHeaders = { authorization: `Bearer ${hot.key}`, "content-type": "application/json", "x-allot-units": "1" };
+          for (const clients of clientCounts) {
+            const times: number[] = [];
+            let ok = 0;
+            let next = 0;
+            const calls0 = await ledgerCalls(gw, hot.id);
+            const c0 = performance.now();
+            await Promise.all(
+              Array.from({ length: clients }, async () => {
+                while (next < requests) {
+                  const i = next++;
+                  const r0 = performance.now();
+                  const res = await fetch(`${gw.url}/v1/completions`, { method: "POST", headers: hotHeaders, body: JSON.stringify({ model: "strong", prompt: texts[i % texts.length].prompt, max_tokens: 8 }) });
+                  await res.text();
+                  if (res.status === 200) ok++;
+                  times.push(performance.now() - r0);
+                }
+              }),
+            );
+            const wall = (performance.now() - c0) / 1000;
+            const calls = (await ledgerCalls(gw, hot.id)) - calls0;
+            const p50 = pct(times, 0.5);
+            console.log(
+              `| ${ledgerShards} | ${clients} | ${(requests / wall).toFixed(1)} | ${p50.toFixed(0)} | ${pct(times, 0.99).toFixed(0)} | ${(p50 - 2 * latency).toFixed(0)} | ${(calls / requests).toFixed(2)} | ${ok}/${requests} |`,
+            );
+          }
         }
       }
     } finally {

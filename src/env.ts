@@ -1,5 +1,6 @@
 import type { BatchRun } from "./batches/run.js";
 import type { BatchShard } from "./batches/shard.js";
+import type { BudgetShard } from "./tenants/budget-shard.js";
 import type { TenantDirectory } from "./tenants/directory.js";
 import type { TenantLedger } from "./tenants/ledger.js";
 
@@ -17,6 +18,8 @@ export interface Env {
   /** Browser origins allowed to call the API ("*" or a comma-separated list); CORS is off when unset. */
   readonly CORS_ORIGINS?: string;
   readonly TENANTS: DurableObjectNamespace<TenantLedger>;
+  /** A hot tenant's budget shards (its online settings' `shards`), named "<tenant>/<k>". */
+  readonly BUDGET_SHARDS: DurableObjectNamespace<BudgetShard>;
   /** The list of tenants (one object), for the console and /metrics. */
   readonly TENANT_DIRECTORY: DurableObjectNamespace<TenantDirectory>;
   readonly BATCHES: DurableObjectNamespace<BatchRun>;
@@ -64,6 +67,10 @@ export interface Env {
   readonly BATCH_WATCHDOG_MS?: string;
   /** Finished batches and their results are deleted this long after they end (default 7 days). */
   readonly BATCH_RETENTION_SECONDS?: string;
+  /** How often a budget shard reports to its tenant's ledger while it serves (default 1000 ms): how stale its keys, price and settings may be. */
+  readonly LEDGER_REPORT_MS?: string;
+  /** How long an isolate remembers how many budget shards a tenant has (default 10 s): a change of `shards` reaches every isolate within it. */
+  readonly SHARD_ROUTE_SECONDS?: string;
   /** How long an isolate reuses its list of published predictors (default 30 s). */
   readonly PREDICTOR_CACHE_SECONDS?: string;
 }

@@ -2,6 +2,7 @@ import { createApp } from "./app.js";
 
 export { BatchRun } from "./batches/run.js";
 export { BatchShard } from "./batches/shard.js";
+export { BudgetShard } from "./tenants/budget-shard.js";
 export { TenantDirectory } from "./tenants/directory.js";
 export { TenantLedger } from "./tenants/ledger.js";
 

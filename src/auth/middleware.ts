@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Env } from "../env.js";
 import { ApiError } from "../http/errors.js";
-import { tenantLedger } from "../tenants/lookup.js";
+import { checkKey } from "../tenants/online-ledger.js";
 import { tagMatches } from "./key-tag.js";
 import { bearer, parseApiKey, sameSecret } from "./tokens.js";
 
@@ -39,7 +39,7 @@ export async function authenticatedTenant(env: Env, authorization: string | unde
   const key = parseApiKey(token);
   // A key whose tag is wrong was not issued here: refused without touching any ledger.
   const issued = key !== null && (await tagMatches(env.API_KEY_SECRET, key.untagged, key.tag));
-  if (!issued || !(await tenantLedger(env, key.tenant).authenticate(key.keyId, key.secret))) {
+  if (!issued || !(await checkKey(env, key.tenant, key.keyId, key.secret))) {
     throw await refused(env, client, "invalid or revoked API key");
   }
   return key.tenant;

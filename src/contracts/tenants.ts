@@ -70,9 +70,17 @@ export const OnlineSchema = z
       .max(16)
       .default(4)
       .describe("Rounds an online request may sample in (each a round trip to the LM): 1 decides k up front; more stop at the first passing sample."),
+    shards: z
+      .int()
+      .min(0)
+      .max(64)
+      .default(0)
+      .describe(
+        "Budget shards for a hot tenant: its online requests spread over this many objects, each holding a block of budget leased from the ledger and reporting to it about once a second (docs/tenants.md). 0: every request goes to the ledger.",
+      ),
   })
   .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
-  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4 } });
+  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0 } });
 
 export type Online = z.infer<typeof OnlineSchema>;
 export type CreateTenant = z.infer<typeof CreateTenantSchema>;

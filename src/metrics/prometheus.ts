@@ -11,6 +11,8 @@ export interface TenantMetrics {
   readonly lifetime: Lifetime;
   readonly price: number;
   readonly target: number;
+  /** Calls to the tenant's ledger object by kind, since that object started. */
+  readonly calls?: Readonly<Record<string, number>>;
   readonly windows: readonly { window: string; limit: number | null; used: number; reserved: number }[];
 }
 
@@ -65,6 +67,12 @@ export function prometheusText(tenants: readonly TenantMetrics[]): string {
     );
   histogram("allot_added_latency_seconds", "Latency allot added to successful online requests (total minus time waiting on the LM).", (l) => ({ h: l.added, sum: l.added_sum }));
   histogram("allot_lm_latency_seconds", "Time successful online requests waited on the LM, hidden-state and reward calls.", (l) => ({ h: l.lm, sum: l.lm_sum }));
+  family(
+    "allot_ledger_calls_total",
+    "counter",
+    "Calls to the tenant's ledger object on the online path (admit, begin, finish, release, and budget shards' reports), since that object last started.",
+    each((t) => Object.entries(t.calls ?? {}).map(([call, n]) => `allot_ledger_calls_total${labels({ tenant: t.id, call })} ${n}`)),
+  );
   family("allot_price", "gauge", "The tenant's current online price (reward per unit).", each((t) => [`allot_price${labels({ tenant: t.id })} ${t.price}`]));
   family("allot_target_units", "gauge", "The tenant's online target (units per request).", each((t) => [`allot_target_units${labels({ tenant: t.id })} ${t.target}`]));
   family("allot_budget_used_units", "gauge", "Units used in the current budget window.", each((t) => t.windows.map((w) => `allot_budget_used_units${labels({ tenant: t.id, window: w.window })} ${w.used}`)));

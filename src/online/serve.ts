@@ -25,7 +25,7 @@ import type { RequestRecord } from "../contracts/metrics.js";
 import { CallMeter, metered } from "../lm/meter.js";
 import { type EarnedSums, addEarned, curvePoints, earnedOf, emptyEarned } from "../metrics/earned.js";
 import { budgetExceeded } from "../tenants/budget-error.js";
-import { tenantLedger } from "../tenants/lookup.js";
+import { onlineLedger } from "../tenants/online-ledger.js";
 
 /** Below this temperature vLLM samples greedily (_SAMPLING_EPS): k samples would be k copies of one. */
 export const GREEDY_TEMPERATURE = 1e-5;
@@ -360,11 +360,11 @@ function recordOf(req: OnlineRequest, status: number, priced: boolean, meter: Ca
 const statusOf = (e: unknown): number => (e instanceof ApiError ? e.status : e instanceof BackendError ? (e.rejected ? 400 : 502) : 500);
 
 async function serveMetered(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void, meter: CallMeter, started: number): Promise<OnlineResult> {
-  const ledger = tenantLedger(env, tenant);
+  const ledger = onlineLedger(env, tenant);
   const greedy = req.params.temperature < GREEDY_TEMPERATURE;
   const router = await findRouter(env, req.model);
-  // One ledger call before the LM work (settings, price, and a reservation of all this
-  // request could spend, or a refusal before any LM work) and one after (`finish`).
+  // One ledger (or budget shard) call before the LM work (settings, price, and a reservation
+  // of all this request could spend, or a refusal before any LM work) and one after (`finish`).
   const online = await ledger.begin({
     prompts: req.inputs.length,
     pinned: req.pinned?.units ?? null,

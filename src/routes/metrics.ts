@@ -36,7 +36,7 @@ metrics.openapi(
       const ledger = tenantLedger(c.env, id);
       const [life, usage] = await Promise.all([ledger.lifetime(), ledger.usage()]);
       if (!life || !usage) return null;
-      return { id, lifetime: life, price: life.price, target: life.target, windows: usage.windows };
+      return { id, lifetime: life, price: life.price, target: life.target, calls: life.calls, windows: usage.windows };
     });
     return c.text(prometheusText(rows.filter((r) => r !== null)), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   },

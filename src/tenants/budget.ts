@@ -154,6 +154,39 @@ export class Budget {
     return take;
   }
 
+  /**
+   * Sets a held block's uncommitted units (a budget shard's block, tenants/budget-shard.ts) to
+   * `keep`, renewing its lease; creates the block when `id` is null or has ended. Never less
+   * than `atLeast` (what the shard has promised to requests in flight) while the block has
+   * it; never more than the windows have room for; and, spread over `shards` shards, never
+   * more than `atLeast` plus 1 / (2 × shards) of the room left beyond it, so blocks shrink as
+   * the limit nears and the last units go to requests reserved one by one at the ledger.
+   * A block kept at 0 ends. Returns the block and its uncommitted units.
+   */
+  resize(id: string | null, keep: number, atLeast: number, shards: number, now: number, leaseMs: number, owner: string): { id: string | null; remain: number } {
+    const r = id === null ? undefined : this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ? AND expires_at > ?", id, now).toArray()[0];
+    const held = r ? r.units - r.committed : 0;
+    const free = held + this.headroom(now).units; // Infinity when no window is limited
+    const fair = atLeast + Math.floor(Math.max(0, free - atLeast) / (2 * Math.max(1, shards)));
+    const k = Math.max(Math.min(keep, fair, free), Math.min(atLeast, held));
+    if (k <= 0) {
+      if (r) this.release(id!);
+      return { id: null, remain: 0 };
+    }
+    if (r) {
+      this.sql.exec("UPDATE reservation SET units = committed + ?, expires_at = ? WHERE id = ?", k, now + leaseMs, id);
+      return { id, remain: k };
+    }
+    const fresh = this.newId();
+    this.sql.exec("INSERT INTO reservation (id, units, committed, created_at, ref, expires_at, owner) VALUES (?, ?, 0, ?, NULL, ?, ?)", fresh, k, now, now + leaseMs, owner);
+    return { id: fresh, remain: k };
+  }
+
+  /** Whether reservation `id` has not ended (released; an expired one counts until it is ended). */
+  holds(id: string): boolean {
+    return this.sql.exec("SELECT 1 FROM reservation WHERE id = ?", id).toArray().length > 0;
+  }
+
   /** Ends a reservation: what was not committed stops counting. Returns those units. */
   release(id: string): number {
     const r = this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ?", id).toArray()[0];

@@ -3,6 +3,12 @@ async function sha256(text: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
 }
 
+/** Whether `secret` hashes to `stored`, in constant time; false (after the same work) when there is no hash. */
+export async function matchesHash(stored: ArrayBuffer | undefined, secret: string): Promise<boolean> {
+  const given = await sha256(secret);
+  return crypto.subtle.timingSafeEqual(given, stored ?? new ArrayBuffer(32)) && stored !== undefined;
+}
+
 export class ApiKeys {
   constructor(
     private readonly sql: SqlStorage,
@@ -30,8 +36,11 @@ export class ApiKeys {
   /** Whether `secret` is the live key `id`, compared in constant time (also when the id is unknown). */
   async check(id: string, secret: string): Promise<boolean> {
     const row = this.sql.exec<{ hash: ArrayBuffer }>("SELECT hash FROM api_key WHERE id = ? AND revoked_at IS NULL", id).toArray()[0];
-    const given = await sha256(secret);
-    const stored = row?.hash ?? new ArrayBuffer(32);
-    return crypto.subtle.timingSafeEqual(given, stored) && row !== undefined;
+    return matchesHash(row?.hash, secret);
+  }
+
+  /** The live keys' ids and hashes: what a budget shard checks keys against. */
+  live(): { id: string; hash: ArrayBuffer }[] {
+    return this.sql.exec<{ id: string; hash: ArrayBuffer }>("SELECT id, hash FROM api_key WHERE revoked_at IS NULL").toArray();
   }
 }

@@ -7,15 +7,14 @@ import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, type ReserveUpToResult } from "./budget.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
-import { OnlineSettings } from "./online-settings.js";
-import { type Lifetime, type Rollup, Rollups, emptyRollup, rollupOf } from "./rollups.js";
+import { type BeginRequest, type Begun, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
+import { type Lifetime, type Rollup, Rollups, emptyRollup, extrasOf, rollupOf } from "./rollups.js";
 import { holdsLedger, migrate } from "./schema.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
-export type { ReserveResult, ReserveUpToResult } from "./budget.js";
+import type { ShardGrant, ShardReport } from "./budget-shard.js";
 
-/** A request that did nothing: what a refusal before any work records. */
-const NOTHING: Omit<RequestRecord, "route" | "status" | "prompts"> = { samples: 0, rounds: 0, priced: false, total_ms: 0, lm_ms: 0, lm_retries: 0, lm_errors: 0, earned: null, calibration: null };
+export type { ReserveResult, ReserveUpToResult } from "./budget.js";
 
 /** How long a reservation lives unless renewed: an online request's (ONLINE_LEASE_SECONDS) and a batch's (BATCH_LEASE_SECONDS). */
 function leases(env: Env): { online: number; batch: number } {
@@ -57,6 +56,9 @@ export class TenantLedger extends DurableObject<Env> {
     this.rollups = new Rollups(this.sql);
     this.lease = leases(env);
   }
+
+  /** Calls of the online path since this instance started (GET /metrics: allot_ledger_calls_total), which budget shards exist to spread. */
+  private readonly calls: Record<"admit" | "begin" | "finish" | "release" | "report", number> = { admit: 0, begin: 0, finish: 0, release: 0, report: 0 };
 
   /** The schema is up to date in this instance: migrations run once, not on every call. */
   private migrated = false;
@@ -134,6 +136,13 @@ export class TenantLedger extends DurableObject<Env> {
     return this.keys.check(id, secret);
   }
 
+  /** authenticate, and how many budget shards the tenant's online requests spread over (the Worker routes by it). */
+  async admit(id: string, secret: string): Promise<{ ok: boolean; shards: number }> {
+    this.calls.admit++;
+    const ok = await this.authenticate(id, secret);
+    return { ok, shards: ok ? this.settings.view().shards : 0 };
+  }
+
   // ---- online settings and price
 
   setOnline(o: Online): Online | null {
@@ -171,7 +180,7 @@ export class TenantLedger extends DurableObject<Env> {
   /** Counts one online request in the rollups (its units as charged, the price and target now in force). */
   private record(r: RequestRecord, units: number, now: number): void {
     const online = this.settings.view();
-    this.rollups.add(rollupOf(r, units, online.price, online.target_units), now, { key: `${r.route} ${r.status}`, calibration: r.calibration });
+    this.rollups.add(rollupOf(r, units, online.price, online.target_units), now, extrasOf(r));
   }
 
   /** Commits `units` and ends the reservation in one call: an online request's settlement. */
@@ -192,20 +201,17 @@ export class TenantLedger extends DurableObject<Env> {
    * nothing reserved. The request plans at the price within what was reserved; `finish`
    * ends it.
    */
-  async begin(
-    req: { prompts: number; pinned: number | null; rounds: number | null; greedy: boolean; unitCost: number; route?: RequestRecord["route"] },
-    now = Date.now(),
-  ): Promise<Online & { price: number; requests: number; mean_units: number; invalid: "units" | "rounds" | null; reservation: ReserveUpToResult | null }> {
+  async begin(req: BeginRequest, now = Date.now()): Promise<Begun> {
+    this.calls.begin++;
     if (!this.exists()) throw new Error("no such tenant");
     const online = this.settings.view();
-    const invalid = req.pinned !== null && req.pinned > online.max_units ? "units" : req.rounds !== null && req.rounds > online.max_rounds ? "rounds" : null;
-    const refused = (status: number) => this.record({ ...NOTHING, route: req.route ?? "completions", status, prompts: req.prompts }, 0, now);
+    const invalid = invalidFor(online, req);
+    const refused = (status: number) => this.record(refusalOf(req, status), 0, now);
     if (invalid) {
       refused(400);
       return { ...online, invalid, reservation: null };
     }
-    const least = req.pinned ?? Math.max(req.greedy ? 1 : online.min_units, req.unitCost);
-    const most = req.pinned ?? (req.greedy && req.unitCost === 1 ? 1 : Math.max(least, online.max_units));
+    const { least, most } = boundsFor(online, req);
     const reservation = await this.reserveUpTo(req.prompts * most, req.prompts * least, now);
     if (!reservation.ok) refused(429);
     return { ...online, invalid: null, reservation };
@@ -217,17 +223,54 @@ export class TenantLedger extends DurableObject<Env> {
    * null for requests whose spend the price did not decide).
    */
   finish(id: string, units: number, observed: readonly number[] | null, record: RequestRecord | null = null, now = Date.now()): number | null {
+    this.calls.finish++;
     const charged = this.settle(id, units, now);
-    if (record) this.record(record, charged ?? 0, now);
+    // A reservation already ended (a retried finish, or one whose lease ran out) is counted no more.
+    if (charged === null) return null;
+    if (record) this.record(record, charged, now);
     if (observed && observed.length > 0) this.settings.observe(observed);
     return charged;
   }
 
   /** Ends a reservation, charging nothing more; an online request that failed says how (`record`). */
   release(id: string, record: RequestRecord | null = null, now = Date.now()): number {
+    this.calls.release++;
     this.ensureSchema();
-    if (record) this.record(record, 0, now);
+    if (record && this.budget.holds(id)) this.record(record, 0, now); // a retried release is counted once
     return this.budget.release(id);
+  }
+
+  // ---- budget shards (budget-shard.ts)
+
+  /**
+   * A budget shard's report, about once a second while it serves: what it charged to its
+   * block since the last report, and the requests it served (rollups and the spend the
+   * price should see), applied once per `seq` however often a report is retried; then its
+   * block resized to what it asks (see Budget.resize) and what it serves by: online
+   * settings and price, live keys, and how many shards there now are (0: give the block
+   * back and send every request here).
+   */
+  async report(r: ShardReport, now = Date.now()): Promise<ShardGrant> {
+    this.calls.report++;
+    if (!this.exists()) throw new Error("no such tenant");
+    let undercharged = 0;
+    const sent = r.sent;
+    if (sent) {
+      const last = this.sql.exec<{ seq: number }>("SELECT seq FROM shard_report WHERE shard = ?", r.shard).toArray()[0]?.seq ?? -1;
+      if (sent.seq > last) {
+        // A block that ended (its lease ran out while its shard was unreachable) is charged
+        // nothing more: its units may have gone to others, and charging them would overspend.
+        if (sent.charge > 0) undercharged = sent.charge - ((sent.block === null ? null : this.budget.commit(sent.block, sent.charge, now, null)) ?? 0);
+        for (const m of sent.minutes) this.rollups.add(m.rollup, m.t, m.extras);
+        if (sent.observed.length > 0) this.settings.observe(sent.observed);
+        this.sql.exec("INSERT INTO shard_report VALUES (?, ?, ?) ON CONFLICT(shard) DO UPDATE SET seq = excluded.seq, at = excluded.at", r.shard, sent.seq, now);
+      }
+    }
+    const online = this.settings.view();
+    const keep = online.shards === 0 ? r.atLeast : r.keep;
+    const block = this.budget.resize(r.block, keep, r.atLeast, Math.max(1, online.shards), now, this.lease.online, `shard ${r.shard}`);
+    await this.scheduleExpiry();
+    return { block: block.id, remain: block.remain, online, keys: this.keys.live(), undercharged };
   }
 
   // ---- batches
@@ -275,11 +318,11 @@ export class TenantLedger extends DurableObject<Env> {
   // ---- the console
 
   /** All-time counters (Prometheus), or null if the tenant does not exist. */
-  lifetime(): (Lifetime & { name: string; price: number; target: number }) | null {
+  lifetime(): (Lifetime & { name: string; price: number; target: number; calls: Record<string, number> }) | null {
     if (!this.exists()) return null;
     const online = this.settings.view();
     const t = this.sql.exec<{ name: string }>("SELECT name FROM tenant").one();
-    return { ...this.rollups.lifetime(), name: t.name, price: online.price, target: online.target_units };
+    return { ...this.rollups.lifetime(), name: t.name, price: online.price, target: online.target_units, calls: { ...this.calls } };
   }
 
   /** The tenant at a glance: budget use per window, online settings and price, keys, all-time totals, what allot earned, live calibration. */
@@ -294,7 +337,7 @@ export class TenantLedger extends DurableObject<Env> {
       name: t.name,
       created_at: t.created_at,
       usage: u.windows.map((w) => ({ window: w.window, limit: w.limit, used: w.used, reserved: w.reserved })),
-      online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, price: online.price, mean_units: online.mean_units, requests: online.requests },
+      online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, price: online.price, mean_units: online.mean_units, requests: online.requests },
       keys: t.keys.map((k) => ({ id: k.id, revoked: k.revoked_at !== null })),
       totals: { requests: all.requests, ok: all.ok, refused: all.refused, failed: all.failed, units: all.units, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),

@@ -121,6 +121,44 @@ export function rollupOf(r: RequestRecord, units: number, price: number, target:
   };
 }
 
+/** What only the all-time row keeps: requests per "route status", calibration bins per predictor. */
+export type Extras = Pick<Lifetime, "by_status" | "calibration">;
+
+export const emptyExtras = (): Extras => ({ by_status: {}, calibration: {} });
+
+/** One request's extras: its route and status, and its calibration points binned. */
+export function extrasOf(r: RequestRecord): Extras {
+  const out: Extras = { by_status: { [`${r.route} ${r.status}`]: 1 }, calibration: {} };
+  const cal = r.calibration;
+  if (cal && cal.points.length > 0) {
+    const bins = (out.calibration[cal.predictor] = emptyCalibration());
+    for (const p of cal.points) {
+      const b = bins[calibrationBin(p.predicted)];
+      b.n++;
+      b.predicted += p.predicted;
+      b.observed += p.observed;
+    }
+  }
+  return out;
+}
+
+/** a + b, as new objects. */
+export function addExtras(a: Extras, b: Extras): Extras {
+  const by_status = { ...a.by_status };
+  for (const [k, n] of Object.entries(b.by_status)) by_status[k] = (by_status[k] ?? 0) + n;
+  const calibration: Record<string, CalibrationBins> = {};
+  for (const [p, bins] of Object.entries(a.calibration)) calibration[p] = bins.map((x) => ({ ...x }));
+  for (const [p, bins] of Object.entries(b.calibration)) {
+    const into = (calibration[p] ??= emptyCalibration());
+    bins.forEach((x, i) => {
+      into[i].n += x.n;
+      into[i].predicted += x.predicted;
+      into[i].observed += x.observed;
+    });
+  }
+  return { by_status, calibration };
+}
+
 const RES = { minute: "m", hour: "h", all: "all" } as const;
 
 export class Rollups {
@@ -141,8 +179,8 @@ export class Rollups {
     return { ...emptyRollup(), by_status: {}, calibration: {}, ...r } as Lifetime;
   }
 
-  /** Adds `delta` to the minute, the hour and all time containing `now`; `route` and `status` count it by route and status. */
-  add(delta: Rollup, now: number, extra: { key?: string; calibration?: RequestRecord["calibration"] } = {}): void {
+  /** Adds `delta` to the minute, the hour and all time containing `now`, and `extras` to all time. */
+  add(delta: Rollup, now: number, extras: Extras = emptyExtras()): void {
     const minute = now - (now % STEPS.minute);
     const hour = now - (now % STEPS.hour);
     const m = this.read(RES.minute, minute);
@@ -150,19 +188,8 @@ export class Rollups {
     const h = this.read(RES.hour, hour);
     this.write(RES.hour, hour, h ? addRollups(h, delta) : delta);
     const all = this.lifetime();
-    const sum: Lifetime = { ...addRollups(all, delta), by_status: all.by_status, calibration: all.calibration };
-    if (extra.key) sum.by_status[extra.key] = (sum.by_status[extra.key] ?? 0) + 1;
-    const cal = extra.calibration;
-    if (cal && cal.points.length > 0) {
-      const bins = (sum.calibration[cal.predictor] ??= emptyCalibration());
-      for (const p of cal.points) {
-        const b = bins[calibrationBin(p.predicted)];
-        b.n++;
-        b.predicted += p.predicted;
-        b.observed += p.observed;
-      }
-    }
-    this.write(RES.all, 0, sum);
+    const sum = addExtras({ by_status: all.by_status, calibration: all.calibration }, extras);
+    this.write(RES.all, 0, { ...addRollups(all, delta), ...sum });
     if (!m && now - this.prunedAt >= STEPS.minute) this.prune(now);
   }
 

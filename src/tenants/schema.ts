@@ -41,6 +41,12 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE batch_log (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, prompts INTEGER NOT NULL, mode TEXT NOT NULL,
         model TEXT, status TEXT NOT NULL, ended_at INTEGER, summary TEXT);
       CREATE INDEX batch_log_created ON batch_log (created_at DESC, id DESC);`),
+  // 5: budget shards (budget-shard.ts): how many a tenant's online requests spread over, and
+  // the last report applied from each (a report is applied once, whatever is retried).
+  (sql) => {
+    addColumn(sql, "online", "shards", "INTEGER NOT NULL DEFAULT 0");
+    sql.exec("CREATE TABLE shard_report (shard INTEGER PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL)");
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */
