@@ -51,11 +51,29 @@ export function bernoulliCount(p: number, price: number, cap: number, strict: bo
   if (cap <= 0) return 0;
   if (p >= 1 || p <= 0 || !(price > 0) || price === Infinity) return checkedCount(p, price, cap, strict, price === Infinity ? 0 : cap);
   if (price >= p) return checkedCount(p, price, cap, strict, 0);
-  const logStep = Math.log1p(-p);
+  return countFromLogs(p, Math.log(p), Math.log1p(-p), price, Math.log(price / p), cap, strict);
+}
+
+/**
+ * bernoulliCount with ln p and ln(1 − p) computed once per curve and ln(price) once per
+ * price, for a solver that counts a million curves at one price: ln(price/p) is taken as
+ * ln(price) − ln(p), which costs no logarithm per curve. For 0 < p < 1 and 0 < price < p.
+ * The difference of two logarithms errs by a few ulps of the larger one, at most ~1.6e-13
+ * when x is near an integer below `cap` (there |ln price − ln p| < cap·|ln(1 − p)|, and
+ * `safe` keeps both above −700); the tolerance below covers that with room.
+ */
+export function bernoulliCountLogs(p: number, logP: number, logStep: number, price: number, logPrice: number, cap: number, strict: boolean): number {
+  if (cap <= 0) return 0;
+  if (!(price > 0) || price === Infinity || price >= p) return bernoulliCount(p, price, cap, strict);
+  return countFromLogs(p, logP, logStep, price, logPrice - logP, cap, strict);
+}
+
+/** The closed form of bernoulliCount, checked against the gains near an integer (see there). */
+function countFromLogs(p: number, logP: number, logStep: number, price: number, logRatio: number, cap: number, strict: boolean): number {
   // The smallest gain in range, in logs: far from underflow, every gain is a normal double.
-  const safe = Math.log(p) + (cap - 1) * logStep > -700 && price > 1e-300;
-  const x = 1 + Math.log(price / p) / logStep;
-  const tolerance = 1e-9 * (1 + Math.abs(x)) + 1e-13 / -logStep;
+  const safe = logP + (cap - 1) * logStep > -700 && price > 1e-300;
+  const x = 1 + logRatio / logStep;
+  const tolerance = 1e-9 * (1 + Math.abs(x)) + 1e-12 / -logStep;
   if (safe) {
     if (x >= cap + tolerance) return cap;
     const k = Math.floor(x);

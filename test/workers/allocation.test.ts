@@ -4,6 +4,7 @@ import {
   AllocationError,
   allocate,
   bernoulliCount,
+  bernoulliCountLogs,
   bernoulliGain,
   bernoulliValue,
   buildBatch,
@@ -209,6 +210,8 @@ describe("curves", () => {
             if (strict ? g > price : g >= price) expected++;
           }
           expect(bernoulliCount(p, price, cap, strict)).toBe(expected);
+          // As the solver counts: ln p and ln(1 − p) once per curve, ln(price) once per price.
+          if (p > 0 && p < 1) expect(bernoulliCountLogs(p, Math.log(p), Math.log1p(-p), price, Math.log(price), cap, strict)).toBe(expected);
         },
       ),
       { numRuns: 2000 },
@@ -230,6 +233,28 @@ describe("curves", () => {
           let expected = 0;
           for (let u = 1; u <= cap; u++) if (strict ? bernoulliGain(p, u) > price : bernoulliGain(p, u) >= price) expected++;
           expect(bernoulliCount(p, price, cap, strict)).toBe(expected);
+          expect(bernoulliCountLogs(p, Math.log(p), Math.log1p(-p), price, Math.log(price), cap, strict)).toBe(expected);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("bernoulliCountLogs is exact for tiny and near-certain p, at prices on a gain or one ulp either side", () => {
+    const nextUp = (x: number) => x + Math.max(Number.MIN_VALUE, Math.abs(x) * Number.EPSILON);
+    const nextDown = (x: number) => x - Math.max(Number.MIN_VALUE, Math.abs(x) * Number.EPSILON);
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.double({ min: 1e-200, max: 1e-6, noNaN: true }), fc.double({ min: 1 - 1e-6, max: 1 - 1e-16, noNaN: true })),
+        fc.integer({ min: 1, max: 1_000 }),
+        fc.integer({ min: 1, max: 1_000 }),
+        fc.constantFrom(nextDown, (x: number) => x, nextUp),
+        fc.boolean(),
+        (p, j, cap, nudge, strict) => {
+          const price = nudge(bernoulliGain(p, j));
+          let expected = 0;
+          for (let u = 1; u <= cap; u++) if (strict ? bernoulliGain(p, u) > price : bernoulliGain(p, u) >= price) expected++;
+          expect(bernoulliCountLogs(p, Math.log(p), Math.log1p(-p), price, Math.log(price), cap, strict)).toBe(expected);
         },
       ),
       { numRuns: 3000 },
