@@ -16,7 +16,8 @@
  * 3. Memory at a real model's width: a learned batch whose predictor reads W-wide hidden
  *    states (an untrained predictor of that width, bench/wide-predictor.ts, published to
  *    the gateway), W = 128 and 4,096, each on a fresh gateway: the predicting phase's pages
- *    and time, and workerd's peak resident memory when it ends.
+ *    and time, workerd's peak resident memory when it ends, and the lowest it was in the
+ *    phase's second half (what survives garbage collections).
  *
  * On this 2-core machine absolute figures are noisy; the ratios against N = 1 measured in
  * the same run are the result. Options: --prompts 1000 --latency 200 --shards 1,2,4,8,16
@@ -47,16 +48,18 @@ async function ledgerCalls(gw: { url: string; admin: string }, tenant: string): 
   return sum;
 }
 
-/** Peak resident memory (VmHWM, MiB) of the gateway's workerd (in the process group of its wrangler). */
-function workerdPeakMiB(gw: { process: { pid?: number } }): number | null {
+/** Resident memory (a /proc status field: VmHWM the peak, VmRSS now; MiB) of the gateway's workerd (in the process group of its wrangler). */
+function workerdMiB(gw: { process: { pid?: number } }, field: "VmHWM" | "VmRSS"): number | null {
   try {
     const pids = execSync(`pgrep -g ${gw.process.pid} -x workerd`, { encoding: "utf8" }).trim().split("\n").filter(Boolean);
-    const peaks = pids.map((pid) => Number(/VmHWM:\s+(\d+)/.exec(execSync(`cat /proc/${pid}/status`, { encoding: "utf8" }))?.[1] ?? 0) / 1024);
-    return Math.max(...peaks);
+    const sizes = pids.map((pid) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(execSync(`cat /proc/${pid}/status`, { encoding: "utf8" }))?.[1] ?? 0) / 1024);
+    return Math.max(...sizes);
   } catch {
     return null;
   }
 }
+
+const workerdPeakMiB = (gw: { process: { pid?: number } }) => workerdMiB(gw, "VmHWM");
 
 const lm = await startFixedLatencyLm({ latencyMs: latency, width: 128, widths: Object.fromEntries(widths.map((w) => [`wide-lm-${w}`, w])) });
 const batchRows: string[] = [];
@@ -140,13 +143,27 @@ try {
       const t0 = performance.now();
       const sub = (await (await fetch(`${gw.url}/v1/batches`, { method: "POST", headers, body: JSON.stringify({ prompts: texts, model, allocation: "learned", budget: { average: 1, min: 1, max: 2 } }) })).json()) as { id: string };
       let s: { status: string } = { status: "queued" };
+      // Resident memory now, every 2 s: V8 lets garbage pile up before a major collection
+      // (locally no isolate limit is set), so the peak says little; the lowest figure in the
+      // second half of the phase is what survives collections, and would grow with the
+      // batch if pages leaked.
+      const rss: number[] = [];
+      let sampledAt = 0;
       while (s.status === "queued" || s.status === "predicting") {
         await sleep(100);
         s = (await (await fetch(`${gw.url}/v1/batches/${sub.id}`, { headers })).json()) as typeof s;
+        if (performance.now() - sampledAt >= 2000) {
+          sampledAt = performance.now();
+          const now = workerdMiB(gw, "VmRSS");
+          if (now !== null) rss.push(now);
+        }
       }
       const predicting = (performance.now() - t0) / 1000;
       const page = Math.max(1, Math.min(64, Math.floor(2 ** 18 / width))); // BatchRun.pageSize's default
-      memoryRows.push(`| ${width} | ${memoryPrompts} | ${page} | ${Math.ceil(memoryPrompts / page)} | ${s.status} | ${predicting.toFixed(1)} | ${before?.toFixed(0) ?? "—"} | ${workerdPeakMiB(gw)?.toFixed(0) ?? "—"} |`);
+      const floor = rss.length >= 2 ? Math.min(...rss.slice(Math.floor(rss.length / 2))) : null;
+      memoryRows.push(
+        `| ${width} | ${memoryPrompts} | ${page} | ${Math.ceil(memoryPrompts / page)} | ${s.status} | ${predicting.toFixed(1)} | ${before?.toFixed(0) ?? "—"} | ${workerdPeakMiB(gw)?.toFixed(0) ?? "—"} | ${floor?.toFixed(0) ?? "—"} |`,
+      );
       if (s.status !== "sampling") console.error(gw.log().slice(-3000));
       console.error(memoryRows.at(-1));
       await fetch(`${gw.url}/v1/batches/${sub.id}/cancel`, { method: "POST", headers });
@@ -156,8 +173,8 @@ try {
   }
   if (memoryRows.length > 0) {
     console.log(`\nPredicting at a real width: ${memoryPrompts} prompts, learned, an untrained predictor of each width (fresh gateway each)\n`);
-    console.log("| hidden width | prompts | prompts per page | pages (alarms) | status after | predicting s | workerd peak RSS MiB before | after |");
-    console.log("|---|---|---|---|---|---|---|---|");
+    console.log("| hidden width | prompts | prompts per page | pages (alarms) | status after | predicting s | workerd peak RSS MiB before | peak after | lowest RSS in the second half |");
+    console.log("|---|---|---|---|---|---|---|---|---|");
     console.log(memoryRows.join("\n"));
   }
   console.log(`\nBatch throughput: ${prompts} prompts (uniform, 1 sample each: a completions and a reward call of ${latency} ms), by shard count\n`);

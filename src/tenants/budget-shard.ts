@@ -79,6 +79,9 @@ const MIGRATIONS: readonly Migration[] = [
 
 type State = { tenant: string; shard: number; block: string | null; remain: number; unflushed: number; seq: number; undercharged: number };
 
+/** How long a shard serves by its last report while the ledger cannot be reached. */
+const STALE_MS = 30_000;
+
 /** Holds are named apart from the ledger's reservations: a request reserved at the ledger (near the limit) settles there. */
 const HOLD = "s_";
 
@@ -103,9 +106,14 @@ export class BudgetShard extends DurableObject<Env> {
     return (Number.isFinite(n) && n > 0 ? n : 300) * 1000;
   }
 
+  private migrated = false;
+
   /** The state row, created on the first call (the Worker names the tenant and shard index). */
   private state(tenant?: string, shard?: number): State {
-    migrate(this.sql, MIGRATIONS);
+    if (!this.migrated) {
+      migrate(this.sql, MIGRATIONS);
+      this.migrated = true;
+    }
     const row = this.sql.exec<State>("SELECT tenant, shard, block, remain, unflushed, seq, undercharged FROM state").toArray()[0];
     if (row) return row;
     if (tenant === undefined || shard === undefined) throw new Error("budget shard has no tenant");
@@ -165,10 +173,20 @@ export class BudgetShard extends DurableObject<Env> {
     this.reportedAt = now;
   }
 
-  /** Settings and keys no older than one report's interval. */
+  /**
+   * Settings and keys no older than one report's interval. When the ledger cannot be
+   * reached, the shard goes on serving from its block by the last report's for up to
+   * STALE_MS (the alarm keeps trying); after that, or with no report yet, the request fails.
+   */
   private async fresh(now: number): Promise<{ online: OnlineView; keys: Map<string, ArrayBuffer> }> {
-    while (this.reporting) await this.reporting;
-    if (!this.grant || now - this.reportedAt >= this.every) await this.report(now);
+    while (this.reporting) await this.reporting.catch(() => undefined);
+    if (!this.grant || now - this.reportedAt >= this.every) {
+      try {
+        await this.report(now);
+      } catch (e) {
+        if (!this.grant || now - this.reportedAt > STALE_MS) throw e;
+      }
+    }
     return this.grant!;
   }
 
@@ -221,13 +239,17 @@ export class BudgetShard extends DurableObject<Env> {
     const want = req.prompts * boundsFor(online, req).most;
     this.demand += want;
     this.lastBegin = now;
-    if (this.available(now) < want) {
-      await this.report(now, want);
-      while (this.reporting) await this.reporting;
-      online = this.grant!.online;
+    for (let toppedUp = false; ; toppedUp = true) {
+      // A hold is made only while no report is in flight, in the same turn as the check
+      // (no await between): a report sent meanwhile would not count it, and the block could
+      // be shrunk below what is held.
+      while (this.reporting) await this.reporting.catch(() => undefined);
+      if (this.available(now) >= want) break;
+      // Near the limit, or the ledger unreachable: the ledger decides, one reservation at a time.
+      if (toppedUp) return tenantLedger(this.env, tenant).begin(req, now);
+      await this.report(now, want).catch(() => undefined);
     }
-    // No await from this check to the hold: nothing else can take the units in between.
-    if (this.available(now) < want) return tenantLedger(this.env, tenant).begin(req, now);
+    online = this.grant!.online;
     const id = HOLD + randomHex(8);
     this.sql.exec("INSERT INTO hold VALUES (?, ?, ?)", id, want, now + this.leaseMs);
     await this.wake(now);
@@ -270,7 +292,7 @@ export class BudgetShard extends DurableObject<Env> {
     const s0 = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'state'").one().n;
     if (s0 === 0) return { block: null, remain: 0, held: 0, undercharged: 0 };
     this.sql.exec("DELETE FROM hold WHERE expires_at <= ?", now);
-    while (this.reporting) await this.reporting;
+    while (this.reporting) await this.reporting.catch(() => undefined);
     await this.report(now, 0, idle);
     const s = this.state();
     return { block: s.block, remain: s.remain, held: this.held(now), undercharged: s.undercharged };
