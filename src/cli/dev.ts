@@ -101,13 +101,23 @@ export async function runDev(args: string[]): Promise<void> {
   process.stdout.write(`allot dev: gateway on http://127.0.0.1:${port} (OpenAPI at /openapi.json), reference LM on ${lmUrl}\n`);
   devTenant(`http://127.0.0.1:${port}`, admin).catch((e: Error) => process.stderr.write(`allot dev: could not set up the dev tenant: ${e.message}\n`));
   const code = await new Promise<number>((resolve) => {
+    let stopping = false;
     const stopAll = (c: number) => {
+      stopping = true;
       for (const ch of children) if (ch.exitCode === null) ch.kill("SIGTERM");
       resolve(c);
     };
     process.once("SIGINT", () => stopAll(0));
     process.once("SIGTERM", () => stopAll(0));
-    for (const ch of children) ch.once("exit", (c) => stopAll(c ?? 1));
+    // One of the pair ended: say which and how, then stop the other (a gateway without its
+    // LM, or an LM without its gateway, is not the dev setup the README promises).
+    children.forEach((ch, i) =>
+      ch.once("exit", (c, signal) => {
+        if (stopping) return;
+        process.stderr.write(`allot dev: the ${i === 0 ? "reference LM" : "gateway"} exited (${signal ?? `code ${c}`}); stopping the ${i === 0 ? "gateway" : "reference LM"}\n`);
+        stopAll(c ?? 1);
+      }),
+    );
   });
   process.exitCode = code;
 }
