@@ -93,6 +93,8 @@ export class BudgetShard extends DurableObject<Env> {
   private reporting: Promise<void> | null = null;
   /** Units requests asked for since the last report: the next block's size follows it. */
   private demand = 0;
+  /** The last report's block is smaller than the shard asked for: the budget's limit is near. */
+  private cut = false;
   private lastBegin = 0;
   private alarmAt: number | null = null;
 
@@ -171,6 +173,7 @@ export class BudgetShard extends DurableObject<Env> {
     this.sql.exec("DELETE FROM outbox");
     this.grant = { online: g.online, keys: new Map(g.keys.map((k) => [k.id, k.hash])) };
     this.reportedAt = now;
+    this.cut = g.remain < keep;
   }
 
   /**
@@ -239,15 +242,20 @@ export class BudgetShard extends DurableObject<Env> {
     const want = req.prompts * boundsFor(online, req).most;
     this.demand += want;
     this.lastBegin = now;
-    for (let toppedUp = false; ; toppedUp = true) {
+    for (let cut = false; ; ) {
       // A hold is made only while no report is in flight, in the same turn as the check
       // (no await between): a report sent meanwhile would not count it, and the block could
       // be shrunk below what is held.
       while (this.reporting) await this.reporting.catch(() => undefined);
       if (this.available(now) >= want) break;
-      // Near the limit, or the ledger unreachable: the ledger decides, one reservation at a time.
-      if (toppedUp) return tenantLedger(this.env, tenant).begin(req, now);
-      await this.report(now, want).catch(() => undefined);
+      // Near the limit (the ledger gave less than asked), or the ledger unreachable: the
+      // ledger decides, one reservation at a time. Otherwise the block grew by at least
+      // `want`, and if requests waiting beside this one took it, the next report grows it again.
+      if (cut) return tenantLedger(this.env, tenant).begin(req, now);
+      cut = await this.report(now, want).then(
+        () => this.cut,
+        () => true,
+      );
     }
     online = this.grant!.online;
     const id = HOLD + randomHex(8);
