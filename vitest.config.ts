@@ -11,7 +11,7 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest(({ inject }) => ({
-            main: "./src/index.ts",
+            main: "./src/worker/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
             // The reference LM started by global-setup.ts, over real HTTP.
             // LM_TIMEOUT_MS: an injected "no answer" fault costs 2 s per attempt, not 30.

@@ -6,9 +6,9 @@
  *
  *   npm run bench:abuse [-- --runs 5]
  */
-import { allocate } from "../src/allocation/build.js";
-import { AllocateRequestSchema } from "../src/contracts/allocate.js";
-import { mulberry32 } from "../src/allocation/select.js";
+import { allocate } from "../src/core/allocation/build.js";
+import { AllocateRequestSchema } from "../src/core/contracts/allocate.js";
+import { mulberry32 } from "../src/core/allocation/select.js";
 import { arg } from "./args.js";
 
 const runs = Number(arg("runs", "5"));

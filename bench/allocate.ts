@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import highsLoader from "highs";
-import { bernoulliGain, solveBatch, type BatchProblem } from "../src/allocation/index.js";
+import { bernoulliGain, solveBatch, type BatchProblem } from "../src/core/allocation/index.js";
 import { cloneInstance, makeInstance } from "./instances.js";
 import { arg } from "./args.js";
 

@@ -7,9 +7,9 @@
  */
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
-import { promptSet } from "../src/reference-lm/task.js";
-import { createTenant, startGateway } from "../test/node/support/gateway.js";
-import { startLmServer } from "../test/node/support/lm-server.js";
+import { promptSet } from "../src/node/reference-lm/task.js";
+import { createTenant, startGateway } from "../src/node/harness/gateway.js";
+import { startLmServer } from "../src/node/harness/lm-server.js";
 import { arg } from "./args.js";
 
 const n = Number(arg("prompts", "1000"));

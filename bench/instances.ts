@@ -1,5 +1,5 @@
-import type { BatchProblem } from "../src/allocation/index.js";
-import { mulberry32 } from "../src/allocation/select.js";
+import type { BatchProblem } from "../src/core/allocation/index.js";
+import { mulberry32 } from "../src/core/allocation/select.js";
 
 /**
  * A deterministic benchmark instance of n queries with units 1..max: half Bernoulli

@@ -3,8 +3,8 @@
  * process): samples/s and completion tokens/s for n = 1, 8, 32, on one prompt and on a
  * batch of 64 prompts from mixed cells, at temperature 0.8. Prints a markdown table.
  */
-import { promptSet } from "../src/reference-lm/task.js";
-import { postJson, startLmServer } from "../test/node/support/lm-server.js";
+import { promptSet } from "../src/node/reference-lm/task.js";
+import { postJson, startLmServer } from "../src/node/harness/lm-server.js";
 
 const server = await startLmServer();
 const batch = promptSet("test", 64, 11).map((r) => r.prompt);

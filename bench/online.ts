@@ -18,9 +18,9 @@
  * Options: --requests 1000 --target 4 --clients 4
  */
 import OpenAI from "openai";
-import { promptSet } from "../src/reference-lm/task.js";
-import { createTenant, startGateway } from "../test/node/support/gateway.js";
-import { startLmServer } from "../test/node/support/lm-server.js";
+import { promptSet } from "../src/node/reference-lm/task.js";
+import { createTenant, startGateway } from "../src/node/harness/gateway.js";
+import { startLmServer } from "../src/node/harness/lm-server.js";
 import { arg } from "./args.js";
 
 const requests = Number(arg("requests", "1000"));

@@ -9,11 +9,11 @@
  */
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
-import { readJsonl } from "../src/pipeline/jsonl.js";
-import { RecordSchema } from "../src/predictor/dataset.js";
-import { type Belief, type WaveQuery, planRound, priorOf, PASSING_REWARD } from "../src/allocation/waves.js";
-import { atomsFromCurve } from "../src/allocation/pandora.js";
-import { mulberry32 } from "../src/allocation/select.js";
+import { readJsonl } from "../src/node/pipeline/jsonl.js";
+import { RecordSchema } from "../src/core/predictor/dataset.js";
+import { type Belief, type WaveQuery, planRound, priorOf, PASSING_REWARD } from "../src/core/allocation/waves.js";
+import { atomsFromCurve } from "../src/core/allocation/pandora.js";
+import { mulberry32 } from "../src/core/allocation/select.js";
 
 async function load(name: string, width: number, out: string) {
   const recs = (await readJsonl(`data/${name}-test.jsonl`, RecordSchema)).sort((a, b) => (a.id < b.id ? -1 : 1));

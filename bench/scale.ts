@@ -24,7 +24,7 @@
  * --clients 8,32,64 --ledger-shards 0,4 --requests 400 --widths 128,4096 --memory-prompts 200 (--widths none skips 3)
  */
 import { execSync } from "node:child_process";
-import { createTenant, startGateway } from "../test/node/support/gateway.js";
+import { createTenant, startGateway } from "../src/node/harness/gateway.js";
 import { arg } from "./args.js";
 import { startFixedLatencyLm, vectorOf } from "./fixed-latency-lm.js";
 import { widePredictor } from "./wide-predictor.js";

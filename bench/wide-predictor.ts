@@ -6,8 +6,8 @@
  * its work per prompt are a trained one's.
  */
 import { createHash } from "node:crypto";
-import { initParams } from "../src/predictor/mlp.js";
-import { type ExportInput, exportOnnx, foldedForward } from "../src/predictor/onnx-writer.js";
+import { initParams } from "../src/node/training/mlp.js";
+import { type ExportInput, exportOnnx, foldedForward } from "../src/node/training/onnx-writer.js";
 
 export function widePredictor(width: number, lmModel: string, fixtures: readonly (readonly number[])[]) {
   const e: ExportInput = {

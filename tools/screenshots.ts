@@ -7,11 +7,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { launchChromium } from "../test/node/support/browser.js";
-import { sendTraffic, submitBatch } from "../test/node/support/console-traffic.js";
-import { startGateway } from "../test/node/support/gateway.js";
-import { startLmServer } from "../test/node/support/lm-server.js";
-import { startSwitchProxy } from "../test/node/support/switch-proxy.js";
+import { launchChromium } from "../src/node/harness/browser.js";
+import { sendTraffic, submitBatch } from "../src/node/harness/console-traffic.js";
+import { startGateway } from "../src/node/harness/gateway.js";
+import { startLmServer } from "../src/node/harness/lm-server.js";
+import { startSwitchProxy } from "../src/node/harness/switch-proxy.js";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "6" }, "pause-ms": { type: "string", default: "15000" }, out: { type: "string", default: "docs/img" } } });
 const out = values.out!;

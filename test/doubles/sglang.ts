@@ -14,7 +14,7 @@
  */
 import { Hono } from "hono";
 import { listenOnLoopback } from "./listen.js";
-import type { ReferenceLM } from "../../src/reference-lm/model.js";
+import type { ReferenceLM } from "../../src/node/reference-lm/model.js";
 
 export interface SglangDouble {
   readonly url: string;

@@ -25,10 +25,10 @@
 import { Hono } from "hono";
 import { listenOnLoopback } from "./listen.js";
 import type { Context } from "hono";
-import { renderChat, renderScored } from "../../src/reference-lm/chat-template.js";
-import type { ReferenceLM } from "../../src/reference-lm/model.js";
-import { binaryReward, parseScored } from "../../src/reference-lm/task.js";
-import type { ChatMessage } from "../../src/contracts/lm-protocol.js";
+import { renderChat, renderScored } from "../../src/node/reference-lm/chat-template.js";
+import type { ReferenceLM } from "../../src/node/reference-lm/model.js";
+import { binaryReward, parseScored } from "../../src/node/reference-lm/task.js";
+import type { ChatMessage } from "../../src/core/contracts/lm-protocol.js";
 
 export type VllmVersion = "latest" | "0.10";
 

@@ -8,9 +8,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, createTenant, freePort, startGateway } from "./support/gateway.js";
-import { type RunningServer, startLmServer } from "./support/lm-server.js";
-import { type SwitchProxy, startSwitchProxy } from "./support/switch-proxy.js";
+import { type RunningGateway, createTenant, freePort, startGateway } from "../../src/node/harness/gateway.js";
+import { type RunningServer, startLmServer } from "../../src/node/harness/lm-server.js";
+import { type SwitchProxy, startSwitchProxy } from "../../src/node/harness/switch-proxy.js";
 
 // Short leases and quick retries, so that minutes of production behaviour take seconds.
 const VARS = {

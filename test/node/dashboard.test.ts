@@ -4,11 +4,11 @@
 // (`.ci/run` installs it with apt where it can).
 import type { Browser, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromiumPath, launchChromium } from "./support/browser.js";
-import { type Traffic, sendTraffic, submitBatch } from "./support/console-traffic.js";
-import { type RunningGateway, startGateway } from "./support/gateway.js";
-import { type RunningServer, startLmServer } from "./support/lm-server.js";
-import { type SwitchProxy, startSwitchProxy } from "./support/switch-proxy.js";
+import { chromiumPath, launchChromium } from "../../src/node/harness/browser.js";
+import { type Traffic, sendTraffic, submitBatch } from "../../src/node/harness/console-traffic.js";
+import { type RunningGateway, startGateway } from "../../src/node/harness/gateway.js";
+import { type RunningServer, startLmServer } from "../../src/node/harness/lm-server.js";
+import { type SwitchProxy, startSwitchProxy } from "../../src/node/harness/switch-proxy.js";
 
 const chromium = chromiumPath();
 if (!chromium) console.warn("dashboard.test.ts: SKIPPED, no chromium (apt-get install chromium, or set CHROMIUM_PATH)");

@@ -10,12 +10,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ReferenceLM } from "../../src/reference-lm/model.js";
-import { DEFAULT_MODELS_DIR, loadModels } from "../../src/reference-lm/registry.js";
-import { promptSet } from "../../src/reference-lm/task.js";
+import type { ReferenceLM } from "../../src/node/reference-lm/model.js";
+import { DEFAULT_MODELS_DIR, loadModels } from "../../src/node/reference-lm/registry.js";
+import { promptSet } from "../../src/node/reference-lm/task.js";
 import { type VllmDouble, type VllmVersion, startVllmDouble } from "../doubles/vllm.js";
-import { type RunningGateway, createTenant, startGateway } from "./support/gateway.js";
-import { bin } from "./support/lm-server.js";
+import { type RunningGateway, createTenant, startGateway } from "../../src/node/harness/gateway.js";
+import { bin } from "../../src/node/harness/lm-server.js";
 
 const MODEL = "acme/arith-7b";
 const REWARD = "acme/verifier";

@@ -3,7 +3,7 @@
 // samples (reports/strong-binary/trace.json, written by `allot eval`).
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { type TracePrompt, meanOf, simulateController, uniformQuality } from "../../src/online/simulate.js";
+import { type TracePrompt, meanOf, simulateController, uniformQuality } from "../../src/core/allocation/simulate.js";
 
 const trace = JSON.parse(readFileSync(new URL("../../reports/strong-binary/trace.json", import.meta.url), "utf8")) as TracePrompt[];
 

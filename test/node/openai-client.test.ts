@@ -3,8 +3,8 @@
 // API key is all a user changes.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, createTenant, startGateway } from "./support/gateway.js";
-import { type RunningServer, startLmServer } from "./support/lm-server.js";
+import { type RunningGateway, createTenant, startGateway } from "../../src/node/harness/gateway.js";
+import { type RunningServer, startLmServer } from "../../src/node/harness/lm-server.js";
 
 let lm: RunningServer;
 let gw: RunningGateway;

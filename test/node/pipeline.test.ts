@@ -5,12 +5,12 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BackendError, postJson as postWithRetry } from "../../src/lm/http.js";
-import { METHODS } from "../../src/pipeline/evaluate.js";
-import { RecordSchema } from "../../src/predictor/dataset.js";
-import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
-import { freePort } from "./support/gateway.js";
-import { type RunningServer, bin, startLmServer } from "./support/lm-server.js";
+import { BackendError, postJson as postWithRetry } from "../../src/core/lm/http.js";
+import { METHODS } from "../../src/node/pipeline/evaluate.js";
+import { RecordSchema } from "../../src/core/predictor/dataset.js";
+import { PredictorManifestSchema } from "../../src/core/predictor/manifest.js";
+import { freePort } from "../../src/node/harness/gateway.js";
+import { type RunningServer, bin, startLmServer } from "../../src/node/harness/lm-server.js";
 
 let server: RunningServer;
 let dir: string;

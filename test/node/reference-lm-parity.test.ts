@@ -1,8 +1,8 @@
 import { readFileSync, readdirSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { LmManifestSchema } from "../../src/reference-lm/manifest.js";
-import { ReferenceLM } from "../../src/reference-lm/model.js";
+import { LmManifestSchema } from "../../src/node/reference-lm/manifest.js";
+import { ReferenceLM } from "../../src/node/reference-lm/model.js";
 
 const dir = new URL("../../models/", import.meta.url);
 const names = readdirSync(dir)

@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CompletionResponseSchema, GenerateResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/contracts/lm-protocol.js";
-import { LmManifestSchema } from "../../src/reference-lm/manifest.js";
-import { promptSet } from "../../src/reference-lm/task.js";
-import { type RunningServer, postJson, startLmServer } from "./support/lm-server.js";
+import { CompletionResponseSchema, GenerateResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/core/contracts/lm-protocol.js";
+import { LmManifestSchema } from "../../src/node/reference-lm/manifest.js";
+import { promptSet } from "../../src/node/reference-lm/task.js";
+import { type RunningServer, postJson, startLmServer } from "../../src/node/harness/lm-server.js";
 
 const modelsDir = new URL("../../models/", import.meta.url);
 const manifests = readdirSync(modelsDir)

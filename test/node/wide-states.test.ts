@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type FixedLatencyLm, startFixedLatencyLm, vectorOf } from "../../bench/fixed-latency-lm.js";
 import { widePredictor } from "../../bench/wide-predictor.js";
-import { type RunningGateway, createTenant, startGateway } from "./support/gateway.js";
+import { type RunningGateway, createTenant, startGateway } from "../../src/node/harness/gateway.js";
 
 const WIDTH = 4_096;
 let lm: FixedLatencyLm;

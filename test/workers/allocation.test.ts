@@ -19,9 +19,9 @@ import {
   solveMenu,
   unitsAtPrice,
   type BatchProblem,
-} from "../../src/allocation/index.js";
-import { bestOfBernoulli, chooseAtPrice, predictedMenu, routeMenu } from "../../src/allocation/route.js";
-import { mulberry32 } from "../../src/allocation/select.js";
+} from "../../src/core/allocation/index.js";
+import { bestOfBernoulli, chooseAtPrice, predictedMenu, routeMenu } from "../../src/core/allocation/route.js";
+import { mulberry32 } from "../../src/core/allocation/select.js";
 import { type SmallQuery, bestMenu, bestObjective } from "../support/brute.js";
 
 // Gains on a coarse grid (multiples of 1/8, some negative) so that ties are common.

@@ -1,9 +1,9 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { PROMPTS_PER_STEP } from "../../src/batches/run.js";
-import type { BatchStatus } from "../../src/contracts/batches.js";
-import type { Env } from "../../src/env.js";
+import { PROMPTS_PER_STEP } from "../../src/worker/batches/run.js";
+import type { BatchStatus } from "../../src/core/contracts/batches.js";
+import type { Env } from "../../src/worker/env.js";
 
 const env = workerEnv as unknown as Env;
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };

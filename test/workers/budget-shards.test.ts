@@ -4,7 +4,7 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Env } from "../../src/env.js";
+import type { Env } from "../../src/worker/env.js";
 import { ADMIN, call, newTenant } from "./support.js";
 
 const env = workerEnv as unknown as Env;

@@ -2,8 +2,8 @@
 // adaptive policy: which model to sample next, or stop, after every failure.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type CascadeArm, nextArm } from "../../src/allocation/cascade.js";
-import { type BinaryBelief, posteriorMean, priorOf } from "../../src/allocation/waves.js";
+import { type CascadeArm, nextArm } from "../../src/core/allocation/cascade.js";
+import { type BinaryBelief, posteriorMean, priorOf } from "../../src/core/allocation/waves.js";
 
 const mean = (b: BinaryBelief, r: number) => ("known" in b ? b.known : posteriorMean(b.prior, r));
 

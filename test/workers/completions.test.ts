@@ -1,5 +1,5 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
-import type { Env } from "../../src/env.js";
+import type { Env } from "../../src/worker/env.js";
 import { describe, expect, it } from "vitest";
 
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
@@ -196,7 +196,7 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const t = await tenant({ day: 1 });
     expect((await complete(t.headers, { prompt: "12+34=" }, { "x-allot-units": "1" })).res.status).toBe(200);
     // With the LM unreachable, any LM call would be a 502: the 429 shows none was made.
-    const { serveOnline } = await import("../../src/online/serve.js");
+    const { serveOnline } = await import("../../src/worker/online/serve.js");
     const deadLm = { ...workerEnv, LM_URL: "http://127.0.0.1:9", LM_ATTEMPTS: "1" } as unknown as Env;
     const err = await serveOnline(deadLm, t.id, { inputs: [{ prompt: "345+678=" }], model: "strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 } }).catch((e) => e);
     expect(err).toMatchObject({ status: 429, type: "budget_exceeded" });

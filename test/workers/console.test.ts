@@ -5,10 +5,10 @@ import { env as workerEnv } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { z } from "@hono/zod-openapi";
-import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/contracts/metrics.js";
-import type { Env } from "../../src/env.js";
-import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/metrics/earned.js";
-import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/metrics/histogram.js";
+import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/core/contracts/metrics.js";
+import type { Env } from "../../src/worker/env.js";
+import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/core/metrics/earned.js";
+import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/core/metrics/histogram.js";
 import { ADMIN, call, newTenant } from "./support.js";
 
 const env = workerEnv as unknown as Env;

@@ -1,11 +1,11 @@
 import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { lmConfig } from "../../src/backends/config.js";
-import { mapBounded, sampleAndRerank } from "../../src/dispatch/best-of-k.js";
-import type { Env } from "../../src/env.js";
-import { ApiError } from "../../src/http/errors.js";
-import { BackendError } from "../../src/lm/http.js";
-import { hiddenStates } from "../../src/predictor/predict.js";
+import { lmConfig } from "../../src/worker/backends/config.js";
+import { mapBounded, sampleAndRerank } from "../../src/core/backends/best-of-k.js";
+import type { Env } from "../../src/worker/env.js";
+import { ApiError } from "../../src/worker/http/errors.js";
+import { BackendError } from "../../src/core/lm/http.js";
+import { hiddenStates } from "../../src/worker/predictor/predict.js";
 
 const env = workerEnv as unknown as Env;
 const params = { temperature: 0.8, topP: 1, maxTokens: 12 };

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bestOfCurve, expectedBestOf, passAt } from "../../src/predictor/estimators.js";
+import { bestOfCurve, expectedBestOf, passAt } from "../../src/core/predictor/estimators.js";
 
 /** The definition: the average over every b-subset of the K samples of its best reward. */
 function bruteBestOf(rewards: number[], b: number): number {

@@ -2,7 +2,7 @@
 // answer is a response in the error envelope or a success, never a 500 (seeded, so a
 // failure reproduces).
 import { describe, expect, it } from "vitest";
-import { mulberry32 } from "../../src/allocation/select.js";
+import { mulberry32 } from "../../src/core/allocation/select.js";
 import { ADMIN, call, newTenant } from "./support.js";
 
 const VALID: Record<string, unknown> = {

@@ -1,10 +1,10 @@
 // Runs in Node before the workers tests: starts the real reference LM server, so the
 // Worker under test talks to it over HTTP exactly as it would to vLLM.
 import type { TestProject } from "vitest/node";
-import { startLmServer } from "../node/support/lm-server.js";
+import { startLmServer } from "../../src/node/harness/lm-server.js";
 import { startFaultProxy } from "./fault-proxy.js";
 import { startSglangDouble } from "../doubles/sglang.js";
-import { DEFAULT_MODELS_DIR, loadModels } from "../../src/reference-lm/registry.js";
+import { DEFAULT_MODELS_DIR, loadModels } from "../../src/node/reference-lm/registry.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

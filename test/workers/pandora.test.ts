@@ -12,9 +12,9 @@ import {
   posteriorSketch,
   reservationValue,
   sketchOf,
-} from "../../src/allocation/pandora.js";
-import { planRound, wantedAtPrice } from "../../src/allocation/waves.js";
-import { bestOfCurve } from "../../src/predictor/estimators.js";
+} from "../../src/core/allocation/pandora.js";
+import { planRound, wantedAtPrice } from "../../src/core/allocation/waves.js";
+import { bestOfCurve } from "../../src/core/predictor/estimators.js";
 
 const rewards = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 6 });
 

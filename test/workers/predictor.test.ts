@@ -2,13 +2,13 @@
 // workerd, reproduces the trainer's outputs. (This file imports the 14 MB ORT wasm; keep
 // the ORT-dependent tests here, since each such file costs seconds to load.)
 import { env as workerEnv, exports } from "cloudflare:workers";
-import type { Env } from "../../src/env.js";
-import { ApiError } from "../../src/http/errors.js";
-import { hiddenStates } from "../../src/predictor/predict.js";
+import type { Env } from "../../src/worker/env.js";
+import { ApiError } from "../../src/worker/http/errors.js";
+import { hiddenStates } from "../../src/worker/predictor/predict.js";
 import { describe, expect, inject, it } from "vitest";
 import { call, newTenant } from "./support.js";
-import { PredictorManifestSchema } from "../../src/predictor/manifest.js";
-import { EdgePredictor } from "../../src/predictor/runtime-web.js";
+import { PredictorManifestSchema } from "../../src/core/predictor/manifest.js";
+import { EdgePredictor } from "../../src/worker/predictor/runtime-web.js";
 import strongBinaryModel from "../../models/predictors/strong-binary.onnx";
 import strongBinaryManifest from "../../models/predictors/strong-binary.manifest.json";
 import strongBinaryParity from "../../models/predictors/strong-binary.parity.json";
@@ -231,7 +231,7 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
     // strong-graded published as the predictor of "strong", with the LM's graded verifier as the reward model.
     const graded = { manifest: { ...strongGradedManifest, name: "acme-graded" }, onnx: b64(strongGradedModel), parity: strongGradedParity };
     expect((await put("acme-graded", graded)).status).toBe(201);
-    const { serveOnline } = await import("../../src/online/serve.js");
+    const { serveOnline } = await import("../../src/worker/online/serve.js");
     const gradedEnv = { ...workerEnv, REWARD_MODEL: "verifier-graded" } as unknown as Env;
     const t = await newTenant();
     const params = { temperature: 0.8, topP: 1, maxTokens: 12 };

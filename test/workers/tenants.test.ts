@@ -1,9 +1,9 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Env } from "../../src/env.js";
-import { keyTag } from "../../src/auth/key-tag.js";
-import type { TenantLedger } from "../../src/tenants/ledger.js";
+import type { Env } from "../../src/worker/env.js";
+import { keyTag } from "../../src/worker/auth/key-tag.js";
+import type { TenantLedger } from "../../src/worker/tenants/ledger.js";
 
 const env = workerEnv as unknown as Env;
 

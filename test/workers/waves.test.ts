@@ -3,8 +3,8 @@
 // exhaustive dynamic program over every adaptive policy for small batches.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { solveBatch } from "../../src/allocation/batch.js";
-import { mulberry32 } from "../../src/allocation/select.js";
+import { solveBatch } from "../../src/core/allocation/batch.js";
+import { mulberry32 } from "../../src/core/allocation/select.js";
 import {
   type BinaryBelief,
   type BetaPrior,
@@ -16,7 +16,7 @@ import {
   posteriorMean,
   priorOf,
   samplesAtPrice,
-} from "../../src/allocation/waves.js";
+} from "../../src/core/allocation/waves.js";
 
 const logBeta = (a: number, b: number) => logGamma(a) + logGamma(b) - logGamma(a + b);
 const prior = fc.record({ a: fc.double({ min: 0.05, max: 20, noNaN: true }), b: fc.double({ min: 0.05, max: 20, noNaN: true }) });

@@ -1,0 +1,33 @@
+/**
+ * A deployment of model servers as the sampling and prediction code sees it: where each
+ * model is served, which protocol each role speaks, and the retry policy of every call.
+ * Built from the Worker's settings (worker/backends/config.ts) or a CLI's flags.
+ */
+import type { RetryPolicy } from "../lm/http.js";
+import type { CallMeter } from "../lm/meter.js";
+import type { CompletionsBackend } from "./completions.js";
+import type { HiddenStatesBackend } from "./hidden-states.js";
+import type { RewardBackend } from "./rewards.js";
+
+export interface LmConfig {
+  /** LM_URL: where models not named in LM_URLS are served. */
+  readonly url: string;
+  readonly apiKey?: string;
+  readonly model: string;
+  /** Base URL of the server that serves `model` (LM_URLS, else LM_URL). */
+  readonly urlFor: (model: string) => string;
+  /**
+   * Base URL of the server that gives `model`'s hidden states (HIDDEN_STATES_URLS, else
+   * HIDDEN_STATES_URL, else where its completions are served): a vLLM instance generates
+   * or pools, never both, so hidden states usually come from a pooling instance of the
+   * same weights.
+   */
+  readonly hiddenUrlFor: (model: string) => string;
+  readonly hidden: HiddenStatesBackend;
+  readonly completions: CompletionsBackend;
+  readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend };
+  /** Per-request timeout and attempts for every LM and reward call (LM_TIMEOUT_MS, LM_ATTEMPTS). */
+  readonly policy: RetryPolicy;
+  /** The request these calls are made for, when it measures them (its time in the LM, retries, failures). */
+  readonly meter?: CallMeter;
+}

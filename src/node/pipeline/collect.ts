@@ -1,0 +1,161 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { type Endpoint, runCall } from "../../core/backends/call.js";
+import { COMPLETIONS_BACKENDS } from "../../core/backends/completions.js";
+import { HIDDEN_STATE_BACKENDS } from "../../core/backends/hidden-states.js";
+import { REWARD_BACKENDS } from "../../core/backends/rewards.js";
+import { BackendError, type RetryPolicy, defaultRetryPolicy } from "../../core/lm/http.js";
+import { type CollectSettings, CollectSettingsSchema, type DataRecord, PromptLineSchema, RecordSchema } from "../../core/predictor/dataset.js";
+import { appendLines, readJsonl, recoverJsonl } from "./jsonl.js";
+import { Progress } from "./progress.js";
+
+/** An LM or reward server, with the retry policy for its calls (default: defaultRetryPolicy). */
+export interface LmEndpoint extends Endpoint {
+  readonly policy?: RetryPolicy;
+}
+
+// The protocols collect speaks are the gateway's own config objects, so training data is
+// read exactly as the gateway will read it at serving time.
+const SAMPLES = COMPLETIONS_BACKENDS.openai;
+
+/** The settings' values, defaults filled in for data collected before a setting existed. */
+function resolved(s: CollectSettings): Required<CollectSettings> {
+  return { ...s, hidden_url: s.hidden_url ?? s.lm, hidden_states: s.hidden_states ?? "vllm-pooling", rewards: s.rewards ?? "vllm-pooling" };
+}
+
+function backendOf<T>(table: Record<string, T>, name: string, flag: string): T {
+  const found = table[name];
+  if (!found) throw new Error(`--${flag} "${name}" is not one of ${Object.keys(table).join(", ")}`);
+  return found;
+}
+
+/** Hidden states of the prompts, one per prompt, in as many calls as the protocol needs. */
+async function hiddenStates(e: LmEndpoint, protocol: string, model: string, prompts: readonly string[]): Promise<number[][]> {
+  const backend = backendOf(HIDDEN_STATE_BACKENDS, protocol, "hidden-states");
+  const out: number[][] = [];
+  for (let k = 0; k < prompts.length; k += backend.maxPromptsPerCall) {
+    const part = prompts.slice(k, k + backend.maxPromptsPerCall);
+    const vectors = await runCall(e, backend.texts(model, part), e.policy ?? defaultRetryPolicy);
+    if (vectors.length !== part.length) throw new BackendError(`${e.url}: ${vectors.length} hidden states for ${part.length} inputs`, 200, false, 1);
+    out.push(...vectors);
+  }
+  return out;
+}
+
+export interface CollectOptions {
+  readonly settings: CollectSettings;
+  readonly out: string;
+  /** Prompts per request. */
+  readonly batch: number;
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  readonly endpoint: Omit<LmEndpoint, "url">;
+  /** Set to stop scheduling new work (Ctrl-C); in-flight batches still finish and are written. */
+  readonly signal?: AbortSignal;
+  readonly progress?: boolean;
+}
+
+/** A per-prompt seed from the run's seed and the prompt id: a resumed run draws the same samples. */
+function promptSeed(seed: number, id: string): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/**
+ * A resume must talk to the model the data came from, but a model retrained and served
+ * under the same name has the same settings. Its hidden state for a prompt already in the
+ * data is the model's fingerprint: it must be what was recorded (up to float rounding of
+ * a different batch).
+ */
+async function sameModel(lm: LmEndpoint, protocol: string, model: string, recorded: DataRecord, out: string): Promise<void> {
+  const [now] = await hiddenStates(lm, protocol, model, [recorded.prompt]);
+  const scale = Math.max(1, ...recorded.hidden.map(Math.abs));
+  const diff = now.length === recorded.hidden.length ? Math.max(...now.map((x, i) => Math.abs(x - recorded.hidden[i]))) : Infinity;
+  if (diff > 1e-3 * scale) {
+    throw new Error(
+      `${out}: ${model} at ${lm.url} no longer gives prompt ${recorded.id} the hidden state recorded there ` +
+        `(${now.length === recorded.hidden.length ? `max difference ${diff.toPrecision(3)}` : `${now.length} values, not ${recorded.hidden.length}`}): ` +
+        "the model behind that name has changed; collect into another --out",
+    );
+  }
+}
+
+/**
+ * Collects, for every prompt: its hidden state, K samples and their rewards, appending
+ * one JSON line per prompt to `out`. Resumable: prompts already in `out` are skipped, and
+ * a half-written last line (a crash mid-write) is cut off first. The settings live beside
+ * the data (`<out>.meta.json`); resuming with different settings is refused.
+ *
+ * Returns how many prompts this run collected.
+ */
+export async function collect(opts: CollectOptions): Promise<{ collected: number; skipped: number; total: number }> {
+  const s = resolved(opts.settings);
+  const metaPath = `${opts.out}.meta.json`;
+  const rewards = backendOf(REWARD_BACKENDS, s.rewards, "rewards");
+  backendOf(HIDDEN_STATE_BACKENDS, s.hidden_states, "hidden-states");
+  try {
+    const previous = resolved(CollectSettingsSchema.parse(JSON.parse(await readFile(metaPath, "utf8"))));
+    const differs = (Object.keys(s) as (keyof CollectSettings)[]).filter((k) => previous[k] !== s[k]);
+    if (differs.length > 0) {
+      throw new Error(`${opts.out} was collected with other settings (${differs.map((k) => `${k}: ${previous[k]} → ${s[k]}`).join(", ")}); use another --out`);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    await writeFile(metaPath, JSON.stringify(s, null, 2) + "\n");
+  }
+
+  const prompts = await readJsonl(s.prompts, PromptLineSchema);
+  const ids = new Set<string>();
+  for (const p of prompts) {
+    if (ids.has(p.id)) throw new Error(`${s.prompts}: duplicate id "${p.id}"`);
+    ids.add(p.id);
+  }
+  const existing = await recoverJsonl(opts.out, RecordSchema);
+  const done = new Set(existing.map((r) => r.id));
+  const todo = prompts.filter((p) => !done.has(p.id));
+  const batches: (typeof todo)[] = [];
+  for (let i = 0; i < todo.length; i += opts.batch) batches.push(todo.slice(i, i + opts.batch));
+
+  const lm: LmEndpoint = { url: s.lm, ...opts.endpoint };
+  const pooler: LmEndpoint = { url: s.hidden_url, ...opts.endpoint };
+  if (existing.length > 0) await sameModel(pooler, s.hidden_states, s.model, existing[0], opts.out);
+  const scorer: LmEndpoint = { url: s.reward_url, ...opts.endpoint };
+  const progress = opts.progress ? new Progress(prompts.length, done.size, "collect") : null;
+  let collected = 0;
+
+  const work = async (batch: typeof todo): Promise<void> => {
+    const texts = batch.map((p) => p.prompt);
+    const hidden = await hiddenStates(pooler, s.hidden_states, s.model, texts);
+    // One completions call per prompt keeps each prompt's samples tied to its own seed.
+    const params = { temperature: s.temperature, topP: 1, maxTokens: s.max_tokens };
+    const samples = await Promise.all(
+      batch.map((p) => runCall(lm, SAMPLES.sample(s.model, { prompt: p.prompt }, s.samples, params, promptSeed(s.seed, p.id)), lm.policy ?? defaultRetryPolicy)),
+    );
+    const pairs = batch.flatMap((p, i) => samples[i].texts.map((completion) => ({ input: { prompt: p.prompt }, completion })));
+    const scored = (await Promise.all(rewards.score(s.reward_model, pairs).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
+    if (scored.length !== pairs.length) throw new BackendError(`${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, 200, false, 1);
+    const lines = batch.map((p, i) => {
+      const { id, prompt, ...meta } = p;
+      const record: DataRecord = {
+        id,
+        prompt,
+        hidden: hidden[i],
+        samples: samples[i].texts,
+        rewards: scored.slice(i * s.samples, (i + 1) * s.samples),
+        tokens: samples[i].completionTokens,
+        meta,
+      };
+      return JSON.stringify(record);
+    });
+    await appendLines(opts.out, lines);
+    collected += batch.length;
+    progress?.advance(batch.length);
+  };
+
+  let next = 0;
+  const worker = async () => {
+    while (next < batches.length && !opts.signal?.aborted) await work(batches[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, batches.length) }, worker));
+  return { collected, skipped: done.size, total: prompts.length };
+}

@@ -1,0 +1,171 @@
+import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { basename } from "node:path";
+import * as ort from "onnxruntime-node";
+import { RecordSchema, type DataRecord } from "../../core/predictor/dataset.js";
+import { expectedCalibrationError, fitTemperature, spearman } from "../training/calibration.js";
+import { bestOfCurve } from "../../core/predictor/estimators.js";
+import { fitStrength } from "../../core/allocation/waves.js";
+import { atomsFromCurve } from "../../core/allocation/pandora.js";
+import { fitRewardStrength } from "./sequential.js";
+import { normStats } from "../../core/predictor/hidden-norm.js";
+import type { PredictorManifest } from "../../core/predictor/manifest.js";
+import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../training/mlp.js";
+import { type ExportInput, exportOnnx, foldedForward } from "../training/onnx-writer.js";
+import { readJsonl } from "./jsonl.js";
+
+export interface TrainPipelineOptions {
+  readonly trainPath: string;
+  readonly validationPath: string;
+  readonly out: string;
+  readonly kind: Head | "auto";
+  readonly bMax: number;
+  readonly seed: number;
+  readonly hidden: number;
+  readonly lmModel: string;
+  readonly rewardModel: string;
+}
+
+const isBinary = (rs: readonly DataRecord[]) => rs.every((r) => r.rewards.every((x) => x === 0 || x === 1));
+
+/** Per-feature mean and standard deviation of the training inputs. */
+export function standardizer(hidden: readonly (readonly number[])[]) {
+  const d = hidden[0].length;
+  const mean = new Float64Array(d);
+  const std = new Float64Array(d);
+  for (const h of hidden) h.forEach((x, i) => (mean[i] += x / hidden.length));
+  for (const h of hidden) h.forEach((x, i) => (std[i] += (x - mean[i]) ** 2 / hidden.length));
+  for (let i = 0; i < d; i++) std[i] = Math.max(Math.sqrt(std[i]), 1e-6);
+  return { mean, std };
+}
+
+/** The manifest's `training` block: how the predictor was trained, for the record. */
+export function trainingSummary(o: { seed: number; hidden: number }, r: TrainResult, trainPrompts: number, validationPrompts: number, samples: number, seconds: number) {
+  return {
+    seed: o.seed,
+    hidden_units: o.hidden,
+    epochs: r.epochs,
+    best_epoch: r.bestEpoch,
+    train_prompts: trainPrompts,
+    validation_prompts: validationPrompts,
+    samples_per_prompt: samples,
+    seconds: Math.round(seconds * 10) / 10,
+  };
+}
+
+/**
+ * Exports the trained model to ONNX, runs the file in onnxruntime against the trainer's
+ * own forward pass on the validation inputs (refusing a difference above 1e-5), and
+ * writes <out>.onnx and <out>.parity.json (fixtures the workerd tests compare with).
+ */
+export async function exportChecked(
+  e: ExportInput,
+  validationHidden: readonly (readonly number[])[],
+  out: string,
+): Promise<{ parity: number; identity: { name: string; file: string; sha256: string } }> {
+  const bytes = exportOnnx(e);
+  const { d, o } = e.params;
+  const session = await ort.InferenceSession.create(bytes);
+  const flat = Float32Array.from(validationHidden.flat());
+  const outName = e.head === "bernoulli" ? "p" : "q";
+  const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validationHidden.length, d]) }))[outName].data as Float32Array;
+  const forward = foldedForward(e);
+  let parity = 0;
+  validationHidden.forEach((h, i) => {
+    forward(h).forEach((w, j) => (parity = Math.max(parity, Math.abs(w - onnxOut[i * o + j]))));
+  });
+  if (parity > 1e-5) throw new Error(`exported ONNX differs from the trained model by ${parity} (> 1e-5)`);
+  await writeFile(`${out}.onnx`, bytes);
+  const fixtures = validationHidden.slice(0, 8).map((hidden) => ({ hidden, expected: Array.from(forward(hidden)) }));
+  await writeFile(`${out}.parity.json`, JSON.stringify(fixtures) + "\n");
+  const name = basename(out);
+  return { parity, identity: { name, file: `${name}.onnx`, sha256: createHash("sha256").update(bytes).digest("hex") } };
+}
+
+function rowsOf(records: readonly DataRecord[], head: Head, bMax: number, mean: Float64Array, std: Float64Array): Rows {
+  return {
+    x: records.map((r) => Float64Array.from(r.hidden, (x, i) => (x - mean[i]) / std[i])),
+    y: records.map((r) =>
+      head === "bernoulli" ? Float64Array.of(r.rewards.reduce((a, b) => a + b, 0) / r.rewards.length) : Float64Array.from(bestOfCurve(r.rewards, bMax)),
+    ),
+    weight: records.map((r) => (head === "bernoulli" ? r.rewards.length : 1)),
+  };
+}
+
+/** Trains, calibrates and exports a predictor; returns its manifest (also written to disk). */
+export async function trainPredictor(o: TrainPipelineOptions): Promise<PredictorManifest> {
+  const trainRecords = await readJsonl(o.trainPath, RecordSchema);
+  const validation = await readJsonl(o.validationPath, RecordSchema);
+  if (trainRecords.length < 10 || validation.length < 10) throw new Error("need at least 10 training and 10 validation prompts");
+  const d = trainRecords[0].hidden.length;
+  for (const r of [...trainRecords, ...validation]) {
+    if (r.hidden.length !== d) throw new Error(`prompt ${r.id}: hidden state of size ${r.hidden.length}, expected ${d}`);
+  }
+  const head: Head = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
+  const K = Math.min(...[...trainRecords, ...validation].map((r) => r.rewards.length));
+  const bMax = head === "curve" ? Math.min(o.bMax, K) : 1;
+  const { mean, std } = standardizer(trainRecords.map((r) => r.hidden));
+  const trainRows = rowsOf(trainRecords, head, bMax, mean, std);
+  const valRows = rowsOf(validation, head, bMax, mean, std);
+
+  const t0 = performance.now();
+  const result = train(trainRows, valRows, bMax, { ...defaultTrainOptions(head), seed: o.seed, hidden: o.hidden });
+  const trainSeconds = (performance.now() - t0) / 1000;
+
+  const metrics: Record<string, number> = { validation_loss: result.validationLoss, train_loss: result.trainLoss };
+  let temperature = 1;
+  let priorStrength: number | undefined;
+  if (head === "bernoulli") {
+    const logits = valRows.x.map((x) => forwardRaw(result.params, x)[0]);
+    const rates = valRows.y.map((y) => y[0]);
+    const weights = valRows.weight;
+    const before = logits.map(sigmoid);
+    temperature = fitTemperature(logits, rates, weights);
+    const after = logits.map((z) => sigmoid(z / temperature));
+    metrics.ece_validation_before = expectedCalibrationError(before, rates, weights);
+    metrics.ece_validation = expectedCalibrationError(after, rates, weights);
+    metrics.spearman_validation = spearman(after, rates);
+    priorStrength = fitStrength(validation.map((r, i) => ({ p: after[i], successes: r.rewards.reduce((a, b) => a + b, 0), samples: r.rewards.length })));
+  } else {
+    // How well the predicted best-of-b_max value ranks prompts by their empirical one.
+    const predicted = valRows.x.map((x) => predict(result.params, head, x)[bMax - 1]);
+    metrics.spearman_validation = spearman(predicted, valRows.y.map((y) => y[bMax - 1]));
+    // Real-valued waves: how far a prompt's own samples may revise its predicted reward distribution.
+    const recorded = valRows.x.map((x, i) => {
+      const curve = Float64Array.from(predict(result.params, head, x));
+      return { p: curve[0], curve, atoms: atomsFromCurve(curve), outcomes: validation[i].rewards };
+    });
+    const s = fitRewardStrength(recorded, bMax);
+    if (Number.isFinite(s)) priorStrength = s;
+  }
+
+  const exportInput: ExportInput = {
+    params: result.params,
+    head,
+    mean,
+    std,
+    temperature,
+    metadata: { lm_model: o.lmModel, reward_model: o.rewardModel, kind: head },
+  };
+  const { parity, identity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
+  metrics.onnx_parity_max_abs = parity;
+
+  const manifest: PredictorManifest = {
+    ...identity,
+    kind: head,
+    input: "hidden",
+    output: head === "bernoulli" ? "p" : "q",
+    input_size: d,
+    b_max: head === "curve" ? bMax : null,
+    lm: { model: o.lmModel, hidden_size: d },
+    hidden_norm: normStats(trainRecords.map((r) => r.hidden)),
+    reward_model: o.rewardModel,
+    normalization: "folded into the first layer",
+    temperature,
+    ...(priorStrength !== undefined ? { prior_strength: priorStrength } : {}),
+    training: trainingSummary(o, result, trainRecords.length, validation.length, K, trainSeconds),
+    metrics,
+  };
+  await writeFile(`${o.out}.manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
+  return manifest;
+}

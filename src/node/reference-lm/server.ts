@@ -1,0 +1,307 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { ZodType } from "zod";
+import {
+  type CompletionResponse,
+  type ChatCompletionResponse,
+  ChatCompletionRequestSchema,
+  CompletionRequestSchema,
+  type GenerateResponse,
+  GenerateRequestSchema,
+  LM_LIMITS,
+  type PoolingResponse,
+  PoolingRequestSchema,
+  type PoolingRequest,
+  REMOVED_POOLING_TASKS,
+  ClassifyRequestSchema,
+  type ClassifyResponse,
+  stopList,
+} from "../../core/contracts/lm-protocol.js";
+import { firstIssue } from "../../core/contracts/issues.js";
+import { envelope } from "../../core/contracts/errors.js";
+import type { ReferenceLM } from "./model.js";
+import { renderChat, renderScored } from "./chat-template.js";
+import { binaryReward, gradedReward, parseScored } from "./task.js";
+
+/** Reward models served through /pooling, as vLLM serves reward models. */
+export const REWARD_MODELS = {
+  "verifier-binary": binaryReward,
+  "verifier-graded": gradedReward,
+} as const;
+type RewardModel = keyof typeof REWARD_MODELS;
+
+class LmError extends Error {
+  constructor(
+    readonly status: 400 | 404,
+    message: string,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const badRequest = (message: string, param: string | null = null) => new LmError(400, message, param);
+
+async function body<T>(c: Context, schema: ZodType<T>): Promise<T> {
+  let json: unknown;
+  try {
+    json = await c.req.json();
+  } catch {
+    throw badRequest("the request body is not valid JSON");
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const { message, param } = firstIssue(parsed.error);
+    throw badRequest(message, param);
+  }
+  return parsed.data;
+}
+
+/**
+ * The reference LM server: OpenAI-style completions, vLLM-style pooling (hidden states
+ * for the LMs, scores for the reward models) and the model list, over the given models.
+ * Errors use OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+ */
+export function createLmServer(models: readonly ReferenceLM[]): Hono {
+  const lms = new Map(models.map((m) => [m.name, m]));
+  const created = Math.floor(Date.now() / 1000);
+  const app = new Hono();
+
+  const lm = (name: string): ReferenceLM => {
+    const m = lms.get(name);
+    if (!m) throw new LmError(404, `model "${name}" does not exist; GET /v1/models lists the models served here`, "model");
+    return m;
+  };
+
+  const encode = (m: ReferenceLM, text: string, param: string): number[] => {
+    const r = m.tokenizer.encode(text);
+    if ("bad" in r) throw badRequest(`${JSON.stringify(r.bad)} is not in ${m.name}'s vocabulary (${m.tokenizer.describe()})`, param);
+    if (r.ids.length === 0) throw badRequest("a prompt must not be empty", param);
+    return r.ids;
+  };
+
+  app.get("/health", (c) => c.body(null, 200));
+
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: [
+        ...models.map((m) => ({ id: m.name, object: "model", created, owned_by: "allot", max_model_len: m.manifest.context_length })),
+        ...Object.keys(REWARD_MODELS).map((id) => ({ id, object: "model", created, owned_by: "allot" })),
+      ],
+    }),
+  );
+
+  app.post("/v1/completions", async (c) => {
+    const req = await body(c, CompletionRequestSchema);
+    const m = lm(req.model);
+    const prompts = typeof req.prompt === "string" ? [req.prompt] : req.prompt;
+    const single = typeof req.prompt === "string";
+    const ids = prompts.map((p, i) => encode(m, p, single ? "prompt" : `prompt[${i}]`));
+    if (prompts.length * req.n > LM_LIMITS.maxSamplesPerRequest) {
+      throw badRequest(`${prompts.length} prompts × n = ${req.n} is more than ${LM_LIMITS.maxSamplesPerRequest} samples in one request`, "n");
+    }
+    const ctx = m.manifest.context_length;
+    ids.forEach((p, i) => {
+      if (p.length + req.max_tokens > ctx) {
+        throw badRequest(
+          `this model's maximum context length is ${ctx} tokens; you requested ${p.length + req.max_tokens} ` +
+            `(${p.length} in the prompt, ${req.max_tokens} in the completion)`,
+          single ? "max_tokens" : `prompt[${i}]`,
+        );
+      }
+    });
+    const samples = await m.generate(ids, {
+      n: req.n,
+      temperature: req.temperature,
+      topP: req.top_p,
+      maxTokens: req.max_tokens,
+      stop: stopList(req.stop) ?? [],
+      seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+    });
+    const promptTokens = ids.reduce((s, p) => s + p.length, 0);
+    const completionTokens = samples.flat().reduce((s, x) => s + x.tokens, 0);
+    const res: CompletionResponse = {
+      id: `cmpl-${randomUUID()}`,
+      object: "text_completion",
+      created: Math.floor(Date.now() / 1000),
+      model: m.name,
+      // OpenAI's order: prompt-major, then sample.
+      choices: samples.flatMap((ps, i) =>
+        ps.map((s, k) => ({ index: i * req.n + k, text: s.text, finish_reason: s.finishReason, logprobs: null })),
+      ),
+      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    };
+    return c.json(res);
+  });
+
+  /** OpenAI's chat completions: the reference chat template turns the messages into the prompt. */
+  app.post("/v1/chat/completions", async (c) => {
+    const req = await body(c, ChatCompletionRequestSchema);
+    const m = lm(req.model);
+    const rendered = renderChat(req.messages);
+    if ("error" in rendered) throw badRequest(rendered.error, "messages");
+    const ids = encode(m, rendered.prompt, "messages");
+    const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? 16;
+    if (ids.length + maxTokens > m.manifest.context_length) {
+      throw badRequest(`this model's maximum context length is ${m.manifest.context_length} tokens; you requested ${ids.length + maxTokens}`, "max_tokens");
+    }
+    const [samples] = await m.generate([ids], {
+      n: req.n,
+      temperature: req.temperature,
+      topP: req.top_p,
+      maxTokens,
+      stop: stopList(req.stop) ?? [],
+      seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+    });
+    const completionTokens = samples.reduce((s, x) => s + x.tokens, 0);
+    const res: ChatCompletionResponse = {
+      id: `chatcmpl-${randomUUID()}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model: m.name,
+      choices: samples.map((s, index) => ({ index, message: { role: "assistant", content: s.text }, finish_reason: s.finishReason })),
+      usage: { prompt_tokens: ids.length, completion_tokens: completionTokens, total_tokens: ids.length + completionTokens },
+    };
+    return c.json(res);
+  });
+
+  /**
+   * SGLang's native /generate, served by the first model (an SGLang server serves one).
+   * With return_hidden_states, meta_info.hidden_states holds only the prefill's
+   * per-token rows: the reference LM does not keep the decode steps' states.
+   */
+  app.post("/generate", async (c) => {
+    const req = await body(c, GenerateRequestSchema);
+    const m = models[0];
+    const single = typeof req.text === "string";
+    const texts = single ? [req.text as string] : (req.text as string[]);
+    const sp = req.sampling_params;
+    const ids = texts.map((t, i) => encode(m, t, single ? "text" : `text[${i}]`));
+    ids.forEach((p, i) => {
+      if (p.length + sp.max_new_tokens > m.manifest.context_length) {
+        throw badRequest(`prompt + max_new_tokens exceed the context (${m.manifest.context_length} tokens)`, single ? "sampling_params.max_new_tokens" : `text[${i}]`);
+      }
+    });
+    const samples = await m.generate(ids, {
+      n: 1,
+      temperature: sp.temperature,
+      topP: sp.top_p,
+      maxTokens: sp.max_new_tokens,
+      stop: stopList(sp.stop) ?? [],
+      seed: randomBytes(4).readUInt32LE(0),
+    });
+    const states = req.return_hidden_states ? await m.tokenStates(ids) : null;
+    const d = m.manifest.hidden_size;
+    const res: GenerateResponse = samples.map(([s], i) => ({
+      text: s.text,
+      meta_info: {
+        id: randomUUID().replaceAll("-", ""),
+        prompt_tokens: ids[i].length,
+        completion_tokens: s.tokens,
+        finish_reason: { type: s.finishReason },
+        ...(states ? { hidden_states: [Array.from({ length: ids[i].length }, (_, t) => Array.from(states[i].subarray(t * d, (t + 1) * d)))] } : {}),
+      },
+    }));
+    return c.json(single ? res[0] : res);
+  });
+
+  /**
+   * The reference LM's pooler, as a vLLM pooling instance started with
+   * --pooler-config '{"pooling_type": "LAST", "use_activation": false}' serves it: the
+   * LMs' default task is embed (the last token's state, raw unless the request sets
+   * use_activation, which L2-normalises), token_embed gives every token's state; the
+   * reward models' task is classify ([score]). Removed parameters and tasks are refused
+   * with vLLM's messages (reject_removed_pooling_parameters, check_removed_pooling_task).
+   */
+  const pool = async (req: PoolingRequest, scoring: boolean) => {
+    if (req.normalize !== undefined) throw badRequest("Parameter `normalize` was removed; use `use_activation` instead.", "normalize");
+    if (req.task !== undefined && REMOVED_POOLING_TASKS[req.task]) throw badRequest(REMOVED_POOLING_TASKS[req.task], "task");
+    const task = req.task ?? (scoring ? "classify" : "embed");
+    const supported = scoring ? ["classify"] : ["embed", "token_embed"];
+    if (!supported.includes(task)) throw badRequest(`Unsupported task: '${task}' Supported tasks: (${supported.map((t) => `'${t}'`).join(", ")})`, "task");
+    // A conversation is one input: its rendered prompt (LMs) or prompt + answer (reward models).
+    let inputs: string[];
+    let param: (i: number) => string;
+    if (req.messages) {
+      const r = scoring ? renderScored(req.messages) : renderChat(req.messages);
+      if ("error" in r) throw badRequest(r.error, "messages");
+      inputs = ["completion" in r ? r.prompt + r.completion : r.prompt];
+      param = () => "messages";
+    } else {
+      const input = req.input!;
+      inputs = typeof input === "string" ? [input] : input;
+      param = (i) => (typeof input === "string" ? "input" : `input[${i}]`);
+    }
+    if (scoring) {
+      const reward = REWARD_MODELS[req.model as RewardModel];
+      const rows = inputs.map((text, i) => {
+        const scored = parseScored(text);
+        if (!scored) throw badRequest(`not a scored arithmetic answer: expected "<a><op><b>=<completion>" with op + or *`, param(i));
+        return [reward(scored.problem, scored.completion)];
+      });
+      return { rows, tokens: inputs.reduce((s, t) => s + t.length, 0) };
+    }
+    const m = lm(req.model);
+    const ids = inputs.map((t, i) => encode(m, t, param(i)));
+    ids.forEach((p, i) => {
+      if (p.length > m.manifest.context_length) throw badRequest(`input is longer than the context (${m.manifest.context_length} tokens)`, param(i));
+    });
+    const tokens = ids.reduce((s, p) => s + p.length, 0);
+    const activate = (v: number[]) => {
+      if (!req.use_activation) return v;
+      const norm = Math.hypot(...v) || 1;
+      return v.map((x) => x / norm);
+    };
+    if (task === "token_embed") {
+      const d = m.manifest.hidden_size;
+      const states = await m.tokenStates(ids);
+      return { rows: ids.map((p, i) => Array.from({ length: p.length }, (_, t) => activate(Array.from(states[i].subarray(t * d, (t + 1) * d))))), tokens };
+    }
+    return { rows: (await m.hiddenStates(ids)).map((h) => activate(Array.from(h))), tokens };
+  };
+
+  app.post("/pooling", async (c) => {
+    const req = await body(c, PoolingRequestSchema);
+    const { rows, tokens } = await pool(req, req.model in REWARD_MODELS);
+    const res: PoolingResponse = {
+      id: `pool-${randomUUID()}`,
+      object: "list",
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      data: rows.map((data, index) => ({ index, object: "pooling", data })),
+      usage: { prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens },
+    };
+    return c.json(res);
+  });
+
+  /** vLLM's /classify, for the reward models: one class, its probability the score. */
+  app.post("/classify", async (c) => {
+    const req = await body(c, ClassifyRequestSchema);
+    if (!(req.model in REWARD_MODELS)) {
+      lm(req.model);
+      throw badRequest(`${req.model} is a generative model; /classify serves the reward models (${Object.keys(REWARD_MODELS).join(", ")})`, "model");
+    }
+    const { rows, tokens } = await pool({ ...req, task: "classify" }, true);
+    const res: ClassifyResponse = {
+      id: `classify-${randomUUID()}`,
+      object: "list",
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      data: (rows as number[][]).map((probs, index) => ({ index, label: "LABEL_0", probs, num_classes: probs.length })),
+      usage: { prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens },
+    };
+    return c.json(res);
+  });
+
+  app.notFound((c) => c.json(envelope(404, "not_found_error", `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.onError((err, c) => {
+    if (err instanceof LmError) {
+      return c.json(envelope(err.status, err.status === 404 ? "not_found_error" : "invalid_request_error", err.message, err.param), err.status);
+    }
+    console.error(err);
+    return c.json(envelope(500, "api_error", "internal error"), 500);
+  });
+  return app;
+}

@@ -1,0 +1,53 @@
+/**
+ * A batch's sampling work and its outcomes, as they travel between a BatchRun (which
+ * decides the work and applies every outcome) and whoever draws the samples: the
+ * BatchRun's own steps, or its shard objects (shard.ts). Plain data, so it crosses RPC.
+ */
+import { lmConfig } from "../backends/config.js";
+import type { BatchRequest } from "../../core/contracts/batches.js";
+import { mapBounded, sampleAndRerank } from "../../core/backends/best-of-k.js";
+import type { Env } from "../env.js";
+import { BackendError } from "../../core/lm/http.js";
+
+/** Draw `units` samples of `model` for prompt `idx` (in its round `round`), keep the best. */
+export interface Work {
+  readonly idx: number;
+  readonly round: number;
+  readonly prompt: string;
+  readonly model: string;
+  readonly units: number;
+  readonly seed?: number;
+}
+
+/** Why a prompt's LM calls failed (a BackendError, as data). */
+export interface Failure {
+  readonly retryable: boolean;
+  readonly rejected: boolean;
+  readonly reason: string;
+  readonly retryAfterMs: number | null;
+}
+
+export type Outcome =
+  | { readonly idx: number; readonly round: number; readonly ok: true; readonly best: string | null; readonly reward: number | null; readonly rewards: readonly number[] }
+  | { readonly idx: number; readonly round: number; readonly ok: false; readonly failure: Failure };
+
+/** LM requests in flight at once from one invocation (the Workers limit on simultaneous connections). */
+export const IN_FLIGHT = 6;
+
+/** Draws the work, IN_FLIGHT prompts at a time; an LM failure is an outcome, anything else throws. */
+export async function drawWork(env: Env, sampling: BatchRequest["sampling"], work: readonly Work[]): Promise<Outcome[]> {
+  const base = lmConfig(env);
+  const params = { temperature: sampling.temperature, topP: sampling.top_p, maxTokens: sampling.max_tokens };
+  return mapBounded(work, IN_FLIGHT, async (w): Promise<Outcome> => {
+    try {
+      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: { prompt: w.prompt }, units: w.units, seed: w.seed }], params);
+      return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards };
+    } catch (e) {
+      if (!(e instanceof BackendError)) throw e;
+      return { idx: w.idx, round: w.round, ok: false, failure: { retryable: e.retryable, rejected: e.rejected, reason: e.reason, retryAfterMs: e.retryAfterMs } };
+    }
+  });
+}
+
+/** Shard k of batch `id`. */
+export const shardOf = (env: Env, id: string, k: number) => env.BATCH_SHARDS.get(env.BATCH_SHARDS.idFromName(`${id}:shard:${k}`));

@@ -1,0 +1,14 @@
+import type { Hook } from "@hono/zod-openapi";
+import { firstIssue } from "../../core/contracts/issues.js";
+import { envelope } from "./errors.js";
+
+/**
+ * OpenAPIHono's defaultHook: a request that fails its route's schema gets a 400 in the
+ * error envelope, naming the first offending field.
+ */
+export const validationHook: Hook<unknown, any, any, any> = (result, c) => {
+  if (!result.success) {
+    const { param, message } = firstIssue(result.error);
+    return c.json(envelope(400, "invalid_request_error", message, param), 400);
+  }
+};

@@ -1,0 +1,91 @@
+/** A tenant's online settings (target units per request, bounds) and its price controller's state. */
+import { type PriceState, currentPrice, defaultPriceConfig, initialPriceState, observeSpend } from "../../core/allocation/price.js";
+import type { RequestRecord } from "../../core/contracts/metrics.js";
+import type { Online } from "../../core/contracts/tenants.js";
+import type { ReserveUpToResult } from "./budget.js";
+
+/** The online settings as serving reads them: with the price now in force. */
+export type OnlineView = Online & { price: number; requests: number; mean_units: number };
+
+/** What an online request tells its ledger (or budget shard) before any LM work. */
+export type BeginRequest = { prompts: number; pinned: number | null; rounds: number | null; greedy: boolean; unitCost: number; route?: RequestRecord["route"] };
+
+/** The answer: the settings and price, and a reservation (null when the request is invalid for this tenant). */
+export type Begun = OnlineView & { invalid: "units" | "rounds" | null; reservation: ReserveUpToResult | null };
+
+/** A pinned units or rounds value above the tenant's maximum. */
+export const invalidFor = (o: Online, req: BeginRequest): "units" | "rounds" | null =>
+  req.pinned !== null && req.pinned > o.max_units ? "units" : req.rounds !== null && req.rounds > o.max_rounds ? "rounds" : null;
+
+/**
+ * Units per prompt a request must hold (least) and could spend (most): its pinned units,
+ * else from the tenant's min_units (1 under greedy decoding; at least the cheapest
+ * sample's `unitCost`) to its max_units (1 under greedy decoding without routing).
+ */
+export function boundsFor(o: Online, req: BeginRequest): { least: number; most: number } {
+  const least = req.pinned ?? Math.max(req.greedy ? 1 : o.min_units, req.unitCost);
+  const most = req.pinned ?? (req.greedy && req.unitCost === 1 ? 1 : Math.max(least, o.max_units));
+  return { least, most };
+}
+
+/** What a request refused before any work records. */
+export const refusalOf = (req: BeginRequest, status: number): RequestRecord => ({
+  route: req.route ?? "completions",
+  status,
+  prompts: req.prompts,
+  samples: 0,
+  rounds: 0,
+  priced: false,
+  total_ms: 0,
+  lm_ms: 0,
+  lm_retries: 0,
+  lm_errors: 0,
+  earned: null,
+  calibration: null,
+});
+
+const DEFAULT = { target: 4, min: 1, max: 16, rounds: 4, shards: 0 };
+
+type Row = { target: number; min: number; max: number; rounds: number; shards: number; state: PriceState };
+
+export class OnlineSettings {
+  constructor(private readonly sql: SqlStorage) {}
+
+  private row(): Row {
+    const r = this.sql.exec<{ target: number; min: number; max: number; max_rounds: number; shards: number; state: string }>("SELECT target, min, max, max_rounds, shards, state FROM online").toArray()[0];
+    if (r) return { target: r.target, min: r.min, max: r.max, rounds: r.max_rounds, shards: r.shards, state: JSON.parse(r.state) as PriceState };
+    return { ...DEFAULT, state: initialPriceState(defaultPriceConfig(DEFAULT.target)) };
+  }
+
+  private write(r: Row): void {
+    this.sql.exec(
+      `INSERT INTO online (k, target, min, max, max_rounds, shards, state) VALUES (0, ?, ?, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET
+         target = excluded.target, min = excluded.min, max = excluded.max, max_rounds = excluded.max_rounds, shards = excluded.shards, state = excluded.state`,
+      r.target,
+      r.min,
+      r.max,
+      r.rounds,
+      r.shards,
+      JSON.stringify(r.state),
+    );
+  }
+
+  /** New settings; the price starts afresh. */
+  set(o: Online): void {
+    this.write({ target: o.target_units, min: o.min_units, max: o.max_units, rounds: o.max_rounds, shards: o.shards, state: initialPriceState(defaultPriceConfig(o.target_units)) });
+  }
+
+  view(): OnlineView {
+    const r = this.row();
+    return { target_units: r.target, min_units: r.min, max_units: r.max, max_rounds: r.rounds, shards: r.shards, price: currentPrice(r.state), requests: r.state.requests, mean_units: r.state.meanUnits };
+  }
+
+  /** Requests spent `units` (one entry each): move the price so that the average spend tracks the target. */
+  observe(units: readonly number[]): number {
+    const r = this.row();
+    const config = defaultPriceConfig(r.target);
+    const state = units.reduce((s, u) => observeSpend(s, u, config), r.state);
+    this.write({ ...r, state });
+    return currentPrice(state);
+  }
+}
