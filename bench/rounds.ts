@@ -11,7 +11,8 @@ import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { readJsonl } from "../src/node/pipeline/jsonl.js";
 import { RecordSchema } from "../src/core/predictor/dataset.js";
-import { type Belief, type WaveQuery, planRound, priorOf, PASSING_REWARD } from "../src/core/allocation/waves.js";
+import { type Belief, priorOf } from "../src/core/allocation/waves.js";
+import { type Query, afterRound, planRound, startState } from "../src/core/sequential/index.js";
 import { atomsFromCurve } from "../src/core/allocation/pandora.js";
 import { mulberry32 } from "../src/core/allocation/select.js";
 
@@ -26,14 +27,15 @@ function replay(prompts: { outcomes: number[] }[], belief: (i: number) => Belief
   let q = 0, used = 0; const rounds: number[] = [];
   for (let o = 0; o < orders; o++) {
     const order = prompts.map((p) => { const x = [...p.outcomes]; for (let i = x.length - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [x[i], x[j]] = [x[j], x[i]]; } return x; });
-    let st: (WaveQuery & { r: number })[] = prompts.map((_, i) => ({ belief: belief(i), drawn: 0, best: 0, seen: [], solved: false, rounds: 0, r: 0, min: 1, max: 16 }));
+    let st: Query[] = prompts.map((_, i) => ({ arms: [{ cost: 1, belief: belief(i), max: 16 }], state: startState(1), min: 1, max: 16 }));
     let left = Math.round(B * prompts.length);
     for (;;) {
-      const draw = planRound(st.map((s) => (single ? { ...s, rounds: 0 } : s)), left);
-      if (draw.every((d) => d === 0)) break;
-      st = st.map((s, i) => { const d = draw[i]; if (!d) return s; left -= d; const got = order[i].slice(s.drawn, s.drawn + d); const best = Math.max(s.best, ...got); return { ...s, drawn: s.drawn + d, best, seen: [...(s.seen ?? []), ...got], solved: best >= PASSING_REWARD, rounds: s.rounds + 1, r: s.r + 1 }; });
+      // "1 per round": every round planned as a query's first, so its slice is one sample.
+      const draw = planRound(st.map((s) => (single ? { ...s, state: { ...s.state, rounds: 0 } } : s)), { budget: left });
+      if (draw.every((d) => d === null)) break;
+      st = st.map((s, i) => { const d = draw[i]; if (!d) return s; left -= d.count; const from = s.state.drawn[0]; return { ...s, state: afterRound(s.arms, s.state, 0, order[i].slice(from, from + d.count)) }; });
     }
-    st.forEach((s) => { q += s.best; used += s.drawn; rounds.push(s.r); });
+    st.forEach(({ state: s }) => { q += s.best; used += s.drawn[0]; rounds.push(s.rounds); });
   }
   rounds.sort((a, b) => a - b);
   const n = prompts.length * orders;

@@ -13,15 +13,15 @@
  * - oracle: the menu solver on the prompts' empirical values.
  *
  * Sequential ones, replayed on the recorded samples (cascades):
- * - cascade: allot's (allocation/cascade.ts) on the router's p with a Beta prior, at a
+ * - cascade: allot's (core/sequential, one sample a round) on the router's p with a Beta prior, at a
  *   sweep of prices;
  * - fixed cascade: a samples of the cheapest model, then b of the dearest (no predictor);
  * - cascade oracle: allot's rule with each prompt's true p per model known.
  */
-import { nextArm } from "../../core/allocation/cascade.js";
 import { solveMenu } from "../../core/allocation/menu.js";
 import { mulberry32, shuffleInPlace } from "../../core/allocation/select.js";
 import type { BinaryBelief } from "../../core/allocation/waves.js";
+import { afterRound, drawAtPrice, startState } from "../../core/sequential/index.js";
 import { type RouteChoice, type RouteOption, bestOfBernoulli, routeMenu } from "../../core/allocation/route.js";
 import { passAt } from "../../core/predictor/estimators.js";
 
@@ -129,8 +129,8 @@ function orderings(prompts: readonly CascadePrompt[], orders: number, seed: numb
 }
 
 /**
- * allot's cascade at price λ (allocation/cascade.ts), replayed on the recorded samples:
- * every sample looked at is paid for; at most kMax samples of each model.
+ * allot's cascade at price λ (core/sequential), replayed on the recorded samples one sample
+ * at a time: every sample looked at is paid for; at most kMax samples of each model.
  */
 export function replayCascade(prompts: readonly CascadePrompt[], options: readonly RouteOption[], belief: (i: number, j: number) => BinaryBelief, price: number, kMax: number, orders = 8, seed = 1): RoutePoint {
   let cost = 0;
@@ -138,16 +138,17 @@ export function replayCascade(prompts: readonly CascadePrompt[], options: readon
   for (const order of orderings(prompts, orders, seed)) {
     order.forEach((outcomes, i) => {
       const arms = options.map((o, j) => ({ cost: o.cost, belief: belief(i, j), max: Math.min(kMax, outcomes[j].length) }));
-      const failures = options.map(() => 0);
+      // Rounds stay at 0: each decision is one sample, taken only when it is worth its price.
+      let state = startState(arms.length);
       for (;;) {
-        const next = nextArm(arms, failures, price);
+        const next = drawAtPrice({ arms, state: { ...state, rounds: 0 }, min: 0, max: Infinity }, price);
         if (!next) break;
         cost += options[next.arm].cost;
-        if (outcomes[next.arm][failures[next.arm]] === 1) {
+        state = afterRound(arms, state, next.arm, [outcomes[next.arm][state.drawn[next.arm]]]);
+        if (state.solved) {
           solved++;
           break;
         }
-        failures[next.arm]++;
       }
     });
   }

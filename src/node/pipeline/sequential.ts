@@ -7,7 +7,7 @@
  *
  * - stop-first: draw until the first passing sample, at most `cap` (no predictor); for
  *   real-valued rewards, until the best so far reaches a fixed threshold (the best one);
- * - waves: allot's rounds (allocation/waves.ts) under the batch's total budget, on the
+ * - waves: allot's rounds (core/sequential, as a batch plans them) under the total budget, on the
  *   predictor's p with a Beta prior of the fitted strength (binary), or on the reward
  *   distribution its curve implies (real-valued, allocation/pandora.ts);
  * - waves-oracle: the same with each prompt's truth known: its K samples' pass rate, or
@@ -15,7 +15,8 @@
  */
 import { atomsFromCurve, atomsFromSamples } from "../../core/allocation/pandora.js";
 import { mulberry32, shuffleInPlace } from "../../core/allocation/select.js";
-import { type Belief, PASSING_REWARD, type WaveQuery, planRound, priorOf } from "../../core/allocation/waves.js";
+import { type Belief, PASSING_REWARD, priorOf } from "../../core/allocation/waves.js";
+import { type Query, afterRound, planRound, startState } from "../../core/sequential/index.js";
 
 export interface RecordedPrompt {
   /** The predictor's single-sample success (binary), or its best-of-b curve (real-valued). */
@@ -107,25 +108,24 @@ export function replayWaves(prompts: readonly RecordedPrompt[], belief: (i: numb
   const rounds: number[] = [];
   const samples: number[] = [];
   for (const order of shuffled(prompts, orders, opts.seed ?? 1)) {
-    let state: WaveQuery[] = prompts.map((_, i) => ({ belief: belief(i), drawn: 0, best: 0, solved: false, rounds: 0, min, max: opts.max }));
+    let state: Query[] = prompts.map((_, i) => ({ arms: [{ cost: 1, belief: belief(i), max: opts.max }], state: startState(1), min, max: opts.max }));
     let left = Math.round(average * n);
     for (;;) {
-      const draw = planRound(state, left);
-      if (draw.every((d) => d === 0)) break;
+      const draw = planRound(state, { budget: left });
+      if (draw.every((d) => d === null)) break;
       state = state.map((q, i) => {
         const d = draw[i];
-        if (d === 0) return q;
-        left -= d;
-        const got = order[i].slice(q.drawn, q.drawn + d);
-        const best = Math.max(q.best, ...got);
-        return { ...q, drawn: q.drawn + d, best, seen: [...(q.seen ?? []), ...got], solved: best >= PASSING_REWARD, rounds: q.rounds + 1 };
+        if (d === null) return q;
+        left -= d.count;
+        const from = q.state.drawn[0];
+        return { ...q, state: afterRound(q.arms, q.state, 0, order[i].slice(from, from + d.count)) };
       });
     }
-    state.forEach((q) => {
-      drawn += q.drawn;
-      gained += q.best;
-      bump(rounds, q.rounds);
-      bump(samples, q.drawn);
+    state.forEach(({ state: s }) => {
+      drawn += s.drawn[0];
+      gained += s.best;
+      bump(rounds, s.rounds);
+      bump(samples, s.drawn[0]);
     });
   }
   return summarise(gained, drawn, n, orders, rounds, samples);
