@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./env.js";
-import { ApiError, errorResponse } from "./http/errors.js";
+import { NotFound } from "../core/errors.js";
+import { errorResponse } from "./http/errors.js";
 import { corsFromConfig } from "./http/cors.js";
 import { bodyLimits } from "./http/limits.js";
 import { validationHook } from "./http/validation.js";
@@ -43,7 +44,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
       description: "Learns how hard each LM query is and spends inference compute where it helps.",
     },
   });
-  app.notFound((c) => errorResponse(new ApiError(404, "not_found_error", `no route for ${c.req.method} ${c.req.path}`), c));
+  app.notFound((c) => errorResponse(new NotFound({ what: "route", message: `no route for ${c.req.method} ${c.req.path}` }), c));
   app.onError(errorResponse);
   return app;
 }

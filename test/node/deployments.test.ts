@@ -217,6 +217,7 @@ describe.each<VllmVersion>(["latest", "0.10"])("your own vLLM (%s protocol): col
     const long = await retrying.completions.create({ model: MODEL, prompt: "12345*54321=", max_tokens: 30, temperature: 0.8 }).catch((e) => e);
     expect(long).toBeInstanceOf(OpenAI.BadRequestError);
     expect(long.message).toContain("maximum context length");
+    expect(long.code).toBe("context_length_exceeded");
     expect(long.message).not.toContain("127.0.0.1");
     expect(gen.requests.length - before).toBe(1);
   });

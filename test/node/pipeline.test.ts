@@ -5,7 +5,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BackendError, postJson as postWithRetry } from "../../src/core/lm/http.js";
+import { UpstreamRefused, Unavailable } from "../../src/core/errors.js";
+import { postJson as postWithRetry } from "../../src/core/lm/http.js";
 import { METHODS } from "../../src/node/pipeline/evaluate.js";
 import { RecordSchema } from "../../src/core/predictor/dataset.js";
 import { PredictorManifestSchema } from "../../src/core/predictor/manifest.js";
@@ -146,15 +147,19 @@ describe("LM client retries (faults injected by a local server)", () => {
 
   it("fails at once on a 400, with the server's message", async () => {
     const s = await faulty([reply(400, '{"error":{"message":"bad prompt"}}')]);
-    await expect(postWithRetry(s.url, {}, Ok, { policy })).rejects.toMatchObject({ status: 400, retryable: false, message: expect.stringContaining("bad prompt") });
+    const err = await postWithRetry(s.url, {}, Ok, { policy }).catch((e) => e);
+    expect(err).toBeInstanceOf(UpstreamRefused);
+    expect(err).toMatchObject({ upstreamStatus: 400, retryable: false, message: expect.stringContaining("bad prompt") });
+    expect(err.reason).not.toContain("127.0.0.1");
     expect(s.calls()).toBe(1);
     await s.close();
   });
 
-  it("gives up after the last attempt with a retryable BackendError", async () => {
+  it("gives up after the last attempt with a retryable Unavailable", async () => {
     const s = await faulty([reply(500, "boom")]);
     const err = await postWithRetry(s.url, {}, Ok, { policy }).catch((e) => e);
-    expect(err).toBeInstanceOf(BackendError);
+    expect(err).toBeInstanceOf(Unavailable);
+    expect(err.retryable).toBe(true);
     expect(err.message).toContain("gave up after 4 attempts");
     expect(s.calls()).toBe(4);
     await s.close();

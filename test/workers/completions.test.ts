@@ -1,5 +1,7 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
 import type { Env } from "../../src/worker/env.js";
+import { BudgetExceeded } from "../../src/core/errors.js";
+import { httpError } from "../../src/worker/http/errors.js";
 import { describe, expect, it } from "vitest";
 
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
@@ -199,7 +201,8 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const { serveOnline } = await import("../../src/worker/online/serve.js");
     const deadLm = { ...workerEnv, LM_URL: "http://127.0.0.1:9", LM_ATTEMPTS: "1" } as unknown as Env;
     const err = await serveOnline(deadLm, t.id, { inputs: [{ prompt: "345+678=" }], model: "strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 } }).catch((e) => e);
-    expect(err).toMatchObject({ status: 429, type: "budget_exceeded" });
+    expect(err).toBeInstanceOf(BudgetExceeded);
+    expect(httpError(err)).toMatchObject({ status: 429, body: { error: { type: "budget_exceeded", code: "insufficient_quota" } }, headers: { "x-should-retry": "false" } });
   });
 
   it("rejects a bad x-allot-units header, and requests without a key", async () => {

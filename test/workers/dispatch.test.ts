@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { lmConfig } from "../../src/worker/backends/config.js";
 import { mapBounded, sampleAndRerank } from "../../src/core/backends/best-of-k.js";
 import type { Env } from "../../src/worker/env.js";
-import { ApiError } from "../../src/worker/http/errors.js";
-import { BackendError } from "../../src/core/lm/http.js";
+import { httpError } from "../../src/worker/http/errors.js";
+import { Misconfigured, Unavailable } from "../../src/core/errors.js";
 import { hiddenStates } from "../../src/worker/predictor/predict.js";
 
 const env = workerEnv as unknown as Env;
@@ -73,9 +73,11 @@ describe("gateway configuration", () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).status).toBe(503);
-    expect((err as ApiError).message).toContain(message);
+    expect(err).toBeInstanceOf(Misconfigured);
+    const out = httpError(err);
+    expect(out.status).toBe(503);
+    expect(out.headers["x-should-retry"]).toBe("false");
+    expect(out.body.error.message).toContain(message);
   });
 });
 
@@ -96,10 +98,11 @@ describe("models on their own servers (LM_URLS)", () => {
   it("sends a model LM_URLS does not name to LM_URL, and never tells the caller where that is", async () => {
     const e = split(`weak=${env.LM_URL}`);
     const err = await hiddenStates(e, "strong", ["12+34="]).catch((x) => x);
-    expect(err).toBeInstanceOf(ApiError);
-    expect(err.status).toBe(502);
-    expect(err.message).toContain("could not be reached");
-    expect(err.message).not.toContain("127.0.0.1");
+    expect(err).toBeInstanceOf(Unavailable);
+    const out = httpError(err);
+    expect(out.status).toBe(502);
+    expect(out.body.error.message).toContain("could not be reached");
+    expect(out.body.error.message).not.toContain("127.0.0.1");
   });
 });
 
@@ -112,14 +115,14 @@ describe("hidden states from their own server (HIDDEN_STATES_URL, HIDDEN_STATES_
     const [h] = await hiddenStates(e, "strong", ["12+34="]);
     expect(h).toHaveLength(128);
     const sampling = await sampleAndRerank({ ...lmConfig(e), model: "strong" }, [{ input: { prompt: "12+34=" }, units: 1 }], params).catch((x) => x);
-    expect(sampling).toBeInstanceOf(BackendError);
+    expect(sampling).toBeInstanceOf(Unavailable);
   });
 
   it("HIDDEN_STATES_URLS names a pooling server per model, before HIDDEN_STATES_URL and LM_URLS", async () => {
     const e = { ...env, LM_URL: dead, LM_URLS: `strong=${dead}`, HIDDEN_STATES_URL: dead, HIDDEN_STATES_URLS: `strong=${env.LM_URL}`, LM_ATTEMPTS: "1" } as Env;
     expect(await hiddenStates(e, "strong", ["1+1="])).toHaveLength(1);
     const weak = await hiddenStates(e, "weak", ["1+1="]).catch((x) => x);
-    expect(weak).toBeInstanceOf(ApiError);
+    expect(weak).toBeInstanceOf(Unavailable);
   });
 
   it("refuses a HIDDEN_STATES_URL that is not a URL with a 503 that says so", () => {

@@ -7,11 +7,11 @@ const call = (path: string, init?: RequestInit) => exports.default.fetch(new Req
 const post = (path: string, body: string) =>
   call(path, { method: "POST", headers: { "content-type": "application/json" }, body });
 
-async function expectError(res: Response, status: number, type: string, param: string | null = null) {
+async function expectError(res: Response, status: number, type: string, param: string | null = null, code: string | null = null) {
   expect(res.status).toBe(status);
-  const body = (await res.json()) as { error: { type: string; code: string; param: string | null; message: string } };
+  const body = (await res.json()) as { error: { type: string; code: string | null; param: string | null; message: string } };
   expect(body.error.type).toBe(type);
-  expect(body.error.code).toBe(String(status));
+  expect(body.error.code).toBe(code);
   expect(body.error.param).toBe(param);
   expect(body.error.message.length).toBeGreaterThan(0);
   return body.error;

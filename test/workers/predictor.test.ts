@@ -3,7 +3,8 @@
 // the ORT-dependent tests here, since each such file costs seconds to load.)
 import { env as workerEnv, exports } from "cloudflare:workers";
 import type { Env } from "../../src/worker/env.js";
-import { ApiError } from "../../src/worker/http/errors.js";
+import { Misconfigured } from "../../src/core/errors.js";
+import { httpError } from "../../src/worker/http/errors.js";
 import { hiddenStates } from "../../src/worker/predictor/predict.js";
 import { describe, expect, inject, it } from "vitest";
 import { call, newTenant } from "./support.js";
@@ -169,8 +170,8 @@ describe("hidden states from SGLang's /generate (HIDDEN_STATES=sglang-generate)"
 
   it("is a 503 that names the choices when HIDDEN_STATES is unknown", async () => {
     const err = await hiddenStates({ ...env, HIDDEN_STATES: "tgi" }, "strong", ["1+1="]).catch((e) => e);
-    expect(err).toBeInstanceOf(ApiError);
-    expect(err.status).toBe(503);
+    expect(err).toBeInstanceOf(Misconfigured);
+    expect(httpError(err).status).toBe(503);
     expect(err.message).toContain("sglang-generate");
   });
 });

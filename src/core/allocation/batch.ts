@@ -55,15 +55,12 @@ const MIN_SAMPLE = 1_000;
 export function solveBatch(problem: BatchProblem, budget: number, options: SolveOptions = {}): BatchSolution {
   const { n, min } = problem;
   if (!Number.isSafeInteger(budget) || budget < 0) {
-    throw new AllocationError(`budget must be a non-negative integer, got ${budget}`, "budget");
+    throw new AllocationError({ message: `budget must be a non-negative integer, got ${budget}`, param: "budget" });
   }
   let forced = 0;
   for (let i = 0; i < n; i++) forced += min[i];
   if (budget < forced) {
-    throw new AllocationError(
-      `budget ${budget} is below the ${forced} units that min requires across ${n} queries`,
-      "budget",
-    );
+    throw new AllocationError({ message: `budget ${budget} is below the ${forced} units that min requires across ${n} queries`, param: "budget" });
   }
   const projection = prepareBatch(problem);
   const units = Int32Array.from(min);

@@ -19,25 +19,25 @@ export function buildBatch(req: AllocateRequest): BatchProblem {
   const offsets = new Int32Array(n + 1);
   const seen = new Set<string>();
   req.queries.forEach((q, i) => {
-    if (seen.has(q.id)) throw new AllocationError(`duplicate id "${q.id}"`, `queries[${i}].id`);
+    if (seen.has(q.id)) throw new AllocationError({ message: `duplicate id "${q.id}"`, param: `queries[${i}].id` });
     seen.add(q.id);
     const lo = q.min ?? req.min;
     let hi: number;
     if (q.prompt !== undefined || q.hidden !== undefined) {
       // Resolved to p or marginals by the gateway before it gets here.
-      throw new AllocationError("prompt and hidden queries need a predictor: use the gateway's POST /v1/allocate", `queries[${i}]`);
+      throw new AllocationError({ message: "prompt and hidden queries need a predictor: use the gateway's POST /v1/allocate", param: `queries[${i}]` });
     }
     if (q.marginals) {
       const len = q.marginals.length;
       if (q.max !== undefined && q.max > len) {
-        throw new AllocationError(`max ${q.max} exceeds the ${len} marginals given`, `queries[${i}].max`);
+        throw new AllocationError({ message: `max ${q.max} exceeds the ${len} marginals given`, param: `queries[${i}].max` });
       }
       hi = Math.min(q.max ?? req.max ?? len, len);
       p[i] = NaN;
     } else {
       const own = q.max ?? req.max;
       if (own === undefined) {
-        throw new AllocationError("max is required when a query gives p (set it on the request or the query)", `queries[${i}].max`);
+        throw new AllocationError({ message: "max is required when a query gives p (set it on the request or the query)", param: `queries[${i}].max` });
       }
       hi = own;
       p[i] = q.p!;
@@ -46,7 +46,7 @@ export function buildBatch(req: AllocateRequest): BatchProblem {
       // Name the field the user can change for this query.
       const field =
         q.min !== undefined ? `queries[${i}].min` : q.max !== undefined ? `queries[${i}].max` : q.marginals ? `queries[${i}].marginals` : "min";
-      throw new AllocationError(`min ${lo} exceeds max ${hi}`, field);
+      throw new AllocationError({ message: `min ${lo} exceeds max ${hi}`, param: field });
     }
     min[i] = lo;
     max[i] = hi;

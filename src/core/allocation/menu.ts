@@ -46,20 +46,17 @@ interface Step {
  */
 export function solveMenu(menus: readonly (readonly MenuOption[])[], budget: number): MenuSolution {
   if (!Number.isFinite(budget) || budget < 0) {
-    throw new AllocationError(`budget must be a non-negative number, got ${budget}`, "budget");
+    throw new AllocationError({ message: `budget must be a non-negative number, got ${budget}`, param: "budget" });
   }
   const choice = new Int32Array(menus.length);
   const steps: Step[] = [];
   let cost = 0;
   let value = 0;
   menus.forEach((options, q) => {
-    if (options.length === 0) throw new AllocationError(`query ${q} has no options`, `queries[${q}].options`);
+    if (options.length === 0) throw new AllocationError({ message: `query ${q} has no options`, param: `queries[${q}].options` });
     options.forEach((o, k) => {
       if (!Number.isFinite(o.cost) || o.cost < 0 || !Number.isFinite(o.value)) {
-        throw new AllocationError(
-          `option ${k} of query ${q} needs a finite cost ≥ 0 and a finite value`,
-          `queries[${q}].options[${k}]`,
-        );
+        throw new AllocationError({ message: `option ${k} of query ${q} needs a finite cost ≥ 0 and a finite value`, param: `queries[${q}].options[${k}]` });
       }
     });
     const hull = upperHull(options);
@@ -73,10 +70,7 @@ export function solveMenu(menus: readonly (readonly MenuOption[])[], budget: num
     }
   });
   if (cost > budget) {
-    throw new AllocationError(
-      `budget ${budget} is below ${cost}, the cost of the cheapest option of every query`,
-      "budget",
-    );
+    throw new AllocationError({ message: `budget ${budget} is below ${cost}, the cost of the cheapest option of every query`, param: "budget" });
   }
   // Steps of one query have strictly decreasing efficiency, so this order is also a
   // valid order within each query; ties across queries break by query index.

@@ -37,13 +37,13 @@ export function prepareBatch(problem: BatchProblem): Projection {
   const original = new Map<number, Float64Array>();
   const { n, min, max, p, offsets, gains } = problem;
   for (let i = 0; i < n; i++) {
-    if (min[i] < 0 || max[i] < min[i]) throw new AllocationError(`min ${min[i]} and max ${max[i]} are not 0 ≤ min ≤ max`, `queries[${i}]`);
+    if (min[i] < 0 || max[i] < min[i]) throw new AllocationError({ message: `min ${min[i]} and max ${max[i]} are not 0 ≤ min ≤ max`, param: `queries[${i}]` });
     if (!Number.isNaN(p[i])) {
-      if (!(p[i] >= 0 && p[i] <= 1)) throw new AllocationError(`p must be in [0, 1], got ${p[i]}`, `queries[${i}].p`);
+      if (!(p[i] >= 0 && p[i] <= 1)) throw new AllocationError({ message: `p must be in [0, 1], got ${p[i]}`, param: `queries[${i}].p` });
       continue;
     }
     if (offsets[i] + max[i] > offsets[i + 1]) {
-      throw new AllocationError(`max ${max[i]} exceeds the ${offsets[i + 1] - offsets[i]} marginals given`, `queries[${i}].max`);
+      throw new AllocationError({ message: `max ${max[i]} exceeds the ${offsets[i + 1] - offsets[i]} marginals given`, param: `queries[${i}].max` });
     }
     // One pass: every gain finite, and is the free part (from offsets[i] + min) monotone?
     const from = offsets[i] + min[i];
@@ -52,7 +52,7 @@ export function prepareBatch(problem: BatchProblem): Projection {
     for (let j = offsets[i]; j < to; j++) {
       const g = gains[j];
       if (!Number.isFinite(g)) {
-        throw new AllocationError(`marginal gains must be finite numbers, got ${g}`, `queries[${i}].marginals[${j - offsets[i]}]`);
+        throw new AllocationError({ message: `marginal gains must be finite numbers, got ${g}`, param: `queries[${i}].marginals[${j - offsets[i]}]` });
       }
       if (j > from && g > gains[j - 1]) monotone = false;
     }

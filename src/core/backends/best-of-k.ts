@@ -7,7 +7,8 @@ import { runCall } from "./call.js";
 import type { SamplingParams } from "./completions.js";
 import type { LmConfig } from "./deployment.js";
 import type { LmInput } from "../contracts/lm-protocol.js";
-import { BackendError, type RetryPolicy } from "../lm/http.js";
+import { Unavailable } from "../errors.js";
+import type { RetryPolicy } from "../lm/http.js";
 
 export interface RerankItem {
   readonly input: LmInput;
@@ -43,7 +44,7 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, work:
   return out;
 }
 
-/** Samples, scores and picks; ties go to the earliest sample. Throws BackendError. */
+/** Samples, scores and picks; ties go to the earliest sample. Throws UpstreamRefused or Unavailable (../errors.ts). */
 export async function sampleAndRerank(
   cfg: LmConfig,
   items: readonly RerankItem[],
@@ -57,7 +58,10 @@ export async function sampleAndRerank(
     const sampled = await runCall({ url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey }, c.sample(cfg.model, item.input, item.units, params, item.seed), policy, cfg.meter);
     const scores = await Promise.all(reward.backend.score(reward.model, sampled.texts.map((completion) => ({ input: item.input, completion }))).map((call) => runCall(reward, call, policy, cfg.meter)));
     const rewards = scores.flat();
-    if (rewards.length !== sampled.texts.length) throw new BackendError(`${reward.url}: ${rewards.length} scores for ${sampled.texts.length} samples`, 200, false, 1);
+    if (rewards.length !== sampled.texts.length) {
+      const why = `${rewards.length} scores for ${sampled.texts.length} samples`;
+      throw new Unavailable({ message: `${reward.url}: ${why}`, reason: why, upstreamStatus: 200, retryable: false });
+    }
     let best = 0;
     rewards.forEach((r, k) => {
       if (r > rewards[best]) best = k;

@@ -3,7 +3,8 @@
  * build calls; `runCall` makes them with the deployment's key and retry policy.
  */
 import type { ZodType } from "zod";
-import { BackendError, type RetryPolicy, postJson } from "../lm/http.js";
+import { Unavailable } from "../errors.js";
+import { type RetryPolicy, postJson } from "../lm/http.js";
 import type { CallMeter } from "../lm/meter.js";
 
 export interface BackendCall<R> {
@@ -32,6 +33,6 @@ export async function runCall<R>(to: Endpoint, call: BackendCall<R>, policy: Ret
   } catch (e) {
     // A well-formed answer that does not fit the question (too few choices, an empty
     // state) is the server's fault, and retrying will not change it.
-    throw new BackendError(`${url}: ${(e as Error).message}`, 200, false, 1, (e as Error).message);
+    throw new Unavailable({ message: `${url}: ${(e as Error).message}`, reason: (e as Error).message, upstreamStatus: 200, retryable: false, cause: e });
   }
 }

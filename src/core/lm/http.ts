@@ -2,9 +2,14 @@
  * JSON over HTTP with the retry policy an LM backend needs: retry on network errors,
  * timeouts, 429 and 5xx (and on a 200 whose body is not the expected JSON), with
  * exponential backoff and jitter, honouring Retry-After; fail at once on other 4xx.
+ * Failures are domain errors (../errors.ts): UpstreamRefused for a request the server
+ * refused for what it asked, Unavailable for a server that failed. Their `message` names
+ * the server (for logs); `reason` is what it said, without its address, for a caller who
+ * must not learn the deployment's internal URLs.
  * Only fetch and timers: runs in Node and in workerd alike.
  */
 import type { ZodType } from "zod";
+import { UpstreamRefused, Unavailable, type UpstreamError } from "../errors.js";
 import type { CallMeter } from "./meter.js";
 
 export interface RetryPolicy {
@@ -15,35 +20,6 @@ export interface RetryPolicy {
 }
 
 export const defaultRetryPolicy: RetryPolicy = { attempts: 5, timeoutMs: 30_000, baseDelayMs: 250, maxDelayMs: 10_000 };
-
-/**
- * A backend failure. `retryable` failures were retried until attempts ran out. `message`
- * names the server (for logs); `reason` is what the server said, without its address,
- * for a caller who must not learn the deployment's internal URLs.
- */
-export class BackendError extends Error {
-  readonly reason: string;
-  constructor(
-    message: string,
-    readonly status: number | null,
-    readonly retryable: boolean,
-    readonly attempts: number,
-    reason?: string,
-    /** The request field the server blamed, when it named one. */
-    readonly param: string | null = null,
-    /** How long the server last asked to be left alone (Retry-After), in ms. */
-    readonly retryAfterMs: number | null = null,
-  ) {
-    super(message);
-    this.name = "BackendError";
-    this.reason = reason ?? message;
-  }
-
-  /** The request was refused for what it asked (a 4xx other than 429): the caller's to fix, not the server's. */
-  get rejected(): boolean {
-    return this.status !== null && this.status >= 400 && this.status < 500 && this.status !== 429 && this.status !== 408;
-  }
-}
 
 /** Retry-After in ms: delta-seconds or an HTTP date; null if absent or unreadable. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | null {
@@ -98,7 +74,7 @@ async function postWithRetries<T>(
 ): Promise<T> {
   const policy = opts.policy ?? defaultRetryPolicy;
   const doFetch = opts.fetch ?? fetch;
-  let last: BackendError | null = null;
+  let last: UpstreamError | null = null;
   let lastWait: number | null = null;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     let wait: number | null = null;
@@ -119,23 +95,22 @@ async function postWithRetries<T>(
       if (res.ok) {
         const parsed = schema.safeParse(json);
         if (parsed.success) return parsed.data;
-        last = new BackendError(`${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, res.status, true, attempt, "the server answered with an unexpected body");
+        last = new Unavailable({ message: `${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, reason: "the server answered with an unexpected body", upstreamStatus: res.status });
       } else {
-        const retryable = res.status === 429 || res.status >= 500;
         const fields = errorFields(json);
         const detail = fields.message ?? text.slice(0, 200);
-        last = new BackendError(`${url} answered ${res.status}: ${detail}`, res.status, retryable, attempt, `${res.status}: ${detail}`, fields.param);
-        if (!retryable) throw last;
+        const failed = { message: `${url} answered ${res.status}: ${detail}`, reason: `${res.status}: ${detail}`, upstreamStatus: res.status, param: fields.param };
+        // Refused for what it asked (a 4xx other than 408 and 429): the caller's to fix, not tried again.
+        if (res.status < 500 && res.status !== 429 && res.status !== 408) throw new UpstreamRefused(failed);
+        last = new Unavailable(failed);
         wait = retryAfterMs(res.headers.get("retry-after"));
         lastWait = wait;
       }
     } catch (e) {
-      if (e instanceof BackendError && !e.retryable) throw e;
-      if (!(e instanceof BackendError)) {
-        const timeout = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
-        const why = timeout ? `no answer within ${policy.timeoutMs} ms` : "the server could not be reached";
-        last = new BackendError(`${url}: ${timeout ? why : (e as Error).message}`, null, true, attempt, why);
-      }
+      if (e instanceof UpstreamRefused) throw e;
+      const timeout = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
+      const why = timeout ? `no answer within ${policy.timeoutMs} ms` : "the server could not be reached";
+      last = new Unavailable({ message: `${url}: ${timeout ? why : (e as Error).message}`, reason: why, cause: e });
     }
     if (attempt < policy.attempts) {
       retried();
@@ -143,5 +118,6 @@ async function postWithRetries<T>(
       await sleep(Math.min(policy.maxDelayMs, wait ?? backoff * (0.5 + Math.random() / 2)));
     }
   }
-  throw new BackendError(`${last!.message} (gave up after ${policy.attempts} attempts)`, last!.status, true, policy.attempts, `${last!.reason} (gave up after ${policy.attempts} attempts)`, last!.param, lastWait);
+  const gaveUp = ` (gave up after ${policy.attempts} attempts)`;
+  throw new Unavailable({ message: `${last!.message}${gaveUp}`, reason: `${last!.reason}${gaveUp}`, upstreamStatus: last!.upstreamStatus, retryAfterMs: lastWait, cause: last });
 }

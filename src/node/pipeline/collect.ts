@@ -3,7 +3,8 @@ import { type Endpoint, runCall } from "../../core/backends/call.js";
 import { COMPLETIONS_BACKENDS } from "../../core/backends/completions.js";
 import { HIDDEN_STATE_BACKENDS } from "../../core/backends/hidden-states.js";
 import { REWARD_BACKENDS } from "../../core/backends/rewards.js";
-import { BackendError, type RetryPolicy, defaultRetryPolicy } from "../../core/lm/http.js";
+import { Unavailable } from "../../core/errors.js";
+import { type RetryPolicy, defaultRetryPolicy } from "../../core/lm/http.js";
 import { type CollectSettings, CollectSettingsSchema, type DataRecord, PromptLineSchema, RecordSchema } from "../../core/predictor/dataset.js";
 import { appendLines, readJsonl, recoverJsonl } from "./jsonl.js";
 import { Progress } from "./progress.js";
@@ -35,7 +36,7 @@ async function hiddenStates(e: LmEndpoint, protocol: string, model: string, prom
   for (let k = 0; k < prompts.length; k += backend.maxPromptsPerCall) {
     const part = prompts.slice(k, k + backend.maxPromptsPerCall);
     const vectors = await runCall(e, backend.texts(model, part), e.policy ?? defaultRetryPolicy);
-    if (vectors.length !== part.length) throw new BackendError(`${e.url}: ${vectors.length} hidden states for ${part.length} inputs`, 200, false, 1);
+    if (vectors.length !== part.length) throw new Unavailable({ message: `${e.url}: ${vectors.length} hidden states for ${part.length} inputs`, retryable: false });
     out.push(...vectors);
   }
   return out;
@@ -133,7 +134,7 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
     );
     const pairs = batch.flatMap((p, i) => samples[i].texts.map((completion) => ({ input: { prompt: p.prompt }, completion })));
     const scored = (await Promise.all(rewards.score(s.reward_model, pairs).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
-    if (scored.length !== pairs.length) throw new BackendError(`${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, 200, false, 1);
+    if (scored.length !== pairs.length) throw new Unavailable({ message: `${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, retryable: false });
     const lines = batch.map((p, i) => {
       const { id, prompt, ...meta } = p;
       const record: DataRecord = {

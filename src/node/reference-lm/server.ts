@@ -295,13 +295,14 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     return c.json(res);
   });
 
-  app.notFound((c) => c.json(envelope(404, "not_found_error", `no route for ${c.req.method} ${c.req.path}`), 404));
+  // vLLM's error bodies carry the status as their code.
+  app.notFound((c) => c.json(envelope({ type: "not_found_error", message: `no route for ${c.req.method} ${c.req.path}`, code: "404" }), 404));
   app.onError((err, c) => {
     if (err instanceof LmError) {
-      return c.json(envelope(err.status, err.status === 404 ? "not_found_error" : "invalid_request_error", err.message, err.param), err.status);
+      return c.json(envelope({ type: err.status === 404 ? "not_found_error" : "invalid_request_error", message: err.message, param: err.param, code: String(err.status) }), err.status);
     }
     console.error(err);
-    return c.json(envelope(500, "api_error", "internal error"), 500);
+    return c.json(envelope({ type: "api_error", message: "internal error", code: "500" }), 500);
   });
   return app;
 }

@@ -6,12 +6,12 @@
  * A leaked API_KEY_SECRET yields no usable key (the random part is still needed); rotating
  * it invalidates every key issued under it.
  */
-import { ApiError } from "../http/errors.js";
+import { Misconfigured } from "../../core/errors.js";
 
 const enc = new TextEncoder();
 
 function signingSecret(secret: string | undefined): string {
-  if (!secret) throw new ApiError(503, "api_error", "API keys are disabled: set the API_KEY_SECRET secret (`.dev.vars` when running locally)");
+  if (!secret) throw new Misconfigured({ setting: "API_KEY_SECRET", message: "API keys are disabled: set the API_KEY_SECRET secret (`.dev.vars` when running locally)" });
   return secret;
 }
 

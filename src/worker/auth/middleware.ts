@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { Misconfigured, TryLater, Unauthenticated } from "../../core/errors.js";
 import { checkKey } from "../tenants/online-ledger.js";
 import { tagMatches } from "./key-tag.js";
 import { bearer, parseApiKey, sameSecret } from "./tokens.js";
@@ -9,7 +9,7 @@ import { bearer, parseApiKey, sameSecret } from "./tokens.js";
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   const expected = c.env.ADMIN_TOKEN;
   if (!expected) {
-    throw new ApiError(503, "api_error", "admin routes are disabled: set the ADMIN_TOKEN secret (`.dev.vars` when running locally)");
+    throw new Misconfigured({ setting: "ADMIN_TOKEN", message: "admin routes are disabled: set the ADMIN_TOKEN secret (`.dev.vars` when running locally)" });
   }
   const token = bearer(c.req.header("authorization"));
   if (!token || !(await sameSecret(token, expected))) {
@@ -25,17 +25,17 @@ export const clientOf = (header: (name: string) => string | undefined): string =
  * A failed authentication: 401, or 429 once this client has failed too often lately
  * (AUTH_FAILURES), so keys and admin tokens cannot be guessed at speed.
  */
-async function refused(env: Env, client: string, message: string): Promise<ApiError> {
+async function refused(env: Env, client: string, message: string): Promise<TryLater | Unauthenticated> {
   if (env.AUTH_FAILURES && !(await env.AUTH_FAILURES.limit({ key: client })).success) {
-    return new ApiError(429, "rate_limit_error", "too many failed authentications from this address; wait a minute", null, { "retry-after": "60" });
+    return new TryLater({ message: "too many failed authentications from this address; wait a minute", retryAfterMs: 60_000 });
   }
-  return new ApiError(401, "authentication_error", message);
+  return new Unauthenticated({ credential: "invalid", message });
 }
 
 /** The tenant whose live API key `authorization` carries; 401 otherwise. */
 export async function authenticatedTenant(env: Env, authorization: string | undefined, client: string, why = ""): Promise<string> {
   const token = bearer(authorization);
-  if (!token) throw new ApiError(401, "authentication_error", `missing API key${why}: send Authorization: Bearer <key>`);
+  if (!token) throw new Unauthenticated({ credential: "missing", message: `missing API key${why}: send Authorization: Bearer <key>` });
   const key = parseApiKey(token);
   // A key whose tag is wrong was not issued here: refused without touching any ledger.
   const issued = key !== null && (await tagMatches(env.API_KEY_SECRET, key.untagged, key.tag));

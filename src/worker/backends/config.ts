@@ -1,5 +1,5 @@
 import type { Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { Misconfigured } from "../../core/errors.js";
 import { defaultRetryPolicy } from "../../core/lm/http.js";
 import type { LmConfig } from "../../core/backends/deployment.js";
 
@@ -49,7 +49,7 @@ function modelUrls(value: string | undefined, variable: string, fail: (what: str
  * first use as a 503 that says what to set, never as a 500.
  */
 export function lmConfig(env: Env): LmConfig {
-  const misconfigured = (what: string) => new ApiError(503, "api_error", `the gateway is not configured for this: ${what}`);
+  const misconfigured = (what: string) => new Misconfigured({ setting: null, message: `the gateway is not configured for this: ${what}` });
   if (!env.LM_URL) throw misconfigured("set LM_URL (wrangler.toml [vars]) to the LM server's base URL");
   if (!isUrl(env.LM_URL)) throw misconfigured(`LM_URL "${env.LM_URL}" is not a URL`);
   const urls = modelUrls(env.LM_URLS, "LM_URLS", misconfigured);

@@ -7,7 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { BatchStatusSchema, TERMINAL_STATES } from "../../core/contracts/batches.js";
 import { EarnedSchema } from "../../core/contracts/metrics.js";
 import type { Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { Invalid } from "../../core/errors.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
 export const BatchListItemSchema = BatchStatusSchema.extend({
@@ -44,7 +44,7 @@ export const ndjson = (rows: readonly unknown[]): string => rows.map((r) => JSON
 
 export async function listBatches(env: Env, tenant: string, limit: number, after: string | undefined): Promise<z.infer<typeof BatchListSchema>> {
   const page = await tenantLedger(env, tenant).listBatches(limit, after ?? null);
-  if (!page) throw new ApiError(400, "invalid_request_error", `no batch ${after} in this tenant's list (it may have passed its retention)`, "after");
+  if (!page) throw new Invalid({ message: `no batch ${after} in this tenant's list (it may have passed its retention)`, param: "after" });
   const data = await Promise.all(
     page.rows.map(async (row) => {
       const base = { mode: row.mode as "best_of_k" | "route", model: row.model, ended_at: row.ended_at === null ? null : new Date(row.ended_at).toISOString() };

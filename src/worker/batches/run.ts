@@ -6,8 +6,8 @@ import { type RouteChoice, predictedMenu } from "../../core/allocation/route.js"
 import { lmConfig } from "../backends/config.js";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../../core/contracts/batches.js";
 import type { Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
-import { BackendError } from "../../core/lm/http.js";
+import { AllotError, Invalid, revive } from "../../core/errors.js";
+import { httpError } from "../http/errors.js";
 import { type Prediction, choosePredictor, isolateRefused, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { type Predictor, findRouter } from "../predictor/registry.js";
 import { atomsFromCurve } from "../../core/allocation/pandora.js";
@@ -88,8 +88,8 @@ const backoff = (t: ReturnType<typeof timing>, attempt: number) => Math.min(t.ca
  * it cannot (the request itself is wrong, or the budget is spent).
  */
 function transient(e: unknown): boolean {
-  if (e instanceof ApiError) return e.status >= 500;
-  if (e instanceof BackendError) return e.retryable;
+  const err = revive(e);
+  if (err instanceof AllotError) return err.retryable;
   return true; // storage or runtime errors ("overloaded", a reset object): try the step again
 }
 
@@ -315,7 +315,8 @@ export class BatchRun extends DurableObject<Env> {
         await this.nextStep(now + backoff(this.timing, row.step_attempts + 1));
         return;
       }
-      const err = e instanceof ApiError ? { type: e.type, message: e.message } : { type: "api_error", message: `batch failed: ${(e as Error).message}` };
+      const known = revive(e) instanceof AllotError ? httpError(e).body.error : null;
+      const err = known ? { type: known.type, message: known.message } : { type: "api_error", message: `batch failed: ${(e as Error).message}` };
       await this.finish("failed", err);
     }
   }
@@ -332,7 +333,7 @@ export class BatchRun extends DurableObject<Env> {
     if (spec.mode === "route") {
       const name = spec.model ?? "route";
       const router = await findRouter(this.env, name);
-      if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${name}"`, "model");
+      if (!router) throw new Invalid({ message: `no router named "${name}"`, param: "model" });
       if (await this.predictPage(router, (part) => predictRoute(this.env, router, part))) return;
       return spec.allocation === "waves" ? this.startCascade(b, router) : this.allocateRouted(b, spec, router);
     }
@@ -449,7 +450,7 @@ export class BatchRun extends DurableObject<Env> {
     if (ok.length > 0) {
       const nothing: RouteChoice = { option: -1, k: 0, cost: 0, value: 0 };
       const menus = ok.map(({ pr }) => [...(spec.budget.min === 0 ? [nothing] : []), ...predictedMenu(options, pr, spec.budget.min, spec.budget.max)]);
-      if (menus[0].length === 0) throw new ApiError(400, "invalid_request_error", `no (model, k) of ${router.manifest.name} costs between ${spec.budget.min} and ${spec.budget.max} units`, "budget");
+      if (menus[0].length === 0) throw new Invalid({ message: `no (model, k) of ${router.manifest.name} costs between ${spec.budget.min} and ${spec.budget.max} units`, param: "budget" });
       const solution = solveMenu(menus, b.budget_units);
       ok.forEach(({ pr, i }, k) => {
         const c = menus[k][solution.choice[k]];

@@ -7,7 +7,7 @@ import { lmConfig } from "../backends/config.js";
 import type { BatchRequest } from "../../core/contracts/batches.js";
 import { mapBounded, sampleAndRerank } from "../../core/backends/best-of-k.js";
 import type { Env } from "../env.js";
-import { BackendError } from "../../core/lm/http.js";
+import { UpstreamRefused, isUpstream } from "../../core/errors.js";
 
 /** Draw `units` samples of `model` for prompt `idx` (in its round `round`), keep the best. */
 export interface Work {
@@ -19,7 +19,7 @@ export interface Work {
   readonly seed?: number;
 }
 
-/** Why a prompt's LM calls failed (a BackendError, as data). */
+/** Why a prompt's LM calls failed (an UpstreamRefused or Unavailable, as data). */
 export interface Failure {
   readonly retryable: boolean;
   readonly rejected: boolean;
@@ -43,8 +43,8 @@ export async function drawWork(env: Env, sampling: BatchRequest["sampling"], wor
       const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: { prompt: w.prompt }, units: w.units, seed: w.seed }], params);
       return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards };
     } catch (e) {
-      if (!(e instanceof BackendError)) throw e;
-      return { idx: w.idx, round: w.round, ok: false, failure: { retryable: e.retryable, rejected: e.rejected, reason: e.reason, retryAfterMs: e.retryAfterMs } };
+      if (!isUpstream(e)) throw e;
+      return { idx: w.idx, round: w.round, ok: false, failure: { retryable: e.retryable, rejected: e instanceof UpstreamRefused, reason: e.reason, retryAfterMs: e.retryAfterMs } };
     }
   });
 }

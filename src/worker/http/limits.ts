@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { ApiError } from "./errors.js";
+import { TooLarge } from "../../core/errors.js";
 
 const MiB = 1024 * 1024;
 export const BODY_LIMITS = { large: 64 * MiB, default: 16 * MiB } as const;
@@ -14,7 +14,7 @@ const limited = (maxSize: number) =>
   bodyLimit({
     maxSize,
     onError: () => {
-      throw new ApiError(413, "invalid_request_error", `the request body is larger than ${maxSize / MiB} MiB`);
+      throw new TooLarge({ limit: maxSize, message: `the request body is larger than ${maxSize / MiB} MiB` });
     },
   });
 const large = limited(BODY_LIMITS.large);

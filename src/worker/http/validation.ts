@@ -1,6 +1,7 @@
 import type { Hook } from "@hono/zod-openapi";
 import { firstIssue } from "../../core/contracts/issues.js";
-import { envelope } from "./errors.js";
+import { Invalid } from "../../core/errors.js";
+import { errorResponse } from "./errors.js";
 
 /**
  * OpenAPIHono's defaultHook: a request that fails its route's schema gets a 400 in the
@@ -9,6 +10,6 @@ import { envelope } from "./errors.js";
 export const validationHook: Hook<unknown, any, any, any> = (result, c) => {
   if (!result.success) {
     const { param, message } = firstIssue(result.error);
-    return c.json(envelope(400, "invalid_request_error", message, param), 400);
+    return errorResponse(new Invalid({ message, param }), c);
   }
 };

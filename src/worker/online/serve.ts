@@ -17,8 +17,8 @@ import { upstreamError } from "../backends/upstream-error.js";
 import type { LmInput } from "../../core/contracts/lm-protocol.js";
 import { type RerankResult, mapBounded, sampleAndRerank } from "../../core/backends/best-of-k.js";
 import type { Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
-import { BackendError } from "../../core/lm/http.js";
+import { BudgetExceeded, Invalid, isUpstream } from "../../core/errors.js";
+import { httpError } from "../http/errors.js";
 import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
 import { type Predictor, findRouter } from "../predictor/registry.js";
 import type { RequestRecord } from "../../core/contracts/metrics.js";
@@ -75,7 +75,7 @@ export interface OnlineResult {
 function headerOrBody(header: string | undefined, headerName: string, max: number, body: number | undefined, bodyParam: string): { value: number; param: string } | undefined {
   if (header !== undefined) {
     const n = Number(header);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new ApiError(400, "invalid_request_error", `${headerName} must be an integer from 1 to ${max}, got "${header}"`, headerName);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new Invalid({ message: `${headerName} must be an integer from 1 to ${max}, got "${header}"`, param: headerName });
     return { value: n, param: headerName };
   }
   return body === undefined ? undefined : { value: body, param: bodyParam };
@@ -283,7 +283,7 @@ function planCascade(arms: NonNullable<Plan["cascade"]>, p: readonly number[], o
     const first = options.length === 0 ? next.arm : options[0].option;
     options.push({ option: next.arm, k: options.length + 1, cost, value: 1 - missAll, model: arms[first].model, predicted: p[first] });
   }
-  if (options.length === 0) throw new ApiError(400, "invalid_request_error", `no model of the router costs at most this tenant's max of ${online.max_units} units`, "model");
+  if (options.length === 0) throw new Invalid({ message: `no model of the router costs at most this tenant's max of ${online.max_units} units`, param: "model" });
   // The first sample is owed whatever the price (min_units); the cap is where the rule stops if all fail.
   return { options, chosen: options.length - 1, cascade: arms };
 }
@@ -307,7 +307,7 @@ async function planRoute(env: Env, router: Predictor, req: OnlineRequest, online
     const menu = greedy ? routeMenu(models, 1, (j) => p[j], { max: maxCost }) : predictedMenu(models, p, minCost, maxCost);
     if (menu.length === 0) {
       const cheapest = Math.min(...models.map((o) => o.cost));
-      throw new ApiError(400, "invalid_request_error", `no option of ${router.manifest.name} costs between ${minCost || 1} and ${maxCost} units (the cheapest costs ${cheapest})`, req.pinned?.param ?? "model");
+      throw new Invalid({ message: `no option of ${router.manifest.name} costs between ${minCost || 1} and ${maxCost} units (the cheapest costs ${cheapest})`, param: req.pinned?.param ?? "model" });
     }
     const choice = chooseAtPrice(menu, req.pinned ? 0 : online.price);
     const option = (o: RouteChoice): Option => ({ ...o, model: models[o.option].model, predicted: p[o.option] });
@@ -357,7 +357,7 @@ function recordOf(req: OnlineRequest, status: number, priced: boolean, meter: Ca
 }
 
 /** The HTTP status an error leaves with (as errorResponse sends it). */
-const statusOf = (e: unknown): number => (e instanceof ApiError ? e.status : e instanceof BackendError ? (e.rejected ? 400 : 502) : 500);
+const statusOf = (e: unknown): number => httpError(e).status;
 
 async function serveMetered(env: Env, tenant: string, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void, meter: CallMeter, started: number): Promise<OnlineResult> {
   const ledger = onlineLedger(env, tenant);
@@ -373,8 +373,8 @@ async function serveMetered(env: Env, tenant: string, req: OnlineRequest, waitUn
     unitCost: router ? Math.min(...router.manifest.route!.options.map((o) => o.cost)) : 1,
     route: req.route ?? "completions",
   });
-  if (online.invalid === "units") throw new ApiError(400, "invalid_request_error", `${req.pinned!.units} units is above this tenant's max of ${online.max_units}`, req.pinned!.param);
-  if (online.invalid === "rounds") throw new ApiError(400, "invalid_request_error", `${req.rounds!.max} rounds is above this tenant's max of ${online.max_rounds}`, req.rounds!.param);
+  if (online.invalid === "units") throw new Invalid({ message: `${req.pinned!.units} units is above this tenant's max of ${online.max_units}`, param: req.pinned!.param });
+  if (online.invalid === "rounds") throw new Invalid({ message: `${req.rounds!.max} rounds is above this tenant's max of ${online.max_rounds}`, param: req.rounds!.param });
   const reservation = online.reservation!;
   if (!reservation.ok) throw budgetExceeded(tenant, reservation, "this request");
   const maxRounds = req.rounds?.max ?? online.max_rounds;
@@ -388,7 +388,7 @@ async function serveMetered(env: Env, tenant: string, req: OnlineRequest, waitUn
     planned = plans.reduce((s, p) => s + p.options[p.chosen].cost, 0);
     const cheapest = plans.reduce((s, p) => s + Math.min(...p.options.map((o) => o.cost)), 0);
     if (cheapest > reservation.units) {
-      throw new ApiError(429, "budget_exceeded", `tenant ${tenant} has ${reservation.units} units left for this request; its cheapest option costs ${cheapest}`, null, { "x-should-retry": "false" });
+      throw new BudgetExceeded({ tenant, message: `tenant ${tenant} has ${reservation.units} units left for this request; its cheapest option costs ${cheapest}` });
     }
     const picks = fitToBudget(plans.map((p) => p.options), plans.map((p) => p.chosen), reservation.units);
     chosen = plans.map((p, i) => p.options[picks[i]]);
@@ -429,7 +429,7 @@ async function serveMetered(env: Env, tenant: string, req: OnlineRequest, waitUn
   try {
     results = await work;
   } catch (e) {
-    if (e instanceof BackendError) {
+    if (isUpstream(e)) {
       const sent = ["temperature", "top_p", "max_tokens", "stop", "seed", ...Object.keys(req.params.extra ?? {})];
       throw upstreamError(e, "sampling", "messages" in req.inputs[0] ? "messages" : "prompt", sent);
     }

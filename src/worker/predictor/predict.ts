@@ -5,11 +5,10 @@
  */
 import { lmConfig } from "../backends/config.js";
 import type { Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
 import { type BackendCall, runCall } from "../../core/backends/call.js";
 import type { LmInput } from "../../core/contracts/lm-protocol.js";
 import { mapBounded } from "../../core/backends/best-of-k.js";
-import { BackendError } from "../../core/lm/http.js";
+import { Invalid, Misconfigured, NotFound, UpstreamRefused, Unavailable, isUpstream } from "../../core/errors.js";
 import type { CallMeter } from "../../core/lm/meter.js";
 import { upstreamError } from "../backends/upstream-error.js";
 import type { PredictorManifest } from "../../core/predictor/manifest.js";
@@ -29,7 +28,9 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
   const calls: { rows: number[]; call: BackendCall<number[][]> }[] = [];
   inputs.forEach((x, i) => {
     if (typeof x === "string" || "prompt" in x) return texts.push(i);
-    if (!cfg.hidden.chat) throw new ApiError(503, "api_error", `HIDDEN_STATES=${env.HIDDEN_STATES} reads text prompts only; chat requests need a backend with a chat template (vllm-pooling)`);
+    if (!cfg.hidden.chat) {
+      throw new Misconfigured({ setting: "HIDDEN_STATES", message: `HIDDEN_STATES=${env.HIDDEN_STATES} reads text prompts only; chat requests need a backend with a chat template (vllm-pooling)` });
+    }
     calls.push({ rows: [i], call: cfg.hidden.chat(model, x.messages) });
   });
   const text = (i: number) => {
@@ -45,19 +46,26 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
   try {
     await mapBounded(calls, 4, async ({ rows, call }) => {
       const vectors = await runCall(server, call, cfg.policy, meter);
-      if (vectors.length !== rows.length) throw new BackendError(`${server.url}: ${vectors.length} hidden states for ${rows.length} inputs`, 200, false, 1, `${vectors.length} hidden states for ${rows.length} inputs`);
+      if (vectors.length !== rows.length) {
+        const why = `${vectors.length} hidden states for ${rows.length} inputs`;
+        throw new Unavailable({ message: `${server.url}: ${why}`, reason: why, upstreamStatus: 200, retryable: false });
+      }
       rows.forEach((r, j) => (out[r] = Float32Array.from(vectors[j])));
     });
   } catch (e) {
-    if (e instanceof BackendError) throw upstreamError(e, `reading ${model}'s hidden states`, typeof inputs[0] === "object" && "messages" in inputs[0] ? "messages" : "prompt");
+    if (isUpstream(e)) throw upstreamError(e, `reading ${model}'s hidden states`, typeof inputs[0] === "object" && "messages" in inputs[0] ? "messages" : "prompt");
     throw e;
   }
   return out;
 }
 
-/** The 404 OpenAI answers for a model it does not serve (its SDKs raise NotFoundError). */
-export function modelNotFound(model: string, param = "model"): ApiError {
-  return new ApiError(404, "invalid_request_error", `The model \`${model}\` does not exist: GET /v1/models lists the models this gateway serves`, param, {}, "model_not_found");
+/**
+ * A model this gateway does not serve, in OpenAI's words (a 404 its SDKs raise as NotFoundError).
+ *
+ * @example if (!router && !predictor) throw modelNotFound(req.model)
+ */
+export function modelNotFound(model: string, param = "model"): NotFound {
+  return new NotFound({ what: "model", message: `The model \`${model}\` does not exist: GET /v1/models lists the models this gateway serves`, param });
 }
 
 /** The predictor for a request's model or predictor name: 404 for an unknown model, 400 for a misnamed predictor. */
@@ -67,31 +75,31 @@ export async function choosePredictor(env: Env, opts: { model?: string; predicto
   if (!found) {
     if (!opts.predictor) throw modelNotFound(lmModel);
     const names = (await catalog(env)).filter((s) => !s.manifest.route).map((s) => `${s.manifest.name} (${s.manifest.lm.model})`).join(", ");
-    throw new ApiError(400, "invalid_request_error", `no predictor named "${opts.predictor}"; there are: ${names}`, "predictor");
+    throw new Invalid({ message: `no predictor named "${opts.predictor}"; there are: ${names}`, param: "predictor" });
   }
   if (found.manifest.route) {
-    throw new ApiError(400, "invalid_request_error", `"${found.manifest.name}" is a router: name it as the model of /v1/completions, /v1/chat/completions or a batch with mode "route"`, "predictor");
+    throw new Invalid({ message: `"${found.manifest.name}" is a router: name it as the model of /v1/completions, /v1/chat/completions or a batch with mode "route"`, param: "predictor" });
   }
   if (opts.model && found.manifest.lm.model !== opts.model) {
-    throw new ApiError(400, "invalid_request_error", `predictor "${found.manifest.name}" reads ${found.manifest.lm.model}'s hidden states, not ${opts.model}'s`, "predictor");
+    throw new Invalid({ message: `predictor "${found.manifest.name}" reads ${found.manifest.lm.model}'s hidden states, not ${opts.model}'s`, param: "predictor" });
   }
   return found;
 }
 
 /**
  * A served hidden state the predictor cannot use is the deployment's fault, not the
- * caller's: a 503 that says what differs (its size, or its scale: e.g. unit vectors from
+ * caller's: Misconfigured (a 503), saying what differs (its size, or its scale: e.g. unit vectors from
  * an embed pooler that L2-normalises, into a predictor trained on raw states).
  */
 function checkServed(m: PredictorManifest, h: ArrayLike<number>): void {
   const why = h.length !== m.input_size ? `${h.length} values, while it takes ${m.input_size}` : normMismatch(h, m.hidden_norm);
   if (why) {
-    throw new ApiError(
-      503,
-      "api_error",
-      `the hidden states served for ${m.lm.model} do not match predictor ${m.name}: ${why}. ` +
+    throw new Misconfigured({
+      setting: null,
+      message:
+        `the hidden states served for ${m.lm.model} do not match predictor ${m.name}: ${why}. ` +
         "Serve them as they were when it was trained (the same server and pooler config), or retrain it on what the server returns now",
-    );
+    });
   }
 }
 
@@ -117,7 +125,7 @@ export async function predict(
       return h;
     }
     if (x.hidden.length !== m.input_size) {
-      throw new ApiError(400, "invalid_request_error", `a hidden state of ${x.hidden.length} values; ${m.name} takes ${m.input_size} (${m.lm.model})`, field(i, "hidden"));
+      throw new Invalid({ message: `a hidden state of ${x.hidden.length} values; ${m.name} takes ${m.input_size} (${m.lm.model})`, param: field(i, "hidden") });
     }
     return x.hidden;
   });
@@ -148,8 +156,8 @@ export interface Refused {
 }
 
 /**
- * `run` over all inputs, and when the server refuses the lot for what one of them asks
- * (a 400: a prompt too long, a character it cannot take), over halves, then quarters,
+ * `run` over all inputs, and when the lot is refused for what one of them asks
+ * (UpstreamRefused: a prompt too long, a character it cannot take; or Invalid), over halves, then quarters,
  * until the refused inputs stand alone: k bad inputs among n cost O(k log n) extra
  * calls, and every good one is still served. Other errors (outages) propagate.
  */
@@ -157,8 +165,8 @@ export async function isolateRefused<I, O>(inputs: readonly I[], run: (part: rea
   try {
     return await run(inputs);
   } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 400 || e.type !== "invalid_request_error") throw e;
-    if (inputs.length === 1) return [{ refused: e.message }];
+    if (!(e instanceof UpstreamRefused || e instanceof Invalid)) throw e;
+    if (inputs.length === 1) return [{ refused: e.reason }];
     const half = Math.ceil(inputs.length / 2);
     return [...(await isolateRefused(inputs.slice(0, half), run)), ...(await isolateRefused(inputs.slice(half), run))];
   }

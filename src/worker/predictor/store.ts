@@ -5,6 +5,7 @@
  * PREDICTOR_CACHE_SECONDS (default 30): a new or updated predictor is used within that
  * time, without a redeploy, and a busy gateway does not list the bucket per request.
  */
+import { Unavailable } from "../../core/errors.js";
 import type { Env } from "../env.js";
 import { type PredictorManifest, PredictorManifestSchema } from "../../core/predictor/manifest.js";
 import type { Predictor } from "./registry.js";
@@ -46,7 +47,8 @@ async function readAll(bucket: R2Bucket): Promise<Predictor[]> {
       source: "published",
       model: async () => {
         const onnx = await bucket.get(key(manifest.name, "model.onnx"));
-        if (!onnx) throw new Error(`predictor ${manifest.name}: its model.onnx is missing from the bucket`);
+        // Deleted since it was listed: the next listing will not offer it.
+        if (!onnx) throw new Unavailable({ message: `predictor ${manifest.name}: its model.onnx is missing from the bucket` });
         return new Uint8Array(await onnx.arrayBuffer());
       },
     });

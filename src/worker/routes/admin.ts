@@ -3,7 +3,7 @@ import { keyTag } from "../auth/key-tag.js";
 import { requireAdmin } from "../auth/middleware.js";
 import { BudgetSchema, CreateTenantSchema, NewKeySchema, OnlineSchema, TenantSchema } from "../../core/contracts/tenants.js";
 import type { AppEnv } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { Conflict, Invalid, NotFound, UnknownTenant } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { randomHex, tenantLedger } from "../tenants/lookup.js";
@@ -26,7 +26,7 @@ const TenantId = z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, "a tenant id 
 const security = [{ adminToken: [] }];
 
 const ledger = tenantLedger;
-const noTenant = (id: string) => new ApiError(404, "not_found_error", `no tenant ${id}`, "id");
+const noTenant = (id: string) => new UnknownTenant({ tenant: id, param: "id" });
 
 export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 admin.use("/admin/tenants", requireAdmin);
@@ -45,7 +45,7 @@ admin.openapi(
   async (c) => {
     const id = randomHex(8);
     const tenant = await ledger(c.env, id).create(id, c.req.valid("json"));
-    if (!tenant) throw new ApiError(409, "invalid_request_error", `tenant id ${id} collided; retry`);
+    if (!tenant) throw new Conflict({ message: `tenant id ${id} collided; retry` });
     await tenantDirectory(c.env).add(id, tenant.name, Date.parse(tenant.created_at));
     return c.json(tenant, 201);
   },
@@ -139,7 +139,7 @@ admin.openapi(
   }),
   async (c) => {
     const { id, keyId } = c.req.valid("param");
-    if (!(await ledger(c.env, id).revokeKey(keyId))) throw new ApiError(404, "not_found_error", `no live key ${keyId} for tenant ${id}`, "keyId");
+    if (!(await ledger(c.env, id).revokeKey(keyId))) throw new NotFound({ what: "key", message: `no live key ${keyId} for tenant ${id}`, param: "keyId" });
     return c.json({ revoked: true as const }, 200);
   },
 );
@@ -203,9 +203,9 @@ admin.openapi(
     const now = Date.now();
     const to = q.to ? Date.parse(q.to) : now - (now % width) + width;
     const from = q.from ? Date.parse(q.from) : to - (q.step === "minute" ? 60 : q.step === "hour" ? 24 : 30) * width;
-    if (!(from < to)) throw new ApiError(400, "invalid_request_error", "from must be before to", "from");
+    if (!(from < to)) throw new Invalid({ message: "from must be before to", param: "from" });
     const points = Math.ceil((to - (from - (from % width))) / width);
-    if (points > MAX_POINTS) throw new ApiError(400, "invalid_request_error", `${points} ${q.step}s is more than ${MAX_POINTS} points: narrow the range or take a longer step`, "from");
+    if (points > MAX_POINTS) throw new Invalid({ message: `${points} ${q.step}s is more than ${MAX_POINTS} points: narrow the range or take a longer step`, param: "from" });
     const series = await ledger(c.env, id).series(from, to, q.step);
     if (!series) throw noTenant(id);
     const sum = series.points.reduce((s, p) => addRollups(s, p.r), emptyRollup());
@@ -257,16 +257,16 @@ admin.openapi(
   async (c) => {
     const { id, batchId } = c.req.valid("param");
     const status = await batchRun(c.env, batchId).status(id);
-    if (!status) throw new ApiError(404, "not_found_error", `no batch ${batchId} for tenant ${id}`, "batchId");
+    if (!status) throw new NotFound({ what: "batch", message: `no batch ${batchId} for tenant ${id}`, param: "batchId" });
     return c.json(status, 200);
   },
 );
 
 admin.get("/admin/tenants/:id/batches/:batchId/results", async (c) => {
   const parsed = BatchParams.safeParse(c.req.param());
-  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, String(parsed.error.issues[0].path[0]));
+  if (!parsed.success) throw new Invalid({ message: parsed.error.issues[0].message, param: String(parsed.error.issues[0].path[0]) });
   const results = await batchRun(c.env, parsed.data.batchId).results(parsed.data.id);
-  if (!results) throw new ApiError(404, "not_found_error", `no batch ${parsed.data.batchId} for tenant ${parsed.data.id}`, "batchId");
+  if (!results) throw new NotFound({ what: "batch", message: `no batch ${parsed.data.batchId} for tenant ${parsed.data.id}`, param: "batchId" });
   return c.body(ndjson(results), 200, { "content-type": "application/x-ndjson" });
 });
 admin.openAPIRegistry.registerPath(

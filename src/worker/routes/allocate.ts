@@ -1,7 +1,7 @@
 import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { allocate } from "../../core/allocation/build.js";
 import { authenticatedTenant, clientOf } from "../auth/middleware.js";
-import { ApiError } from "../http/errors.js";
+import { TryLater } from "../../core/errors.js";
 import { type AllocateQuery, type AllocateRequest, AllocateRequestSchema, AllocateResponseSchema } from "../../core/contracts/allocate.js";
 import type { AppEnv, Env } from "../env.js";
 import { errorDoc as errors } from "../http/openapi.js";
@@ -45,7 +45,7 @@ async function resolvePredicted(env: Env, req: AllocateRequest, authorization: s
   // Predicting costs LM work (a prompt's prefill) and the predictor's: a tenant's, not anyone's.
   const tenant = await authenticatedTenant(env, authorization, client, " (queries with a prompt or a hidden state run the LM and the predictor)");
   if (env.PREDICTIONS && !(await env.PREDICTIONS.limit({ key: tenant })).success) {
-    throw new ApiError(429, "rate_limit_error", `tenant ${tenant} is over its rate of allocations from prompts (PREDICTIONS); wait a minute`, null, { "retry-after": "60" });
+    throw new TryLater({ message: `tenant ${tenant} is over its rate of allocations from prompts (PREDICTIONS); wait a minute`, retryAfterMs: 60_000 });
   }
   const shipped = await choosePredictor(env, req);
   const inputs = needed.map((i) => {

@@ -5,7 +5,7 @@ import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
 import { BatchRequestSchema, type BatchStatus, BatchStatusSchema, TERMINAL_STATES } from "../../core/contracts/batches.js";
 import type { AppEnv } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { Invalid, NotFound, TryLater, UnknownTenant } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { batchUnits } from "../batches/run.js";
@@ -16,7 +16,7 @@ import { randomHex, tenantLedger } from "../tenants/lookup.js";
 const json = jsonResponse;
 const BatchId = z.object({ id: z.string().regex(/^b_[0-9a-f]{24}$/, "a batch id looks like b_ and 24 hex characters") });
 const security = [{ apiKey: [] }];
-const notFound = (id: string) => new ApiError(404, "not_found_error", `no batch ${id}`, "id");
+const notFound = (id: string) => new NotFound({ what: "batch", message: `no batch ${id}`, param: "id" });
 const run = batchRun;
 const ledger = tenantLedger;
 
@@ -43,25 +43,25 @@ batches.openapi(
     const spec = c.req.valid("json");
     const tenant = c.get("tenant");
     const limits = await ledger(c.env, tenant).batchLimits();
-    if (!limits) throw new ApiError(401, "authentication_error", "invalid API key");
+    if (!limits) throw new UnknownTenant({ tenant });
     if (spec.prompts.length > limits.maxBatchSize) {
-      throw new ApiError(400, "invalid_request_error", `${spec.prompts.length} prompts is more than this tenant's max_batch_size of ${limits.maxBatchSize}`, "prompts");
+      throw new Invalid({ message: `${spec.prompts.length} prompts is more than this tenant's max_batch_size of ${limits.maxBatchSize}`, param: "prompts" });
     }
     // A model or predictor that does not exist is a 400 now, not a failed batch later.
     // Unset, the allocation is waves wherever the predictor or router can run them.
     let allocation = spec.allocation;
     if (spec.mode === "route") {
       const router = await findRouter(c.env, spec.model ?? "route");
-      if (!router) throw new ApiError(400, "invalid_request_error", `no router named "${spec.model}"; mode route needs the name of a shipped router`, "model");
+      if (!router) throw new Invalid({ message: `no router named "${spec.model}"; mode route needs the name of a shipped router`, param: "model" });
       if (allocation === "waves" && router.manifest.prior_strength === undefined) {
-        throw new ApiError(400, "invalid_request_error", `a cascade needs the router's fitted prior_strength; ${router.manifest.name} has none (retrain it with allot train-route)`, "allocation");
+        throw new Invalid({ message: `a cascade needs the router's fitted prior_strength; ${router.manifest.name} has none (retrain it with allot train-route)`, param: "allocation" });
       }
       allocation ??= router.manifest.prior_strength !== undefined ? "waves" : "learned";
     } else if (allocation !== "uniform") {
       const predictor = await choosePredictor(c.env, spec);
       const wavesReady = predictor.manifest.kind !== "bernoulli" || predictor.manifest.prior_strength !== undefined;
       if (allocation === "waves" && !wavesReady) {
-        throw new ApiError(400, "invalid_request_error", `waves on a binary-reward predictor need its fitted prior_strength; ${predictor.manifest.name} has none (retrain it with allot train)`, "allocation");
+        throw new Invalid({ message: `waves on a binary-reward predictor need its fitted prior_strength; ${predictor.manifest.name} has none (retrain it with allot train)`, param: "allocation" });
       }
       allocation ??= wavesReady ? "waves" : "learned";
     }
@@ -69,7 +69,7 @@ batches.openapi(
     const id = `b_${randomHex(12)}`;
     const book = ledger(c.env, tenant);
     if (!(await book.startBatch(id, { prompts: spec.prompts.length, mode: spec.mode, model: spec.model ?? null }))) {
-      throw new ApiError(429, "rate_limit_error", `tenant ${tenant} already runs ${limits.maxConcurrentBatches} batches (max_concurrent_batches); wait for one to finish`);
+      throw new TryLater({ message: `tenant ${tenant} already runs ${limits.maxConcurrentBatches} batches (max_concurrent_batches); wait for one to finish` });
     }
     // The batch's whole budget is reserved before any LM work: a tenant that cannot pay
     // for it learns now, and the LM never sees the batch. Each step undoes the ones before
@@ -161,7 +161,7 @@ function documentStream(path: string, summary: string, contentType: string, desc
 /** The batch id of a plain handler's path, validated like the typed routes'. */
 function batchIdOf(raw: string | undefined): string {
   const parsed = BatchId.safeParse({ id: raw });
-  if (!parsed.success) throw new ApiError(400, "invalid_request_error", parsed.error.issues[0].message, "id");
+  if (!parsed.success) throw new Invalid({ message: parsed.error.issues[0].message, param: "id" });
   return parsed.data.id;
 }
 

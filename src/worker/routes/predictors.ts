@@ -1,7 +1,7 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireAdmin } from "../auth/middleware.js";
 import type { AppEnv, Env } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { Invalid, Misconfigured, NotFound } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { PredictorManifestSchema } from "../../core/predictor/manifest.js";
@@ -55,7 +55,7 @@ function base64Bytes(text: string): Uint8Array {
   try {
     return Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
   } catch {
-    throw new ApiError(400, "invalid_request_error", "onnx is not base64", "onnx");
+    throw new Invalid({ message: "onnx is not base64", param: "onnx" });
   }
 }
 
@@ -71,7 +71,7 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
  */
 async function validated(name: string, upload: z.infer<typeof Upload>): Promise<Uint8Array> {
   const { manifest, parity } = upload;
-  const bad = (message: string, param: string) => new ApiError(400, "invalid_request_error", message, param);
+  const bad = (message: string, param: string) => new Invalid({ message, param });
   if (manifest.name !== name) throw bad(`the manifest names "${manifest.name}", the URL "${name}"`, "manifest.name");
   if (manifest.lm.hidden_size !== manifest.input_size) throw bad(`input_size ${manifest.input_size} is not the LM's hidden_size ${manifest.lm.hidden_size}`, "manifest.input_size");
   const onnx = base64Bytes(upload.onnx);
@@ -103,7 +103,7 @@ async function validated(name: string, upload: z.infer<typeof Upload>): Promise<
 }
 
 function bucket(env: Env): R2Bucket {
-  if (!env.PREDICTORS) throw new ApiError(503, "api_error", "publishing predictors needs an R2 bucket bound as PREDICTORS (wrangler.toml [[r2_buckets]])");
+  if (!env.PREDICTORS) throw new Misconfigured({ setting: "PREDICTORS", message: "publishing predictors needs an R2 bucket bound as PREDICTORS (wrangler.toml [[r2_buckets]])" });
   return env.PREDICTORS;
 }
 
@@ -165,7 +165,7 @@ predictors.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid("param");
-    if (!(await deletePredictor(bucket(c.env), name))) throw new ApiError(404, "not_found_error", `no published predictor "${name}"`, "name");
+    if (!(await deletePredictor(bucket(c.env), name))) throw new NotFound({ what: "predictor", message: `no published predictor "${name}"`, param: "name" });
     return c.body(null, 204);
   },
 );

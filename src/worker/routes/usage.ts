@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
 import { UsageSchema } from "../../core/contracts/tenants.js";
 import type { AppEnv } from "../env.js";
-import { ApiError } from "../http/errors.js";
+import { UnknownTenant } from "../../core/errors.js";
 import { errorDoc } from "../http/openapi.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
@@ -24,7 +24,7 @@ usage.openapi(
   async (c) => {
     const tenant = c.get("tenant");
     const u = await tenantLedger(c.env, tenant).usage();
-    if (!u) throw new ApiError(404, "not_found_error", `no tenant ${tenant}`);
+    if (!u) throw new UnknownTenant({ tenant });
     return c.json(u, 200);
   },
 );

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CreateTenant, Online, Tenant, Usage } from "../../core/contracts/tenants.js";
+import { UnknownTenant } from "../../core/errors.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
 import { estimateEarned } from "../../core/metrics/earned.js";
@@ -203,7 +204,7 @@ export class TenantLedger extends DurableObject<Env> {
    */
   async begin(req: BeginRequest, now = Date.now()): Promise<Begun> {
     this.calls.begin++;
-    if (!this.exists()) throw new Error("no such tenant");
+    if (!this.exists()) throw new UnknownTenant({});
     const online = this.settings.view();
     const invalid = invalidFor(online, req);
     const refused = (status: number) => this.record(refusalOf(req, status), 0, now);
@@ -252,7 +253,7 @@ export class TenantLedger extends DurableObject<Env> {
    */
   async report(r: ShardReport, now = Date.now()): Promise<ShardGrant> {
     this.calls.report++;
-    if (!this.exists()) throw new Error("no such tenant");
+    if (!this.exists()) throw new UnknownTenant({});
     let undercharged = 0;
     const sent = r.sent;
     if (sent) {
