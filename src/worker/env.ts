@@ -75,4 +75,4 @@ export interface Env {
   readonly PREDICTOR_CACHE_SECONDS?: string;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { tenant: string } };
+export type AppEnv = { Bindings: Env; Variables: { tenant: string; home: import("./tenants/account.js").BudgetHome } };

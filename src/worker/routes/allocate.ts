@@ -1,6 +1,6 @@
 import { OpenAPIHono, createRoute } from "@hono/zod-openapi";
 import { allocate } from "../../core/allocation/build.js";
-import { authenticatedTenant, clientOf } from "../auth/middleware.js";
+import { authenticated, clientOf } from "../auth/middleware.js";
 import { TryLater } from "../../core/errors.js";
 import { type AllocateQuery, type AllocateRequest, AllocateRequestSchema, AllocateResponseSchema } from "../../core/contracts/allocate.js";
 import type { AppEnv, Env } from "../env.js";
@@ -43,7 +43,7 @@ async function resolvePredicted(env: Env, req: AllocateRequest, authorization: s
   const needed = req.queries.flatMap((q, i) => (q.prompt !== undefined || q.hidden !== undefined ? [i] : []));
   if (needed.length === 0) return { req, predicted };
   // Predicting costs LM work (a prompt's prefill) and the predictor's: a tenant's, not anyone's.
-  const tenant = await authenticatedTenant(env, authorization, client, " (queries with a prompt or a hidden state run the LM and the predictor)");
+  const { tenant } = await authenticated(env, authorization, client, " (queries with a prompt or a hidden state run the LM and the predictor)");
   if (env.PREDICTIONS && !(await env.PREDICTIONS.limit({ key: tenant })).success) {
     throw new TryLater({ message: `tenant ${tenant} is over its rate of allocations from prompts (PREDICTIONS); wait a minute`, retryAfterMs: 60_000 });
   }

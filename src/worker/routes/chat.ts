@@ -65,7 +65,7 @@ chat.openapi(
   }),
   async (c) => {
     const req = c.req.valid("json");
-    const served = await serveOnline(c.env, c.get("tenant"), {
+    const served = await serveOnline(c.env, c.get("home"), {
       inputs: [{ messages: req.messages as unknown as ChatMessage[] }],
       model: req.model,
       params: {

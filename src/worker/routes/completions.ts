@@ -58,7 +58,7 @@ completions.openapi(
     const req = c.req.valid("json");
     const prompts = typeof req.prompt === "string" ? [req.prompt] : (req.prompt as string[]);
     const bestOf = req.best_of !== undefined && req.best_of > 1 ? req.best_of : undefined;
-    const served = await serveOnline(c.env, c.get("tenant"), {
+    const served = await serveOnline(c.env, c.get("home"), {
       inputs: prompts.map((prompt) => ({ prompt })),
       model: req.model,
       params: { temperature: req.temperature, topP: req.top_p, maxTokens: req.max_tokens, stop: stopList(req.stop), extra: lmExtras(req) },

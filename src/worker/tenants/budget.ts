@@ -1,24 +1,47 @@
 /**
  * A tenant's budget: units per window (hour, day, month, UTC), what was used in each, and
  * reservations, each a lease that lives until its expiry unless renewed. Units are
- * reserved before any sampling, committed as samples complete (never more than
- * reserved), and released when work ends; an expired reservation stops counting and can
- * no longer be charged, so a crashed gateway or a vanished client frees its units within
- * one lease. Storage only: the Durable Object (ledger.ts) serialises the calls.
+ * reserved before any LM work, committed as work completes, and released when it ends;
+ * an expired reservation stops counting, so a crashed gateway or a vanished client frees
+ * its units within one lease. Storage only: the Durable Object (ledger.ts) serialises the
+ * calls.
+ *
+ * Units may be fractional (a prompt's prefill costs PREFILL_UNITS of a sample); stored
+ * values are rounded to 1e-9 so sums of fractions compare exactly.
  *
  * A reservation counts against every window's current period until it ends, since its
- * units will be charged to the period current when they are committed.
+ * units will be charged to the period current when they are committed. An ended
+ * reservation (released, or expired) is kept for a day: a charge that arrives after it
+ * ended (work done while its lease could not be renewed) is still recorded, as owed,
+ * never lost; a charge is "up to a total", so a repeated one records nothing more.
+ *
+ * Two refusals, told apart: the window itself is spent (`exceeded`: what it has used
+ * leaves no room, and only its reset will help), or units are held by requests in flight
+ * (`held`: they come back within a request's time, or a lease's at the latest).
  */
+import type { BudgetScope } from "../../core/errors.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
-export type ReserveResult =
-  | { ok: true; id: string }
-  | { ok: false; window: Window; limit: number; used: number; reserved: number; requested: number; resetsAt: number };
+/** A refusal: the window is spent, or its room is held by reservations in flight. */
+export type Refusal =
+  | ({ ok: false; kind: "exceeded" } & BudgetScope)
+  | ({ ok: false; kind: "held"; earliestExpiry: number | null } & BudgetScope);
+
+export type ReserveResult = { ok: true; id: string } | Refusal;
 
 /** A reservation of between `atLeast` and `atMost` units: as many as every window has room for. */
-export type ReserveUpToResult = { ok: true; id: string; units: number } | Extract<ReserveResult, { ok: false }>;
+export type ReserveUpToResult = { ok: true; id: string; units: number } | Refusal;
 
 export type BudgetLimits = Partial<Record<"hour" | "day" | "month", number | null>>;
+
+/** How long an ended reservation is kept for charges that arrive late. */
+const ENDED_RETENTION_MS = 86_400_000;
+/** Units compare equal within this. */
+const EPS = 1e-9;
+/** A value as stored: rounded to 1e-9. */
+export const units = (x: number): number => Math.round(x * 1e9) / 1e9;
+
+type Row = { units: number; committed: number; ended_at: number | null; expires_at: number };
 
 export class Budget {
   constructor(
@@ -35,10 +58,10 @@ export class Budget {
   /** Sets units per window; null removes a window's limit, absent leaves it. */
   write(budget: BudgetLimits): void {
     for (const w of WINDOWS) {
-      const units = budget[w];
-      if (units === undefined) continue;
-      if (units === null) this.sql.exec("DELETE FROM budget WHERE window = ?", w);
-      else this.sql.exec("INSERT INTO budget VALUES (?, ?) ON CONFLICT(window) DO UPDATE SET units = excluded.units", w, units);
+      const u = budget[w];
+      if (u === undefined) continue;
+      if (u === null) this.sql.exec("DELETE FROM budget WHERE window = ?", w);
+      else this.sql.exec("INSERT INTO budget VALUES (?, ?) ON CONFLICT(window) DO UPDATE SET units = excluded.units", w, u);
     }
   }
 
@@ -53,38 +76,48 @@ export class Budget {
     return out;
   }
 
-  /** Units reserved and not yet committed, by live (unexpired) reservations. */
-  reserved(now: number): number {
-    return this.sql.exec<{ r: number }>("SELECT COALESCE(SUM(units - committed), 0) AS r FROM reservation WHERE expires_at > ?", now).one().r;
+  /** Units reserved and not yet committed, by live reservations (optionally all but `except`). */
+  reserved(now: number, except: string | null = null): number {
+    return units(
+      this.sql.exec<{ r: number }>("SELECT COALESCE(SUM(units - committed), 0) AS r FROM reservation WHERE ended_at IS NULL AND expires_at > ? AND id IS NOT ?", now, except).one().r,
+    );
   }
 
-  /** Room left in each limited window now. */
-  private room(now: number): { window: Window; room: number; limit: number; used: number }[] {
+  /** Each limited window now: its limit, what it used, and the room left beyond what is reserved (negative when a limit was lowered below it). */
+  private windows(now: number, except: string | null = null): { window: Window; limit: number; used: number; room: number }[] {
     const used = this.used(now);
-    const reserved = this.reserved(now);
+    const reserved = this.reserved(now, except);
     const limits = this.limits();
     return WINDOWS.flatMap((w) => {
       const limit = limits[w];
-      return limit === undefined ? [] : [{ window: w, room: Math.max(0, limit - used[w] - reserved), limit, used: used[w] }];
+      return limit === undefined ? [] : [{ window: w, limit, used: used[w], room: units(limit - used[w] - reserved) }];
     });
   }
 
-  /** The fewest units any window has room for (Infinity when none is limited), and that window. */
-  headroom(now: number): { units: number; window: Window | null } {
-    let best: { units: number; window: Window | null } = { units: Infinity, window: null };
-    for (const r of this.room(now)) if (r.room < best.units) best = { units: r.room, window: r.window };
-    return best;
+  /** The fewest units any window has room for (Infinity when none is limited; never below 0). */
+  headroom(now: number): number {
+    return Math.max(0, Math.min(Infinity, ...this.windows(now).map((w) => w.room)));
   }
 
-  /** Null if every window has room for `units` now, else the refusal a reservation would get. */
-  check(units: number, now: number): Extract<ReserveResult, { ok: false }> | null {
-    const full = this.room(now).find((r) => r.room < units);
-    return full ? this.refusal(full.window, units, now) : null;
+  /** Null if every window has room for `want` now; else the refusal, telling a spent window from one held by reservations. */
+  check(want: number, now: number): Refusal | null {
+    const ws = this.windows(now);
+    const spent = ws.find((w) => w.limit - w.used < want - EPS);
+    if (spent) return this.refusal("exceeded", spent.window, want, now);
+    const held = ws.find((w) => w.room < want - EPS);
+    return held ? this.refusal("held", held.window, want, now) : null;
   }
 
-  private refusal(window: Window, requested: number, now: number): Extract<ReserveResult, { ok: false }> {
+  private refusal(kind: Refusal["kind"], window: Window, requested: number, now: number): Refusal {
     const limit = this.limits()[window]!;
-    return { ok: false, window, limit, used: this.used(now)[window], reserved: this.reserved(now), requested, resetsAt: windowBounds(window, now).end };
+    const scope = { window, limit, used: this.used(now)[window], reserved: this.reserved(now), requested: units(requested), resetsAt: windowBounds(window, now).end };
+    return kind === "held" ? { ok: false, kind, ...scope, earliestExpiry: this.earliestLive() } : { ok: false, kind, ...scope };
+  }
+
+  private insert(u: number, now: number, leaseMs: number, ref: string | null, owner: string | null): string {
+    const id = this.newId();
+    this.sql.exec("INSERT INTO reservation (id, units, committed, created_at, ref, expires_at, owner) VALUES (?, ?, 0, ?, ?, ?, ?)", id, units(u), now, ref, now + leaseMs, owner);
+    return id;
   }
 
   /**
@@ -92,119 +125,140 @@ export class Budget {
    * has not. Idempotent per `ref`: while a live reservation with that ref exists,
    * reserving again returns it (a retried step must not hold the budget twice).
    */
-  reserve(units: number, ref: string | null, now: number, leaseMs: number, owner: string | null = null): ReserveResult {
-    if (!Number.isSafeInteger(units) || units <= 0) throw new RangeError(`units must be a positive integer, got ${units}`);
+  reserve(want: number, ref: string | null, now: number, leaseMs: number, owner: string | null = null): ReserveResult {
+    if (!Number.isFinite(want) || want <= 0) throw new RangeError(`units must be a positive number, got ${want}`);
     if (ref !== null) {
-      const open = this.sql.exec<{ id: string }>("SELECT id FROM reservation WHERE ref = ? AND expires_at > ?", ref, now).toArray()[0];
+      const open = this.sql.exec<{ id: string }>("SELECT id FROM reservation WHERE ref = ? AND ended_at IS NULL AND expires_at > ?", ref, now).toArray()[0];
       if (open) return { ok: true, id: open.id };
     }
-    const refused = this.check(units, now);
-    if (refused) return refused;
-    const id = this.newId();
-    this.sql.exec("INSERT INTO reservation (id, units, committed, created_at, ref, expires_at, owner) VALUES (?, ?, 0, ?, ?, ?, ?)", id, units, now, ref, now + leaseMs, owner);
-    return { ok: true, id };
+    const refused = this.check(want, now);
+    return refused ?? { ok: true, id: this.insert(want, now, leaseMs, ref, owner) };
   }
 
   /** Reserves as many units as every window has room for, up to `atMost`, if that is at least `atLeast`. */
   reserveUpTo(atMost: number, atLeast: number, now: number, leaseMs: number, owner: string | null = null): ReserveUpToResult {
-    if (!Number.isSafeInteger(atLeast) || atLeast <= 0 || !Number.isSafeInteger(atMost) || atMost < atLeast) {
-      throw new RangeError(`need 0 < atLeast <= atMost, got ${atLeast} and ${atMost}`);
-    }
-    const head = this.headroom(now);
-    const units = Math.min(atMost, head.units);
-    if (units < atLeast) return this.refusal(head.window!, atLeast, now);
-    const id = this.newId();
-    this.sql.exec("INSERT INTO reservation (id, units, committed, created_at, ref, expires_at, owner) VALUES (?, ?, 0, ?, NULL, ?, ?)", id, units, now, now + leaseMs, owner);
-    return { ok: true, id, units };
+    if (!(atLeast > 0) || !Number.isFinite(atMost) || atMost < atLeast) throw new RangeError(`need 0 < atLeast <= atMost, got ${atLeast} and ${atMost}`);
+    const refused = this.check(atLeast, now);
+    if (refused) return refused;
+    const u = units(Math.min(atMost, this.headroom(now)));
+    return { ok: true, id: this.insert(u, now, leaseMs, null, owner), units: u };
   }
+
+  private row(id: string): Row | undefined {
+    return this.sql.exec<Row>("SELECT units, committed, ended_at, expires_at FROM reservation WHERE id = ?", id).toArray()[0];
+  }
+
+  private live = (r: Row | undefined, now: number): r is Row => r !== undefined && r.ended_at === null && r.expires_at > now;
 
   /** Extends a live reservation's lease to now + leaseMs; false if it has ended or expired. */
   renew(id: string, now: number, leaseMs: number): boolean {
-    return this.sql.exec("UPDATE reservation SET expires_at = ? WHERE id = ? AND expires_at > ?", now + leaseMs, id, now).rowsWritten > 0;
+    return this.sql.exec("UPDATE reservation SET expires_at = ? WHERE id = ? AND ended_at IS NULL AND expires_at > ?", now + leaseMs, id, now).rowsWritten > 0;
   }
 
   /**
-   * Moves `units` of a live reservation from reserved to used in every window. Never
-   * charges more than was reserved; returns the units committed, or null when the
-   * reservation has ended (released, or its lease expired: nothing can be charged to it).
-   * With a `key` the charge is idempotent: a retried commit charges once.
+   * Grows a live reservation so that it holds `target` units in all (committed included),
+   * as far as every window has room, and renews its lease; never shrinks it. Returns its
+   * units, or null when it has ended.
    */
-  commit(id: string, units: number, now: number, key: string | null): number | null {
-    const r = this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ? AND expires_at > ?", id, now).toArray()[0];
+  grow(id: string, target: number, now: number, leaseMs: number): number | null {
+    const r = this.row(id);
+    if (!this.live(r, now)) return null;
+    const next = units(Math.max(r.units, Math.min(target, r.units + this.headroom(now))));
+    this.sql.exec("UPDATE reservation SET units = ?, expires_at = ? WHERE id = ?", next, now + leaseMs, id);
+    return next;
+  }
+
+  /**
+   * Charges reservation `id` up to `total` units in all: what is beyond what it has
+   * committed moves to used in every window. A live reservation grows to cover it (its
+   * holder draws within what it holds, so that is a no-op but for rounding); an ended one
+   * records it as owed: the work was done. Returns the units newly charged (0 for a
+   * repeated charge), or null for an unknown reservation.
+   */
+  commitTo(id: string, total: number, now: number): number | null {
+    const r = this.row(id);
     if (!r) return null;
-    if (key !== null) {
-      const done = this.sql.exec<{ units: number }>("SELECT units FROM charge WHERE reservation = ? AND key = ?", id, key).toArray()[0];
-      if (done) return 0;
-    }
-    const take = Math.max(0, Math.min(units, r.units - r.committed));
-    if (key !== null) this.sql.exec("INSERT INTO charge VALUES (?, ?, ?)", id, key, take);
-    if (take === 0) return 0;
-    this.sql.exec("UPDATE reservation SET committed = committed + ? WHERE id = ?", take, id);
+    const take = units(Math.max(0, total - r.committed));
+    if (take <= 0) return 0;
+    this.sql.exec("UPDATE reservation SET committed = committed + ?, units = MAX(units, committed + ?) WHERE id = ?", take, take, id);
+    this.use(take, now);
+    return take;
+  }
+
+  /** Adds `take` units to every window's current period. */
+  private use(take: number, now: number): void {
     for (const w of WINDOWS) {
       const { start } = windowBounds(w, now);
       this.sql.exec(
         `INSERT INTO usage VALUES (?, ?, ?) ON CONFLICT(window) DO UPDATE SET
-           used = CASE WHEN start = excluded.start THEN used + excluded.used ELSE excluded.used END,
+           used = ROUND(CASE WHEN start = excluded.start THEN used + excluded.used ELSE excluded.used END, 9),
            start = excluded.start`,
         w,
         start,
         take,
       );
     }
-    return take;
   }
 
   /**
    * Sets a held block's uncommitted units (a budget shard's block, tenants/budget-shard.ts) to
    * `keep`, renewing its lease; creates the block when `id` is null or has ended. Never less
    * than `atLeast` (what the shard has promised to requests in flight) while the block has
-   * it; never more than the windows have room for; and, spread over `shards` shards, never
+   * it; never more than the windows have room for (counting every other reservation: a
+   * lowered limit shrinks the block to its promises); and, spread over `shards` shards, never
    * more than `atLeast` plus 1 / (2 × shards) of the room left beyond it, so blocks shrink as
    * the limit nears and the last units go to requests reserved one by one at the ledger.
    * A block kept at 0 ends. Returns the block and its uncommitted units.
    */
   resize(id: string | null, keep: number, atLeast: number, shards: number, now: number, leaseMs: number, owner: string): { id: string | null; remain: number } {
-    const r = id === null ? undefined : this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ? AND expires_at > ?", id, now).toArray()[0];
-    const held = r ? r.units - r.committed : 0;
-    const free = held + this.headroom(now).units; // Infinity when no window is limited
+    const r = id === null ? undefined : this.row(id);
+    const live = this.live(r, now);
+    const held = live ? units(r.units - r.committed) : 0;
+    const free = Math.min(Infinity, ...this.windows(now, live ? id : null).map((w) => w.room)); // may be negative
     const fair = atLeast + Math.floor(Math.max(0, free - atLeast) / (2 * Math.max(1, shards)));
-    const k = Math.max(Math.min(keep, fair, free), Math.min(atLeast, held));
+    const k = units(Math.max(Math.min(keep, fair, Math.max(0, free)), Math.min(atLeast, held)));
     if (k <= 0) {
-      if (r) this.release(id!);
+      if (live) this.release(id!, now);
       return { id: null, remain: 0 };
     }
-    if (r) {
+    if (live) {
       this.sql.exec("UPDATE reservation SET units = committed + ?, expires_at = ? WHERE id = ?", k, now + leaseMs, id);
       return { id, remain: k };
     }
-    const fresh = this.newId();
-    this.sql.exec("INSERT INTO reservation (id, units, committed, created_at, ref, expires_at, owner) VALUES (?, ?, 0, ?, NULL, ?, ?)", fresh, k, now, now + leaseMs, owner);
-    return { id: fresh, remain: k };
+    return { id: this.insert(k, now, leaseMs, null, owner), remain: k };
   }
 
-  /** Whether reservation `id` has not ended (released; an expired one counts until it is ended). */
-  holds(id: string): boolean {
-    return this.sql.exec("SELECT 1 FROM reservation WHERE id = ?", id).toArray().length > 0;
+  /** Whether reservation `id` is live. */
+  holds(id: string, now: number): boolean {
+    return this.live(this.row(id), now);
   }
 
-  /** Ends a reservation: what was not committed stops counting. Returns those units. */
-  release(id: string): number {
-    const r = this.sql.exec<{ units: number; committed: number }>("SELECT units, committed FROM reservation WHERE id = ?", id).toArray()[0];
-    if (!r) return 0;
-    this.sql.exec("DELETE FROM reservation WHERE id = ?", id);
-    this.sql.exec("DELETE FROM charge WHERE reservation = ?", id);
-    return r.units - r.committed;
+  /** Ends a reservation: what was not committed stops counting. Returns those units (0 if it had ended). */
+  release(id: string, now: number): number {
+    const r = this.row(id);
+    if (!r || r.ended_at !== null) return 0;
+    this.sql.exec("UPDATE reservation SET ended_at = ? WHERE id = ?", now, id);
+    return r.expires_at > now ? units(r.units - r.committed) : 0;
   }
 
-  /** Ends every reservation whose lease has run out; returns how many units they freed. */
+  /** Ends every reservation whose lease has run out, and forgets those ended a day ago; returns the units freed. */
   expire(now: number): number {
-    const gone = this.sql.exec<{ id: string; left: number }>("SELECT id, units - committed AS left FROM reservation WHERE expires_at <= ?", now).toArray();
-    for (const g of gone) this.release(g.id);
-    return gone.reduce((s, g) => s + g.left, 0);
+    const gone = this.sql.exec<{ left: number }>("SELECT units - committed AS left FROM reservation WHERE ended_at IS NULL AND expires_at <= ?", now).toArray();
+    this.sql.exec("UPDATE reservation SET ended_at = expires_at WHERE ended_at IS NULL AND expires_at <= ?", now);
+    this.sql.exec("DELETE FROM reservation WHERE ended_at IS NOT NULL AND ended_at <= ?", now - ENDED_RETENTION_MS);
+    return units(gone.reduce((s, g) => s + g.left, 0));
+  }
+
+  /** When the ledger must next look: the earliest expiry among live reservations, or a day after the oldest ended one. */
+  nextExpiry(): number | null {
+    return this.sql.exec<{ t: number | null }>(
+      "SELECT MIN(t) AS t FROM (SELECT MIN(expires_at) AS t FROM reservation WHERE ended_at IS NULL UNION ALL SELECT MIN(ended_at) + ? AS t FROM reservation WHERE ended_at IS NOT NULL)",
+      ENDED_RETENTION_MS,
+    ).one().t;
   }
 
   /** The earliest expiry among live reservations, or null. */
-  nextExpiry(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM reservation").one().t;
+  earliestLive(): number | null {
+    return this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM reservation WHERE ended_at IS NULL").one().t;
   }
 }

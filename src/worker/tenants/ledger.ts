@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CreateTenant, Online, Tenant, Usage } from "../../core/contracts/tenants.js";
 import { UnknownTenant } from "../../core/errors.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
 import { estimateEarned } from "../../core/metrics/earned.js";
@@ -8,7 +9,7 @@ import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, type ReserveUpToResult } from "./budget.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
-import { type BeginRequest, type Begun, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
+import { type BeginRefusal, type BeginRequest, type Begun, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
 import { type Lifetime, type Rollup, Rollups, emptyRollup, extrasOf, rollupOf } from "./rollups.js";
 import { holdsLedger, migrate } from "./schema.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
@@ -17,14 +18,8 @@ import type { ShardGrant, ShardReport } from "./budget-shard.js";
 
 export type { ReserveResult, ReserveUpToResult } from "./budget.js";
 
-/** How long a reservation lives unless renewed: an online request's (ONLINE_LEASE_SECONDS) and a batch's (BATCH_LEASE_SECONDS). */
-function leases(env: Env): { online: number; batch: number } {
-  const seconds = (v: string | undefined, fallback: number) => {
-    const n = Number(v);
-    return v !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
-  };
-  return { online: seconds(env.ONLINE_LEASE_SECONDS, 300) * 1000, batch: seconds(env.BATCH_LEASE_SECONDS, 900) * 1000 };
-}
+/** The ledger's calls of the online path (GET /metrics: allot_ledger_calls_total), which budget shards exist to spread. */
+type Call = "admit" | "begin" | "step" | "renew" | "finish" | "release" | "report";
 
 /**
  * One tenant's ledger: its settings, API keys, budget with leased reservations, online
@@ -35,6 +30,8 @@ function leases(env: Env): { online: number; batch: number } {
  *
  * An object is written only by create() and what follows it: looking up an unknown API
  * key (authenticate) reads, and creates no storage.
+ *
+ * The ledger reads its own clock (`now()`): no time crosses objects in an argument.
  */
 export class TenantLedger extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -44,7 +41,11 @@ export class TenantLedger extends DurableObject<Env> {
   private readonly batches: BatchRegistry;
   private readonly batchLog: BatchLog;
   private readonly rollups: Rollups;
-  private readonly lease: { online: number; batch: number };
+  private readonly calls: Record<Call, number> = { admit: 0, begin: 0, step: 0, renew: 0, finish: 0, release: 0, report: 0 };
+  /** Requests waiting for units that requests in flight hold: woken whenever units come back. */
+  private readonly waiters = new Set<() => void>();
+  /** Tests move this object's clock (runInDurableObject); in service it is the wall clock. */
+  clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -55,11 +56,17 @@ export class TenantLedger extends DurableObject<Env> {
     this.batches = new BatchRegistry(this.sql);
     this.batchLog = new BatchLog(this.sql);
     this.rollups = new Rollups(this.sql);
-    this.lease = leases(env);
   }
 
-  /** Calls of the online path since this instance started (GET /metrics: allot_ledger_calls_total), which budget shards exist to spread. */
-  private readonly calls: Record<"admit" | "begin" | "finish" | "release" | "report", number> = { admit: 0, begin: 0, finish: 0, release: 0, report: 0 };
+  private now(): number {
+    return this.clock();
+  }
+
+  /** How long a reservation lives unless renewed: an online request's and a batch's. */
+  private get lease(): { online: number; batch: number } {
+    const s = settings(this.env);
+    return { online: s.ONLINE_LEASE_SECONDS * 1000, batch: s.BATCH_LEASE_SECONDS * 1000 };
+  }
 
   /** The schema is up to date in this instance: migrations run once, not on every call. */
   private migrated = false;
@@ -81,11 +88,15 @@ export class TenantLedger extends DurableObject<Env> {
     return this.known;
   }
 
+  private mustExist(): void {
+    if (!this.exists()) throw new UnknownTenant({});
+  }
+
   /** Creates the tenant (once; a second call is refused so an id is never reused). */
   create(id: string, spec: CreateTenant): Tenant | null {
     this.ensureSchema();
     if (this.exists()) return null;
-    this.sql.exec("INSERT INTO tenant VALUES (?, ?, ?, ?, ?)", id, spec.name, Date.now(), spec.limits.max_batch_size, spec.limits.max_concurrent_batches);
+    this.sql.exec("INSERT INTO tenant VALUES (?, ?, ?, ?, ?)", id, spec.name, this.now(), spec.limits.max_batch_size, spec.limits.max_concurrent_batches);
     this.budget.write(spec.budget);
     return this.view();
   }
@@ -105,9 +116,12 @@ export class TenantLedger extends DurableObject<Env> {
     };
   }
 
-  setBudget(budget: BudgetLimits): Tenant | null {
+  /** New limits take effect at once: on the ledger, and on every budget shard before this returns. */
+  async setBudget(budget: BudgetLimits): Promise<Tenant | null> {
     if (!this.exists()) return null;
     this.budget.write(budget);
+    this.wake();
+    await this.syncShards();
     return this.view();
   }
 
@@ -124,8 +138,11 @@ export class TenantLedger extends DurableObject<Env> {
     return this.exists() ? this.keys.issue(tenantId) : null;
   }
 
-  revokeKey(id: string): boolean {
-    return this.exists() && this.keys.revoke(id);
+  /** Revokes a key; every budget shard has stopped taking it before this returns. */
+  async revokeKey(id: string): Promise<boolean> {
+    const done = this.exists() && this.keys.revoke(id);
+    if (done) await this.syncShards();
+    return done;
   }
 
   /** Whether `secret` is the live key `id`. An object that was never created answers false and stays empty. */
@@ -146,34 +163,75 @@ export class TenantLedger extends DurableObject<Env> {
 
   // ---- online settings and price
 
-  setOnline(o: Online): Online | null {
+  async setOnline(o: Online): Promise<Online | null> {
     if (!this.exists()) return null;
+    const before = this.settings.view().shards;
     this.settings.set(o);
+    await this.syncShards(Math.max(before, o.shards));
     return this.settings.view();
+  }
+
+  /**
+   * Makes every budget shard report now, so what changed here (a limit, a revoked key, the
+   * settings) reaches them before the change is acknowledged, rather than within a report
+   * interval. A shard that cannot be reached learns it at its next report; it serves by its
+   * last one for at most STALE_MS meanwhile (budget-shard.ts).
+   */
+  private async syncShards(count = this.settings.view().shards): Promise<void> {
+    const t = this.sql.exec<{ id: string }>("SELECT id FROM tenant").one().id;
+    const ids = Array.from({ length: count }, (_, k) => this.env.BUDGET_SHARDS.idFromName(`${t}/${k}`));
+    await Promise.all(ids.map((id) => this.env.BUDGET_SHARDS.get(id).sync().catch(() => undefined)));
   }
 
   // ---- budget
 
+  /** Every caller waiting for units tries again: some came back (released, charged below what was held, expired). */
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolves when units come back, or after `ms`. */
+  private freed(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.waiters.add(done);
+    });
+  }
+
+  /**
+   * When units held by requests in flight are likely back: about one request's time (the
+   * mean of the last minute's, at least a second), and at the latest when the earliest
+   * lease runs out.
+   */
+  private heldFor(earliestExpiry: number | null): number {
+    const now = this.now();
+    const r = this.rollups.series(now - 60_000, now + 1, "minute").points.reduce((a, p) => ({ n: a.n + p.r.ok, ms: a.ms + p.r.added_sum + p.r.lm_sum }), { n: 0, ms: 0 });
+    const typical = Math.max(1000, r.n > 0 ? r.ms / r.n : 1000);
+    return earliestExpiry === null ? typical : Math.max(1000, Math.min(typical, earliestExpiry - now));
+  }
+
   /** Reserves `units` for a batch (a lease of BATCH_LEASE_SECONDS, renewed by renewBatch). See Budget.reserve. */
-  async reserve(units: number, ref: string | null = null, now = Date.now()): Promise<ReserveResult> {
+  async reserve(units: number, ref: string | null = null): Promise<ReserveResult> {
     this.ensureSchema();
-    const r = this.budget.reserve(units, ref, now, this.lease.batch, ref);
+    const r = this.budget.reserve(units, ref, this.now(), this.lease.batch, ref);
     if (r.ok) await this.scheduleExpiry();
     return r;
   }
 
-  /** Reserves up to `atMost` units (at least `atLeast`) for one online request, leased for ONLINE_LEASE_SECONDS. */
-  async reserveUpTo(atMost: number, atLeast: number, now = Date.now()): Promise<ReserveUpToResult> {
+  /**
+   * A batch's charge: its reservation charged up to `total` units in all (what it has
+   * delivered so far), in one call per step whatever the number of prompts; a repeated
+   * charge records nothing more. What is newly charged is counted in the rollups.
+   */
+  commitTo(id: string, total: number): number | null {
     this.ensureSchema();
-    const r = this.budget.reserveUpTo(atMost, atLeast, now, this.lease.online, "online");
-    if (r.ok) await this.scheduleExpiry();
-    return r;
-  }
-
-  /** A batch's charge (idempotent per `key`); what it newly charges is counted in the rollups as batch units. */
-  commit(id: string, units: number, now = Date.now(), key: string | null = null): number | null {
-    this.ensureSchema();
-    const taken = this.budget.commit(id, units, now, key);
+    const now = this.now();
+    const taken = this.budget.commitTo(id, total, now);
     if (taken) this.rollups.add({ ...emptyRollup(), batch_units: taken }, now);
     return taken;
   }
@@ -184,61 +242,94 @@ export class TenantLedger extends DurableObject<Env> {
     this.rollups.add(rollupOf(r, units, online.price, online.target_units), now, extrasOf(r));
   }
 
-  /** Commits `units` and ends the reservation in one call: an online request's settlement. */
-  settle(id: string, units: number, now = Date.now()): number | null {
-    this.ensureSchema();
-    const charged = units > 0 ? this.budget.commit(id, units, now, null) : 0;
-    this.budget.release(id);
-    return charged;
-  }
-
   /**
-   * An online request's first call (of two): its online settings and price, and a
-   * reservation of everything it could spend (its prompts × its pinned units, else × the
-   * tenant's max_units; 1 sample each under greedy decoding without routing), or less when
-   * the budget has less left, but never less than its minimum (× the pinned units, else
-   * max(min_units, `unitCost`, the cheapest sample's cost)): a refusal then, before any LM
-   * work. A pinned units or rounds value above the tenant's maximum is reported, and
-   * nothing reserved. The request plans at the price within what was reserved; `finish`
-   * ends it.
+   * An online request's first call: its online settings and price, and a reservation of
+   * what it is expected to spend (its prompts' prefills, and the tenant's target units
+   * each within its bounds: online-settings.ts boundsFor), or less when the budget has
+   * less left, but never less than its minimum. When the minimum does not fit because
+   * requests in flight hold the units, it waits for them (ONLINE_WAIT_MS) and is then told
+   * when to try again (`held`); only a window whose own use leaves no room refuses it as
+   * spent (`exceeded`). A pinned units or rounds value above the tenant's maximum is
+   * reported, and nothing reserved.
    */
-  async begin(req: BeginRequest, now = Date.now()): Promise<Begun> {
+  async begin(req: BeginRequest): Promise<Begun> {
     this.calls.begin++;
-    if (!this.exists()) throw new UnknownTenant({});
+    this.mustExist();
     const online = this.settings.view();
     const invalid = invalidFor(online, req);
-    const refused = (status: number) => this.record(refusalOf(req, status), 0, now);
     if (invalid) {
-      refused(400);
+      this.record(refusalOf(req, 400), 0, this.now());
       return { ...online, invalid, reservation: null };
     }
-    const { least, most } = boundsFor(online, req);
-    const reservation = await this.reserveUpTo(req.prompts * most, req.prompts * least, now);
-    if (!reservation.ok) refused(429);
-    return { ...online, invalid: null, reservation };
+    const { least, want } = boundsFor(online, req);
+    const deadline = this.now() + settings(this.env).ONLINE_WAIT_MS;
+    for (;;) {
+      const now = this.now();
+      const r = this.budget.reserveUpTo(req.prompts * want, req.prompts * least, now, this.lease.online, "online");
+      if (r.ok) {
+        await this.scheduleExpiry();
+        return { ...online, invalid: null, reservation: r };
+      }
+      if (r.kind === "exceeded" || now >= deadline) {
+        this.record(refusalOf(req, 429), 0, now);
+        const refusal: BeginRefusal = { ...r, retryAfterMs: r.kind === "held" ? this.heldFor(r.earliestExpiry) : Math.max(1000, r.resetsAt - now) };
+        return { ...online, invalid: null, reservation: refusal };
+      }
+      await this.freed(deadline - now);
+    }
   }
 
   /**
-   * An online request's second call: charge what it drew, end its reservation, and let the
-   * price controller see the spend the price decided (`observed`, one entry per prompt;
-   * null for requests whose spend the price did not decide).
+   * An online request between rounds: charge what it has drawn so far (`spent`, in all),
+   * and hold `need` more for its next round, as far as the budget has room (fewer: the
+   * round is cut to fit), renewing its lease. Null when the reservation has ended.
    */
-  finish(id: string, units: number, observed: readonly number[] | null, record: RequestRecord | null = null, now = Date.now()): number | null {
+  step(id: string, spent: number, need: number): { units: number } | null {
+    this.calls.step++;
+    this.ensureSchema();
+    const now = this.now();
+    if (this.budget.commitTo(id, spent, now) === null) return null;
+    const units = this.budget.grow(id, spent + need, now, this.lease.online);
+    return units === null ? null : { units };
+  }
+
+  /** Renews an online request's lease while it works (a heartbeat); false when the reservation has ended. */
+  renew(id: string): boolean {
+    this.calls.renew++;
+    this.ensureSchema();
+    return this.budget.renew(id, this.now(), this.lease.online);
+  }
+
+  /**
+   * An online request's last call: charge what it spent in all (prefills and samples),
+   * end its reservation, and let the price controller see the spend the price decided
+   * (`observed`, one entry per prompt; null for requests whose spend the price did not
+   * decide). Counted once: a retried finish charges and records nothing more.
+   */
+  finish(id: string, spent: number, observed: readonly number[] | null, record: RequestRecord | null = null): number | null {
     this.calls.finish++;
-    const charged = this.settle(id, units, now);
-    // A reservation already ended (a retried finish, or one whose lease ran out) is counted no more.
+    this.ensureSchema();
+    const now = this.now();
+    const live = this.budget.holds(id, now);
+    const charged = this.budget.commitTo(id, spent, now);
+    this.budget.release(id, now);
+    this.wake();
     if (charged === null) return null;
-    if (record) this.record(record, charged, now);
+    if (!live && charged === 0) return null; // a retried finish
+    if (record) this.record(record, spent, now);
     if (observed && observed.length > 0) this.settings.observe(observed);
     return charged;
   }
 
   /** Ends a reservation, charging nothing more; an online request that failed says how (`record`). */
-  release(id: string, record: RequestRecord | null = null, now = Date.now()): number {
+  release(id: string, record: RequestRecord | null = null): number {
     this.calls.release++;
     this.ensureSchema();
-    if (record && this.budget.holds(id)) this.record(record, 0, now); // a retried release is counted once
-    return this.budget.release(id);
+    const now = this.now();
+    if (record && this.budget.holds(id, now)) this.record(record, 0, now); // a retried release is counted once
+    const freed = this.budget.release(id, now);
+    this.wake();
+    return freed;
   }
 
   // ---- budget shards (budget-shard.ts)
@@ -251,17 +342,16 @@ export class TenantLedger extends DurableObject<Env> {
    * settings and price, live keys, and how many shards there now are (0: give the block
    * back and send every request here).
    */
-  async report(r: ShardReport, now = Date.now()): Promise<ShardGrant> {
+  async report(r: ShardReport): Promise<ShardGrant> {
     this.calls.report++;
-    if (!this.exists()) throw new UnknownTenant({});
-    let undercharged = 0;
+    this.mustExist();
+    const now = this.now();
     const sent = r.sent;
     if (sent) {
       const last = this.sql.exec<{ seq: number }>("SELECT seq FROM shard_report WHERE shard = ?", r.shard).toArray()[0]?.seq ?? -1;
       if (sent.seq > last) {
-        // A block that ended (its lease ran out while its shard was unreachable) is charged
-        // nothing more: its units may have gone to others, and charging them would overspend.
-        if (sent.charge > 0) undercharged = sent.charge - ((sent.block === null ? null : this.budget.commit(sent.block, sent.charge, now, null)) ?? 0);
+        // Charged to the block it was spent from, live or ended: the work was done.
+        if (sent.charge > 0 && sent.block !== null) this.budget.commitTo(sent.block, sent.total, now);
         for (const m of sent.minutes) this.rollups.add(m.rollup, m.t, m.extras);
         if (sent.observed.length > 0) this.settings.observe(sent.observed);
         this.sql.exec("INSERT INTO shard_report VALUES (?, ?, ?) ON CONFLICT(shard) DO UPDATE SET seq = excluded.seq, at = excluded.at", r.shard, sent.seq, now);
@@ -270,16 +360,18 @@ export class TenantLedger extends DurableObject<Env> {
     const online = this.settings.view();
     const keep = online.shards === 0 ? r.atLeast : r.keep;
     const block = this.budget.resize(r.block, keep, r.atLeast, Math.max(1, online.shards), now, this.lease.online, `shard ${r.shard}`);
+    this.wake();
     await this.scheduleExpiry();
-    return { block: block.id, remain: block.remain, online, keys: this.keys.live(), undercharged };
+    return { block: block.id, remain: block.remain, online, keys: this.keys.live() };
   }
 
   // ---- batches
 
   /** Registers a running batch if the tenant has room for one more, and lists it; false otherwise. */
-  async startBatch(id: string, info: { prompts: number; mode: string; model: string | null } = { prompts: 0, mode: "best_of_k", model: null }, now = Date.now()): Promise<boolean> {
+  async startBatch(id: string, info: { prompts: number; mode: string; model: string | null } = { prompts: 0, mode: "best_of_k", model: null }): Promise<boolean> {
     const limits = this.batchLimits();
     if (!limits) return false;
+    const now = this.now();
     const ok = this.batches.start(id, limits.maxConcurrentBatches, now, this.lease.batch);
     if (ok) {
       this.batchLog.add({ id, ...info }, now);
@@ -289,12 +381,21 @@ export class TenantLedger extends DurableObject<Env> {
   }
 
   /** A running batch is alive: extend its slot's and its reservation's leases. False if either has already expired. */
-  async renewBatch(id: string, reservation: string | null, now = Date.now()): Promise<boolean> {
+  async renewBatch(id: string, reservation: string | null): Promise<boolean> {
     this.ensureSchema();
+    const now = this.now();
     const slot = this.batches.renew(id, now, this.lease.batch);
     const held = reservation === null || this.budget.renew(reservation, now, this.lease.batch);
     await this.scheduleExpiry();
     return slot && held;
+  }
+
+  /** Ends a batch's reservation: what it did not charge comes back. */
+  releaseBatch(reservation: string): number {
+    this.ensureSchema();
+    const freed = this.budget.release(reservation, this.now());
+    this.wake();
+    return freed;
   }
 
   /**
@@ -302,18 +403,18 @@ export class TenantLedger extends DurableObject<Env> {
    * summary, kept in the tenant's list); without it, the submission never started and
    * leaves the list.
    */
-  endBatch(id: string, ended: { status: string; summary: string } | null = null, now = Date.now()): void {
+  endBatch(id: string, ended: { status: string; summary: string } | null = null): void {
     this.ensureSchema();
     this.batches.end(id);
-    if (ended) this.batchLog.end(id, ended.status, ended.summary, now);
+    if (ended) this.batchLog.end(id, ended.status, ended.summary, this.now());
     else this.batchLog.drop(id);
   }
 
   /** The tenant's batches, newest first: up to `limit` after the batch `after`; null if `after` is not one of them. */
-  listBatches(limit: number, after: string | null, now = Date.now()): { rows: LoggedBatch[]; more: boolean } | null {
+  listBatches(limit: number, after: string | null): { rows: LoggedBatch[]; more: boolean } | null {
     if (!this.exists()) return { rows: [], more: false };
-    const retention = (Number(this.env.BATCH_RETENTION_SECONDS) || 7 * 86_400) * 1000;
-    return this.batchLog.page(limit, after, now, retention);
+    // The retention BatchRun deletes ended batches after: a batch leaves the list when its data goes.
+    return this.batchLog.page(limit, after, this.now(), settings(this.env).BATCH_RETENTION_SECONDS * 1000);
   }
 
   // ---- the console
@@ -327,9 +428,9 @@ export class TenantLedger extends DurableObject<Env> {
   }
 
   /** The tenant at a glance: budget use per window, online settings and price, keys, all-time totals, what allot earned, live calibration. */
-  summary(now = Date.now()): TenantSummary | null {
+  summary(): TenantSummary | null {
     const t = this.view();
-    const u = this.usage(now);
+    const u = this.usage();
     if (!t || !u) return null;
     const online = this.settings.view();
     const all = this.rollups.lifetime();
@@ -352,9 +453,10 @@ export class TenantLedger extends DurableObject<Env> {
     return { points: this.rollups.series(from, to, step) };
   }
 
-  usage(now = Date.now()): Usage | null {
+  usage(): Usage | null {
     const t = this.view();
     if (!t) return null;
+    const now = this.now();
     const used = this.budget.used(now);
     const reserved = this.budget.reserved(now);
     const limits = this.budget.limits();
@@ -386,9 +488,11 @@ export class TenantLedger extends DurableObject<Env> {
   }
 
   /** Ends what has expired; returns the units and batch slots freed. */
-  async expireLeases(now = Date.now()): Promise<{ units: number; batches: number }> {
+  async expireLeases(): Promise<{ units: number; batches: number }> {
     if (!this.exists()) return { units: 0, batches: 0 };
+    const now = this.now();
     const freed = { units: this.budget.expire(now), batches: this.batches.expire(now) };
+    this.wake();
     await this.scheduleExpiry();
     return freed;
   }

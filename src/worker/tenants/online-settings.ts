@@ -2,30 +2,46 @@
 import { type PriceState, currentPrice, defaultPriceConfig, initialPriceState, observeSpend } from "../../core/allocation/price.js";
 import type { RequestRecord } from "../../core/contracts/metrics.js";
 import type { Online } from "../../core/contracts/tenants.js";
-import type { ReserveUpToResult } from "./budget.js";
+import type { Refusal } from "./budget.js";
 
 /** The online settings as serving reads them: with the price now in force. */
 export type OnlineView = Online & { price: number; requests: number; mean_units: number };
 
 /** What an online request tells its ledger (or budget shard) before any LM work. */
-export type BeginRequest = { prompts: number; pinned: number | null; rounds: number | null; greedy: boolean; unitCost: number; route?: RequestRecord["route"] };
+export type BeginRequest = {
+  prompts: number;
+  pinned: number | null;
+  rounds: number | null;
+  greedy: boolean;
+  unitCost: number;
+  /** Units each prompt's prefill costs (its hidden state: PREFILL_UNITS). */
+  prefill: number;
+  route?: RequestRecord["route"];
+};
+
+/** A refusal as the request learns it: the window is spent, or units are held by requests in flight (retry after `retryAfterMs`). */
+export type BeginRefusal = Refusal & { retryAfterMs: number };
 
 /** The answer: the settings and price, and a reservation (null when the request is invalid for this tenant). */
-export type Begun = OnlineView & { invalid: "units" | "rounds" | null; reservation: ReserveUpToResult | null };
+export type Begun = OnlineView & { invalid: "units" | "rounds" | null; reservation: { ok: true; id: string; units: number } | BeginRefusal | null };
 
 /** A pinned units or rounds value above the tenant's maximum. */
 export const invalidFor = (o: Online, req: BeginRequest): "units" | "rounds" | null =>
   req.pinned !== null && req.pinned > o.max_units ? "units" : req.rounds !== null && req.rounds > o.max_rounds ? "rounds" : null;
 
 /**
- * Units per prompt a request must hold (least) and could spend (most): its pinned units,
- * else from the tenant's min_units (1 under greedy decoding; at least the cheapest
- * sample's `unitCost`) to its max_units (1 under greedy decoding without routing).
+ * Units per prompt a request must hold (least), is expected to spend (want) and could
+ * spend at most (most), each with its prefill: its pinned units; else from the tenant's
+ * min_units (1 under greedy decoding; at least the cheapest sample's `unitCost`) to its
+ * max_units (1 under greedy decoding without routing), expecting the tenant's target.
+ * A request reserves what it expects and tops up as it goes, so requests in flight hold
+ * about what they spend, not their caps.
  */
-export function boundsFor(o: Online, req: BeginRequest): { least: number; most: number } {
+export function boundsFor(o: Online, req: BeginRequest): { least: number; want: number; most: number } {
   const least = req.pinned ?? Math.max(req.greedy ? 1 : o.min_units, req.unitCost);
   const most = req.pinned ?? (req.greedy && req.unitCost === 1 ? 1 : Math.max(least, o.max_units));
-  return { least, most };
+  const want = Math.min(most, Math.max(least, Math.ceil(o.target_units)));
+  return { least: req.prefill + least, want: req.prefill + want, most: req.prefill + most };
 }
 
 /** What a request refused before any work records. */

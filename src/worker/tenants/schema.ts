@@ -47,6 +47,15 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "online", "shards", "INTEGER NOT NULL DEFAULT 0");
     sql.exec("CREATE TABLE shard_report (shard INTEGER PRIMARY KEY, seq INTEGER NOT NULL, at INTEGER NOT NULL)");
   },
+  // 6: budgets that hold. A reservation that ends (released, or its lease ran out) is kept
+  // a day with when it ended, so a charge that arrives late is recorded, never lost; every
+  // charge is "up to a total", which makes it idempotent without per-charge keys. Units may
+  // be fractional (a prompt's prefill is a fraction of a sample).
+  (sql) => {
+    addColumn(sql, "reservation", "ended_at", "INTEGER");
+    sql.exec("DROP TABLE IF EXISTS charge");
+    sql.exec("CREATE INDEX reservation_live ON reservation (ended_at, expires_at)");
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */

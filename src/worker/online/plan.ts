@@ -1,0 +1,143 @@
+/**
+ * How each prompt of an online request will be served, decided from its prediction at the
+ * tenant's price: either one round fixed up front (k samples of a model: pinned units,
+ * greedy decoding, one allowed round, or a predictor without a fitted prior), or rounds
+ * decided one after another by the sequential core (core/sequential: waves for best-of-k,
+ * a cascade for a router).
+ */
+import { atomsFromCurve } from "../../core/allocation/pandora.js";
+import { singleQuery, unitsAtPrice } from "../../core/allocation/price.js";
+import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../../core/allocation/route.js";
+import { priorOf } from "../../core/allocation/waves.js";
+import type { CallMeter } from "../../core/lm/meter.js";
+import { curvePoints } from "../../core/metrics/earned.js";
+import { Invalid } from "../../core/errors.js";
+import { type Query, capAtPrice, startState } from "../../core/sequential/index.js";
+import type { Env } from "../env.js";
+import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
+import type { Predictor } from "../predictor/registry.js";
+import type { OnlineRequest } from "./request.js";
+
+/** One way to answer a prompt in a single round: k samples of a model, what they cost and are predicted to be worth. */
+export interface FixedOption {
+  readonly model: string;
+  readonly k: number;
+  readonly cost: number;
+  readonly value: number;
+  /** The predictor's single-sample success of this model; null when not predicted. */
+  readonly predicted: number | null;
+}
+
+interface Common {
+  /**
+   * Set when a best-of-k predictor decided the spend: its name and the prompt's expected
+   * best of k (k = 1..CURVE_UNITS), what the console's "what allot earned" compares with.
+   */
+  readonly curve?: { readonly predictor: string; readonly points: readonly number[] };
+}
+
+/** One round, decided now: `options` are what it may fall back to when the budget is short (no dearer than `chosen`). */
+export interface FixedPlan extends Common {
+  readonly kind: "fixed";
+  readonly options: readonly FixedOption[];
+  readonly chosen: number;
+}
+
+/** Rounds decided by the sequential core; arm j draws `models[j]`, predicted `predicted[j]`. */
+export interface RoundsPlan extends Common {
+  readonly kind: "rounds";
+  readonly query: Query;
+  readonly models: readonly string[];
+  readonly predicted: readonly (number | null)[];
+  /** The units the rule could spend at the price if nothing ended the prompt (its cap). */
+  readonly cap: number;
+}
+
+export type PromptPlan = FixedPlan | RoundsPlan;
+
+/** The tenant's online settings a plan is made under. */
+export interface PlanSettings {
+  readonly min_units: number;
+  readonly max_units: number;
+  readonly price: number;
+}
+
+/** Units the plan intends to spend: the chosen option, or the rounds' cap. */
+export const plannedUnits = (p: PromptPlan): number => (p.kind === "fixed" ? p.options[p.chosen].cost : p.cap);
+
+const fixed = (model: string, k: number, cost = k, predicted: number | null = null): FixedPlan => ({
+  kind: "fixed",
+  options: [{ model, k, cost, value: 0, predicted }],
+  chosen: 0,
+});
+
+/** A rounds plan for `arms`, with its cap at the price. */
+function rounds(query: Query, models: readonly string[], predicted: readonly (number | null)[], price: number, curve?: Common["curve"]): RoundsPlan {
+  return { kind: "rounds", query, models, predicted, cap: capAtPrice(query, price), ...(curve ? { curve } : {}) };
+}
+
+/**
+ * Best-of-k on the request's model. Pinned: k = the pinned units. Greedy decoding: one
+ * sample (k greedy samples are k copies of one). Otherwise the predictor's curve: in
+ * rounds when more than one is allowed and the predictor has a fitted prior (binary) or a
+ * curve (real-valued rewards, Pandora's rule on the distribution it implies); else the k
+ * whose predicted gains are worth the price, within the tenant's min and max.
+ */
+export async function planBestOfK(env: Env, req: OnlineRequest, s: PlanSettings, greedy: boolean, maxRounds: number, meter: CallMeter): Promise<PromptPlan[]> {
+  if (req.pinned) return req.inputs.map(() => fixed(req.model, req.pinned!.units));
+  const predictor = await choosePredictor(env, { model: req.model });
+  // One sample under greedy decoding: the model is still checked above, so an unknown one is a 404 either way.
+  if (greedy) return req.inputs.map(() => fixed(req.model, 1));
+  const preds = await predict(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
+  const strength = predictor.manifest.prior_strength;
+  return preds.map((pr): PromptPlan => {
+    const curve = { predictor: predictor.manifest.name, points: curvePoints(pr) };
+    const one = (belief: Query["arms"][number]["belief"], p: number) =>
+      rounds({ arms: [{ cost: 1, belief, max: s.max_units }], state: startState(1), min: s.min_units, max: s.max_units }, [req.model], [p], s.price, curve);
+    if (maxRounds > 1 && "p" in pr && strength !== undefined) return one({ prior: priorOf(pr.p, strength) }, pr.p);
+    if (maxRounds > 1 && "curve" in pr) return one({ atoms: atomsFromCurve(pr.curve), ...(strength !== undefined ? { strength } : {}) }, pr.curve[0]);
+    const bounds = { min: s.min_units, max: s.max_units };
+    const problem = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
+    const k = Math.max(s.min_units, unitsAtPrice(problem, s.price));
+    const q = (j: number) => ("p" in pr ? 1 - Math.pow(1 - pr.p, j) : pr.curve[Math.min(j, pr.curve.length) - 1]);
+    const predicted = "p" in pr ? pr.p : pr.curve[0];
+    const options = Array.from({ length: k - s.min_units + 1 }, (_, i) => {
+      const j = s.min_units + i;
+      return { model: req.model, k: j, cost: j, value: q(j), predicted };
+    });
+    return { kind: "fixed", options, chosen: options.length - 1, curve };
+  });
+}
+
+/**
+ * Routing: in rounds (a cascade over the router's models, cheapest per success first) when
+ * more than one round is allowed, the router has a fitted prior and nothing is pinned;
+ * otherwise every (model, k) within the tenant's min/max units valued by the router's p,
+ * and the option worth most at the price (or, pinned, the most valuable one those units
+ * buy; under greedy decoding, one sample of some model).
+ */
+export async function planRoute(env: Env, router: Predictor, req: OnlineRequest, s: PlanSettings, greedy: boolean, maxRounds: number, meter: CallMeter): Promise<PromptPlan[]> {
+  const models = router.manifest.route!.options;
+  const ps = await predictRoute(env, router, req.inputs, meter);
+  const maxCost = req.pinned?.units ?? s.max_units;
+  const minCost = req.pinned ? 0 : s.min_units;
+  const strength = router.manifest.prior_strength;
+  return ps.map((p): PromptPlan => {
+    if (maxRounds > 1 && strength !== undefined && !req.pinned && !greedy) {
+      const arms = models.map((m, j) => ({ cost: m.cost, belief: { prior: priorOf(p[j], strength) }, max: Math.floor(s.max_units / m.cost) }));
+      if (arms.every((a) => a.max === 0)) throw new Invalid({ message: `no model of the router costs at most this tenant's max of ${s.max_units} units`, param: "model" });
+      return rounds({ arms, state: startState(arms.length), min: s.min_units, max: s.max_units }, models.map((m) => m.model), p, s.price);
+    }
+    const menu = greedy ? routeMenu(models, 1, (j) => p[j], { max: maxCost }) : predictedMenu(models, p, minCost, maxCost);
+    if (menu.length === 0) {
+      const cheapest = Math.min(...models.map((o) => o.cost));
+      throw new Invalid({ message: `no option of ${router.manifest.name} costs between ${minCost || 1} and ${maxCost} units (the cheapest costs ${cheapest})`, param: req.pinned?.param ?? "model" });
+    }
+    const choice = chooseAtPrice(menu, req.pinned ? 0 : s.price);
+    const option = (o: RouteChoice): FixedOption => ({ model: models[o.option].model, k: o.k, cost: o.cost, value: o.value, predicted: p[o.option] });
+    // A pinned request gets what it pinned, or nothing: no cheaper fallback.
+    if (req.pinned) return { kind: "fixed", options: [option(choice)], chosen: 0 };
+    const options = menu.filter((o) => o.cost <= choice.cost);
+    return { kind: "fixed", options: options.map(option), chosen: options.findIndex((o) => o.option === choice.option && o.k === choice.k) };
+  });
+}
