@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { settings } from "../config.js";
 import type { AppEnv, Env } from "../env.js";
 import { Misconfigured, TryLater, Unauthenticated } from "../../core/errors.js";
 import { checkKey } from "../tenants/online-ledger.js";
@@ -7,7 +8,7 @@ import { bearer, parseApiKey, sameSecret } from "./tokens.js";
 
 /** Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  const expected = c.env.ADMIN_TOKEN;
+  const expected = settings(c.env).ADMIN_TOKEN;
   if (!expected) {
     throw new Misconfigured({ setting: "ADMIN_TOKEN", message: "admin routes are disabled: set the ADMIN_TOKEN secret (`.dev.vars` when running locally)" });
   }
@@ -38,7 +39,7 @@ export async function authenticatedTenant(env: Env, authorization: string | unde
   if (!token) throw new Unauthenticated({ credential: "missing", message: `missing API key${why}: send Authorization: Bearer <key>` });
   const key = parseApiKey(token);
   // A key whose tag is wrong was not issued here: refused without touching any ledger.
-  const issued = key !== null && (await tagMatches(env.API_KEY_SECRET, key.untagged, key.tag));
+  const issued = key !== null && (await tagMatches(settings(env).API_KEY_SECRET, key.untagged, key.tag));
   if (!issued || !(await checkKey(env, key.tenant, key.keyId, key.secret))) {
     throw await refused(env, client, "invalid or revoked API key");
   }

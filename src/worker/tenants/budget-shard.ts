@@ -25,6 +25,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { RequestRecord } from "../../core/contracts/metrics.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { matchesHash } from "./keys.js";
 import { randomHex, tenantLedger } from "./lookup.js";
@@ -99,13 +100,11 @@ export class BudgetShard extends DurableObject<Env> {
   private alarmAt: number | null = null;
 
   private get every(): number {
-    const n = Number(this.env.LEDGER_REPORT_MS);
-    return Number.isFinite(n) && n > 0 ? n : 1000;
+    return settings(this.env).LEDGER_REPORT_MS;
   }
 
   private get leaseMs(): number {
-    const n = Number(this.env.ONLINE_LEASE_SECONDS);
-    return (Number.isFinite(n) && n > 0 ? n : 300) * 1000;
+    return settings(this.env).ONLINE_LEASE_SECONDS * 1000;
   }
 
   private migrated = false;

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CreateTenant, Online, Tenant, Usage } from "../../core/contracts/tenants.js";
 import { UnknownTenant } from "../../core/errors.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
 import { estimateEarned } from "../../core/metrics/earned.js";
@@ -19,11 +20,8 @@ export type { ReserveResult, ReserveUpToResult } from "./budget.js";
 
 /** How long a reservation lives unless renewed: an online request's (ONLINE_LEASE_SECONDS) and a batch's (BATCH_LEASE_SECONDS). */
 function leases(env: Env): { online: number; batch: number } {
-  const seconds = (v: string | undefined, fallback: number) => {
-    const n = Number(v);
-    return v !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
-  };
-  return { online: seconds(env.ONLINE_LEASE_SECONDS, 300) * 1000, batch: seconds(env.BATCH_LEASE_SECONDS, 900) * 1000 };
+  const s = settings(env);
+  return { online: s.ONLINE_LEASE_SECONDS * 1000, batch: s.BATCH_LEASE_SECONDS * 1000 };
 }
 
 /**
@@ -312,7 +310,8 @@ export class TenantLedger extends DurableObject<Env> {
   /** The tenant's batches, newest first: up to `limit` after the batch `after`; null if `after` is not one of them. */
   listBatches(limit: number, after: string | null, now = Date.now()): { rows: LoggedBatch[]; more: boolean } | null {
     if (!this.exists()) return { rows: [], more: false };
-    const retention = (Number(this.env.BATCH_RETENTION_SECONDS) || 7 * 86_400) * 1000;
+    // The retention BatchRun deletes ended batches after: a batch leaves the list when its data goes.
+    const retention = settings(this.env).BATCH_RETENTION_SECONDS * 1000;
     return this.batchLog.page(limit, after, now, retention);
   }
 

@@ -6,6 +6,7 @@
  * tenant without shards, every call goes to the ledger as before.
  */
 import type { RequestRecord } from "../../core/contracts/metrics.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { tenantLedger } from "./lookup.js";
 import type { BeginRequest, Begun } from "./online-settings.js";
@@ -20,11 +21,6 @@ export interface OnlineLedger {
 const routes = new Map<string, { shards: number; until: number }>();
 /** Tenants an isolate remembers at most: past it, it forgets them all (each costs one ledger call to learn again). */
 const REMEMBERED = 10_000;
-
-function routeSeconds(env: Env): number {
-  const n = Number(env.SHARD_ROUTE_SECONDS);
-  return env.SHARD_ROUTE_SECONDS !== undefined && Number.isFinite(n) && n >= 0 ? n : 10;
-}
 
 /** The shards this isolate knows `tenant` to have now (0 when it does not know). */
 function shardsOf(tenant: string, now: number): number {
@@ -44,7 +40,7 @@ export async function checkKey(env: Env, tenant: string, keyId: string, secret: 
   const a = await tenantLedger(env, tenant).admit(keyId, secret);
   if (a.ok) {
     if (routes.size >= REMEMBERED) routes.clear();
-    routes.set(tenant, { shards: a.shards, until: now + routeSeconds(env) * 1000 });
+    routes.set(tenant, { shards: a.shards, until: now + settings(env).SHARD_ROUTE_SECONDS * 1000 });
   }
   return a.ok;
 }
