@@ -1,5 +1,8 @@
-// The settings table (src/core/config/settings.ts): one policy for every value.
+// The settings table (src/core/config/settings.ts): one policy for every value, and the
+// docs generated from it.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { configurationDoc } from "../../src/core/config/docs.js";
 import { SETTINGS, parseSettings } from "../../src/core/config/settings.js";
 import { Misconfigured } from "../../src/core/errors.js";
 
@@ -95,5 +98,12 @@ describe("parseSettings", () => {
       expect(s.default !== undefined || s.unset !== undefined, name).toBe(true);
       if (s.default !== undefined) expect(() => parseSettings({ [name]: s.default }), name).not.toThrow();
     }
+  });
+});
+
+describe("docs/configuration.md", () => {
+  it("is what the settings table generates (if not: npm run docs:config)", () => {
+    const committed = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+    expect(committed, "docs/configuration.md is stale: run `npm run docs:config` and commit it").toBe(configurationDoc());
   });
 });
