@@ -157,10 +157,13 @@ export interface Refused {
 }
 
 /**
- * `run` over all inputs, and when the lot is refused for what one of them asks
- * (UpstreamRefused: a prompt too long, a character it cannot take; or Invalid), over halves, then quarters,
- * until the refused inputs stand alone: k bad inputs among n cost O(k log n) extra
- * calls, and every good one is still served. Other errors (outages) propagate.
+ * `run` over all inputs, and when the lot is refused for what one of them asks (the
+ * model server's UpstreamRefused: a prompt too long, a character it cannot take; or
+ * Invalid), over halves, then quarters, until the refused inputs stand alone: k bad
+ * inputs among n cost O(k log n) extra calls, and every good one is still served. Other
+ * errors (outages, a misconfiguration) propagate.
+ *
+ * @example const preds = await isolateRefused(page, (part) => predict(env, chosen, part, () => "prompt"));
  */
 export async function isolateRefused<I, O>(inputs: readonly I[], run: (part: readonly I[]) => Promise<O[]>): Promise<(O | Refused)[]> {
   try {
