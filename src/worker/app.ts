@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./env.js";
 import { NotFound } from "../core/errors.js";
+import { VERSION } from "../core/version.js";
 import { errorResponse } from "./http/errors.js";
 import { corsFromConfig } from "./http/cors.js";
 import { bodyLimits } from "./http/limits.js";
@@ -40,7 +41,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     openapi: "3.1.0",
     info: {
       title: "allot",
-      version: "0.1.0",
+      version: VERSION,
       description: "Learns how hard each LM query is and spends inference compute where it helps.",
     },
   });

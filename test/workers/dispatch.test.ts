@@ -59,11 +59,11 @@ describe("sampleAndRerank against the reference LM and its verifier (real HTTP)"
 describe("gateway configuration", () => {
   it.each([
     [{ LM_URL: undefined }, "set LM_URL"],
-    [{ LM_URL: "not a url" }, "is not a URL"],
-    [{ HIDDEN_STATES: "sglang-nope" }, 'HIDDEN_STATES "sglang-nope" is not one of vllm-pooling'],
-    [{ REWARDS: "x" }, 'REWARDS "x"'],
-    [{ REWARD_URL: "::" }, "REWARD_URL"],
-    [{ LM_TIMEOUT_MS: "soon" }, "LM_TIMEOUT_MS must be a positive integer"],
+    [{ LM_URL: "not a url" }, "LM_URL must be an http(s) URL"],
+    [{ HIDDEN_STATES: "sglang-nope" }, 'HIDDEN_STATES must be one of vllm-pooling, sglang-generate, got "sglang-nope"'],
+    [{ REWARDS: "x" }, 'REWARDS must be one of vllm-pooling'],
+    [{ REWARD_URL: "::" }, "REWARD_URL must be an http(s) URL"],
+    [{ LM_TIMEOUT_MS: "soon" }, 'LM_TIMEOUT_MS must be an integer ≥ 1 (ms), got "soon"'],
     [{ LM_URLS: "weak" }, "LM_URLS must be model=url pairs"],
     [{ LM_URLS: "weak=nowhere" }, "LM_URLS must be model=url pairs"],
   ])("reports %j as a 503 that says what to set", (patch, message) => {

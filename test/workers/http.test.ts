@@ -2,6 +2,7 @@ import { env as workerEnv, exports } from "cloudflare:workers";
 import { createExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/worker/app.js";
+import pkg from "../../package.json" with { type: "json" };
 
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
 const post = (path: string, body: string) =>
@@ -21,7 +22,7 @@ describe("meta routes", () => {
   it("answers /healthz", async () => {
     const res = await call("/healthz");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok", service: "allot" });
+    expect(await res.json()).toEqual({ status: "ok", service: "allot", version: pkg.version });
   });
 
   it("serves an OpenAPI 3.1 document generated from the route schemas", async () => {

@@ -5,6 +5,7 @@ import { solveMenu } from "../../core/allocation/menu.js";
 import { type RouteChoice, predictedMenu } from "../../core/allocation/route.js";
 import { lmConfig } from "../backends/config.js";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../../core/contracts/batches.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { AllotError, Invalid, revive } from "../../core/errors.js";
 import { httpError } from "../http/errors.js";
@@ -57,27 +58,22 @@ type BatchRow = {
   shards: number | null;
 };
 
-/** A positive number from an env setting, or the fallback. */
-const num = (v: string | undefined, fallback: number) => {
-  const n = Number(v);
-  return v !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
-};
-
-/** How a batch waits out an outage (env overrides; seconds unless named _MS). */
+/** How a batch waits out an outage (the gateway's settings, in ms). */
 function timing(env: Env) {
-  const lease = num(env.BATCH_LEASE_SECONDS, 900) * 1000;
+  const s = settings(env);
+  const lease = s.BATCH_LEASE_SECONDS * 1000;
   return {
     /** First wait after a failed attempt; doubles each time, capped below the lease so a waiting batch still renews it. */
-    baseMs: num(env.BATCH_RETRY_BASE_MS, 15_000),
+    baseMs: s.BATCH_RETRY_BASE_MS,
     capMs: lease / 3,
     /** Attempts per prompt (each of them LM_ATTEMPTS calls) before a transient failure is final. */
-    attempts: num(env.BATCH_PROMPT_ATTEMPTS, 8),
+    attempts: s.BATCH_PROMPT_ATTEMPTS,
     /** A batch not done by then fails, charging what it delivered. */
-    deadlineMs: num(env.BATCH_DEADLINE_SECONDS, 86_400) * 1000,
+    deadlineMs: s.BATCH_DEADLINE_SECONDS * 1000,
     /** Finished batches (and their results) are deleted this long after they end. */
-    retentionMs: num(env.BATCH_RETENTION_SECONDS, 7 * 86_400) * 1000,
+    retentionMs: s.BATCH_RETENTION_SECONDS * 1000,
     /** A sharded batch wakes its shards this often, in case one lost its alarm. */
-    watchdogMs: num(env.BATCH_WATCHDOG_MS, 30_000),
+    watchdogMs: s.BATCH_WATCHDOG_MS,
   };
 }
 
@@ -370,8 +366,8 @@ export class BatchRun extends DurableObject<Env> {
    * for a backend that takes one prompt a call (SGLang).
    */
   private pageSize(source: Predictor): number {
-    const set = num(this.env.BATCH_PREDICT_PAGE, 0);
-    if (Number.isInteger(set) && set > 0) return set;
+    const set = settings(this.env).BATCH_PREDICT_PAGE;
+    if (set !== undefined) return set;
     return Math.max(1, Math.min(64, Math.floor(2 ** 18 / source.manifest.input_size)));
   }
 
@@ -390,7 +386,7 @@ export class BatchRun extends DurableObject<Env> {
       if ("p" in pr) this.sql.exec("UPDATE item SET p = ? WHERE idx = ?", pr.p, i);
       else this.sql.exec("UPDATE item SET p = ?, atoms = ? WHERE idx = ?", pr.curve[0], JSON.stringify(Array.from(atomsFromCurve(pr.curve), (x) => Number(x.toFixed(6)))), i);
     }
-    this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? this.env.LM_MODEL ?? "strong");
+    this.sql.exec("UPDATE item SET units = 0, samples = 0, model = ? WHERE state = 'pending'", spec.model ?? settings(this.env).LM_MODEL);
     this.sql.exec("UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?", chosen.manifest.name, b.budget_units, chosen.manifest.prior_strength ?? null);
     await this.nextStep();
   }
@@ -512,8 +508,8 @@ export class BatchRun extends DurableObject<Env> {
    */
   private shards(b: BatchRow): number {
     if (b.shards !== null) return b.shards;
-    const per = num(this.env.BATCH_SHARD_PROMPTS, 2_000);
-    const cap = Math.max(1, Math.floor(num(this.env.LM_MAX_IN_FLIGHT, 96) / IN_FLIGHT));
+    const per = settings(this.env).BATCH_SHARD_PROMPTS;
+    const cap = Math.max(1, Math.floor(settings(this.env).LM_MAX_IN_FLIGHT / IN_FLIGHT));
     const n = Math.max(1, Math.min(MAX_SHARDS, cap, Math.ceil(this.promptCount(b) / per)));
     this.sql.exec("UPDATE batch SET shards = ?", n);
     return n;

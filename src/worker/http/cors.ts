@@ -5,10 +5,11 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
+import { settings } from "../config.js";
 import type { AppEnv } from "../env.js";
 
 export const corsFromConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const configured = (c.env.CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter((o) => o !== "");
+  const configured = settings(c.env).CORS_ORIGINS ?? [];
   if (configured.length === 0 || c.req.path.startsWith("/admin")) return next();
   return cors({
     origin: configured.includes("*") ? "*" : (origin) => (configured.includes(origin) ? origin : null),

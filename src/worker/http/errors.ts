@@ -110,6 +110,8 @@ export function httpError(err: unknown): HttpError {
  */
 export function errorResponse(err: unknown, c: Context): Response {
   const out = httpError(err);
+  // What the operator must act on goes to the log (a model server's failure is logged where it is put in context).
   if (out.status === 500) console.error("unhandled error", err);
+  else if (out.status === 503) console.error(`misconfigured: ${(err as Error).message}`);
   return c.json(out.body, out.status, out.headers);
 }

@@ -4,6 +4,7 @@
  * Shared by POST /v1/allocate and BatchRun.
  */
 import { lmConfig } from "../backends/config.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { type BackendCall, runCall } from "../../core/backends/call.js";
 import type { LmInput } from "../../core/contracts/lm-protocol.js";
@@ -29,7 +30,7 @@ export async function hiddenStates(env: Env, model: string, inputs: readonly (st
   inputs.forEach((x, i) => {
     if (typeof x === "string" || "prompt" in x) return texts.push(i);
     if (!cfg.hidden.chat) {
-      throw new Misconfigured({ setting: "HIDDEN_STATES", message: `HIDDEN_STATES=${env.HIDDEN_STATES} reads text prompts only; chat requests need a backend with a chat template (vllm-pooling)` });
+      throw new Misconfigured({ setting: "HIDDEN_STATES", message: `HIDDEN_STATES=${settings(env).HIDDEN_STATES} reads text prompts only; chat requests need a backend with a chat template (vllm-pooling)` });
     }
     calls.push({ rows: [i], call: cfg.hidden.chat(model, x.messages) });
   });
@@ -70,7 +71,7 @@ export function modelNotFound(model: string, param = "model"): NotFound {
 
 /** The predictor for a request's model or predictor name: 404 for an unknown model, 400 for a misnamed predictor. */
 export async function choosePredictor(env: Env, opts: { model?: string; predictor?: string }): Promise<Predictor> {
-  const lmModel = opts.model ?? env.LM_MODEL ?? "strong";
+  const lmModel = opts.model ?? settings(env).LM_MODEL;
   const found = await findPredictor(env, { name: opts.predictor, lmModel });
   if (!found) {
     if (!opts.predictor) throw modelNotFound(lmModel);
@@ -156,10 +157,13 @@ export interface Refused {
 }
 
 /**
- * `run` over all inputs, and when the lot is refused for what one of them asks
- * (UpstreamRefused: a prompt too long, a character it cannot take; or Invalid), over halves, then quarters,
- * until the refused inputs stand alone: k bad inputs among n cost O(k log n) extra
- * calls, and every good one is still served. Other errors (outages) propagate.
+ * `run` over all inputs, and when the lot is refused for what one of them asks (the
+ * model server's UpstreamRefused: a prompt too long, a character it cannot take; or
+ * Invalid), over halves, then quarters, until the refused inputs stand alone: k bad
+ * inputs among n cost O(k log n) extra calls, and every good one is still served. Other
+ * errors (outages, a misconfiguration) propagate.
+ *
+ * @example const preds = await isolateRefused(page, (part) => predict(env, chosen, part, () => "prompt"));
  */
 export async function isolateRefused<I, O>(inputs: readonly I[], run: (part: readonly I[]) => Promise<O[]>): Promise<(O | Refused)[]> {
   try {

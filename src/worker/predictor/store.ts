@@ -6,6 +6,7 @@
  * time, without a redeploy, and a busy gateway does not list the bucket per request.
  */
 import { Unavailable } from "../../core/errors.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { type PredictorManifest, PredictorManifestSchema } from "../../core/predictor/manifest.js";
 import type { Predictor } from "./registry.js";
@@ -17,11 +18,6 @@ const key = (name: string, file: "manifest.json" | "model.onnx" | "parity.json")
 export const PREDICTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 let cache: { at: number; bucket: R2Bucket; list: Promise<Predictor[]> } | null = null;
-
-function cacheMs(env: Env): number {
-  const s = Number(env.PREDICTOR_CACHE_SECONDS ?? "30");
-  return Number.isFinite(s) && s >= 0 ? s * 1000 : 30_000;
-}
 
 async function readAll(bucket: R2Bucket): Promise<Predictor[]> {
   const manifests: string[] = [];
@@ -61,7 +57,7 @@ export function publishedPredictors(env: Env): Promise<Predictor[]> {
   const bucket = env.PREDICTORS;
   if (!bucket) return Promise.resolve([]);
   const now = Date.now();
-  if (!cache || cache.bucket !== bucket || now - cache.at >= cacheMs(env)) {
+  if (!cache || cache.bucket !== bucket || now - cache.at >= settings(env).PREDICTOR_CACHE_SECONDS * 1000) {
     const list = readAll(bucket);
     cache = { at: now, bucket, list };
     list.catch(() => (cache = null));

@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { keyTag } from "../auth/key-tag.js";
 import { requireAdmin } from "../auth/middleware.js";
 import { BudgetSchema, CreateTenantSchema, NewKeySchema, OnlineSchema, TenantSchema } from "../../core/contracts/tenants.js";
+import { settings } from "../config.js";
 import type { AppEnv } from "../env.js";
 import { Conflict, Invalid, NotFound, UnknownTenant } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
@@ -120,10 +121,10 @@ admin.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     // Checked first: a key is never stored that could not be tagged.
-    await keyTag(c.env.API_KEY_SECRET, "");
+    await keyTag(settings(c.env).API_KEY_SECRET, "");
     const key = await ledger(c.env, id).addKey(id);
     if (!key) throw noTenant(id);
-    return c.json({ id: key.id, key: `${key.key}_${await keyTag(c.env.API_KEY_SECRET, key.key)}` }, 201);
+    return c.json({ id: key.id, key: `${key.key}_${await keyTag(settings(c.env).API_KEY_SECRET, key.key)}` }, 201);
   },
 );
 
