@@ -1,6 +1,10 @@
 import { env as workerEnv, exports } from "cloudflare:workers";
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { SETTINGS } from "../../src/core/config/settings.js";
+
+/** What reading one prompt's hidden state costs (PREFILL_UNITS's default). */
+const PREFILL = Number(SETTINGS.PREFILL_UNITS.default);
 import { PROMPTS_PER_STEP } from "../../src/worker/batches/run.js";
 import type { BatchStatus } from "../../src/core/contracts/batches.js";
 import type { Env } from "../../src/worker/env.js";
@@ -57,6 +61,13 @@ async function usage(h: Record<string, string>) {
   return u.windows.find((w) => w.window === "day")!;
 }
 
+/** The tenant was charged `used` units (to rounding; prefills are fractions of a unit) and holds nothing. */
+async function charged(h: Record<string, string>, used: number) {
+  const day = await usage(h);
+  expect(day.used).toBeCloseTo(used, 9);
+  expect(day.reserved).toBe(0);
+}
+
 describe("batches", () => {
   it("run from submission to results: predict, allocate, sample, rerank, charge", async () => {
     const t = await tenant();
@@ -69,7 +80,9 @@ describe("batches", () => {
     expect(s.progress).toEqual({ sampled: 12, failed: 0 });
     expect(s.allocation).toMatchObject({ mode: "learned", budget_units: 48, predictor: "strong-binary" });
     expect(s.allocation!.allocated_units).toBeLessThanOrEqual(48);
-    expect(s.allocation!.units_used).toBe(s.allocation!.allocated_units);
+    // What it was charged: the samples it was allocated, and a prefill for each prompt predicted.
+    expect(s.allocation!.prefill_units).toBeCloseTo(12 * PREFILL, 9);
+    expect(s.allocation!.units_used).toBeCloseTo(s.allocation!.allocated_units + s.allocation!.prefill_units, 9);
     const rs = await results(t.headers, sub.body.id);
     expect(rs.map((r) => r.id)).toEqual(prompts([...EASY, ...HARD]).map((p) => p.id));
     for (const r of rs) {
@@ -80,7 +93,7 @@ describe("batches", () => {
     // Easy prompts get fewer samples than hard ones (the point of the method).
     const units = (ids: string[]) => rs.filter((r) => ids.includes(r.id)).reduce((a, r) => a + r.units, 0);
     expect(units(["p0", "p1", "p2", "p3", "p4", "p5"])).toBeLessThan(units(["p6", "p7", "p8", "p9", "p10", "p11"]));
-    expect(await usage(t.headers)).toMatchObject({ used: s.allocation!.units_used, reserved: 0 });
+    await charged(t.headers, s.allocation!.units_used);
   });
 
   it("streams progress as server-sent events until the batch ends", async () => {
@@ -151,8 +164,8 @@ describe("batches", () => {
     }
     // Easy prompts pass on their first sample and take nothing more.
     for (const r of rs.slice(0, EASY.length)) if (r.reward === 1) expect(r.units).toBe(1);
-    expect(s.allocation!.units_used).toBe(drawn);
-    expect(await usage(t.headers)).toMatchObject({ used: drawn, reserved: 0 });
+    expect(s.allocation!.units_used).toBeCloseTo(drawn + texts.length * PREFILL, 9);
+    await charged(t.headers, drawn + texts.length * PREFILL);
   });
 
   it("resumes waves after an eviction without charging any sample twice", async () => {
@@ -164,7 +177,7 @@ describe("batches", () => {
     const s = await drive(t.headers, sub.body.id);
     expect(s.status).toBe("done");
     const drawn = (await results(t.headers, sub.body.id)).reduce((a, r) => a + r.units, 0);
-    expect(await usage(t.headers)).toMatchObject({ used: drawn, reserved: 0 });
+    await charged(t.headers, drawn + texts.length * PREFILL);
   });
 
   it("runs in waves with a curve predictor: the budget follows expected improvements of each prompt's best, resumed after an eviction, charged exactly what was drawn", async () => {
@@ -192,8 +205,8 @@ describe("batches", () => {
     // (The rewards are the deployment's REWARD_MODEL, the binary verifier in these tests; the
     // online test in predictor.test.ts serves graded rewards.) Every prompt's rounds were persisted:
     // after the eviction none was redrawn, so what the results say was drawn is what was charged.
-    expect(s.allocation!.units_used).toBe(drawn);
-    expect(await usage(t.headers)).toMatchObject({ used: drawn, reserved: 0 });
+    expect(s.allocation!.units_used).toBeCloseTo(drawn + texts.length * PREFILL, 9);
+    await charged(t.headers, drawn + texts.length * PREFILL);
   });
 
   it("is refused at submission with budget_exceeded when the budget cannot pay for it: no batch runs, nothing is held", async () => {
@@ -262,7 +275,9 @@ describe("batches", () => {
       expect(rs[i]).toMatchObject({ status: "failed", units: 0, best: null });
       expect((rs[i] as { error?: string }).error).toContain("vocabulary");
     }
-    expect(await usage(t.headers)).toMatchObject({ used: s.allocation!.units_used, reserved: 0 });
+    // The refused prompts' hidden states were never read: only the three served paid a prefill.
+    expect(s.allocation!.prefill_units).toBeCloseTo(3 * PREFILL, 9);
+    await charged(t.headers, s.allocation!.units_used);
   });
 
   it("cancel stops the batch and releases what was reserved", async () => {
@@ -362,8 +377,8 @@ describe("batches", () => {
     const counts = rs.reduce<Record<string, number>>((m, r) => ({ ...m, [r.model]: (m[r.model] ?? 0) + 1 }), {});
     expect(s.allocation!.models).toEqual(counts);
     const used = rs.reduce((a, r) => a + r.units, 0);
-    expect(s.allocation!.units_used).toBe(used);
-    expect(await usage(t.headers)).toMatchObject({ used, reserved: 0 });
+    expect(s.allocation!.units_used).toBeCloseTo(used + texts.length * PREFILL, 9);
+    await charged(t.headers, used + texts.length * PREFILL);
   });
 
   it("allocates in waves by default where the predictor or router can (every shipped one), and says so", async () => {
@@ -397,8 +412,8 @@ describe("batches", () => {
     // Where one model is clearly the one (by its success per unit of cost), it answers.
     expect(by["54321+9876="].model).toBe("weak");
     expect(by["1+1="]).toMatchObject({ model: "weak", samples: 1, units: 1, reward: 1 });
-    expect(s.allocation!.units_used).toBe(used);
-    expect(await usage(t.headers)).toMatchObject({ used, reserved: 0 });
+    expect(s.allocation!.units_used).toBeCloseTo(used + texts.length * PREFILL, 9);
+    await charged(t.headers, used + texts.length * PREFILL);
   });
 
   it("predicts page by page across alarms, and an eviction mid-predicting loses no prediction and predicts none twice", async () => {
@@ -415,7 +430,9 @@ describe("batches", () => {
     const rs = await results(t.headers, sub.body.id);
     expect(rs[6]).toMatchObject({ status: "failed", units: 0 });
     for (const [i, r] of rs.entries()) if (i !== 6) expect(r.predicted_success).toBeGreaterThanOrEqual(0);
-    expect(await usage(t.headers)).toMatchObject({ used: s.allocation!.units_used, reserved: 0 });
+    // Each prompt predicted once, paid for once: eleven prefills, the refused prompt none.
+    expect(s.allocation!.prefill_units).toBeCloseTo(11 * PREFILL, 9);
+    await charged(t.headers, s.allocation!.units_used);
   });
 
   it("takes a batch of 30,000 prompts (kept one row per prompt: no SQLite value grows with the batch)", async () => {

@@ -3,6 +3,10 @@ import type { Env } from "../../src/worker/env.js";
 import { BudgetExceeded } from "../../src/core/errors.js";
 import { httpError } from "../../src/worker/http/errors.js";
 import { describe, expect, it } from "vitest";
+import { SETTINGS } from "../../src/core/config/settings.js";
+
+/** What reading one prompt's hidden state costs (PREFILL_UNITS's default): every request pays it per prompt. */
+const PREFILL = Number(SETTINGS.PREFILL_UNITS.default);
 
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
@@ -57,9 +61,10 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
   it("charges every sample against the budget, and answers 429 budget_exceeded when it runs out", async () => {
     const t = await tenant({ day: 5 });
     const first = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "4" });
-    expect(first.body.allot.units).toBe(4);
+    // Four samples, and the prompt's prefill (its hidden state): every LM call is charged.
+    expect(first.body.allot.units).toBeCloseTo(4 + PREFILL, 9);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
-    expect(usage.windows.find((w) => w.window === "day")!.used).toBe(4);
+    expect(usage.windows.find((w) => w.window === "day")!.used).toBeCloseTo(4 + PREFILL, 9);
     const over = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" });
     expect(over.res.status).toBe(429);
     expect(over.body.error!.type).toBe("budget_exceeded");
@@ -109,13 +114,15 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const t = await tenant();
     const { res, body } = await complete(t.headers, { prompt: ["1+1=", "345+678=", "12+34="], max_tokens: 8 });
     expect(res.status).toBe(200);
-    const out = body as unknown as { choices: { index: number; text: string }[]; allot: { units: number; choices: { units: number; samples: number }[] } };
+    const out = body as unknown as { choices: { index: number; text: string }[]; allot: { units: number; prefill_units: number; choices: { units: number; samples: number }[] } };
     expect(out.choices.map((c) => c.index)).toEqual([0, 1, 2]);
     expect(out.allot.choices).toHaveLength(3);
-    expect(out.allot.units).toBe(out.allot.choices.reduce((s, c) => s + c.units, 0));
+    expect(out.allot.prefill_units).toBeCloseTo(3 * PREFILL, 9);
+    expect(out.allot.units).toBeCloseTo(out.allot.choices.reduce((s, c) => s + c.units, 0) + out.allot.prefill_units, 9);
     expect(res.headers.get("x-allot-samples")!.split(",")).toHaveLength(3);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
-    expect(usage.windows[0]).toMatchObject({ used: out.allot.units, reserved: 0 });
+    expect(usage.windows[0].used).toBeCloseTo(out.allot.units, 9);
+    expect(usage.windows[0].reserved).toBe(0);
   });
 
   it("treats null as absent and does not send no-op fields to the LM", async () => {
@@ -134,13 +141,14 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
   });
 
   it("serves fewer samples when the budget has fewer left, and 429s with Retry-After only below the minimum", async () => {
-    const t = await tenant({ day: 3 });
+    const t = await tenant({ day: 4 });
     const first = await complete(t.headers, { prompt: "345+678=" }, { "x-allot-units": "2" });
     expect(first.res.status).toBe(200);
-    // One unit left; a hard prompt plans more than one sample, and gets the one there is.
-    const limited = await complete(t.headers, { prompt: "345+678=" });
+    // 1.9 units left: a hard prompt planned in one round wants more than one sample, and gets the one its prefill leaves room for.
+    const limited = await complete(t.headers, { prompt: "345+678=", allot: { rounds: 1 } });
     expect(limited.res.status).toBe(200);
-    expect(limited.body.allot.units).toBe(1);
+    expect(limited.body.allot.samples).toBe(1);
+    expect(limited.body.allot.units).toBeCloseTo(1 + PREFILL, 9);
     expect(limited.res.headers.get("x-allot-budget-limited")).toBe("true");
     expect(Number(limited.res.headers.get("x-allot-planned-units"))).toBeGreaterThan(1);
     const refused = await complete(t.headers, { prompt: "345+678=" });
@@ -155,7 +163,8 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const t = await tenant();
     // An easy prompt passes at once: one round, one sample.
     const easy = await complete(t.headers, { prompt: "12+34=" });
-    expect(easy.body.allot).toMatchObject({ samples: 1, units: 1, rounds: 1, reward: 1 });
+    expect(easy.body.allot).toMatchObject({ samples: 1, rounds: 1, reward: 1 });
+    expect(easy.body.allot.units).toBeCloseTo(1 + PREFILL, 9);
     expect(easy.res.headers.get("x-allot-rounds")).toBe("1");
     // Stopping before the cap is not a budget limit: the budget had plenty.
     expect(easy.res.headers.get("x-allot-budget-limited")).toBeNull();
@@ -165,7 +174,7 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     for (const [i, prompt] of ["345+678=", "456+789=", "567+891=", "678+912=", "789+123="].entries()) {
       const r = await complete(t.headers, { prompt, seed: 100 + i });
       const a = r.body.allot as unknown as { samples: number; units: number; rounds: number; reward: number };
-      expect(a.units).toBe(a.samples);
+      expect(a.units).toBeCloseTo(a.samples + PREFILL, 9);
       expect(a.rounds).toBeLessThanOrEqual(4); // the tenant's max_rounds
       // Rounds draw at most 1, 1, 2 samples; the last allowed one whatever the rule still wants, up to max_units (16).
       expect(a.samples).toBeLessThanOrEqual(a.rounds < 4 ? [1, 2, 4][a.rounds - 1] : 16);
@@ -173,16 +182,17 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
       drawn += a.samples;
     }
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
-    expect(usage.windows[0]).toMatchObject({ used: drawn + 1, reserved: 0 });
+    expect(usage.windows[0].used).toBeCloseTo(drawn + 1 + 6 * PREFILL, 9);
+    expect(usage.windows[0].reserved).toBe(0);
     // A caller may ask for fewer rounds than the tenant allows, not more.
     expect((await complete(t.headers, { prompt: "345+678=" }, { "x-allot-rounds": "9" })).res.status).toBe(400);
     const one = await complete(t.headers, { prompt: "345+678=", allot: { rounds: 1 } });
     expect((one.body.allot as unknown as { rounds: number }).rounds).toBe(1);
   });
 
-  it("never overspends a small budget under many concurrent requests, each making one ledger call before the LM and one after", async () => {
+  it("never overspends a small budget under many concurrent requests", async () => {
     const t = await tenant({ day: 30 });
-    // 24 requests at once, each of which reserves all it could spend (up to 16 units) before sampling.
+    // 24 requests at once, each reserving what it expects to spend and topping up as it draws.
     const all = await Promise.all(Array.from({ length: 24 }, (_, i) => complete(t.headers, { prompt: `${300 + i}+${400 + i}=`, seed: i })));
     const served = all.filter((r) => r.res.status === 200);
     expect(served.length).toBeGreaterThan(0);
@@ -190,17 +200,19 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
     const charged = served.reduce((a, r) => a + r.body.allot.units, 0);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number; reserved: number }[] };
     const day = usage.windows.find((w) => w.window === "day")!;
-    expect(day).toMatchObject({ used: charged, reserved: 0 });
+    expect(day.used).toBeCloseTo(charged, 9);
+    expect(day.reserved).toBe(0);
     expect(day.used).toBeLessThanOrEqual(30);
   });
 
   it("refuses a tenant whose budget cannot pay even the minimum before any LM work", async () => {
-    const t = await tenant({ day: 1 });
+    const t = await tenant({ day: 2 });
+    // One sample and its prefill leave 0.9: less than another's minimum (a sample and a prefill).
     expect((await complete(t.headers, { prompt: "12+34=" }, { "x-allot-units": "1" })).res.status).toBe(200);
     // With the LM unreachable, any LM call would be a 502: the 429 shows none was made.
     const { serveOnline } = await import("../../src/worker/online/serve.js");
     const deadLm = { ...workerEnv, LM_URL: "http://127.0.0.1:9", LM_ATTEMPTS: "1" } as unknown as Env;
-    const err = await serveOnline(deadLm, t.id, { inputs: [{ prompt: "345+678=" }], model: "strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 } }).catch((e) => e);
+    const err = await serveOnline(deadLm, { tenant: t.id, shard: null }, { inputs: [{ prompt: "345+678=" }], model: "strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 } }).catch((e) => e);
     expect(err).toBeInstanceOf(BudgetExceeded);
     expect(httpError(err)).toMatchObject({ status: 429, body: { error: { type: "budget_exceeded", code: "insufficient_quota" } }, headers: { "x-should-retry": "false" } });
   });
@@ -247,7 +259,7 @@ describe("stream: true (OpenAI's chunk format)", () => {
       body: JSON.stringify({ model: "strong", temperature: 0.8, max_tokens: 12, seed: 1, ...body, stream: true, stream_options: { include_usage: true } }),
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get("x-allot-units")).toBe("4");
+    expect(Number(res.headers.get("x-allot-units"))).toBeCloseTo(4 + PREFILL, 9);
     const data = await events(res);
     expect(data.at(-1)).toBe("[DONE]");
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
@@ -256,7 +268,7 @@ describe("stream: true (OpenAI's chunk format)", () => {
     expect(text).toBe(json.body.choices[0].text);
     const final = chunks.find((c) => c.choices[0]?.finish_reason);
     expect(final.choices[0].finish_reason).toBe(json.body.choices[0].finish_reason);
-    expect(final.allot.units).toBe(4);
+    expect(final.allot.units).toBeCloseTo(4 + PREFILL, 9);
     expect(chunks.at(-1).usage).toEqual(json.body.usage);
   });
 });
@@ -390,13 +402,13 @@ describe("routing online: model \"route\" (the shipped weak/strong router)", () 
     expect(toStrong.res.status).toBe(200);
     expect(toStrong.body.model).toBe("strong");
     expect(toStrong.res.headers.get("x-allot-model")).toBe("strong");
-    expect(toStrong.body.allot.units).toBe(3 * toStrong.body.allot.samples);
+    expect(toStrong.body.allot.units).toBeCloseTo(3 * toStrong.body.allot.samples + PREFILL, 9);
     // 5-digit + 4-digit sums: weak 69%, strong 0%.
     const toWeak = await routed(t.headers, "54321+9876=");
     expect(toWeak.body.model).toBe("weak");
-    expect(toWeak.body.allot.units).toBe(toWeak.body.allot.samples);
+    expect(toWeak.body.allot.units).toBeCloseTo(toWeak.body.allot.samples + PREFILL, 9);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
-    expect(usage.windows.find((w) => w.window === "day")!.used).toBe(toStrong.body.allot.units + toWeak.body.allot.units);
+    expect(usage.windows.find((w) => w.window === "day")!.used).toBeCloseTo(toStrong.body.allot.units + toWeak.body.allot.units, 9);
   });
 
   it("samples in a cascade: rounds pick a model each, pay each sample at its model's cost, and stay within the tenant's rounds and units", async () => {
@@ -410,13 +422,15 @@ describe("routing online: model \"route\" (the shipped weak/strong router)", () 
       expect(a.rounds).toBeLessThanOrEqual(4);
       expect(a.samples).toBeGreaterThanOrEqual(a.rounds);
       // Each sample costs 1 (weak) or 3 (strong): between all-weak and all-strong, within max_units (16).
-      expect(a.units).toBeGreaterThanOrEqual(a.samples);
-      expect(a.units).toBeLessThanOrEqual(Math.min(3 * a.samples, 16));
+      const sampled = a.units - PREFILL;
+      expect(sampled).toBeGreaterThanOrEqual(a.samples - 1e-9);
+      expect(sampled).toBeLessThanOrEqual(Math.min(3 * a.samples, 16) + 1e-9);
       expect(r.res.headers.get("x-allot-rounds")).toBe(String(a.rounds));
       charged += a.units;
     }
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number; reserved: number }[] };
-    expect(usage.windows.find((w) => w.window === "day")).toMatchObject({ used: charged, reserved: 0 });
+    expect(usage.windows.find((w) => w.window === "day")!.used).toBeCloseTo(charged, 9);
+    expect(usage.windows.find((w) => w.window === "day")!.reserved).toBe(0);
     // One round decides the (model, k) up front, as before.
     const one = await complete(t.headers, { prompt: "12345+678=", model: "route", allot: { rounds: 1 } });
     expect((one.body.allot as unknown as { rounds: number }).rounds).toBe(1);
@@ -425,10 +439,11 @@ describe("routing online: model \"route\" (the shipped weak/strong router)", () 
   it("with units pinned, buys the most valuable option those units afford", async () => {
     const t = await tenant();
     const two = await routed(t.headers, "12345+678=", { "x-allot-units": "2" });
-    expect(two.body.allot.units).toBeLessThanOrEqual(2);
+    expect(two.body.allot.units - PREFILL).toBeLessThanOrEqual(2 + 1e-9);
     expect(two.body.model).toBe("weak"); // a strong sample costs 3
     const three = await routed(t.headers, "12345+678=", { "x-allot-units": "3" });
-    expect(three.body).toMatchObject({ model: "strong", allot: { samples: 1, units: 3 } });
+    expect(three.body).toMatchObject({ model: "strong", allot: { samples: 1 } });
+    expect(three.body.allot.units).toBeCloseTo(3 + PREFILL, 9);
   });
 
   it("routes chat requests too", async () => {
@@ -448,7 +463,9 @@ describe("routing online: model \"route\" (the shipped weak/strong router)", () 
     const t = await tenant();
     await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 1, min_units: 1, max_units: 1 }) });
     // Max 1 unit: a strong sample (3 units) does not fit, however much better it is here.
-    expect((await routed(t.headers, "12345+678=")).body.allot).toMatchObject({ model: "weak", units: 1 });
+    const one = (await routed(t.headers, "12345+678=")).body.allot;
+    expect(one.model).toBe("weak");
+    expect(one.units).toBeCloseTo(1 + PREFILL, 9);
     const bad = await routed(t.headers, "12345+678=", { "x-allot-units": "0" });
     expect(bad.res.status).toBe(400);
     expect(bad.body.error!.param).toBe("x-allot-units");

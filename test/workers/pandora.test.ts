@@ -13,7 +13,7 @@ import {
   reservationValue,
   sketchOf,
 } from "../../src/core/allocation/pandora.js";
-import { planRound, wantedAtPrice } from "../../src/core/allocation/waves.js";
+import { wantedAtPrice } from "../../src/core/allocation/waves.js";
 import { bestOfCurve } from "../../src/core/predictor/estimators.js";
 
 const rewards = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 6 });
@@ -113,19 +113,5 @@ describe("the Dirichlet-process update", () => {
     expect(post.w.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     // Beta(1.2, 2.8) after 2 failures: mean 1.2 / 6 = 0.2.
     expect(exceedance(post, 1)).toBeCloseTo(0.2, 12);
-  });
-});
-
-describe("planRound on real-valued beliefs", () => {
-  it("spends the budget where the expected improvement is largest and leaves finished queries alone", () => {
-    const sure = sketchOf(Float64Array.from([0.9, 0.9, 0.9, 0.9])).x; // always 0.9
-    const spread = Float64Array.from([0, 0.2, 0.8, 1]);
-    const queries = [
-      { belief: { atoms: sure }, drawn: 1, best: 0.9, rounds: 1, solved: false, min: 1, max: 8 },
-      { belief: { atoms: spread }, drawn: 1, best: 0.2, rounds: 1, solved: false, min: 1, max: 8 },
-    ];
-    const draw = planRound(queries, 3);
-    expect(draw[0]).toBe(0); // nothing can improve on 0.9 from a distribution that only gives 0.9
-    expect(draw[1]).toBe(1); // the second round's slice
   });
 });

@@ -22,13 +22,10 @@
  * sample, given r failures so far, is the posterior predictive
  *   Δ(j) = E[p(1 − p)^(j−1) | Beta(a, b + r)] = B(a + 1, b + r + j − 1) / B(a, b + r),
  * non-increasing in j; the exact batch solver allocates the budget left over these curves,
- * and each round draws a slice of every query's share (round sizes 1, 1, 2, 4, …: a query
- * that ends up with k samples takes O(log k) rounds). Re-solving after every round on the
- * updated posteriors is how units that solved queries no longer need flow to the others.
+ * and each round draws a slice of every query's share. The rounds themselves, for online
+ * requests, batches and eval alike, are core/sequential's: this module holds the beliefs.
  */
-import { solveBatch } from "./batch.js";
 import { type Sketch, improvementGains, posteriorSketch, reservationValue, sketchOf } from "./pandora.js";
-import type { BatchProblem } from "./problem.js";
 
 export interface BetaPrior {
   readonly a: number;
@@ -118,16 +115,6 @@ export function wantedAtPrice(belief: Belief, state: Drawn, price: number, left:
   return samplesAtPrice(belief, state.drawn, price, left);
 }
 
-export interface WaveQuery extends Drawn {
-  readonly belief: Belief;
-  /** The query is done: a passing sample (binary), or the best reward possible. */
-  readonly solved: boolean;
-  /** Rounds this query has had samples in: its next round's size is ROUND_SIZES[rounds]. */
-  readonly rounds: number;
-  readonly min: number;
-  readonly max: number;
-}
-
 /** A reward at least this is a pass (binary rewards are 0 or 1): the query is done. */
 export const PASSING_REWARD = 1 - 1e-9;
 
@@ -136,44 +123,6 @@ export const PASSING_REWARD = 1 - 1e-9;
  * each other's samples (a server seeds each sample from the request's seed and its index).
  */
 export const roundSeed = (seed: number | undefined, round: number): number | undefined => (seed === undefined ? undefined : (seed + round * 7919) >>> 0);
-
-/** Samples per round for a query's 1st, 2nd, … round (then doubling): few rounds for a query that needs many samples. */
-export function roundSize(rounds: number): number {
-  return rounds < 2 ? 1 : 2 ** (rounds - 1);
-}
-
-/**
- * The next round: samples to draw now for each query, given the units left in the batch's
- * budget. Unsolved queries below their min are topped up first; the rest of the budget is
- * allocated by the exact solver over the posterior gains, and each query draws a round's
- * slice of its share. All zeros: the batch is finished.
- */
-export function planRound(queries: readonly WaveQuery[], budgetLeft: number): number[] {
-  const n = queries.length;
-  const open = queries.map((q) => !q.solved && q.drawn < q.max);
-  const min = new Int32Array(n);
-  const max = new Int32Array(n);
-  const offsets = new Int32Array(n + 1);
-  queries.forEach((q, i) => {
-    const left = open[i] ? q.max - q.drawn : 0;
-    max[i] = left;
-    min[i] = open[i] ? Math.min(left, Math.max(0, q.min - q.drawn)) : 0;
-    offsets[i + 1] = offsets[i] + left;
-  });
-  const gains = new Float64Array(offsets[n]);
-  queries.forEach((q, i) => {
-    if (max[i] > 0) gains.set(gainsOf(q.belief, q, max[i]), offsets[i]);
-  });
-  const forced = min.reduce((s, x) => s + x, 0);
-  const budget = Math.max(forced, Math.floor(budgetLeft));
-  const problem: BatchProblem = { n, min, max, p: new Float64Array(n).fill(NaN), offsets, gains };
-  const share = solveBatch(problem, budget).units;
-  return queries.map((q, i) => {
-    if (share[i] === 0) return 0;
-    // Top up to min at once; beyond it, a round's slice of the share.
-    return Math.max(min[i], Math.min(share[i], roundSize(q.rounds)));
-  });
-}
 
 /** log Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error below 1e-13). */
 export function logGamma(x: number): number {

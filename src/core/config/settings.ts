@@ -35,6 +35,13 @@ const integer = (min: number) =>
     `an integer ≥ ${min}`,
   );
 
+/** A decimal number ≥ `min` (a fraction of a unit). */
+const decimal = (min: number) =>
+  format(
+    z.string().regex(/^\d+(\.\d+)?$/).transform(Number).pipe(z.number().min(min).max(1e6)),
+    `a number ≥ ${min}`,
+  );
+
 /** An http(s) URL (`new URL` alone would take "host:8000" as a scheme), without trailing slashes. */
 const isHttpUrl = (text: string): boolean => {
   try {
@@ -93,7 +100,7 @@ export interface Setting<T> {
   readonly default?: string;
   /** What leaving it unset means, when it has no default. */
   readonly unset?: string;
-  readonly unit?: "ms" | "seconds" | "prompts" | "requests" | "attempts";
+  readonly unit?: "ms" | "seconds" | "prompts" | "requests" | "attempts" | "units";
   /** One line: what it does. */
   readonly description: string;
   /** A secret (`wrangler secret put`): never echoed, never in wrangler.toml. */
@@ -127,7 +134,9 @@ export const SETTINGS = {
   API_KEY_SECRET: setting({ area: "access", format: text, secret: true, unset: "API keys disabled", description: "Signs API keys (their tag), so a made-up key is refused before any Durable Object; rotating it revokes every key." }),
   CORS_ORIGINS: setting({ area: "access", format: origins, unset: "CORS off", description: "Browser origins allowed to call the API (never the admin routes)." }),
   // ---- online requests
-  ONLINE_LEASE_SECONDS: setting({ area: "online requests", format: integer(1), default: "300", unit: "seconds", description: "How long an online request's reservation (or a budget shard's block) lives if never settled: a crashed gateway frees it then." }),
+  ONLINE_LEASE_SECONDS: setting({ area: "online requests", format: integer(3), default: "30", unit: "seconds", description: "How long an online request's reservation (or a budget shard's block) lives unless renewed: a request renews it every third of this while it works, so a crashed gateway's units come back within it." }),
+  ONLINE_WAIT_MS: setting({ area: "online requests", format: integer(0), default: "2000", unit: "ms", description: "How long a request whose minimum is held by requests in flight waits for units to come back before it is told to retry (429 rate_limit_exceeded with Retry-After)." }),
+  PREFILL_UNITS: setting({ area: "online requests", format: decimal(0), default: "0.1", unit: "units", description: "What reading one prompt's hidden state (a prefill on the LM) costs, in units (a unit is one sample): charged to the tenant's budget online, in batches and by /v1/allocate." }),
   LEDGER_REPORT_MS: setting({ area: "online requests", format: integer(1), default: "1000", unit: "ms", description: "How often a budget shard reports to its tenant's ledger while it serves: how stale its keys, price and settings may be." }),
   SHARD_ROUTE_SECONDS: setting({ area: "online requests", format: integer(0), default: "10", unit: "seconds", description: "How long an isolate remembers how many budget shards a tenant has (0: asks the ledger every time)." }),
   // ---- batches

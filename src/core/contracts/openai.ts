@@ -140,7 +140,8 @@ const AllotChoiceSchema = z.object({
 
 export const AllotInfoSchema = AllotChoiceSchema.extend({
   samples: z.int().describe("samples drawn, over all choices"),
-  units: z.int().describe("units charged, over all choices"),
+  units: z.number().describe("units charged in all: every sample at its model's cost, and the prompts' prefills"),
+  prefill_units: z.number().describe("of which for reading the prompts' hidden states (PREFILL_UNITS each)"),
   planned_units: z.int().describe("units planned at the price; more than units when the budget had less left"),
   price: z.number().describe("the tenant's price of one unit when the request was planned"),
   choices: z.array(AllotChoiceSchema).describe("per choice (one per prompt)"),

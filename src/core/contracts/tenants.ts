@@ -50,9 +50,9 @@ export const UsageSchema = z
       z.object({
         window: z.enum(["hour", "day", "month"]),
         limit: z.int().nullable(),
-        used: z.int(),
-        reserved: z.int(),
-        remaining: z.int().nullable(),
+        used: z.number().describe("units charged in the window's current period (fractional: prefills cost a fraction of a sample)"),
+        reserved: z.number().describe("units held by requests and batches in flight"),
+        remaining: z.number().nullable(),
         resets_at: z.string(),
       }),
     ),

@@ -56,6 +56,14 @@ const MIGRATIONS: readonly Migration[] = [
     // Sharded sampling: how many shards draw.
     addColumn(sql, "batch", "shards", "INTEGER");
   },
+  // Budgets that hold: the units each prompt has delivered (what the batch is charged, up to
+  // a total in one ledger call per step rather than one per prompt), and what each
+  // predicted prompt's prefill costs (PREFILL_UNITS when the batch was submitted).
+  (sql) => {
+    addColumn(sql, "item", "delivered", "REAL NOT NULL DEFAULT 0");
+    addColumn(sql, "batch", "prefill", "REAL NOT NULL DEFAULT 0");
+    sql.exec("UPDATE item SET delivered = CASE WHEN charged = 1 THEN COALESCE(units, 0) ELSE COALESCE(charged_units, 0) END");
+  },
 ];
 
 /** Whether this object holds a batch (a read: it creates nothing). */

@@ -46,6 +46,7 @@ function allotInfo(served: OnlineResult) {
     ...choiceInfo(first),
     samples: served.choices.reduce((s, c) => s + c.samples, 0),
     units: served.units,
+    prefill_units: served.prefill,
     planned_units: served.planned,
     price: served.price,
     choices: served.choices.map(choiceInfo),

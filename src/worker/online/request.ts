@@ -48,6 +48,8 @@ export interface OnlineResult {
   readonly budgetLimited: boolean;
   /** Units charged in all: the samples', and the prompts' prefills (PREFILL_UNITS each). */
   readonly units: number;
+  /** Of which the prefills'. */
+  readonly prefill: number;
 }
 
 /**

@@ -128,7 +128,7 @@ export async function serveOnline(env: Env, home: BudgetHome, req: OnlineRequest
     result: d.result!,
   }));
   const planned = plans.reduce((s, p) => s + plannedUnits(p), 0);
-  return { choices, price: begun.price, planned, budgetLimited: served.budgetLimited, units: served.spent };
+  return { choices, price: begun.price, planned, budgetLimited: served.budgetLimited, units: served.spent, prefill };
 }
 
 /** The predicted single-sample success of the model that answered. */
@@ -177,7 +177,7 @@ async function drawRounds(
     option: p.kind === "fixed" ? p.chosen : 0,
   }));
   let held = reservation.units;
-  let spent = o.prefill;
+  let spent = Math.round(o.prefill * 1e9) / 1e9;
   let budgetLimited = false;
   for (let round = 0; ; round++) {
     let draws = plans.flatMap((p, i) => nextDraw(i, p, progress[i], round, o.price, o.maxRounds));
@@ -217,7 +217,7 @@ async function drawRounds(
     });
   }
   if (progress.some((d) => d.result === null)) throw new Unavailable({ message: "no sample was drawn", reason: "no sample was drawn", retryable: true });
-  return { progress, spent, budgetLimited };
+  return { progress, spent: Math.round(spent * 1e9) / 1e9, budgetLimited };
 }
 
 /** Prompt i's draw in round `round`, or none. */

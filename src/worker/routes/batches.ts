@@ -8,9 +8,10 @@ import type { AppEnv } from "../env.js";
 import { Invalid, NotFound, TryLater, UnknownTenant } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
-import { batchUnits } from "../batches/run.js";
+import { batchReservation } from "../batches/run.js";
+import { settings } from "../config.js";
 import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
-import { budgetExceeded } from "../tenants/budget-error.js";
+import { refusalError } from "../tenants/budget-error.js";
 import { randomHex, tenantLedger } from "../tenants/lookup.js";
 
 const json = jsonResponse;
@@ -76,15 +77,16 @@ batches.openapi(
     // it if it fails, so a refused or broken submission holds nothing.
     let reservation: string | null = null;
     try {
-      const units = batchUnits(resolved);
+      const prefill = settings(c.env).PREFILL_UNITS;
+      const units = batchReservation(resolved, prefill);
       if (units > 0) {
         const r = await book.reserve(units, id);
-        if (!r.ok) throw budgetExceeded(tenant, r, "this batch");
+        if (!r.ok) throw refusalError(tenant, r, "this batch");
         reservation = r.id;
       }
-      return c.json(await run(c.env, id).start(id, tenant, resolved, reservation), 202);
+      return c.json(await run(c.env, id).start(id, tenant, resolved, reservation, prefill), 202);
     } catch (e) {
-      if (reservation) await book.release(reservation);
+      if (reservation) await book.releaseBatch(reservation);
       await book.endBatch(id);
       throw e;
     }

@@ -6,7 +6,7 @@ import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
 import { estimateEarned } from "../../core/metrics/earned.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
-import { Budget, type BudgetLimits, type ReserveResult, type ReserveUpToResult } from "./budget.js";
+import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
 import { type BeginRefusal, type BeginRequest, type Begun, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
@@ -210,7 +210,7 @@ export class TenantLedger extends DurableObject<Env> {
    */
   private heldFor(earliestExpiry: number | null): number {
     const now = this.now();
-    const r = this.rollups.series(now - 60_000, now + 1, "minute").points.reduce((a, p) => ({ n: a.n + p.r.ok, ms: a.ms + p.r.added_sum + p.r.lm_sum }), { n: 0, ms: 0 });
+    const r = this.rollups.series(now - 60_000, now + 1, "minute").reduce((a, p) => ({ n: a.n + p.r.ok, ms: a.ms + p.r.added_sum + p.r.lm_sum }), { n: 0, ms: 0 });
     const typical = Math.max(1000, r.n > 0 ? r.ms / r.n : 1000);
     return earliestExpiry === null ? typical : Math.max(1000, Math.min(typical, earliestExpiry - now));
   }
@@ -467,9 +467,9 @@ export class TenantLedger extends DurableObject<Env> {
         return {
           window: w,
           limit,
-          used: used[w],
+          used: units(used[w]),
           reserved,
-          remaining: limit === null ? null : Math.max(0, limit - used[w] - reserved),
+          remaining: limit === null ? null : units(Math.max(0, limit - used[w] - reserved)),
           resets_at: new Date(windowBounds(w, now).end).toISOString(),
         };
       }),
