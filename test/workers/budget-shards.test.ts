@@ -68,18 +68,20 @@ describe("budget shards for a hot tenant", () => {
     expect(calls).toMatchObject({ admit: 1, begin: 0, finish: 0, release: 0 });
     expect(calls.report).toBeLessThan(answers.length);
     const charged = answers.reduce((s, a) => s + a.units, 0);
-    expect(await day(t.headers)).toMatchObject({ used: charged, reserved: 0 });
+    const d = await day(t.headers);
+    expect(d.used).toBeCloseTo(charged, 9);
+    expect(d.reserved).toBe(0);
     const summary = (await ledger(t.id).summary())!;
-    expect(summary.totals).toMatchObject({ requests: 41, ok: 41, units: charged });
+    expect(summary.totals).toMatchObject({ requests: 41, ok: 41 });
+    expect(summary.totals.units).toBeCloseTo(charged, 9);
     expect(summary.online).toMatchObject({ requests: 41, shards: 2 }); // the price saw each request's spend once
   });
 
-  it("refuses a revoked key on every shard within one report", async () => {
+  it("refuses a revoked key on every shard once the revocation is acknowledged (the ledger makes its shards report first)", async () => {
     const t = await hotTenant({ day: 100_000 }, 2);
     expect((await complete(t.headers, 1)).status).toBe(200);
     const keyId = t.key.split("_")[2];
     expect((await call(`/admin/tenants/${t.id}/keys/${keyId}`, { method: "DELETE", headers: ADMIN })).status).toBeLessThan(300);
-    await sleep(1_100); // LEDGER_REPORT_MS: 1000 by default
     for (let i = 0; i < 6; i++) expect((await complete(t.headers, i)).status).toBe(401);
   });
 
@@ -96,9 +98,12 @@ describe("budget shards for a hot tenant", () => {
     for (const a of answers) expect(a.status).toBe(200);
     await drain(t.id, shards);
     const charged = warm.units + answers.reduce((s, a) => s + a.units, 0);
-    expect(await day(t.headers)).toMatchObject({ used: charged, reserved: 0 });
+    const d = await day(t.headers);
+    expect(d.used).toBeCloseTo(charged, 9);
+    expect(d.reserved).toBe(0);
     const summary = (await ledger(t.id).summary())!;
-    expect(summary.totals).toMatchObject({ requests: 9, units: charged });
+    expect(summary.totals.requests).toBe(9);
+    expect(summary.totals.units).toBeCloseTo(charged, 9);
   });
 
   it("applies a shard's report once, however often it is sent", async () => {
@@ -106,13 +111,13 @@ describe("budget shards for a hot tenant", () => {
     const l = ledger(t.id);
     const g = await l.report({ shard: 0, block: null, keep: 100, atLeast: 0, sent: null });
     expect(g).toMatchObject({ remain: 100 });
-    const sent = { seq: 1, block: g.block, charge: 7, minutes: [], observed: [7] };
+    const sent = { seq: 1, block: g.block, charge: 7, total: 7, minutes: [], observed: [7] };
     for (let i = 0; i < 3; i++) await l.report({ shard: 0, block: g.block, keep: 50, atLeast: 0, sent });
     expect(await day(t.headers)).toMatchObject({ used: 7, reserved: 50 });
     // A block is never shrunk below what its shard has promised, and never past the limit.
     expect(await l.report({ shard: 0, block: g.block, keep: 0, atLeast: 20, sent: null })).toMatchObject({ block: g.block, remain: 20 });
     expect(await l.report({ shard: 0, block: g.block, keep: 5_000, atLeast: 20, sent: null })).toMatchObject({ remain: 20 + Math.floor((1_000 - 7 - 20) / (2 * 2)) }); // 1/(2 × shards) of the room beyond what is promised
-    const ended = await l.report({ shard: 0, block: g.block, keep: 0, atLeast: 0, sent: { ...sent, seq: 2, charge: 3 } });
+    const ended = await l.report({ shard: 0, block: g.block, keep: 0, atLeast: 0, sent: { ...sent, seq: 2, charge: 3, total: 10 } });
     expect(ended).toMatchObject({ block: null, remain: 0 });
     expect(await day(t.headers)).toMatchObject({ used: 10, reserved: 0 });
     const seq = await runInDurableObject(l, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM shard_report WHERE shard = 0").one().seq);
@@ -123,13 +128,15 @@ describe("budget shards for a hot tenant", () => {
     const t = await hotTenant({ day: 100_000 }, 2);
     const before = await Promise.all(Array.from({ length: 6 }, (_, i) => complete(t.headers, i)));
     await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, shards: 0 }) });
-    await sleep(1_100); // shards learn it at their next report; this isolate still routes to them
+    // The shards learned it before the change was acknowledged; this isolate still routes to them.
     const begins = (await ledger(t.id).lifetime())!.calls.begin;
     const after = await Promise.all(Array.from({ length: 6 }, (_, i) => complete(t.headers, 10 + i)));
     for (const a of [...before, ...after]) expect(a.status).toBe(200);
     expect((await ledger(t.id).lifetime())!.calls.begin).toBe(begins + 6);
     for (const s of await Promise.all([0, 1].map((k) => shard(t.id, k).flush(false)))) expect(s).toMatchObject({ block: null, remain: 0, held: 0 });
-    expect(await day(t.headers)).toMatchObject({ used: [...before, ...after].reduce((s, a) => s + a.units, 0), reserved: 0 });
+    const d = await day(t.headers);
+    expect(d.used).toBeCloseTo([...before, ...after].reduce((s, a) => s + a.units, 0), 9);
+    expect(d.reserved).toBe(0);
   });
 
   it("rejects a shard count out of range", async () => {

@@ -61,10 +61,10 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
   it("charges every sample against the budget, and answers 429 budget_exceeded when it runs out", async () => {
     const t = await tenant({ day: 5 });
     const first = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "4" });
-    // Four samples, and the prompt's prefill (its hidden state): every LM call is charged.
-    expect(first.body.allot.units).toBeCloseTo(4 + PREFILL, 9);
+    // Four samples (pinned: no hidden state was read, so no prefill).
+    expect(first.body.allot.units).toBe(4);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
-    expect(usage.windows.find((w) => w.window === "day")!.used).toBeCloseTo(4 + PREFILL, 9);
+    expect(usage.windows.find((w) => w.window === "day")!.used).toBe(4);
     const over = await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" });
     expect(over.res.status).toBe(429);
     expect(over.body.error!.type).toBe("budget_exceeded");
@@ -207,8 +207,8 @@ describe("POST /v1/completions (OpenAI-compatible, adaptive best-of-k)", () => {
 
   it("refuses a tenant whose budget cannot pay even the minimum before any LM work", async () => {
     const t = await tenant({ day: 2 });
-    // One sample and its prefill leave 0.9: less than another's minimum (a sample and a prefill).
-    expect((await complete(t.headers, { prompt: "12+34=" }, { "x-allot-units": "1" })).res.status).toBe(200);
+    // Two pinned samples leave nothing: less than another's minimum.
+    expect((await complete(t.headers, { prompt: "12+34=" }, { "x-allot-units": "2" })).res.status).toBe(200);
     // With the LM unreachable, any LM call would be a 502: the 429 shows none was made.
     const { serveOnline } = await import("../../src/worker/online/serve.js");
     const deadLm = { ...workerEnv, LM_URL: "http://127.0.0.1:9", LM_ATTEMPTS: "1" } as unknown as Env;
@@ -259,7 +259,7 @@ describe("stream: true (OpenAI's chunk format)", () => {
       body: JSON.stringify({ model: "strong", temperature: 0.8, max_tokens: 12, seed: 1, ...body, stream: true, stream_options: { include_usage: true } }),
     });
     expect(res.status).toBe(200);
-    expect(Number(res.headers.get("x-allot-units"))).toBeCloseTo(4 + PREFILL, 9);
+    expect(res.headers.get("x-allot-units")).toBe("4");
     const data = await events(res);
     expect(data.at(-1)).toBe("[DONE]");
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
@@ -268,7 +268,7 @@ describe("stream: true (OpenAI's chunk format)", () => {
     expect(text).toBe(json.body.choices[0].text);
     const final = chunks.find((c) => c.choices[0]?.finish_reason);
     expect(final.choices[0].finish_reason).toBe(json.body.choices[0].finish_reason);
-    expect(final.allot.units).toBeCloseTo(4 + PREFILL, 9);
+    expect(final.allot.units).toBe(4);
     expect(chunks.at(-1).usage).toEqual(json.body.usage);
   });
 });

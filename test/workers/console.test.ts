@@ -2,8 +2,10 @@
 // reference LM (and faults injected on purpose by the proxy) show up in the per-minute
 // rollups, the tenant list, /metrics and the batch list, counted once each.
 import { env as workerEnv } from "cloudflare:workers";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import type { TenantLedger } from "../../src/worker/tenants/ledger.js";
 import { describe, expect, it } from "vitest";
+import { SETTINGS } from "../../src/core/config/settings.js";
 import type { z } from "@hono/zod-openapi";
 import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/core/contracts/metrics.js";
 import type { Env } from "../../src/worker/env.js";
@@ -45,11 +47,16 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     expect(retried.status).toBe(200);
     const failed = await complete(t.headers, { prompt: "5+6=", model: "fault-500x99:strong" }, { "x-allot-units": "1" });
     expect(failed.status).toBe(502);
+    // Adaptive requests pay a prefill per prompt besides their samples; pinned ones read no hidden state.
     const used = served.reduce((s, r) => s + r.units, 0) + chatUnits + 1;
-    // Spend what is left, then one more: refused before any LM work.
-    const left = 60 - used;
+    // Spend what is left in whole samples (pinned), then one more: refused before any LM work.
+    let rest = 60 - used;
     let spenders = 0;
-    for (let rest = left; rest > 0; rest -= 16, spenders++) expect((await complete(t.headers, { prompt: "7+8=" }, { "x-allot-units": String(Math.min(16, rest)) })).status).toBe(200);
+    for (; rest >= 1; spenders++) {
+      const k = Math.min(16, Math.floor(rest + 1e-9));
+      expect((await complete(t.headers, { prompt: "7+8=" }, { "x-allot-units": String(k) })).status).toBe(200);
+      rest -= k;
+    }
     const refused = await complete(t.headers, { prompt: "9+9=" }, { "x-allot-units": "1" });
     expect(refused.status).toBe(429);
 
@@ -62,7 +69,7 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     expect(sum(body.points, (p) => p.ok)).toBe(requests - 2);
     expect(sum(body.points, (p) => p.refused)).toBe(1);
     expect(sum(body.points, (p) => p.failed)).toBe(1);
-    expect(sum(body.points, (p) => p.units)).toBe(60);
+    expect(sum(body.points, (p) => p.units)).toBeCloseTo(60 - rest, 9);
     // The retried call counts one retry; the failing one its 4 retries and one error (LM_ATTEMPTS 5).
     expect(sum(body.points, (p) => p.lm_retries)).toBe(1 + 4);
     expect(sum(body.points, (p) => p.lm_errors)).toBe(1);
@@ -77,10 +84,12 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     expect(busy.some((p) => p.price !== null && p.price > 0)).toBe(true);
     // Matches what the tenant's own usage says.
     const own = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
-    expect(own.windows.find((w) => w.window === "day")!.used).toBe(60);
+    expect(own.windows.find((w) => w.window === "day")!.used).toBeCloseTo(60 - rest, 9);
     // What allot earned: the four adaptive requests and the chat (pinned requests are not allot's choice).
     expect(body.earned!.prompts).toBe(5);
-    expect(body.earned!.mean_units).toBeCloseTo((served.reduce((s, r) => s + r.units, 0) + chatUnits) / 5, 6);
+    // Per prompt, in samples' units: the prefills are the same whatever the allocation.
+    const prefill = Number(SETTINGS.PREFILL_UNITS.default);
+    expect(body.earned!.mean_units).toBeCloseTo((served.reduce((s, r) => s + r.units, 0) + chatUnits - 5 * prefill) / 5, 6);
   });
 
   it("takes steps of minutes, hours or days, and refuses a range it cannot answer in the error envelope", async () => {
@@ -116,9 +125,10 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     const t1 = Date.now() + 3 * 86_400_000;
     const t2 = t1 + 2 * 86_400_000; // past the minutes' retention from t1, within the hours'
     const charge = async (at: number, ref: string) => {
-      const r = await ledger.reserve(5, ref, at);
+      await runInDurableObject(ledger, (l: TenantLedger) => void (l.clock = () => at));
+      const r = await ledger.reserve(5, ref);
       if (!r.ok) throw new Error("expected a reservation");
-      expect(await ledger.commit(r.id, 5, at, "item:0")).toBe(5);
+      expect(await ledger.commitTo(r.id, 5)).toBe(5);
     };
     await charge(t1, "b-1");
     const from = new Date(t1 - 60_000).toISOString();
@@ -164,11 +174,12 @@ describe("GET /admin/tenants and GET /metrics", () => {
   });
 
   it("exposes Prometheus counters, histograms and gauges per tenant, matching the rollups", async () => {
-    const t = await newTenant({ day: 3 });
+    const t = await newTenant({ day: 4 });
     expect((await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" })).status).toBe(200);
-    expect((await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" })).status).toBe(429);
+    expect((await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "3" })).status).toBe(429);
     const chat = await call("/v1/chat/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", messages: [{ role: "user", content: "2+2=" }], max_tokens: 8 }) });
     expect(chat.status).toBe(200);
+    const charged = 2 + Number(chat.headers.get("x-allot-units")); // the chat's samples and its prefill
     const res = await call("/metrics", { headers: ADMIN });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain; version=0.0.4");
@@ -181,9 +192,9 @@ describe("GET /admin/tenants and GET /metrics", () => {
     expect(value(`allot_requests_total{${id},route="completions",status="200"}`)).toBe(1);
     expect(value(`allot_requests_total{${id},route="completions",status="429"}`)).toBe(1);
     expect(value(`allot_requests_total{${id},route="chat",status="200"}`)).toBe(1);
-    expect(value(`allot_units_total{${id},kind="online"}`)).toBe(3);
-    expect(value(`allot_budget_used_units{${id},window="day"}`)).toBe(3);
-    expect(value(`allot_budget_limit_units{${id},window="day"}`)).toBe(3);
+    expect(value(`allot_units_total{${id},kind="online"}`)).toBeCloseTo(charged, 9);
+    expect(value(`allot_budget_used_units{${id},window="day"}`)).toBeCloseTo(charged, 9);
+    expect(value(`allot_budget_limit_units{${id},window="day"}`)).toBe(4);
     expect(value(`allot_target_units{${id}}`)).toBe(4);
     // Histogram: cumulative buckets, +Inf = _count = the successful requests.
     const buckets = [...LATENCY_BOUNDS_MS.map((b) => String(b / 1000)), "+Inf"].map((le) => value(`allot_lm_latency_seconds_bucket{${id},le="${le}"}`)!);
@@ -201,7 +212,7 @@ describe("GET /admin/tenants and GET /metrics", () => {
   });
 });
 
-type ListItem = { id: string; status: string; mode: string; prompts: number; progress: { sampled: number }; ended_at: string | null; earned: Earned | null; allocation: { units_used: number } | null };
+type ListItem = { id: string; status: string; mode: string; prompts: number; progress: { sampled: number }; ended_at: string | null; earned: Earned | null; allocation: { units_used: number; prefill_units: number } | null };
 
 describe("GET /v1/batches", () => {
   const submit = async (h: Record<string, string>, prompts: string[], allocation?: string) => {
@@ -240,7 +251,8 @@ describe("GET /v1/batches", () => {
     expect(ended).toMatchObject({ status: "done", mode: "best_of_k", prompts: 6 });
     expect(ended.ended_at).not.toBeNull();
     expect(ended.earned!.prompts).toBe(6);
-    expect(ended.earned!.mean_units).toBeCloseTo(ended.allocation!.units_used / 6, 6);
+    // What allot earned is per sample spent: the prefills are the same whatever the allocation.
+    expect(ended.earned!.mean_units).toBeCloseTo((ended.allocation!.units_used - ended.allocation!.prefill_units) / 6, 6);
     expect(ended.earned!.quality).toBeGreaterThanOrEqual(0);
     expect(page.body.data[0].earned).toBeNull();
     // Pages of one.

@@ -89,7 +89,7 @@ describe("errors thrown by Durable Objects", () => {
   it("an online request for a tenant that does not exist is a 404 in the envelope, not a 500", async () => {
     const app = new Hono();
     app.get("/", async () => {
-      await serveOnline(env, "0123456789abcdef", { inputs: [{ prompt: "1+1=" }], model: "strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 } });
+      await serveOnline(env, { tenant: "0123456789abcdef", shard: null }, { inputs: [{ prompt: "1+1=" }], model: "strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 } });
       return new Response("served");
     });
     app.onError(errorResponse);
@@ -101,7 +101,7 @@ describe("errors thrown by Durable Objects", () => {
 
   it("so is a budget shard's report for a tenant that does not exist", async () => {
     const shard = env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName("fedcba9876543210/0"));
-    const err = await shard.begin("fedcba9876543210", 0, { prompts: 1, pinned: null, rounds: null, greedy: false, unitCost: 1, route: "completions" }).catch((e) => e);
+    const err = await shard.begin("fedcba9876543210", 0, { prompts: 1, pinned: null, rounds: null, greedy: false, unitCost: 1, prefill: 0.1, route: "completions" }).catch((e) => e);
     expect(httpError(err).status).toBe(404);
   });
 });

@@ -7,6 +7,7 @@ import { Misconfigured } from "../../src/core/errors.js";
 import { httpError } from "../../src/worker/http/errors.js";
 import { hiddenStates } from "../../src/worker/predictor/predict.js";
 import { describe, expect, inject, it } from "vitest";
+import { SETTINGS } from "../../src/core/config/settings.js";
 import { call, newTenant } from "./support.js";
 import { PredictorManifestSchema } from "../../src/core/predictor/manifest.js";
 import { EdgePredictor } from "../../src/worker/predictor/runtime-web.js";
@@ -236,7 +237,7 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
     const gradedEnv = { ...workerEnv, REWARD_MODEL: "verifier-graded" } as unknown as Env;
     const t = await newTenant();
     const params = { temperature: 0.8, topP: 1, maxTokens: 12 };
-    const serve = (prompt: string, seed: number) => serveOnline(gradedEnv, t.id, { inputs: [{ prompt }], model: "strong", params, seed });
+    const serve = (prompt: string, seed: number) => serveOnline(gradedEnv, { tenant: t.id, shard: null }, { inputs: [{ prompt }], model: "strong", params, seed });
     // An easy prompt gets full marks at once: one round, one sample.
     const easy = (await serve("1+1=", 1)).choices[0];
     expect(easy).toMatchObject({ samples: 1, rounds: 1 });
@@ -257,7 +258,9 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
     }
     expect(partial).toBeGreaterThan(0);
     const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { used: number; reserved: number }[] };
-    expect(usage.windows[0]).toMatchObject({ used: drawn, reserved: 0 });
+    // Every sample, and each of the four prompts' prefills (PREFILL_UNITS).
+    expect(usage.windows[0].used).toBeCloseTo(drawn + 4 * Number(SETTINGS.PREFILL_UNITS.default), 9);
+    expect(usage.windows[0].reserved).toBe(0);
     expect((await admin("/admin/predictors/acme-graded", { method: "DELETE" })).status).toBe(204);
   });
 

@@ -58,10 +58,14 @@ describe("BATCH_RETENTION_SECONDS, read by BatchRun and the ledger alike", () =>
       const book = new TenantLedger(state, hour);
       book.create("settings-retention-hour", { name: "t", budget: { day: 10 }, limits: { max_batch_size: 10, max_concurrent_batches: 1 } });
       const ended = 1_000_000;
-      await book.startBatch("b_1", undefined, ended - 10);
-      book.endBatch("b_1", { status: "done", summary: "{}" }, ended);
-      expect(book.listBatches(10, null, ended + retentionMs - 1)!.rows.map((r) => r.id)).toEqual(["b_1"]);
-      expect(book.listBatches(10, null, ended + retentionMs + 1)!.rows).toEqual([]);
+      book.clock = () => ended - 10;
+      await book.startBatch("b_1");
+      book.clock = () => ended;
+      book.endBatch("b_1", { status: "done", summary: "{}" });
+      book.clock = () => ended + retentionMs - 1;
+      expect(book.listBatches(10, null)!.rows.map((r) => r.id)).toEqual(["b_1"]);
+      book.clock = () => ended + retentionMs + 1;
+      expect(book.listBatches(10, null)!.rows).toEqual([]);
     });
   });
 });

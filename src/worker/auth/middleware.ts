@@ -61,8 +61,7 @@ async function admitted(env: Env, tenant: string, keyId: string, secret: string)
   if (!a.ok) return null;
   if (shardCounts.size >= REMEMBERED) shardCounts.clear();
   shardCounts.set(tenant, { shards: a.shards, until: now + settings(env).SHARD_ROUTE_SECONDS * 1000 });
-  // The first request after learning stays with the ledger it was admitted by.
-  return { tenant, shard: null };
+  return { tenant, shard: a.shards > 0 ? Math.floor(Math.random() * a.shards) : null };
 }
 
 /** Where the live API key `authorization` carries keeps its tenant's accounts; 401 otherwise. */

@@ -102,6 +102,7 @@ export class BatchRun extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.items = new Items(this.sql);
+    timing(env); // a misconfigured deployment fails here, naming the setting, not halfway through a step
     // An object that holds a batch is brought up to date; any other (a lookup of an unknown id) is left without storage.
     if (hasBatch(this.sql)) migrate(this.sql);
   }

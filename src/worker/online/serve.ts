@@ -72,14 +72,17 @@ export async function serveOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const account = accountOf(env, home);
   const greedy = req.params.temperature !== undefined && req.params.temperature < GREEDY_TEMPERATURE;
   const router = await findRouter(env, req.model);
-  const prefill = config.PREFILL_UNITS * req.inputs.length;
+  // Hidden states are read (a prefill per prompt) when a prediction decides: always for a router, else unless pinned or greedy.
+  const predicts = router !== null || !(req.pinned || greedy);
+  const prefillEach = predicts ? config.PREFILL_UNITS : 0;
+  const prefill = prefillEach * req.inputs.length;
   const begun = await account.begin({
     prompts: req.inputs.length,
     pinned: req.pinned?.units ?? null,
     rounds: req.rounds?.max ?? null,
     greedy: greedy && !router,
     unitCost: router ? Math.min(...router.manifest.route!.options.map((o) => o.cost)) : 1,
-    prefill: config.PREFILL_UNITS,
+    prefill: prefillEach,
     route: req.route ?? "completions",
   });
   if (begun.invalid === "units") throw new Invalid({ message: `${req.pinned!.units} units is above this tenant's max of ${begun.max_units}`, param: req.pinned!.param });

@@ -256,10 +256,9 @@ export class BudgetShard extends DurableObject<Env> {
     return take;
   }
 
-  /** Waits out a report in flight, then makes a hold of `units` if the block can promise them now (no await between the check and the write). */
-  private async tryHold(units: number): Promise<boolean> {
+  /** Resolves once no report is in flight. The caller must check and write in the same turn after it (no await between). */
+  private async settled(): Promise<void> {
     while (this.reporting) await this.reporting.catch(() => undefined);
-    return this.available(this.clock()) >= units - 1e-9;
   }
 
   // ---- what the Worker calls, in place of the ledger's methods of the same names
@@ -282,7 +281,7 @@ export class BudgetShard extends DurableObject<Env> {
    */
   async begin(tenant: string, shard: number, req: BeginRequest): Promise<Begun> {
     this.state(tenant, shard);
-    let { online } = await this.fresh();
+    const { online } = await this.fresh();
     if (online.shards === 0) return tenantLedger(this.env, tenant).begin(req);
     const now = this.clock();
     const invalid = invalidFor(online, req);
@@ -294,24 +293,27 @@ export class BudgetShard extends DurableObject<Env> {
     const { least, want } = boundsFor(online, req);
     const [atLeast, wanted] = [round(req.prompts * least), round(req.prompts * want)];
     this.lastBegin = now;
-    let asked = false;
-    for (;;) {
-      if (await this.tryHold(atLeast)) break;
+    for (let asked = false; ; asked = true) {
+      // A hold is made only while no report is in flight, in the same turn as the check (no
+      // await between): a report sent meanwhile would not count it, and concurrent requests
+      // would each see the same units available.
+      await this.settled();
+      const available = this.available(this.clock());
+      if (available >= atLeast - 1e-9) {
+        const units = round(Math.min(wanted, available));
+        const id = HOLD + randomHex(8);
+        this.sql.exec("INSERT INTO hold (id, units, charged, expires_at) VALUES (?, ?, 0, ?)", id, units, this.clock() + this.leaseMs);
+        await this.wake();
+        return { ...this.grant!.online, invalid: null, reservation: { ok: true, id, units } };
+      }
       // Near the limit (the ledger gave less than asked), or the ledger unreachable: the ledger decides, exactly.
       if (asked && this.cut) return tenantLedger(this.env, tenant).begin(req);
-      asked = true;
       const reached = await this.report(wanted).then(
         () => true,
         () => false,
       );
       if (!reached) return tenantLedger(this.env, tenant).begin(req);
     }
-    online = this.grant!.online;
-    const units = round(Math.min(wanted, this.available(now)));
-    const id = HOLD + randomHex(8);
-    this.sql.exec("INSERT INTO hold (id, units, charged, expires_at) VALUES (?, ?, 0, ?)", id, units, now + this.leaseMs);
-    await this.wake();
-    return { ...online, invalid: null, reservation: { ok: true, id, units } };
   }
 
   /** TenantLedger.step: charge the hold up to `spent`, grow it by what the block can spare toward `spent + need`, renew it. */
@@ -325,8 +327,10 @@ export class BudgetShard extends DurableObject<Env> {
     h = this.hold(id)!;
     const live = h.ended_at === null && h.expires_at > this.clock();
     if (!live) return null;
-    if (h.units < target && !(await this.tryHold(target - h.units)) && !this.cut) await this.report(target - h.units).catch(() => undefined);
-    while (this.reporting) await this.reporting.catch(() => undefined);
+    await this.settled();
+    if (this.hold(id)!.units + this.available(this.clock()) < target - 1e-9 && !this.cut) await this.report(target - h.units).catch(() => undefined);
+    await this.settled();
+    // Grown in the same turn as the check (see begin).
     h = this.hold(id)!;
     const units = round(Math.max(h.units, Math.min(target, h.units + Math.max(0, this.available(this.clock())))));
     this.sql.exec("UPDATE hold SET units = ?, expires_at = ? WHERE id = ?", units, this.clock() + this.leaseMs, id);

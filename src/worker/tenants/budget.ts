@@ -228,6 +228,11 @@ export class Budget {
     return { id: this.insert(k, now, leaseMs, null, owner), remain: k };
   }
 
+  /** Uncommitted units held by budget shards' blocks (reservations owned by "shard k"). */
+  blocksHeld(now: number): number {
+    return this.sql.exec<{ r: number }>("SELECT COALESCE(SUM(units - committed), 0) AS r FROM reservation WHERE ended_at IS NULL AND expires_at > ? AND owner LIKE 'shard %'", now).one().r;
+  }
+
   /** Whether reservation `id` is live. */
   holds(id: string, now: number): boolean {
     return this.live(this.row(id), now);
