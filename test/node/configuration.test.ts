@@ -18,7 +18,7 @@ function refusal(vars: Record<string, unknown>): Misconfigured {
 }
 
 describe("parseSettings", () => {
-  it("fills in the defaults the gateway has always had", () => {
+  it("fills in the defaults (the online lease is 30 s since requests renew it while they work)", () => {
     expect(parseSettings({})).toEqual({
       LM_MODEL: "strong",
       COMPLETIONS: "openai",
@@ -28,7 +28,9 @@ describe("parseSettings", () => {
       HIDDEN_STATES: "vllm-pooling",
       REWARD_MODEL: "verifier-binary",
       REWARDS: "vllm-pooling",
-      ONLINE_LEASE_SECONDS: 300,
+      ONLINE_LEASE_SECONDS: 30,
+      ONLINE_WAIT_MS: 2000,
+      PREFILL_UNITS: 0.1,
       LEDGER_REPORT_MS: 1000,
       SHARD_ROUTE_SECONDS: 10,
       BATCH_LEASE_SECONDS: 900,
