@@ -16,12 +16,13 @@ export default defineConfig({
             // The reference LM started by global-setup.ts, over real HTTP.
             // LM_TIMEOUT_MS: an injected "no answer" fault costs 2 s per attempt, not 30.
             // PREDICTOR_CACHE_SECONDS 0: each request lists the (per-test) R2 bucket afresh.
+            // The fault proxy's model names (fault-<kind>x<count>:<model>) may be named without a predictor.
             // Online reservations live 6 s (renewed every 2 s while a request works) and a request whose
             // minimum is held by others waits 300 ms for it, so tests of leases take seconds.
             // Batches retry a failing prompt after 20 ms (then 40), 3 attempts, not minutes, and
             // predict 5 prompts per alarm, so every batch test crosses pages; a batch of more
             // than 10 prompts draws through shards (watched every 200 ms).
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", API_KEY_SECRET: "test-api-key-secret", LM_URL: inject("lmUrl"), LM_TIMEOUT_MS: "2000", PREDICTOR_CACHE_SECONDS: "0", BATCH_RETRY_BASE_MS: "20", BATCH_PROMPT_ATTEMPTS: "3", BATCH_PREDICT_PAGE: "5", BATCH_SHARD_PROMPTS: "10", BATCH_WATCHDOG_MS: "200", ONLINE_LEASE_SECONDS: "6", ONLINE_WAIT_MS: "300" } },
+            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", API_KEY_SECRET: "test-api-key-secret", LM_URL: inject("lmUrl"), LM_TIMEOUT_MS: "2000", PREDICTOR_CACHE_SECONDS: "0", BATCH_RETRY_BASE_MS: "20", BATCH_PROMPT_ATTEMPTS: "3", BATCH_PREDICT_PAGE: "5", BATCH_SHARD_PROMPTS: "10", BATCH_WATCHDOG_MS: "200", ONLINE_LEASE_SECONDS: "6", ONLINE_WAIT_MS: "300", LM_MODELS: "fault-*" } },
           })),
         ],
         test: {

@@ -4,6 +4,7 @@ import { NotFound } from "../core/errors.js";
 import { VERSION } from "../core/version.js";
 import { errorResponse } from "./http/errors.js";
 import { corsFromConfig } from "./http/cors.js";
+import { requestId } from "./http/request-id.js";
 import { bodyLimits } from "./http/limits.js";
 import { validationHook } from "./http/validation.js";
 import { admin } from "./routes/admin.js";
@@ -22,7 +23,7 @@ import { usage } from "./routes/usage.js";
 /** The gateway: every route is registered here, and every error leaves through onError. */
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use("*", corsFromConfig, bodyLimits);
+  app.use("*", requestId, corsFromConfig, bodyLimits);
   app.route("/", health);
   app.route("/", allocateRoute);
   app.route("/", usage);

@@ -3,7 +3,8 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./index.js");
-    durableNamespaces: "TenantLedger" | "BatchRun" | "BatchShard";
+    // Every class the entry point exports is a Durable Object: derived, not listed by hand.
+    durableNamespaces: Exclude<keyof typeof import("./index.js"), "default">;
   }
   interface Env extends import("./env.js").Env {}
 }

@@ -34,7 +34,7 @@ describe("the mapping from domain errors to HTTP", () => {
     ["NotFound (a batch)", new NotFound({ what: "batch", message: "no batch b_1", param: "id" }), 404, "not_found_error", null, { "x-should-retry": "false" }],
     ["NotFound (a model)", new NotFound({ what: "model", message: "The model `x` does not exist", param: "model" }), 404, "invalid_request_error", "model_not_found", { "x-should-retry": "false" }],
     ["UnknownTenant", new UnknownTenant({}), 404, "not_found_error", null, { "x-should-retry": "false" }],
-    ["Conflict", new Conflict({ message: "tenant id collided; retry" }), 409, "invalid_request_error", null, {}],
+    ["Conflict", new Conflict({ message: "tenant id collided; retry" }), 409, "invalid_request_error", null, { "x-should-retry": "true" }],
     ["TooLarge", new TooLarge({ limit: 1024, message: "the request body is larger than 1 KiB" }), 413, "invalid_request_error", null, { "x-should-retry": "false" }],
     [
       "BudgetExceeded",
@@ -44,8 +44,8 @@ describe("the mapping from domain errors to HTTP", () => {
       "insufficient_quota",
       { "x-should-retry": "false", "retry-after": "91" },
     ],
-    ["TryLater", new TryLater({ message: "wait a minute", retryAfterMs: 60_000 }), 429, "rate_limit_error", "rate_limit_exceeded", { "retry-after": "60" }],
-    ["Unavailable", new Unavailable({ message: "http://10.0.0.5: no answer", reason: "no answer within 30000 ms", retryAfterMs: 2_000 }), 502, "upstream_error", null, { "retry-after": "2" }],
+    ["TryLater", new TryLater({ message: "wait a minute", retryAfterMs: 60_000 }), 429, "rate_limit_error", "rate_limit_exceeded", { "x-should-retry": "true", "retry-after": "60" }],
+    ["Unavailable", new Unavailable({ message: "http://10.0.0.5: no answer", reason: "no answer within 30000 ms", retryAfterMs: 2_000 }), 502, "upstream_error", null, { "x-should-retry": "true", "retry-after": "2" }],
     ["Unavailable (unreadable)", new Unavailable({ message: "http://10.0.0.5: 3 scores for 4 samples", reason: "3 scores for 4 samples", retryable: false }), 502, "upstream_error", null, { "x-should-retry": "false" }],
     ["Misconfigured", new Misconfigured({ setting: "LM_URL", message: "set LM_URL" }), 503, "api_error", null, { "x-should-retry": "false" }],
   ])("%s", (_, err, status, type, code, headers) => {

@@ -190,7 +190,7 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
   });
   const put = (name: string, body: unknown) => admin(`/admin/predictors/${name}`, { method: "PUT", body: JSON.stringify(body) });
   type Err = { error: { type: string; message: string; param: string | null } };
-  type Res = { allocation: { p?: number }[] };
+  type Res = { allocation: { p?: number; curve?: number[] }[] };
   const post = async (body: unknown) => call("/v1/allocate", { method: "POST", headers: (await newTenant()).headers, body: JSON.stringify(body) });
   const allocate = (model: string, hidden: number[][]) => post({ budget: hidden.length * 2, max: 4, model, queries: hidden.map((h, i) => ({ id: `q${i}`, hidden: h })) });
 
@@ -208,23 +208,41 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
 
   it("an updated predictor takes effect without a redeploy, and a deleted one is gone", async () => {
     expect((await put("acme-binary", acme())).status).toBe(201);
-    // The same name and LM, now the weak predictor (64 inputs): the next request uses it.
-    const weak = { manifest: { ...weakManifest, name: "acme-binary", lm: { ...weakManifest.lm, model: "acme/arith-7b" } }, onnx: b64(weakModel), parity: weakParity };
-    expect((await put("acme-binary", weak)).status).toBe(201);
-    const out = (await (await allocate("acme/arith-7b", [weakParity[0].hidden])).json()) as Res;
-    expect(Math.abs(out.allocation[0].p! - weakParity[0].expected[0])).toBeLessThanOrEqual(1e-5);
+    // The same name and LM, now another model of the same width (the graded curve predictor): the next request uses it.
+    const graded = { manifest: { ...strongGradedManifest, name: "acme-binary", lm: { ...strongGradedManifest.lm, model: "acme/arith-7b" } }, onnx: b64(strongGradedModel), parity: strongGradedParity };
+    expect((await put("acme-binary", graded)).status).toBe(201);
+    const out = (await (await allocate("acme/arith-7b", [strongGradedParity[0].hidden])).json()) as Res;
+    out.allocation[0].curve!.forEach((q, j) => expect(Math.abs(q - strongGradedParity[0].expected[j])).toBeLessThanOrEqual(1e-5));
     expect((await admin("/admin/predictors/acme-binary", { method: "DELETE" })).status).toBe(204);
-    const gone = await allocate("acme/arith-7b", [weakParity[0].hidden]);
+    const gone = await allocate("acme/arith-7b", [strongGradedParity[0].hidden]);
     expect(gone.status).toBe(404);
     expect(((await gone.json()) as { error: { code: string } }).error.code).toBe("model_not_found");
     expect((await admin("/admin/predictors/acme-binary", { method: "DELETE" })).status).toBe(404);
   });
 
-  it("a published predictor replaces a shipped one of the same name until it is deleted", async () => {
+  it("refuses a predictor whose input width is not what the LM's hidden-state server returns: it would fail every request for that LM", async () => {
+    // The weak predictor (64 inputs) published as strong's: strong's hidden states are 128 wide.
     const weakAsStrong = { manifest: { ...weakManifest, name: "strong-binary", lm: { ...weakManifest.lm, model: "strong" } }, onnx: b64(weakModel), parity: weakParity };
-    expect((await put("strong-binary", weakAsStrong)).status).toBe(201);
-    const out = (await (await allocate("strong", [weakParity[1].hidden])).json()) as Res;
-    expect(Math.abs(out.allocation[0].p! - weakParity[1].expected[0])).toBeLessThanOrEqual(1e-5);
+    const res = await put("strong-binary", weakAsStrong);
+    expect(res.status).toBe(400);
+    const err = ((await res.json()) as Err).error;
+    expect(err.param).toBe("manifest.input_size");
+    expect(err.message).toContain("128 wide");
+    // And one for an LM no server answers for is held to the predictors already serving it.
+    const weakAsAcme = { manifest: { ...weakManifest, name: "acme-wide", lm: { ...weakManifest.lm, model: "acme/arith-7b" } }, onnx: b64(weakModel), parity: weakParity };
+    expect((await put("acme-binary", acme())).status).toBe(201);
+    const wrong = await put("acme-wide", weakAsAcme);
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as Err).error.message).toContain("acme-binary");
+    expect((await admin("/admin/predictors/acme-binary", { method: "DELETE" })).status).toBe(204);
+    expect((await allocate("strong", [strongBinaryParity[1].hidden])).status).toBe(200);
+  });
+
+  it("a published predictor replaces a shipped one of the same name until it is deleted", async () => {
+    const gradedAsBinary = { manifest: { ...strongGradedManifest, name: "strong-binary" }, onnx: b64(strongGradedModel), parity: strongGradedParity };
+    expect((await put("strong-binary", gradedAsBinary)).status).toBe(201);
+    const out = (await (await allocate("strong", [strongGradedParity[1].hidden])).json()) as Res;
+    out.allocation[0].curve!.forEach((q, j) => expect(Math.abs(q - strongGradedParity[1].expected[j])).toBeLessThanOrEqual(1e-5));
     expect((await admin("/admin/predictors/strong-binary", { method: "DELETE" })).status).toBe(204);
     expect((await allocate("strong", [strongBinaryParity[1].hidden])).status).toBe(200);
   });

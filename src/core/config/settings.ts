@@ -72,6 +72,16 @@ const modelUrls = format(
   false,
 );
 
+/** Model names or patterns (* for any characters), separated by commas. */
+const modelPatterns = format(
+  z
+    .string()
+    .transform((list) => list.split(",").map((m) => m.trim()).filter((m) => m !== ""))
+    .refine((list) => list.length > 0 && list.every((m) => /^[^\s]+$/.test(m)))
+    .transform((list) => list.map((m) => new RegExp(`^${m.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`)) as readonly RegExp[]),
+  'model names separated by commas, * matching any characters ("Qwen/Qwen3-8B,fault-*")',
+);
+
 /** One of a table's keys (a protocol). */
 const oneOf = (table: Record<string, unknown>) => {
   const names = Object.keys(table);
@@ -115,6 +125,7 @@ export const SETTINGS = {
   LM_URL: setting({ area: "LM servers", format: url, unset: "required for prompts, sampling and batches", description: "Base URL of the LM server (vLLM, SGLang, the reference LM) that serves models LM_URLS does not name." }),
   LM_MODEL: setting({ area: "LM servers", format: text, default: "strong", description: "The LM a request that names no model means." }),
   LM_API_KEY: setting({ area: "LM servers", format: text, secret: true, unset: "no key sent", description: "Bearer key sent to the LM servers." }),
+  LM_MODELS: setting({ area: "LM servers", format: modelPatterns, unset: "only models with a predictor or router, LM_MODEL and LM_URLS's", description: "Further models the LM servers serve that clients may name without a predictor (pinned or greedy requests, uniform batches): names separated by commas, * matching any characters. Any other model is a 404 model_not_found before any LM call." }),
   LM_URLS: setting({ area: "LM servers", format: modelUrls, unset: "every model at LM_URL", description: "Models served elsewhere than LM_URL: one vLLM or SGLang server serves one model, and routing needs several." }),
   COMPLETIONS: setting({ area: "LM servers", format: oneOf(COMPLETIONS_BACKENDS), default: "openai", description: "The protocol samples are drawn with." }),
   LM_TIMEOUT_MS: setting({ area: "LM servers", format: integer(1), default: String(defaultRetryPolicy.timeoutMs), unit: "ms", description: "Each LM and reward call gives up after this long (and is tried again)." }),

@@ -6,6 +6,7 @@
  * a failing server stays Unavailable. Neither tells the server: internal URLs go to the
  * log only (`message`), the caller gets `reason`.
  */
+import { printable } from "../../core/log.js";
 import { UpstreamRefused, Unavailable, type UpstreamError } from "../../core/errors.js";
 
 /**
@@ -16,7 +17,7 @@ import { UpstreamRefused, Unavailable, type UpstreamError } from "../../core/err
  * @example catch (e) { if (isUpstream(e)) throw upstreamError(e, "sampling", "prompt", ["max_tokens"]); throw e; }
  */
 export function upstreamError(e: UpstreamError, what: string, param: string | null = null, passedOn: readonly string[] = []): UpstreamError {
-  console.error(`${what}: ${e.message}`);
+  console.error(printable(`${what}: ${e.message}`));
   if (e instanceof UpstreamRefused) {
     const blamed = e.param !== null && passedOn.includes(e.param) ? e.param : param;
     return new UpstreamRefused({ message: `${what}: ${e.message}`, reason: `${what}: the model server refused the request: ${e.reason}`, upstreamStatus: e.upstreamStatus, param: blamed, cause: e });

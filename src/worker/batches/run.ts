@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type BatchRequest, type BatchResult, type BatchStatus, TERMINAL_STATES as TERMINAL } from "../../core/contracts/batches.js";
 import { AllotError, revive } from "../../core/errors.js";
 import { type Earned, addEarned, curvePoints, earnedOf, emptyEarned, estimateEarned } from "../../core/metrics/earned.js";
+import { printable } from "../../core/log.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { httpError } from "../http/errors.js";
@@ -290,7 +291,7 @@ export class BatchRun extends DurableObject<Env> {
       if (TERMINAL.includes(row.status)) return;
       if (transient(e) && row.step_attempts + 1 < this.timing.attempts) {
         this.sql.exec("UPDATE batch SET step_attempts = step_attempts + 1");
-        console.error(`batch ${b.id}: step failed, trying again: ${(e as Error).message}`);
+        console.error(`batch ${b.id}: step failed, trying again: ${printable((e as Error).message)}`);
         await this.nextStep(now + backoff(this.timing, row.step_attempts + 1));
         return;
       }

@@ -22,6 +22,7 @@
  * otherwise retry 429 and 5xx: a budget that is spent, a misconfigured gateway), and
  * `Retry-After` (seconds) wherever the error knows when a retry can help.
  */
+import { printable } from "../../core/log.js";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -91,7 +92,8 @@ export function httpError(err: unknown): HttpError {
   if (e instanceof AllotError) {
     const { status, type, code } = classify(e);
     const headers: Record<string, string> = {};
-    if (!e.retryable) headers["x-should-retry"] = "false";
+    // The OpenAI SDKs obey it over their own rule: no retry where none can help, a retry where one will.
+    headers["x-should-retry"] = e.retryable ? "true" : "false";
     if (e.retryAfterMs !== null) headers["retry-after"] = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
     return { status, body: envelope({ type, message: e.reason, param: e.param, code }), headers };
   }
@@ -111,7 +113,7 @@ export function httpError(err: unknown): HttpError {
 export function errorResponse(err: unknown, c: Context): Response {
   const out = httpError(err);
   // What the operator must act on goes to the log (a model server's failure is logged where it is put in context).
-  if (out.status === 500) console.error("unhandled error", err);
-  else if (out.status === 503) console.error(`misconfigured: ${(err as Error).message}`);
+  if (out.status === 500) console.error(`unhandled error: ${printable(err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
+  else if (out.status === 503) console.error(`misconfigured: ${printable((err as Error).message)}`);
   return c.json(out.body, out.status, out.headers);
 }

@@ -24,7 +24,8 @@ import { upstreamError } from "../backends/upstream-error.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { httpError } from "../http/errors.js";
-import { findRouter } from "../predictor/registry.js";
+import { modelNotFound } from "../predictor/predict.js";
+import { findRouter, knownModel } from "../predictor/registry.js";
 import { type BudgetHome, type OnlineAccount, accountOf } from "../tenants/account.js";
 import { refusalError } from "../tenants/budget-error.js";
 import { type FixedPlan, type PromptPlan, type RoundsPlan, planBestOfK, planRoute, plannedUnits } from "./plan.js";
@@ -72,6 +73,7 @@ export async function serveOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const account = accountOf(env, home);
   const greedy = req.params.temperature !== undefined && req.params.temperature < GREEDY_TEMPERATURE;
   const router = await findRouter(env, req.model);
+  if (!router && !(await knownModel(env, req.model))) throw modelNotFound(req.model);
   // Hidden states are read (a prefill per prompt) when a prediction decides: always for a router, else unless pinned or greedy.
   const predicts = router !== null || !(req.pinned || greedy);
   const prefillEach = predicts ? config.PREFILL_UNITS : 0;

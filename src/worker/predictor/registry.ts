@@ -14,6 +14,7 @@ import weakBinaryManifest from "../../../models/predictors/weak-binary.manifest.
 import weakBinary from "../../../models/predictors/weak-binary.onnx";
 import routeManifest from "../../../models/predictors/route.manifest.json";
 import route from "../../../models/predictors/route.onnx";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { type PredictorManifest, PredictorManifestSchema } from "../../core/predictor/manifest.js";
 import { EdgePredictor } from "./runtime-web.js";
@@ -57,6 +58,17 @@ export async function findPredictor(env: Env, opts: { name?: string; lmModel?: s
 /** The router named `name` (a request's `model` when it asks allot to route); null if none. */
 export async function findRouter(env: Env, name: string): Promise<Predictor | null> {
   return (await catalog(env)).find((s) => s.manifest.route && s.manifest.name === name) ?? null;
+}
+
+/**
+ * Whether a client may name `model`: a predictor reads its hidden states or a router has
+ * its name, or the deployment names it (LM_MODEL, LM_URLS, LM_MODELS). Anything else is
+ * refused before any LM call, so a made-up name never reaches the servers.
+ */
+export async function knownModel(env: Env, model: string): Promise<boolean> {
+  const s = settings(env);
+  if (model === s.LM_MODEL || s.LM_URLS?.has(model) || s.LM_MODELS?.some((re) => re.test(model))) return true;
+  return (await servedModels(env)).some((m) => m.id === model);
 }
 
 /** The models a client may name: each LM with a predictor, and each router. */

@@ -7,6 +7,9 @@ import type { AppEnv, Env } from "../env.js";
 import { errorDoc as errors } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { type Prediction, choosePredictor, marginalsOf, predict } from "../predictor/predict.js";
+import { settings } from "../config.js";
+import { refusalError } from "../tenants/budget-error.js";
+import { tenantLedger } from "../tenants/lookup.js";
 
 /** Queries per stateless allocate request; larger batches belong in the CLI or the batch API. */
 export const MAX_ALLOCATE_QUERIES = 10_000;
@@ -52,7 +55,24 @@ async function resolvePredicted(env: Env, req: AllocateRequest, authorization: s
     const q = req.queries[i];
     return q.hidden !== undefined ? { hidden: q.hidden } : { prompt: q.prompt! };
   });
-  const predictions = await predict(env, shipped, inputs, (k, kind) => `queries[${needed[k]}].${kind}`);
+  // Each prompt's hidden state is a prefill on the LM, inside the tenant's budget: reserved
+  // before any LM work (refused when the budget has no room), charged once read.
+  const prompts = inputs.filter((x) => "prompt" in x).length;
+  const units = prompts * settings(env).PREFILL_UNITS;
+  const book = tenantLedger(env, tenant);
+  let reservation: string | null = null;
+  if (units > 0) {
+    const r = await book.reserve(units);
+    if (!r.ok) throw refusalError(tenant, r, `reading ${prompts} prompts' hidden states`);
+    reservation = r.id;
+  }
+  let predictions: Prediction[];
+  try {
+    predictions = await predict(env, shipped, inputs, (k, kind) => `queries[${needed[k]}].${kind}`);
+    if (reservation) await book.commitTo(reservation, units);
+  } finally {
+    if (reservation) await book.releaseBatch(reservation);
+  }
   const queries: AllocateQuery[] = [...req.queries];
   needed.forEach((i, k) => {
     const { prompt: _p, hidden: _h, ...rest } = req.queries[i];

@@ -1,5 +1,5 @@
-import { choosePredictor } from "../predictor/predict.js";
-import { findRouter } from "../predictor/registry.js";
+import { choosePredictor, modelNotFound } from "../predictor/predict.js";
+import { findRouter, knownModel } from "../predictor/registry.js";
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { requireTenant } from "../auth/middleware.js";
@@ -58,7 +58,10 @@ batches.openapi(
         throw new Invalid({ message: `a cascade needs the router's fitted prior_strength; ${router.manifest.name} has none (retrain it with allot train-route)`, param: "allocation" });
       }
       allocation ??= router.manifest.prior_strength !== undefined ? "waves" : "learned";
-    } else if (allocation !== "uniform") {
+    } else if (allocation === "uniform") {
+      const model = spec.model ?? settings(c.env).LM_MODEL;
+      if (!(await knownModel(c.env, model))) throw modelNotFound(model);
+    } else {
       const predictor = await choosePredictor(c.env, spec);
       const wavesReady = predictor.manifest.kind !== "bernoulli" || predictor.manifest.prior_strength !== undefined;
       if (allocation === "waves" && !wavesReady) {

@@ -5,9 +5,10 @@ import { Invalid, Misconfigured, NotFound } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { PredictorManifestSchema } from "../../core/predictor/manifest.js";
+import { hiddenStates } from "../predictor/predict.js";
 import { catalog } from "../predictor/registry.js";
 import { EdgePredictor } from "../predictor/runtime-web.js";
-import { PREDICTOR_NAME, deletePredictor, putPredictor } from "../predictor/store.js";
+import { PREDICTOR_NAME, deletePredictor, putPredictor, sha256Hex } from "../predictor/store.js";
 
 /** What a published predictor's outputs may differ from its fixtures by: float32 inference against the trainer's float64. */
 const PARITY_TOLERANCE = 1e-4;
@@ -59,21 +60,23 @@ function base64Bytes(text: string): Uint8Array {
   }
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /**
  * Checks an upload the way the gateway will use it: the ONNX is the manifest's (sha256),
  * onnxruntime-web opens it, it takes the manifest's input size and gives its output
  * width, and it reproduces the trainer's outputs on the parity fixtures.
  */
-async function validated(name: string, upload: z.infer<typeof Upload>): Promise<Uint8Array> {
+async function validated(env: Env, name: string, upload: z.infer<typeof Upload>): Promise<Uint8Array> {
   const { manifest, parity } = upload;
   const bad = (message: string, param: string) => new Invalid({ message, param });
   if (manifest.name !== name) throw bad(`the manifest names "${manifest.name}", the URL "${name}"`, "manifest.name");
+  const size = JSON.stringify(manifest).length;
+  if (size > MAX_MANIFEST_BYTES) throw bad(`the manifest is ${size} bytes of JSON; at most ${MAX_MANIFEST_BYTES} are taken`, "manifest");
   if (manifest.lm.hidden_size !== manifest.input_size) throw bad(`input_size ${manifest.input_size} is not the LM's hidden_size ${manifest.lm.hidden_size}`, "manifest.input_size");
+  const served = await servedWidth(env, manifest.lm.model);
+  if (served && served.width !== manifest.input_size) {
+    throw bad(`${manifest.lm.model}'s hidden states are ${served.width} wide (${served.from}); this predictor takes ${manifest.input_size}: it would fail every request for ${manifest.lm.model}`, "manifest.input_size");
+  }
   const onnx = base64Bytes(upload.onnx);
   const sha = await sha256Hex(onnx);
   if (sha !== manifest.sha256) throw bad(`the ONNX's sha256 is ${sha}, the manifest says ${manifest.sha256}: not the model this manifest describes`, "onnx");
@@ -100,6 +103,24 @@ async function validated(name: string, upload: z.infer<typeof Upload>): Promise<
     });
   });
   return onnx;
+}
+
+/** A manifest's JSON at most: it is read on every listing, and its free-form fields (training, metrics) must stay small. */
+const MAX_MANIFEST_BYTES = 64 * 1024;
+
+/**
+ * How wide `model`'s hidden states are: what its hidden-state server returns for a short
+ * prompt (the truth), else what the predictors already serving it take (the one being
+ * replaced among them); null when neither can say.
+ */
+async function servedWidth(env: Env, model: string): Promise<{ width: number; from: string } | null> {
+  try {
+    const [h] = await hiddenStates(env, model, ["1"]);
+    return { width: h.length, from: "what its hidden-state server returns" };
+  } catch {
+    const sibling = (await catalog(env)).find((p) => p.manifest.lm.model === model);
+    return sibling ? { width: sibling.manifest.input_size, from: `what predictor ${sibling.manifest.name} takes` } : null;
+  }
 }
 
 function bucket(env: Env): R2Bucket {
@@ -135,7 +156,7 @@ predictors.openapi(
     const { name } = c.req.valid("param");
     const r2 = bucket(c.env);
     const upload = c.req.valid("json");
-    const onnx = await validated(name, upload);
+    const onnx = await validated(c.env, name, upload);
     await putPredictor(r2, upload.manifest, onnx, upload.parity);
     return c.json(summary({ manifest: upload.manifest, source: "published", model: async () => onnx }), 201);
   },

@@ -107,8 +107,8 @@ export class BudgetShard extends DurableObject<Env> {
   private grant: { online: OnlineView; keys: Map<string, ArrayBuffer> } | null = null;
   private reportedAt = 0;
   private reporting: Promise<void> | null = null;
-  /** Units charged since the last report, and the spend rate measured over reports (units a second). */
-  private spentSince = 0;
+  /** Units asked for (held by begins and steps) since the last report, and the rate measured over reports (units a second). */
+  private askedSince = 0;
   private rate = 0;
   /** The last report's block is smaller than the shard asked for: the budget's limit is near. */
   private cut = false;
@@ -186,10 +186,13 @@ export class BudgetShard extends DurableObject<Env> {
         this.sql.exec("UPDATE state SET unflushed = 0, block_total = ?", total);
       }
     }
-    // About a second of spend (at least a report interval's) beyond what holds promise, and what the asking request needs.
+    // About a second of what requests ask for (at least a report interval's) beyond what holds
+    // promise, and what the asking request needs: requests hold what their next round draws,
+    // so what they ask is what they are about to spend.
     const elapsed = Math.max(this.every, now - this.reportedAt);
-    if (this.reportedAt > 0) this.rate = 0.5 * this.rate + 0.5 * ((this.spentSince * 1000) / elapsed);
-    this.spentSince = 0;
+    const measured = (this.askedSince * 1000) / elapsed;
+    this.rate = this.reportedAt > 0 ? 0.5 * this.rate + 0.5 * measured : measured;
+    this.askedSince = 0;
     const atLeast = this.held(now);
     const keep = round(atLeast + (idle ? 0 : extra + this.rate * Math.max(1, this.every / 1000)));
     const g = await tenantLedger(this.env, s.tenant).report({ shard: s.shard, block: s.block, keep, atLeast, sent });
@@ -252,7 +255,6 @@ export class BudgetShard extends DurableObject<Env> {
     if (take <= 0) return 0;
     this.sql.exec("UPDATE hold SET charged = ?, units = MAX(units, ?) WHERE id = ?", round(h.charged + take), round(h.charged + take), id);
     this.sql.exec("UPDATE state SET unflushed = ROUND(unflushed + ?, 9)", take);
-    this.spentSince += take;
     return take;
   }
 
@@ -293,6 +295,7 @@ export class BudgetShard extends DurableObject<Env> {
     const { least, want } = boundsFor(online, req);
     const [atLeast, wanted] = [round(req.prompts * least), round(req.prompts * want)];
     this.lastBegin = now;
+    this.askedSince += wanted;
     for (let asked = false; ; asked = true) {
       // A hold is made only while no report is in flight, in the same turn as the check (no
       // await between): a report sent meanwhile would not count it, and concurrent requests
@@ -323,6 +326,7 @@ export class BudgetShard extends DurableObject<Env> {
     const target = round(spent + need);
     let h = this.hold(id);
     if (!h) return null;
+    this.askedSince += Math.max(0, target - h.units);
     this.chargeHold(id, h, spent);
     h = this.hold(id)!;
     const live = h.ended_at === null && h.expires_at > this.clock();

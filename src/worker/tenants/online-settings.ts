@@ -30,18 +30,18 @@ export const invalidFor = (o: Online, req: BeginRequest): "units" | "rounds" | n
   req.pinned !== null && req.pinned > o.max_units ? "units" : req.rounds !== null && req.rounds > o.max_rounds ? "rounds" : null;
 
 /**
- * Units per prompt a request must hold (least), is expected to spend (want) and could
- * spend at most (most), each with its prefill: its pinned units; else from the tenant's
- * min_units (1 under greedy decoding; at least the cheapest sample's `unitCost`) to its
- * max_units (1 under greedy decoding without routing), expecting the tenant's target.
- * A request reserves what it expects and tops up as it goes, so requests in flight hold
- * about what they spend, not their caps.
+ * Units per prompt a request holds when it begins (least, which is also what its first
+ * round needs: one sample, or its pinned units, or the cheapest sample's `unitCost`,
+ * after its prefill) and could spend at most (most: its pinned units, else the tenant's
+ * max_units; 1 under greedy decoding without routing). A request holds only what its
+ * next round draws and tops up before each round (TenantLedger.step), so requests in
+ * flight hold about what they spend, never their caps: a budget is refused only when
+ * what is used and truly in flight leaves no room.
  */
 export function boundsFor(o: Online, req: BeginRequest): { least: number; want: number; most: number } {
   const least = req.pinned ?? Math.max(req.greedy ? 1 : o.min_units, req.unitCost);
   const most = req.pinned ?? (req.greedy && req.unitCost === 1 ? 1 : Math.max(least, o.max_units));
-  const want = Math.min(most, Math.max(least, Math.ceil(o.target_units)));
-  return { least: req.prefill + least, want: req.prefill + want, most: req.prefill + most };
+  return { least: req.prefill + least, want: req.prefill + least, most: req.prefill + most };
 }
 
 /** What a request refused before any work records. */
