@@ -54,22 +54,41 @@ export const EarnedSchema = z
   })
   .openapi("Earned");
 
+/**
+ * The counters a tenant's rollups sum (tenants/rollups.ts), one row each: what it counts,
+ * whether the console's points show it as it is (`point`), and the Prometheus counter
+ * that exposes its all-time total (`prometheus`). The rollups, the usage points' schema and
+ * /metrics are derived from this table.
+ */
+export const COUNTERS = {
+  requests: { doc: "online requests, whatever their status", point: true },
+  ok: { doc: "served (2xx)", point: true },
+  refused: { doc: "429: the budget (spent, or held by requests in flight) or a rate", point: true },
+  rejected: { doc: "other 4xx", point: true },
+  failed: { doc: "5xx: the LM or the reward model failed", point: true },
+  prompts: { doc: "prompts in online requests", point: true, prometheus: "allot_prompts_total" },
+  units: { doc: "units charged online: samples at their model's cost, and prefills", point: true },
+  batch_units: { doc: "units charged by batches", point: true },
+  samples: { doc: "samples drawn for online requests", point: false, prometheus: "allot_samples_total" },
+  rounds: { doc: "rounds of sampling of online requests", point: false },
+  priced: { doc: "requests whose spend the price decided", point: false },
+  price_sum: { doc: "the price summed over those", point: false },
+  lm_retries: { doc: "LM, hidden-state and reward calls retried (online)", point: true, prometheus: "allot_lm_retries_total" },
+  lm_errors: { doc: "LM, hidden-state and reward calls that failed after their retries (online)", point: true, prometheus: "allot_lm_errors_total" },
+  added_sum: { doc: "latency allot added, summed (ms)", point: false },
+  lm_sum: { doc: "time waiting on the LM, summed (ms)", point: false },
+} as const satisfies Record<string, { doc: string; point: boolean; prometheus?: string }>;
+export type Counter = keyof typeof COUNTERS;
+/** The counters a usage point shows as they are. */
+export const POINT_COUNTERS = (Object.keys(COUNTERS) as Counter[]).filter((k) => COUNTERS[k].point);
+
 export const UsagePointSchema = z.object({
   t: z.string().describe("start of the bucket (ISO 8601, UTC)"),
-  requests: z.int(),
-  ok: z.int(),
-  refused: z.int().describe("429: over budget"),
-  rejected: z.int().describe("other 4xx"),
-  failed: z.int().describe("5xx: the LM or the reward model failed"),
-  prompts: z.int(),
-  units: z.number().describe("units charged online"),
-  batch_units: z.number().describe("units charged by batches"),
+  ...(Object.fromEntries(POINT_COUNTERS.map((k) => [k, z.number().describe(COUNTERS[k].doc)])) as Record<(typeof POINT_COUNTERS)[number], z.ZodNumber>),
   samples_per_request: z.number().nullable(),
   rounds_per_request: z.number().nullable(),
   price: z.number().nullable().describe("mean price over the requests it decided"),
   target: z.number().nullable().describe("the online target (units per request) in force"),
-  lm_retries: z.int(),
-  lm_errors: z.int(),
   added_ms: Quantiles.describe("latency allot added (total − time waiting on the LM)"),
   lm_ms: Quantiles.describe("time waiting on the LM, hidden-state and reward calls"),
 });

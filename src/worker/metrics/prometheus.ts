@@ -4,6 +4,7 @@
  * escaped as the format requires. Pure.
  */
 import type { Lifetime } from "../tenants/rollups.js";
+import { COUNTERS, type Counter } from "../../core/contracts/metrics.js";
 import { LATENCY_BOUNDS_MS } from "../../core/metrics/histogram.js";
 
 export interface TenantMetrics {
@@ -38,16 +39,17 @@ export function prometheusText(tenants: readonly TenantMetrics[]): string {
       }),
     ),
   );
-  family("allot_prompts_total", "counter", "Prompts in online requests.", each((t) => [`allot_prompts_total${labels({ tenant: t.id })} ${t.lifetime.prompts}`]));
+  // The counters the one table (contracts/metrics.ts COUNTERS) names a Prometheus family for.
+  for (const [k, c] of Object.entries(COUNTERS) as [Counter, (typeof COUNTERS)[Counter]][]) {
+    if (!("prometheus" in c)) continue;
+    family(c.prometheus, "counter", `${c.doc[0].toUpperCase()}${c.doc.slice(1)}.`, each((t) => [`${c.prometheus}${labels({ tenant: t.id })} ${t.lifetime[k]}`]));
+  }
   family(
     "allot_units_total",
     "counter",
     "Units charged, online and by batches.",
     each((t) => [`allot_units_total${labels({ tenant: t.id, kind: "online" })} ${t.lifetime.units}`, `allot_units_total${labels({ tenant: t.id, kind: "batch" })} ${t.lifetime.batch_units}`]),
   );
-  family("allot_samples_total", "counter", "Samples drawn for online requests.", each((t) => [`allot_samples_total${labels({ tenant: t.id })} ${t.lifetime.samples}`]));
-  family("allot_lm_retries_total", "counter", "LM, hidden-state and reward calls retried (online).", each((t) => [`allot_lm_retries_total${labels({ tenant: t.id })} ${t.lifetime.lm_retries}`]));
-  family("allot_lm_errors_total", "counter", "LM, hidden-state and reward calls that failed after their retries (online).", each((t) => [`allot_lm_errors_total${labels({ tenant: t.id })} ${t.lifetime.lm_errors}`]));
   const histogram = (name: string, help: string, pick: (l: Lifetime) => { h: readonly number[]; sum: number }) =>
     family(
       name,

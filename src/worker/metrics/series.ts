@@ -1,5 +1,5 @@
 /** Rollups (tenants/rollups.ts) as the JSON the console plots. Pure. */
-import type { UsagePointSchema } from "../../core/contracts/metrics.js";
+import { POINT_COUNTERS, type UsagePointSchema } from "../../core/contracts/metrics.js";
 import type { z } from "@hono/zod-openapi";
 import type { Rollup } from "../tenants/rollups.js";
 import { quantile } from "../../core/metrics/histogram.js";
@@ -11,20 +11,11 @@ const ms = (x: number | null) => (x === null ? null : round(x, 1));
 export function pointOf(t: number, r: Rollup): z.infer<typeof UsagePointSchema> {
   return {
     t: new Date(t).toISOString(),
-    requests: r.requests,
-    ok: r.ok,
-    refused: r.refused,
-    rejected: r.rejected,
-    failed: r.failed,
-    prompts: r.prompts,
-    units: r.units,
-    batch_units: r.batch_units,
+    ...(Object.fromEntries(POINT_COUNTERS.map((k) => [k, r[k]])) as Record<(typeof POINT_COUNTERS)[number], number>),
     samples_per_request: ratio(r.samples, r.ok),
     rounds_per_request: ratio(r.rounds, r.ok),
     price: ratio(r.price_sum, r.priced),
     target: r.target,
-    lm_retries: r.lm_retries,
-    lm_errors: r.lm_errors,
     added_ms: { p50: ms(quantile(r.added, 0.5)), p99: ms(quantile(r.added, 0.99)) },
     lm_ms: { p50: ms(quantile(r.lm, 0.5)), p99: ms(quantile(r.lm, 0.99)) },
   };

@@ -6,36 +6,20 @@
  * Storage only: the Durable Object serialises the calls.
  */
 import type { RequestRecord, Step } from "../../core/contracts/metrics.js";
-import { STEPS } from "../../core/contracts/metrics.js";
+import { COUNTERS, type Counter, STEPS } from "../../core/contracts/metrics.js";
 import { type EarnedSums, addEarned, calibrationBin, emptyCalibration, emptyEarned, type CalibrationBins } from "../../core/metrics/earned.js";
 import { type Histogram, addHistograms, emptyHistogram, observe } from "../../core/metrics/histogram.js";
 
 export const MINUTE_RETENTION_MS = 86_400_000;
 export const HOUR_RETENTION_MS = 92 * 86_400_000;
 
-export interface Rollup {
-  requests: number;
-  ok: number;
-  refused: number;
-  rejected: number;
-  failed: number;
-  prompts: number;
-  units: number;
-  batch_units: number;
-  samples: number;
-  rounds: number;
-  priced: number;
-  price_sum: number;
+/** A rollup: every counter of the one table (contracts/metrics.ts COUNTERS), and what does not sum (the target in force, histograms, what allot earned). */
+export type Rollup = Record<Counter, number> & {
   target: number | null;
-  lm_retries: number;
-  lm_errors: number;
   added: Histogram;
   lm: Histogram;
-  /** Σ of the latencies the histograms count (ms), for Prometheus's _sum. */
-  added_sum: number;
-  lm_sum: number;
   earned: EarnedSums;
-}
+};
 
 /** The all-time row also counts requests per route and status, and the live calibration per predictor. */
 export interface Lifetime extends Rollup {
@@ -43,52 +27,23 @@ export interface Lifetime extends Rollup {
   calibration: Record<string, CalibrationBins>;
 }
 
+const COUNTER_NAMES = Object.keys(COUNTERS) as Counter[];
+
 export const emptyRollup = (): Rollup => ({
-  requests: 0,
-  ok: 0,
-  refused: 0,
-  rejected: 0,
-  failed: 0,
-  prompts: 0,
-  units: 0,
-  batch_units: 0,
-  samples: 0,
-  rounds: 0,
-  priced: 0,
-  price_sum: 0,
+  ...(Object.fromEntries(COUNTER_NAMES.map((k) => [k, 0])) as Record<Counter, number>),
   target: null,
-  lm_retries: 0,
-  lm_errors: 0,
   added: emptyHistogram(),
   lm: emptyHistogram(),
-  added_sum: 0,
-  lm_sum: 0,
   earned: emptyEarned(),
 });
 
 /** a + b; the target is b's (the later) where it has one. */
 export function addRollups(a: Rollup, b: Rollup): Rollup {
-  const sum = (k: keyof Rollup) => (a[k] as number) + (b[k] as number);
   return {
-    requests: sum("requests"),
-    ok: sum("ok"),
-    refused: sum("refused"),
-    rejected: sum("rejected"),
-    failed: sum("failed"),
-    prompts: sum("prompts"),
-    units: sum("units"),
-    batch_units: sum("batch_units"),
-    samples: sum("samples"),
-    rounds: sum("rounds"),
-    priced: sum("priced"),
-    price_sum: sum("price_sum"),
+    ...(Object.fromEntries(COUNTER_NAMES.map((k) => [k, a[k] + b[k]])) as Record<Counter, number>),
     target: b.target ?? a.target,
-    lm_retries: sum("lm_retries"),
-    lm_errors: sum("lm_errors"),
     added: addHistograms(a.added, b.added),
     lm: addHistograms(a.lm, b.lm),
-    added_sum: sum("added_sum"),
-    lm_sum: sum("lm_sum"),
     earned: addEarned(a.earned, b.earned),
   };
 }
