@@ -309,8 +309,9 @@ export class BudgetShard extends DurableObject<Env> {
         await this.wake();
         return { ...this.grant!.online, invalid: null, reservation: { ok: true, id, units } };
       }
-      // Near the limit (the ledger gave less than asked), or the ledger unreachable: the ledger decides, exactly.
-      if (asked && this.cut) return tenantLedger(this.env, tenant).begin(req);
+      // One report for more did not make room (the limit is near, or requests beside this
+      // one took what it won): the ledger decides, exactly, as without shards.
+      if (asked) return tenantLedger(this.env, tenant).begin(req);
       const reached = await this.report(wanted).then(
         () => true,
         () => false,

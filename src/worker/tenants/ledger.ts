@@ -42,6 +42,8 @@ export class TenantLedger extends DurableObject<Env> {
   private readonly batchLog: BatchLog;
   private readonly rollups: Rollups;
   private readonly calls: Record<Call, number> = { admit: 0, begin: 0, step: 0, renew: 0, finish: 0, release: 0, report: 0 };
+  /** When begin last made the shards give back parked units (wall time). */
+  private syncedAt = 0;
   /** Requests waiting for units that requests in flight hold: woken whenever units come back. */
   private readonly waiters = new Set<() => void>();
   /** Tests move this object's clock (runInDurableObject); in service it is the wall clock. */
@@ -280,8 +282,10 @@ export class TenantLedger extends DurableObject<Env> {
       }
       // Units parked in budget shards' blocks are not in flight: the shards report now, and
       // blocks this near the limit shrink to what their requests hold (Budget.resize).
-      if (!synced && this.budget.blocksHeld(now) > 0) {
+      // (At most once a report interval: under a burst, one sync serves every waiting request.)
+      if (!synced && this.budget.blocksHeld(now) > 0 && Date.now() - this.syncedAt >= settings(this.env).LEDGER_REPORT_MS) {
         synced = true;
+        this.syncedAt = Date.now();
         await this.syncShards();
         continue;
       }
