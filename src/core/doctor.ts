@@ -136,7 +136,8 @@ async function tryCall<R>(url: string, apiKey: string | undefined, role: "sampli
   try {
     return { ok: true, value: await runCall({ url, apiKey, role }, call, policy) };
   } catch (e) {
-    if (e instanceof Misconfigured) return { ok: false, message: e.reason, setting: e.setting };
+    // The finding names the setting at its end: the message need not start with it too.
+    if (e instanceof Misconfigured) return { ok: false, message: e.setting && e.reason.startsWith(`${e.setting}: `) ? e.reason.slice(e.setting.length + 2) : e.reason, setting: e.setting };
     if (isUpstream(e) || e instanceof AllotError) return { ok: false, message: `${call.path}: ${e.reason}`, setting: null };
     if (e instanceof Error) return { ok: false, message: `${call.path}: ${e.message}`, setting: null };
     throw e;
@@ -218,14 +219,14 @@ export async function runDoctor(input: DoctorInput): Promise<Finding[]> {
       const tried = await tryCall(url, cfg.apiKey, "hidden states", call, policy);
       if (!tried.ok) {
         add("error", "hidden states", url, model, `${form === "chat" ? "a conversation's" : "a prompt's"} hidden state: ${tried.message}`, tried.setting ?? setting);
-        continue;
+        break; // the other form would fail the same way
       }
       const h = tried.value[0];
       if (of.length === 0) add("ok", "hidden states", url, model, `${describe(id)}: width ${h.length}, norm ${l2(h).toFixed(2)}; no predictor reads ${model} yet (allot collect trains one on exactly these)`);
       for (const p of of) {
         const why = h.length === 3 * p.input_size ? `${h.length} values, three times the ${p.input_size} it takes: SGLang with EAGLE3 speculative decoding returns three layers' states concatenated; read hidden states from a server without --speculative-algorithm` : h.length !== p.input_size ? `${h.length} values, while it takes ${p.input_size}` : normMismatch(h, p.hidden_norm);
         if (why) add("error", "hidden states", url, model, `predictor ${p.name} (${form}): ${why}`, setting);
-        else add("ok", "hidden states", url, model, `predictor ${p.name} (${form}): width ${h.length}, norm ${l2(h).toFixed(2)}${p.hidden_norm ? ` (trained on ${p.hidden_norm.min.toFixed(2)}–${p.hidden_norm.max.toFixed(2)})` : ""}`);
+        else add("ok", "hidden states", url, model, `${describe(id)}: predictor ${p.name} (${form}): width ${h.length}, norm ${l2(h).toFixed(2)}${p.hidden_norm ? ` (trained on ${p.hidden_norm.min.toFixed(2)}–${p.hidden_norm.max.toFixed(2)})` : ""}`);
       }
     }
     if (out.length === before) add("ok", "hidden states", url, model, `${describe(id)}`);
@@ -237,8 +238,7 @@ export async function runDoctor(input: DoctorInput): Promise<Finding[]> {
       if (!names.hidden.startsWith("vllm")) add("error", "hidden states", url, model, `${describe(id)} is vLLM, but HIDDEN_STATES=${names.hidden}`, "HIDDEN_STATES");
       else if (compareVersions(id.version, "0.11.1") < 0) {
         add("warn", "hidden states", url, model, `${describe(id)}: /pooling ignores the task and pools every token (encode; softmax over the hidden dimension on 0.10.1–0.11.0), and renders conversations without the generation prompt: allot reads the last row, and a predictor trained with allot collect on this server matches it, but vLLM ≥ 0.11.1 gives the LAST-pooled state (docs/backends.md)`);
-      } else if (compareVersions(id.version, "0.21.0") >= 0) add("ok", "hidden states", url, model, `${describe(id)}: one pooling task per server; allot asks for embed`);
-      else add("ok", "hidden states", url, model, `${describe(id)}: allot asks /pooling for the embed task`);
+      }
     }
     if (id.kind === "sglang") await checkSglang(id, url, model);
   }
