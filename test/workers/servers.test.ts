@@ -15,7 +15,7 @@ import { lmConfig } from "../../src/worker/backends/config.js";
 import { forgetFaults } from "../../src/worker/backends/seen.js";
 import type { Env } from "../../src/worker/env.js";
 import { httpError } from "../../src/worker/http/errors.js";
-import { forForm, hiddenStates, predict, predictOrDefault } from "../../src/worker/predictor/predict.js";
+import { defaultUnits, forForm, hiddenStates, predict, predictOrDefault } from "../../src/worker/predictor/predict.js";
 import { findPredictor } from "../../src/worker/predictor/registry.js";
 import { ADMIN, call, newTenant } from "./support.js";
 import strongBinaryModel from "../../models/predictors/strong-binary.onnx";
@@ -197,6 +197,8 @@ describe("chat hidden states are read as the predictors were trained", () => {
     expectMisconfigured(await caught(forForm(env, acme, "chat")), null, /allot collect --chat/);
     const out = await predictOrDefault(env, acme, [{ messages: ask }], () => "messages");
     expect("unpredicted" in out).toBe(true);
+    // What the planning then serves: the tenant's target, within its bounds.
+    expect([defaultUnits({ min_units: 1, max_units: 16, target_units: 3.6 }), defaultUnits({ min_units: 5, max_units: 16, target_units: 4 }), defaultUnits({ min_units: 1, max_units: 2, target_units: 4 })]).toEqual([4, 5, 2]);
     expect((await call("/admin/predictors/acme-prompt", { method: "DELETE", headers: ADMIN })).status).toBe(204);
   });
 });

@@ -45,6 +45,9 @@ export async function runCollect(args: string[]): Promise<void> {
     "api-key": { type: "string" },
   });
   if (!f.prompts || !f.out) throw new CliError("--prompts and --out are required");
+  if (f["reward-label"] !== undefined && !/^(-?\d{1,3}|[\w .:/-]{1,64})$/.test(String(f["reward-label"]))) {
+    throw new CliError(`--reward-label must be a label index (0, 1, …; -1 is the last) or a label name, got ${JSON.stringify(f["reward-label"])}`);
+  }
   const controller = new AbortController();
   process.once("SIGINT", () => {
     process.stderr.write("\nstopping after the requests in flight (their results are kept); run the same command to resume\n");
