@@ -18,16 +18,21 @@ $A prompts --split train --count 2000 --seed 1 > data/train.jsonl
 $A prompts --split validation --count 400 --seed 2 > data/validation.jsonl
 $A prompts --split test --count 1000 --seed 3 > data/test.jsonl
 
-# name  model  reward; arguments, if any, pick which to build (e.g. strong-binary strong-graded)
+# name  model  reward  [chat]; arguments, if any, pick which to build (e.g. strong-binary strong-graded).
+# The -chat predictors are trained on conversations (collect --chat: the prompt as the
+# user's message, its hidden state through the chat template with the generation prompt)
+# and serve chat requests; the others serve prompts.
 ONLY=" $* "
-for spec in "strong-binary strong verifier-binary" "strong-graded strong verifier-graded" "weak-binary weak verifier-binary"; do
-  read -r name model reward <<< "$spec"
+for spec in "strong-binary strong verifier-binary" "strong-graded strong verifier-graded" "weak-binary weak verifier-binary" \
+            "strong-binary-chat strong verifier-binary chat" "strong-graded-chat strong verifier-graded chat" "weak-binary-chat weak verifier-binary chat"; do
+  read -r name model reward form <<< "$spec"
   [ -z "$*" ] || [[ "$ONLY" == *" $name "* ]] || continue
+  CHAT=""; [ "$form" = chat ] && CHAT="--chat"
   # From scratch: collect would otherwise resume an old dataset, which is wrong when the
   # model behind the same name has been retrained.
   rm -f "data/$name-"*.jsonl "data/$name-"*.jsonl.meta.json
   for split in train validation test; do
-    $A collect --prompts "data/$split.jsonl" --out "data/$name-$split.jsonl" --lm "$LM" --model "$model" --reward "$reward"
+    $A collect --prompts "data/$split.jsonl" --out "data/$name-$split.jsonl" --lm "$LM" --model "$model" --reward "$reward" $CHAT
   done
   $A train --train "data/$name-train.jsonl" --validation "data/$name-validation.jsonl" --out "models/predictors/$name"
   $A eval --data "data/$name-test.jsonl" --predictor "models/predictors/$name" --out "reports/$name"
@@ -43,4 +48,13 @@ if [ -z "$*" ] || [[ "$ONLY" == *" route "* ]]; then
     --cost-basis "a strong sample takes 2.9× a weak one's time at full batches (npm run bench:lm, 64 prompts × n = 32: 3,506 vs 10,102 samples/s), rounded up to whole units" \
     --out models/predictors/route
   $A eval --data weak=data/weak-binary-test.jsonl,strong=data/strong-binary-test.jsonl --predictor models/predictors/route --out reports/route
+fi
+# The router for conversations: the same, on the -chat datasets.
+if [ -z "$*" ] || [[ "$ONLY" == *" route-chat "* ]]; then
+  $A train-route --train weak=data/weak-binary-chat-train.jsonl,strong=data/strong-binary-chat-train.jsonl \
+    --validation weak=data/weak-binary-chat-validation.jsonl,strong=data/strong-binary-chat-validation.jsonl \
+    --costs weak=1,strong=3 --input weak \
+    --cost-basis "a strong sample takes 2.9× a weak one's time at full batches (npm run bench:lm, 64 prompts × n = 32: 3,506 vs 10,102 samples/s), rounded up to whole units" \
+    --out models/predictors/route-chat
+  $A eval --data weak=data/weak-binary-chat-test.jsonl,strong=data/strong-binary-chat-test.jsonl --predictor models/predictors/route-chat --out reports/route-chat
 fi

@@ -167,7 +167,8 @@ export class Misconfigured extends AllotError {
   readonly retryable = false;
   /** The setting or binding to change, when one is to blame. */
   readonly setting: string | null;
-  constructor(o: Common & { readonly setting: string | null }) {
+  /** `reason`, when given, is what a caller is told: the message without a server's address. */
+  constructor(o: Common & { readonly setting: string | null; readonly reason?: string }) {
     super(o);
     this.setting = o.setting;
   }

@@ -26,7 +26,7 @@ describe("parseSettings", () => {
       LM_ATTEMPTS: 5,
       LM_MAX_IN_FLIGHT: 96,
       HIDDEN_STATES: "vllm-pooling",
-      REWARD_MODEL: "verifier-binary",
+      // No REWARD_MODEL, REWARD_URL or HIDDEN_STATES_URL: no default stands in for a server (issue #23).
       REWARDS: "vllm-pooling",
       ONLINE_LEASE_SECONDS: 30,
       ONLINE_WAIT_MS: 2000,
@@ -46,6 +46,7 @@ describe("parseSettings", () => {
 
   it("reads each kind of value: integers (0 where it means something), URLs without trailing slashes, model=url lists, origins, protocols", () => {
     const s = parseSettings({
+      REWARD_LABEL: "LABEL_1",
       BATCH_RETENTION_SECONDS: "3600",
       PREDICTOR_CACHE_SECONDS: "0",
       LM_TIMEOUT_MS: 2000, // wrangler.toml may write a number unquoted
@@ -58,6 +59,8 @@ describe("parseSettings", () => {
     });
     expect(s).toMatchObject({ BATCH_RETENTION_SECONDS: 3600, PREDICTOR_CACHE_SECONDS: 0, LM_TIMEOUT_MS: 2000, LM_URL: "https://vllm.example.internal", HIDDEN_STATES: "sglang-generate", BATCH_PREDICT_PAGE: 5 });
     expect(s.LM_MODEL).toBe("strong"); // empty is unset
+    expect(s.REWARD_LABEL).toEqual({ name: "LABEL_1" });
+    expect(parseSettings({ REWARD_LABEL: "-1" }).REWARD_LABEL).toEqual({ index: -1 });
     expect([...s.LM_URLS!]).toEqual([["weak", "http://10.0.0.5:8000"], ["strong", "http://10.0.0.6:8000"]]);
     expect(s.CORS_ORIGINS).toEqual(["https://app.example", "https://other.example:8443"]);
   });
@@ -74,8 +77,9 @@ describe("parseSettings", () => {
     [{ HIDDEN_STATES_URL: "ftp://pool" }, "HIDDEN_STATES_URL must be an http(s) URL"],
     [{ LM_URLS: "weak" }, "LM_URLS must be model=url pairs"],
     [{ HIDDEN_STATES_URLS: "strong=nowhere" }, "HIDDEN_STATES_URLS must be model=url pairs"],
-    [{ HIDDEN_STATES: "tgi" }, 'HIDDEN_STATES must be one of vllm-pooling, sglang-generate, got "tgi"'],
-    [{ REWARDS: "x" }, "REWARDS must be one of vllm-pooling"],
+    [{ HIDDEN_STATES: "tgi" }, 'HIDDEN_STATES must be one of vllm-pooling, sglang-generate, sglang-generate-last, got "tgi"'],
+    [{ REWARDS: "x" }, "REWARDS must be one of vllm-pooling, vllm-pooling-classify, vllm-pooling-token-classify, vllm-classify, sglang-classify"],
+    [{ REWARD_LABEL: "good?" }, 'REWARD_LABEL must be a label index (0, 1, …; -1 is the last) or a label name'],
     [{ COMPLETIONS: "anthropic" }, "COMPLETIONS must be one of openai"],
     [{ CORS_ORIGINS: "https://app.example/path" }, 'CORS_ORIGINS must be "*" or origins'],
   ])("refuses %j, naming the setting and what it must be", (vars, message) => {

@@ -2,7 +2,7 @@ import { env as workerEnv, exports } from "cloudflare:workers";
 import type { Env } from "../../src/worker/env.js";
 import { BudgetExceeded } from "../../src/core/errors.js";
 import { httpError } from "../../src/worker/http/errors.js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
 
 /** What reading one prompt's hidden state costs (PREFILL_UNITS's default): every request pays it per prompt. */
@@ -303,9 +303,16 @@ describe("POST /v1/chat/completions (OpenAI-compatible, adaptive best-of-k)", ()
     if (hard.body.allot.reward === 1) expect(hard.body.choices[0].message.content).toBe("1023");
     const easy = await chat(t.headers, { messages: ask("12+34=") }, { "x-allot-rounds": "1" });
     expect(hard.body.allot.units).toBeGreaterThan(easy.body.allot.units);
-    // The predictor saw the same prompt through the chat template as through /v1/completions.
-    const plain = await complete(t.headers, { prompt: "345+678=" });
-    expect(hard.body.allot.predicted_success).toBeCloseTo(plain.body.allot.predicted_success!, 5);
+    // The chat was predicted by the chat-form predictor, on the conversation's state as the
+    // server renders it with the generation prompt (what collect --chat trained it on).
+    const pooled = (await (await fetch(`${inject("lmUrl")}/pooling`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "strong", messages: ask("345+678="), task: "embed", add_generation_prompt: true }),
+    })).json()) as { data: { data: number[] }[] };
+    const offline = await call("/v1/allocate", { method: "POST", headers: t.headers, body: JSON.stringify({ budget: 1, max: 1, predictor: "strong-binary-chat", queries: [{ id: "a", hidden: pooled.data[0].data }] }) });
+    const p = ((await offline.json()) as { allocation: { p: number }[] }).allocation[0].p;
+    expect(hard.body.allot.predicted_success).toBeCloseTo(p, 5);
   });
 
   it("streams role, content pieces, finish_reason, usage and [DONE]", async () => {

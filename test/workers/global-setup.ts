@@ -1,15 +1,49 @@
 // Runs in Node before the workers tests: starts the real reference LM server, so the
-// Worker under test talks to it over HTTP exactly as it would to vLLM.
+// Worker under test talks to it over HTTP exactly as it would to vLLM, and stand-ins for
+// the real servers that cannot run here (test/doubles/, following their source), which
+// tests point the gateway's settings at.
 import type { TestProject } from "vitest/node";
 import { startLmServer } from "../../src/node/harness/lm-server.js";
 import { startFaultProxy } from "./fault-proxy.js";
 import { startSglangDouble } from "../doubles/sglang.js";
+import { startVllmDouble } from "../doubles/vllm.js";
 import { DEFAULT_MODELS_DIR, loadModels } from "../../src/node/reference-lm/registry.js";
+
+/** The doubles the workers tests may use, by role. */
+export interface Doubles {
+  /** SGLang before PR #30177, radix cache on: concurrent hidden-state requests get others' rows. */
+  sglang: string;
+  /** The same, started with --disable-radix-cache: a dedicated hidden-state server that is right. */
+  sglangNoCache: string;
+  /** SGLang with PR #30177 (return_hidden_states "last"). */
+  sglangLast: string;
+  /** SGLang with EAGLE3 speculative decoding (3 × d states). */
+  sglangEagle: string;
+  /** SGLang serving the verifier as a reward model (native /classify, /v1/classify). */
+  sglangReward: string;
+  /** vLLM 0.22 (one pooling task per server): a generate instance of "strong". */
+  vllmGenerate: string;
+  /** vLLM 0.15 (every route registered): a generate instance of "strong". */
+  vllmGenerate015: string;
+  /** vLLM 0.22: a pooling instance of "strong" (embed, raw: use_activation false). */
+  vllmPool: string;
+  /** vLLM 0.10.0 and 0.11.0 pooling instances of "strong" (encode: per-token rows). */
+  vllmPool010: string;
+  vllmPool011: string;
+  /** vLLM 0.22 pooling "strong" started with --pooler-config.task token_embed: embed is not its task. */
+  vllmPoolTokenEmbed: string;
+  /** vLLM 0.22 reward models: the one-label verifier ("verifier"), a two-label classifier ("rm-2"), a process reward model ("prm"). */
+  vllmVerifier: string;
+  vllmTwoLabel: string;
+  vllmPrm: string;
+  /** vLLM 0.18 (several tasks per server): the two-label classifier. */
+  vllmTwoLabel018: string;
+}
 
 declare module "vitest" {
   export interface ProvidedContext {
     lmUrl: string;
-    sglangUrl: string;
+    doubles: Doubles;
   }
 }
 
@@ -19,13 +53,27 @@ export default async function setup(project: TestProject) {
   // (see fault-proxy.ts); every other request reaches the real server unchanged.
   const proxy = await startFaultProxy(server.url);
   project.provide("lmUrl", proxy.url);
-  // An SGLang server that scrambles hidden-state rows across a batch, as SGLang did before
-  // PR #30177: what the sglang-generate backend must survive.
   const [strong] = await loadModels(DEFAULT_MODELS_DIR, ["strong"]);
-  const sglang = await startSglangDouble({ lm: strong, name: "strong", batchedRowsBug: true });
-  project.provide("sglangUrl", sglang.url);
+  const started = {
+    sglang: await startSglangDouble({ lm: strong, name: "strong" }),
+    sglangNoCache: await startSglangDouble({ lm: strong, name: "strong", disableRadixCache: true }),
+    sglangLast: await startSglangDouble({ lm: strong, name: "strong", fixes: "last" }),
+    sglangEagle: await startSglangDouble({ lm: strong, name: "strong", fixes: "all", eagle3: true }),
+    sglangReward: await startSglangDouble({ lm: null, reward: "verifier", name: "verifier" }),
+    vllmGenerate: await startVllmDouble({ version: "0.22.0", runner: "generate", name: "strong", weights: strong }),
+    vllmGenerate015: await startVllmDouble({ version: "0.15.1", runner: "generate", name: "strong", weights: strong }),
+    vllmPool: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "strong", weights: strong, poolerUseActivation: false }),
+    vllmPool010: await startVllmDouble({ version: "0.10.0", runner: "pooling", name: "strong", weights: strong }),
+    vllmPool011: await startVllmDouble({ version: "0.11.0", runner: "pooling", name: "strong", weights: strong }),
+    vllmPoolTokenEmbed: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "strong", weights: strong, poolerTask: "token_embed" }),
+    vllmVerifier: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "verifier", weights: "verifier" }),
+    vllmTwoLabel: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "rm-2", weights: "classifier-2" }),
+    vllmPrm: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "prm", weights: "prm" }),
+    vllmTwoLabel018: await startVllmDouble({ version: "0.18.0", runner: "pooling", name: "rm-2", weights: "classifier-2" }),
+  };
+  project.provide("doubles", Object.fromEntries(Object.entries(started).map(([k, d]) => [k, d.url])) as unknown as Doubles);
   return async () => {
-    await sglang.close();
+    await Promise.all(Object.values(started).map((d) => d.close()));
     await proxy.close();
     await server.stop();
   };

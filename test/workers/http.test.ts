@@ -19,10 +19,11 @@ async function expectError(res: Response, status: number, type: string, param: s
 }
 
 describe("meta routes", () => {
-  it("answers /healthz", async () => {
+  it("answers /healthz and /readyz", async () => {
     const res = await call("/healthz");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "ok", service: "allot", version: pkg.version });
+    expect((await call("/readyz")).status).toBe(200);
   });
 
   it("serves an OpenAPI 3.1 document generated from the route schemas", async () => {
@@ -31,6 +32,7 @@ describe("meta routes", () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/admin/doctor",
       "/admin/predictors",
       "/admin/predictors/{name}",
       "/admin/tenants",
@@ -45,6 +47,7 @@ describe("meta routes", () => {
       "/admin/tenants/{id}/usage",
       "/healthz",
       "/metrics",
+      "/readyz",
       "/v1/allocate",
       "/v1/batches",
       "/v1/batches/{id}",

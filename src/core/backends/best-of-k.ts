@@ -55,8 +55,13 @@ export async function sampleAndRerank(
   const policy = opts.policy ?? cfg.policy;
   return mapBounded(items, opts.inFlight ?? 6, async (item) => {
     if (item.units === 0) return { best: null, finishReason: null, logprobs: null, reward: null, samples: [], rewards: [], promptTokens: 0, completionTokens: 0 };
-    const sampled = await runCall({ url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey }, c.sample(cfg.model, item.input, item.units, params, item.seed), policy, cfg.meter);
-    const scores = await Promise.all(reward.backend.score(reward.model, sampled.texts.map((completion) => ({ input: item.input, completion }))).map((call) => runCall(reward, call, policy, cfg.meter)));
+    // Scoring calls are built first: a reward model that cannot be called (unset, or text
+    // only for a conversation) is known before any sample is paid for.
+    const scoring = (texts: readonly string[]) => reward.backend.score(reward.model, texts.map((completion) => ({ input: item.input, completion })), reward.label);
+    scoring([""]);
+    const sampled = await runCall({ url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey, role: "sampling" }, c.sample(cfg.model, item.input, item.units, params, item.seed), policy, cfg.meter);
+    const scorer = { url: reward.url, apiKey: reward.apiKey, role: "rewards" as const };
+    const scores = await Promise.all(scoring(sampled.texts).map((call) => runCall(scorer, call, policy, cfg.meter)));
     const rewards = scores.flat();
     if (rewards.length !== sampled.texts.length) {
       const why = `${rewards.length} scores for ${sampled.texts.length} samples`;

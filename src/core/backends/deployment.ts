@@ -7,7 +7,7 @@ import type { RetryPolicy } from "../lm/http.js";
 import type { CallMeter } from "../lm/meter.js";
 import type { CompletionsBackend } from "./completions.js";
 import type { HiddenStatesBackend } from "./hidden-states.js";
-import type { RewardBackend } from "./rewards.js";
+import type { RewardBackend, RewardLabel } from "./rewards.js";
 
 export interface LmConfig {
   /** LM_URL: where models not named in LM_URLS are served. */
@@ -18,14 +18,15 @@ export interface LmConfig {
   readonly urlFor: (model: string) => string;
   /**
    * Base URL of the server that gives `model`'s hidden states (HIDDEN_STATES_URLS, else
-   * HIDDEN_STATES_URL, else where its completions are served): a vLLM instance generates
-   * or pools, never both, so hidden states usually come from a pooling instance of the
+   * HIDDEN_STATES_URL; throws Misconfigured when neither is set): a vLLM instance
+   * generates or pools, never both, so hidden states come from a pooling instance of the
    * same weights.
    */
   readonly hiddenUrlFor: (model: string) => string;
   readonly hidden: HiddenStatesBackend;
   readonly completions: CompletionsBackend;
-  readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend };
+  /** The reward server; `label` is which of its model's outputs is the reward (REWARD_LABEL, else the backend's default). */
+  readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend; readonly label: RewardLabel };
   /** Per-request timeout and attempts for every LM and reward call (LM_TIMEOUT_MS, LM_ATTEMPTS). */
   readonly policy: RetryPolicy;
   /** The request these calls are made for, when it measures them (its time in the LM, retries, failures). */

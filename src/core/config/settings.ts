@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { COMPLETIONS_BACKENDS } from "../backends/completions.js";
 import { HIDDEN_STATE_BACKENDS } from "../backends/hidden-states.js";
-import { REWARD_BACKENDS } from "../backends/rewards.js";
+import { REWARD_BACKENDS, type RewardLabel, parseLabel } from "../backends/rewards.js";
 import { Misconfigured } from "../errors.js";
 import { defaultRetryPolicy } from "../lm/http.js";
 
@@ -91,6 +91,12 @@ const oneOf = (table: Record<string, unknown>) => {
 /** Text (a model's name). */
 const text = format(z.string(), "text");
 
+/** A reward model's label: an index (negative from the end) or a name as its config's id2label names it. */
+const label = format<RewardLabel>(
+  z.string().regex(/^(-?\d{1,3}|[\w .:/-]{1,64})$/).transform(parseLabel),
+  'a label index (0, 1, …; -1 is the last) or a label name (the model\'s id2label, e.g. "LABEL_1")',
+);
+
 /** "*" or browser origins (scheme://host[:port]), separated by commas. */
 const origins = format(
   z
@@ -133,11 +139,12 @@ export const SETTINGS = {
   LM_MAX_IN_FLIGHT: setting({ area: "LM servers", format: integer(1), default: "96", unit: "requests", description: "LM requests one batch may have in flight across its shards: what protects the GPU servers." }),
   // ---- hidden states
   HIDDEN_STATES: setting({ area: "hidden states", format: oneOf(HIDDEN_STATE_BACKENDS), default: "vllm-pooling", description: "The protocol hidden states are read with (the predictors' input)." }),
-  HIDDEN_STATES_URL: setting({ area: "hidden states", format: url, unset: "where the model's completions are served", description: "Where hidden states come from: a vLLM instance generates or pools, never both." }),
+  HIDDEN_STATES_URL: setting({ area: "hidden states", format: url, unset: "none: required for predictions (a vLLM instance generates or pools, never both, so LM_URL is no default)", description: "Where hidden states come from: a vLLM pooling instance of the LM's weights, served under the LM's name; for SGLang a server that serves hidden states only." }),
   HIDDEN_STATES_URLS: setting({ area: "hidden states", format: modelUrls, unset: "HIDDEN_STATES_URL for every model", description: "Per model, as LM_URLS: the pooling server of each model named." }),
   // ---- rewards
-  REWARD_URL: setting({ area: "rewards", format: url, unset: "LM_URL", description: "The reward model's or verifier's server." }),
-  REWARD_MODEL: setting({ area: "rewards", format: text, default: "verifier-binary", description: "The reward model that scores samples." }),
+  REWARD_URL: setting({ area: "rewards", format: url, unset: "none: required for sampling (a generate instance serves no reward model)", description: "The reward model's or verifier's server." }),
+  REWARD_MODEL: setting({ area: "rewards", format: text, unset: "none: required for sampling", description: "The reward model that scores samples, as its server names it (GET /v1/models)." }),
+  REWARD_LABEL: setting({ area: "rewards", format: label, unset: "the last label: the only one of a one-label reward model, \"good\" of a [bad, good] classifier", description: "Which of the reward model's labels is the reward (`allot doctor` checks that a right answer scores above a wrong one)." }),
   REWARD_API_KEY: setting({ area: "rewards", format: text, secret: true, unset: "LM_API_KEY", description: "Bearer key sent to the reward server." }),
   REWARDS: setting({ area: "rewards", format: oneOf(REWARD_BACKENDS), default: "vllm-pooling", description: "The protocol samples are scored with." }),
   // ---- access

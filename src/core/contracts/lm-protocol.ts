@@ -97,6 +97,8 @@ export const PoolingRequestSchema = z
     model: z.string().min(1),
     input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]).optional(),
     messages: MessagesSchema.optional(),
+    /** With messages: render the chat template's generation prompt (vLLM's default for /pooling: false). */
+    add_generation_prompt: z.boolean().optional(),
     task: z.string().optional(),
     use_activation: z.boolean().nullable().optional(),
     encoding_format: z.literal("float").optional(),

@@ -56,7 +56,10 @@ export const chatFields = {
   logprobs: z.boolean().optional(),
   top_logprobs: z.int().min(0).max(20).optional(),
   response_format: z.looseObject({ type: z.enum(["text", "json_object", "json_schema"]) }).optional(),
-  reasoning_effort: z.string().optional(),
+  reasoning_effort: z
+    .enum(["none", "minimal", "low", "medium", "high", "xhigh", "max"])
+    .optional()
+    .describe("passed to the LM's chat template (vLLM's values; \"max\" is for DeepSeek V4); vLLM refuses any other with a 400, so allot does first"),
   tools: z.array(z.unknown()).max(0, impossible("allot ranks text answers with a reward model; a tool call has no reward to rank by, so tools are not supported")).optional(),
   functions: z.array(z.unknown()).max(0, impossible("allot ranks text answers with a reward model; function calls are not supported")).optional(),
   tool_choice: z.union([z.literal("none"), z.literal("auto")], impossible("no tools can be called through allot: tool_choice may only be none or auto")).optional(),
@@ -74,12 +77,12 @@ export const completionFields = {
   max_tokens: z.int().min(1).max(32_768).default(16),
   logprobs: z.int().min(0).max(5).optional(),
   echo: z.boolean().optional().describe("the answer starts with its prompt (allot adds it; the LM is not asked to echo)"),
-  suffix: z.string().optional(),
+  suffix: refused("suffix is not supported: vLLM answers 400 \"suffix is not currently supported\" to any suffix, even an empty one (send null or leave it out)"),
   best_of: z.int().min(1).max(1_000).optional().describe("pins the samples drawn, as x-allot-units does; the best is chosen by the reward model"),
 };
 
 /** The fields of a request that go to the LM server as they are (when present). */
-export const PASSED_TO_LM = ["frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "reasoning_effort", "suffix"] as const;
+export const PASSED_TO_LM = ["frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "reasoning_effort"] as const;
 
 /** Values of PASSED_TO_LM fields that ask for nothing (the spec's defaults): not sent, so a server without the feature is not asked for it. */
 function asksNothing(k: (typeof PASSED_TO_LM)[number], v: unknown): boolean {

@@ -1,12 +1,38 @@
 import { z } from "zod";
+import { type ChatMessage, MessagesSchema, messageText } from "../contracts/lm-protocol.js";
 
-/** A prompt to collect: any JSONL with an id and a prompt; other fields ride along as meta. */
-export const PromptLineSchema = z.looseObject({ id: z.string().min(1), prompt: z.string().min(1) });
+/**
+ * A prompt to collect: any JSONL with an id and a prompt, or (for `allot collect --chat`)
+ * the conversation to ask (`messages`); other fields ride along as meta.
+ */
+export const PromptLineSchema = z
+  .looseObject({ id: z.string().min(1), prompt: z.string().min(1).optional(), messages: MessagesSchema.optional() })
+  .refine((l) => l.prompt !== undefined || l.messages !== undefined, { message: "a prompt line needs a prompt or messages", path: ["prompt"] });
+export type PromptLine = z.infer<typeof PromptLineSchema>;
+
+/**
+ * The conversation a prompt line asks under --chat: its messages, or its prompt as the
+ * user's one message.
+ *
+ * @example conversationOf({ id: "a", prompt: "12+34=" }) // [{ role: "user", content: "12+34=" }]
+ */
+export function conversationOf(line: PromptLine): ChatMessage[] {
+  return line.messages ?? [{ role: "user", content: line.prompt! }];
+}
+
+/** The text a record keeps as its prompt: the line's prompt, or its conversation's last user message. */
+export function promptTextOf(line: PromptLine): string {
+  if (line.prompt !== undefined) return line.prompt;
+  const users = line.messages!.filter((m) => m.role === "user");
+  return users.length > 0 ? messageText(users[users.length - 1]) : messageText(line.messages![line.messages!.length - 1]);
+}
 
 /** One collected prompt: its hidden state and K scored samples. */
 export const RecordSchema = z.object({
   id: z.string(),
   prompt: z.string(),
+  /** Under --chat: the conversation whose state `hidden` is (prompt is then its last user message). */
+  messages: MessagesSchema.optional(),
   hidden: z.array(z.number()),
   samples: z.array(z.string()),
   rewards: z.array(z.number()),
@@ -34,5 +60,13 @@ export const CollectSettingsSchema = z.object({
   hidden_states: z.string().optional(),
   /** The reward protocol (a REWARD_BACKENDS key); default vllm-pooling. */
   rewards: z.string().optional(),
+  /** REWARD_LABEL as given (an index or a label name); default: the protocol's (the last label). */
+  reward_label: z.string().optional(),
+  /**
+   * What the hidden states were read from: bare prompts (default), or conversations
+   * rendered by the server's chat template with the generation prompt (--chat): a
+   * predictor trained on them records it (manifest input_form) and serves that form only.
+   */
+  form: z.enum(["prompt", "chat"]).optional(),
 });
 export type CollectSettings = z.infer<typeof CollectSettingsSchema>;

@@ -11,6 +11,14 @@ export const PredictorManifestSchema = z.object({
   /** bernoulli: output p [N, 1], one sample's success probability. curve: output q [N, b_max]. */
   kind: z.enum(["bernoulli", "curve"]),
   input: z.literal("hidden"),
+  /**
+   * What its training vectors were read from: bare prompt text ("prompt", `allot collect`;
+   * the default for manifests written before forms were recorded) or conversations rendered
+   * by the server's chat template with the generation prompt ("chat", `allot collect
+   * --chat`). The gateway serves a predictor only inputs of its form: a chat template adds
+   * tokens the bare prompt has not, so the two forms' states differ.
+   */
+  input_form: z.enum(["prompt", "chat"]).optional(),
   output: z.enum(["p", "q"]),
   input_size: z.int().positive(),
   b_max: z.int().positive().nullable(),
@@ -48,3 +56,8 @@ export type PredictorManifest = z.infer<typeof PredictorManifestSchema>;
 
 /** Outputs per row: 1 for p, b_max for q, one per model for a router. */
 export const outputWidth = (m: PredictorManifest): number => (m.route ? m.route.options.length : m.kind === "bernoulli" ? 1 : m.b_max!);
+
+export type InputForm = "prompt" | "chat";
+
+/** The form a predictor's inputs take (manifests without one were trained on prompts). */
+export const inputForm = (m: PredictorManifest): InputForm => m.input_form ?? "prompt";

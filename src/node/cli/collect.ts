@@ -1,18 +1,26 @@
 import { resolve } from "node:path";
+import { REWARD_BACKENDS } from "../../core/backends/rewards.js";
 import { collect } from "../pipeline/collect.js";
 import { intFlag, numberFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 
 export const usage = `allot collect --prompts PROMPTS.jsonl --out DATA.jsonl [--lm http://127.0.0.1:8000] [--model strong]
               [--hidden-url URL] [--hidden-states vllm-pooling|sglang-generate]
-              [--reward verifier-binary] [--reward-url URL] [--rewards vllm-pooling|vllm-pooling-classify|vllm-classify]
+              [--reward verifier-binary] [--reward-url URL] [--rewards ${Object.keys(REWARD_BACKENDS).join("|")}]
+              [--reward-label INDEX|NAME] [--chat]
               [--samples 32] [--temperature 0.8] [--max-tokens 12] [--seed 1] [--batch 8] [--concurrency 4] [--api-key KEY]
 
 For each prompt: its hidden state (vLLM /pooling, from --hidden-url: a vLLM instance
 generates or pools, never both, so this is usually a pooling instance of the same
 weights; default --lm), K samples (/v1/completions with n, from --lm) and their rewards
-(a reward model at --reward-url, default --lm), one JSON line per prompt in DATA.
-The gateway must read hidden states the same way: HIDDEN_STATES_URL, HIDDEN_STATES.
+(a reward model at --reward-url, default --lm; --reward-label: which of its labels is
+the reward, default the last), one JSON line per prompt in DATA.
+--chat: each prompt is asked as a conversation (the line's "messages", or its prompt as
+the user's message): hidden states of the conversation through the server's chat
+template with the generation prompt, samples from /v1/chat/completions, rewards of the
+conversation; a predictor trained on it serves chat requests (and only those).
+The gateway must read hidden states the same way: HIDDEN_STATES_URL, HIDDEN_STATES,
+REWARD_LABEL.
 Resumable: run the same command again after a crash or Ctrl-C and it carries on.`;
 
 export async function runCollect(args: string[]): Promise<void> {
@@ -26,6 +34,8 @@ export async function runCollect(args: string[]): Promise<void> {
     "hidden-url": { type: "string" },
     "hidden-states": { type: "string", default: "vllm-pooling" },
     rewards: { type: "string", default: "vllm-pooling" },
+    "reward-label": { type: "string" },
+    chat: { type: "boolean", default: false },
     samples: { type: "string" },
     temperature: { type: "string" },
     "max-tokens": { type: "string" },
@@ -35,6 +45,9 @@ export async function runCollect(args: string[]): Promise<void> {
     "api-key": { type: "string" },
   });
   if (!f.prompts || !f.out) throw new CliError("--prompts and --out are required");
+  if (f["reward-label"] !== undefined && !/^(-?\d{1,3}|[\w .:/-]{1,64})$/.test(String(f["reward-label"]))) {
+    throw new CliError(`--reward-label must be a label index (0, 1, …; -1 is the last) or a label name, got ${JSON.stringify(f["reward-label"])}`);
+  }
   const controller = new AbortController();
   process.once("SIGINT", () => {
     process.stderr.write("\nstopping after the requests in flight (their results are kept); run the same command to resume\n");
@@ -55,6 +68,8 @@ export async function runCollect(args: string[]): Promise<void> {
       hidden_url: String(f["hidden-url"] ?? f.lm),
       hidden_states: String(f["hidden-states"]),
       rewards: String(f.rewards),
+      ...(f["reward-label"] !== undefined ? { reward_label: String(f["reward-label"]) } : {}),
+      ...(f.chat ? { form: "chat" as const } : {}),
     },
     out: String(f.out),
     batch: intFlag(f.batch, "batch", 8, 1),

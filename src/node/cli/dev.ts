@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { intFlag, parseFlags } from "./args.js";
+import { referenceLmVars } from "../reference-lm/registry.js";
 import { ensureDevSecret } from "./dev-vars.js";
 import { CliError } from "./io.js";
 
@@ -96,7 +97,7 @@ export async function runDev(args: string[]): Promise<void> {
   const children = [
     run("lm", [join(root, "bin", "allot.mjs"), "serve-lm", "--port", String(lmPort)]),
     // workerd as `wrangler dev` runs it, without wrangler's inspector proxy (serve-gateway.ts says why).
-    run("gateway", [join(root, "bin", "allot.mjs"), "serve-gateway", "--ip", "127.0.0.1", "--port", String(port), "--var", `LM_URL:${lmUrl}`]),
+    run("gateway", [join(root, "bin", "allot.mjs"), "serve-gateway", "--ip", "127.0.0.1", "--port", String(port), "--var", `LM_URL:${lmUrl}`, ...Object.entries(referenceLmVars(lmUrl)).flatMap(([k, v]) => ["--var", `${k}:${v}`])]),
   ];
   process.stdout.write(`allot dev: gateway on http://127.0.0.1:${port} (OpenAPI at /openapi.json), reference LM on ${lmUrl}\n`);
   devTenant(`http://127.0.0.1:${port}`, admin).catch((e: Error) => process.stderr.write(`allot dev: could not set up the dev tenant: ${e.message}\n`));

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { CollectSettingsSchema } from "../../core/predictor/dataset.js";
 import { parseModelFiles, parsePairs } from "../pipeline/route-data.js";
 import { trainRouter } from "../pipeline/train-route.js";
 import { intFlag, parseFlags } from "./args.js";
@@ -55,6 +57,16 @@ export async function runTrainRoute(args: string[]): Promise<void> {
   const models = train.map(([m]) => m);
   if (validation.map(([m]) => m).join() !== models.join()) throw new CliError("--validation must name the same models as --train, in the same order");
   for (const m of models) if (!c.has(m)) throw new CliError(`--costs has no cost for ${m}`);
+  // Every dataset's prompts were asked in one form (collect's --chat or not), which the router serves.
+  const forms = new Set<string>();
+  for (const [, path] of [...train, ...validation]) {
+    try {
+      forms.add(CollectSettingsSchema.parse(JSON.parse(await readFile(`${path}.meta.json`, "utf8"))).form ?? "prompt");
+    } catch {
+      forms.add("prompt"); // a dataset without collect's settings beside it: bare prompts, as collect wrote before --chat
+    }
+  }
+  if (forms.size > 1) throw new CliError("the datasets mix prompts and conversations (allot collect --chat): collect them all one way");
   const manifest = await trainRouter({
     train,
     validation,
@@ -62,6 +74,7 @@ export async function runTrainRoute(args: string[]): Promise<void> {
     costBasis: String(f["cost-basis"] ?? "as given to allot train-route"),
     input: String(f.input),
     rewardModel: String(f["reward-model"]),
+    inputForm: [...forms][0] as "prompt" | "chat",
     out: String(f.out),
     seed: intFlag(f.seed, "seed", 1),
     hidden: intFlag(f.hidden, "hidden", 64, 1),

@@ -10,7 +10,9 @@ export const usage = `allot train --train TRAIN.jsonl --validation VAL.jsonl --o
 Trains the marginal-reward predictor on datasets from \`allot collect\`: an MLP on the
 hidden state that predicts p (binary rewards) or the best-of-b curve (real-valued), with
 early stopping and temperature calibration on the validation set; writes NAME.onnx and
-NAME.manifest.json. Same data and seed, same model.`;
+NAME.manifest.json. Same data and seed, same model. The manifest records the form the
+data's hidden states were read in (a prompt, or a conversation: allot collect --chat);
+the gateway serves the predictor that form only.`;
 
 export async function runTrain(args: string[]): Promise<void> {
   const f = parseFlags(args, {
@@ -41,6 +43,7 @@ export async function runTrain(args: string[]): Promise<void> {
     seed: intFlag(f.seed, "seed", 1),
     lmModel: settings.model,
     rewardModel: settings.reward_model,
+    inputForm: settings.form ?? "prompt",
   }).catch((e: Error) => {
     throw new CliError(e.message, 1);
   });

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { referenceLmVars } from "../reference-lm/registry.js";
 import { bin } from "./lm-server.js";
 
 export interface RunningGateway {
@@ -33,7 +34,8 @@ export async function freePort(): Promise<number> {
 
 /**
  * The gateway as users run it locally (`allot serve-gateway`: workerd, as `wrangler dev`) on loopback, in front of the LM
- * at `lmUrl`, with a fresh admin token and fresh Durable Object storage, or the `state`
+ * at `lmUrl` (by default also its hidden-state and reward server, as the reference LM is: `vars` override),
+ * with a fresh admin token and fresh Durable Object storage, or the `state`
  * and `secrets` of an earlier run (a restart after a crash). `stop` ends the whole process
  * group (the server and its workerd); `kill` does it with SIGKILL, as a crash would.
  */
@@ -52,7 +54,7 @@ export async function startGateway(
     process.execPath,
     [
       bin, "serve-gateway", "--ip", "127.0.0.1", "--port", String(port), "--var", `ADMIN_TOKEN:${admin}`, "--var", `API_KEY_SECRET:${apiKeySecret}`, "--var", `LM_URL:${lmUrl}`,
-      ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+      ...Object.entries({ ...referenceLmVars(lmUrl), ...opts.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       "--persist-to", state,
     ],
     // Offline by design: no Request.cf download, no telemetry. Its own process group, so

@@ -1,11 +1,21 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { type Endpoint, runCall } from "../../core/backends/call.js";
+import { type BackendCall, type Endpoint, runCall } from "../../core/backends/call.js";
 import { COMPLETIONS_BACKENDS } from "../../core/backends/completions.js";
 import { HIDDEN_STATE_BACKENDS } from "../../core/backends/hidden-states.js";
-import { REWARD_BACKENDS } from "../../core/backends/rewards.js";
+import { REWARD_BACKENDS, parseLabel } from "../../core/backends/rewards.js";
+import type { LmInput } from "../../core/contracts/lm-protocol.js";
 import { Unavailable } from "../../core/errors.js";
 import { type RetryPolicy, defaultRetryPolicy } from "../../core/lm/http.js";
-import { type CollectSettings, CollectSettingsSchema, type DataRecord, PromptLineSchema, RecordSchema } from "../../core/predictor/dataset.js";
+import {
+  type CollectSettings,
+  CollectSettingsSchema,
+  type DataRecord,
+  type PromptLine,
+  PromptLineSchema,
+  RecordSchema,
+  conversationOf,
+  promptTextOf,
+} from "../../core/predictor/dataset.js";
 import { appendLines, readJsonl, recoverJsonl } from "./jsonl.js";
 import { Progress } from "./progress.js";
 
@@ -19,8 +29,8 @@ export interface LmEndpoint extends Endpoint {
 const SAMPLES = COMPLETIONS_BACKENDS.openai;
 
 /** The settings' values, defaults filled in for data collected before a setting existed. */
-function resolved(s: CollectSettings): Required<CollectSettings> {
-  return { ...s, hidden_url: s.hidden_url ?? s.lm, hidden_states: s.hidden_states ?? "vllm-pooling", rewards: s.rewards ?? "vllm-pooling" };
+function resolved(s: CollectSettings): Required<Omit<CollectSettings, "reward_label">> & Pick<CollectSettings, "reward_label"> {
+  return { ...s, hidden_url: s.hidden_url ?? s.lm, hidden_states: s.hidden_states ?? "vllm-pooling", rewards: s.rewards ?? "vllm-pooling", form: s.form ?? "prompt" };
 }
 
 function backendOf<T>(table: Record<string, T>, name: string, flag: string): T {
@@ -29,18 +39,35 @@ function backendOf<T>(table: Record<string, T>, name: string, flag: string): T {
   return found;
 }
 
-/** Hidden states of the prompts, one per prompt, in as many calls as the protocol needs. */
-async function hiddenStates(e: LmEndpoint, protocol: string, model: string, prompts: readonly string[]): Promise<number[][]> {
+/**
+ * Hidden states of the inputs, one per input, with the calls the gateway makes: prompts
+ * in as many calls as the protocol needs, conversations one per call (the server's chat
+ * template with the generation prompt).
+ */
+async function hiddenStates(e: LmEndpoint, protocol: string, model: string, inputs: readonly LmInput[]): Promise<number[][]> {
   const backend = backendOf(HIDDEN_STATE_BACKENDS, protocol, "hidden-states");
-  const out: number[][] = [];
+  const calls: { n: number; call: BackendCall<number[][]> }[] = [];
+  const chats = inputs.flatMap((x) => ("messages" in x ? [x.messages] : []));
+  if (chats.length > 0) {
+    if (!backend.chat) throw new Error(`--hidden-states ${protocol} reads text prompts only (no chat template): --chat needs vllm-pooling`);
+    for (const m of chats) calls.push({ n: 1, call: backend.chat(model, m) });
+  }
+  const prompts = inputs.flatMap((x) => ("prompt" in x ? [x.prompt] : []));
   for (let k = 0; k < prompts.length; k += backend.maxPromptsPerCall) {
     const part = prompts.slice(k, k + backend.maxPromptsPerCall);
-    const vectors = await runCall(e, backend.texts(model, part), e.policy ?? defaultRetryPolicy);
-    if (vectors.length !== part.length) throw new Unavailable({ message: `${e.url}: ${vectors.length} hidden states for ${part.length} inputs`, retryable: false });
+    calls.push({ n: part.length, call: backend.texts(model, part) });
+  }
+  const out: number[][] = [];
+  for (const { n, call } of calls) {
+    const vectors = await runCall({ ...e, role: "hidden states" }, call, e.policy ?? defaultRetryPolicy);
+    if (vectors.length !== n) throw new Unavailable({ message: `${e.url}: ${vectors.length} hidden states for ${n} inputs`, retryable: false });
     out.push(...vectors);
   }
   return out;
 }
+
+/** What a prompt line asks: its text, or under --chat its conversation. */
+const inputOf = (line: PromptLine, form: "prompt" | "chat"): LmInput => (form === "chat" ? { messages: conversationOf(line) } : { prompt: line.prompt ?? promptTextOf(line) });
 
 export interface CollectOptions {
   readonly settings: CollectSettings;
@@ -69,7 +96,7 @@ function promptSeed(seed: number, id: string): number {
  * a different batch).
  */
 async function sameModel(lm: LmEndpoint, protocol: string, model: string, recorded: DataRecord, out: string): Promise<void> {
-  const [now] = await hiddenStates(lm, protocol, model, [recorded.prompt]);
+  const [now] = await hiddenStates(lm, protocol, model, [recorded.messages ? { messages: recorded.messages } : { prompt: recorded.prompt }]);
   const scale = Math.max(1, ...recorded.hidden.map(Math.abs));
   const diff = now.length === recorded.hidden.length ? Math.max(...now.map((x, i) => Math.abs(x - recorded.hidden[i]))) : Infinity;
   if (diff > 1e-3 * scale) {
@@ -93,10 +120,13 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
   const s = resolved(opts.settings);
   const metaPath = `${opts.out}.meta.json`;
   const rewards = backendOf(REWARD_BACKENDS, s.rewards, "rewards");
-  backendOf(HIDDEN_STATE_BACKENDS, s.hidden_states, "hidden-states");
+  const label = s.reward_label === undefined ? rewards.defaultLabel : parseLabel(s.reward_label);
+  const hiddenBackend = backendOf(HIDDEN_STATE_BACKENDS, s.hidden_states, "hidden-states");
+  if (s.form === "chat" && !hiddenBackend.chat) throw new Error(`--hidden-states ${s.hidden_states} reads text prompts only (no chat template): --chat needs vllm-pooling`);
+  if (s.form === "chat" && !rewards.chat) throw new Error(`--rewards ${s.rewards} scores text only: --chat needs vllm-classify or a vllm-pooling protocol`);
   try {
     const previous = resolved(CollectSettingsSchema.parse(JSON.parse(await readFile(metaPath, "utf8"))));
-    const differs = (Object.keys(s) as (keyof CollectSettings)[]).filter((k) => previous[k] !== s[k]);
+    const differs = ([...new Set([...Object.keys(s), ...Object.keys(previous)])] as (keyof CollectSettings)[]).filter((k) => previous[k] !== s[k]);
     if (differs.length > 0) {
       throw new Error(`${opts.out} was collected with other settings (${differs.map((k) => `${k}: ${previous[k]} → ${s[k]}`).join(", ")}); use another --out`);
     }
@@ -117,29 +147,31 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
   const batches: (typeof todo)[] = [];
   for (let i = 0; i < todo.length; i += opts.batch) batches.push(todo.slice(i, i + opts.batch));
 
-  const lm: LmEndpoint = { url: s.lm, ...opts.endpoint };
+  const lm: LmEndpoint = { url: s.lm, ...opts.endpoint, role: "sampling" };
   const pooler: LmEndpoint = { url: s.hidden_url, ...opts.endpoint };
   if (existing.length > 0) await sameModel(pooler, s.hidden_states, s.model, existing[0], opts.out);
-  const scorer: LmEndpoint = { url: s.reward_url, ...opts.endpoint };
+  const scorer: LmEndpoint = { url: s.reward_url, ...opts.endpoint, role: "rewards" };
   const progress = opts.progress ? new Progress(prompts.length, done.size, "collect") : null;
   let collected = 0;
 
   const work = async (batch: typeof todo): Promise<void> => {
-    const texts = batch.map((p) => p.prompt);
-    const hidden = await hiddenStates(pooler, s.hidden_states, s.model, texts);
+    const inputs = batch.map((p) => inputOf(p, s.form));
+    const hidden = await hiddenStates(pooler, s.hidden_states, s.model, inputs);
     // One completions call per prompt keeps each prompt's samples tied to its own seed.
     const params = { temperature: s.temperature, topP: 1, maxTokens: s.max_tokens };
     const samples = await Promise.all(
-      batch.map((p) => runCall(lm, SAMPLES.sample(s.model, { prompt: p.prompt }, s.samples, params, promptSeed(s.seed, p.id)), lm.policy ?? defaultRetryPolicy)),
+      batch.map((p, i) => runCall(lm, SAMPLES.sample(s.model, inputs[i], s.samples, params, promptSeed(s.seed, p.id)), lm.policy ?? defaultRetryPolicy)),
     );
-    const pairs = batch.flatMap((p, i) => samples[i].texts.map((completion) => ({ input: { prompt: p.prompt }, completion })));
-    const scored = (await Promise.all(rewards.score(s.reward_model, pairs).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
+    const pairs = batch.flatMap((_, i) => samples[i].texts.map((completion) => ({ input: inputs[i], completion })));
+    const scored = (await Promise.all(rewards.score(s.reward_model, pairs, label).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
     if (scored.length !== pairs.length) throw new Unavailable({ message: `${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, retryable: false });
     const lines = batch.map((p, i) => {
-      const { id, prompt, ...meta } = p;
+      const { id, prompt: _prompt, messages: _messages, ...meta } = p;
+      const input = inputs[i];
       const record: DataRecord = {
         id,
-        prompt,
+        prompt: promptTextOf(p),
+        ...("messages" in input ? { messages: [...input.messages] } : {}),
         hidden: hidden[i],
         samples: samples[i].texts,
         rewards: scored.slice(i * s.samples, (i + 1) * s.samples),

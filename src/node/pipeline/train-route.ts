@@ -8,7 +8,7 @@ import { fitStrength } from "../../core/allocation/waves.js";
 import type { RouteOption } from "../../core/allocation/route.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../training/calibration.js";
 import { normStats } from "../../core/predictor/hidden-norm.js";
-import type { PredictorManifest } from "../../core/predictor/manifest.js";
+import type { InputForm, PredictorManifest } from "../../core/predictor/manifest.js";
 import { type Rows, defaultTrainOptions, forwardRaw, sigmoid, train } from "../training/mlp.js";
 import { exportChecked, standardizer, trainingSummary } from "./train.js";
 import { type RoutedPrompt, readRouted, successes } from "./route-data.js";
@@ -23,6 +23,8 @@ export interface TrainRouteOptions {
   /** The model whose hidden states the router reads. */
   readonly input: string;
   readonly rewardModel: string;
+  /** What the input model's vectors were read from (its dataset's collect settings): prompts unless --chat. */
+  readonly inputForm?: InputForm;
   readonly out: string;
   readonly seed: number;
   readonly hidden: number;
@@ -73,6 +75,7 @@ export async function trainRouter(o: TrainRouteOptions): Promise<PredictorManife
     ...identity,
     kind: "bernoulli",
     input: "hidden",
+    input_form: o.inputForm ?? "prompt",
     output: "p",
     input_size: d,
     b_max: null,

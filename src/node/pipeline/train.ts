@@ -9,7 +9,7 @@ import { fitStrength } from "../../core/allocation/waves.js";
 import { atomsFromCurve } from "../../core/allocation/pandora.js";
 import { fitRewardStrength } from "./sequential.js";
 import { normStats } from "../../core/predictor/hidden-norm.js";
-import type { PredictorManifest } from "../../core/predictor/manifest.js";
+import type { InputForm, PredictorManifest } from "../../core/predictor/manifest.js";
 import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../training/mlp.js";
 import { type ExportInput, exportOnnx, foldedForward } from "../training/onnx-writer.js";
 import { readJsonl } from "./jsonl.js";
@@ -24,6 +24,8 @@ export interface TrainPipelineOptions {
   readonly hidden: number;
   readonly lmModel: string;
   readonly rewardModel: string;
+  /** What the training vectors were read from (the dataset's collect settings): prompts unless --chat. */
+  readonly inputForm?: InputForm;
 }
 
 const isBinary = (rs: readonly DataRecord[]) => rs.every((r) => r.rewards.every((x) => x === 0 || x === 1));
@@ -154,6 +156,7 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
     ...identity,
     kind: head,
     input: "hidden",
+    input_form: o.inputForm ?? "prompt",
     output: head === "bernoulli" ? "p" : "q",
     input_size: d,
     b_max: head === "curve" ? bMax : null,

@@ -19,3 +19,10 @@ export async function loadModels(dir: string, names?: readonly string[]): Promis
   if (wanted.length === 0) throw new Error(`no reference models (*.manifest.json) in ${dir}`);
   return Promise.all(wanted.map((n) => ReferenceLM.load(dir, n)));
 }
+
+/**
+ * The gateway's settings for a reference LM server at `url`: it serves every role (it
+ * generates, pools hidden states and serves its verifiers, which no one vLLM instance
+ * does), so each role's URL is set to it explicitly; the gateway has no such defaults.
+ */
+export const referenceLmVars = (url: string): Record<string, string> => ({ HIDDEN_STATES_URL: url, REWARD_URL: url, REWARD_MODEL: "verifier-binary" });

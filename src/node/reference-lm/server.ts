@@ -140,7 +140,8 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
   app.post("/v1/chat/completions", async (c) => {
     const req = await body(c, ChatCompletionRequestSchema);
     const m = lm(req.model);
-    const rendered = renderChat(req.messages);
+    // add_generation_prompt defaults to true for chat completions (vLLM's ChatCompletionRequest).
+    const rendered = renderChat(req.messages, true);
     if ("error" in rendered) throw badRequest(rendered.error, "messages");
     const ids = encode(m, rendered.prompt, "messages");
     const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? 16;
@@ -225,7 +226,8 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     let inputs: string[];
     let param: (i: number) => string;
     if (req.messages) {
-      const r = scoring ? renderScored(req.messages) : renderChat(req.messages);
+      // /pooling renders without the generation prompt unless asked (vLLM's PoolingChatRequest: add_generation_prompt = False).
+      const r = scoring ? renderScored(req.messages) : renderChat(req.messages, req.add_generation_prompt ?? false);
       if ("error" in r) throw badRequest(r.error, "messages");
       inputs = ["completion" in r ? r.prompt + r.completion : r.prompt];
       param = () => "messages";

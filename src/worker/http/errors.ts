@@ -41,6 +41,7 @@ import {
   revive,
 } from "../../core/errors.js";
 import { type ErrorEnvelope, ErrorEnvelopeSchema, envelope } from "../../core/contracts/errors.js";
+import { noteFault } from "../backends/seen.js";
 
 export { type ErrorEnvelope, ErrorEnvelopeSchema, envelope };
 
@@ -114,6 +115,9 @@ export function errorResponse(err: unknown, c: Context): Response {
   const out = httpError(err);
   // What the operator must act on goes to the log (a model server's failure is logged where it is put in context).
   if (out.status === 500) console.error(`unhandled error: ${printable(err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
-  else if (out.status === 503) console.error(`misconfigured: ${printable((err as Error).message)}`);
+  else if (out.status === 503) {
+    console.error(`misconfigured: ${printable((err as Error).message)}`);
+    noteFault(revive(err));
+  }
   return c.json(out.body, out.status, out.headers);
 }

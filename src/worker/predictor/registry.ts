@@ -15,8 +15,16 @@ import weakBinary from "../../../models/predictors/weak-binary.onnx";
 import routeManifest from "../../../models/predictors/route.manifest.json";
 import route from "../../../models/predictors/route.onnx";
 import { settings } from "../config.js";
+import strongBinaryChatManifest from "../../../models/predictors/strong-binary-chat.manifest.json";
+import strongBinaryChat from "../../../models/predictors/strong-binary-chat.onnx";
+import strongGradedChatManifest from "../../../models/predictors/strong-graded-chat.manifest.json";
+import strongGradedChat from "../../../models/predictors/strong-graded-chat.onnx";
+import weakBinaryChatManifest from "../../../models/predictors/weak-binary-chat.manifest.json";
+import weakBinaryChat from "../../../models/predictors/weak-binary-chat.onnx";
+import routeChatManifest from "../../../models/predictors/route-chat.manifest.json";
+import routeChat from "../../../models/predictors/route-chat.onnx";
 import type { Env } from "../env.js";
-import { type PredictorManifest, PredictorManifestSchema } from "../../core/predictor/manifest.js";
+import { type PredictorManifest, PredictorManifestSchema, inputForm } from "../../core/predictor/manifest.js";
 import { EdgePredictor } from "./runtime-web.js";
 import { publishedPredictors } from "./store.js";
 
@@ -27,13 +35,21 @@ export interface Predictor {
   readonly model: () => Promise<ArrayBuffer | Uint8Array>;
 }
 
-/** Binary (verifier) predictors first: for a model with several, the default is binary. */
+/**
+ * Binary (verifier) predictors first: for a model with several, the default is binary.
+ * Each serves one input form: the -chat ones were trained on conversations (allot collect
+ * --chat) and predict chat requests, the others prompts (predict.ts forForm).
+ */
 export const SHIPPED: readonly Predictor[] = [
   [strongBinaryManifest, strongBinary],
   [weakBinaryManifest, weakBinary],
   [strongGradedManifest, strongGraded],
   // The router: a request (or batch) naming it as its model is routed between weak and strong.
   [routeManifest, route],
+  [strongBinaryChatManifest, strongBinaryChat],
+  [weakBinaryChatManifest, weakBinaryChat],
+  [strongGradedChatManifest, strongGradedChat],
+  [routeChatManifest, routeChat],
 ].map(([m, bytes]) => ({ manifest: PredictorManifestSchema.parse(m), source: "shipped" as const, model: async () => bytes as ArrayBuffer }));
 
 /** Every predictor and router this gateway can use now: published ones first, then the shipped ones they do not replace. */
@@ -71,10 +87,18 @@ export async function knownModel(env: Env, model: string): Promise<boolean> {
   return (await servedModels(env)).some((m) => m.id === model);
 }
 
-/** The models a client may name: each LM with a predictor, and each router. */
+/**
+ * The models a client may name: each LM with a predictor, and each router (a chat-form
+ * router that has a prompt-form one of the same menu is that one's twin, named by it:
+ * predict.ts forForm serves each form its own).
+ */
 export async function servedModels(env: Env): Promise<{ id: string; predictor: string; router: boolean }[]> {
   const out = new Map<string, { id: string; predictor: string; router: boolean }>();
-  for (const p of await catalog(env)) {
+  const all = await catalog(env);
+  const menu = (m: PredictorManifest) => `${m.lm.model} ${JSON.stringify(m.route?.options)}`;
+  const promptMenus = new Set(all.filter((p) => p.manifest.route && inputForm(p.manifest) === "prompt").map((p) => menu(p.manifest)));
+  for (const p of all) {
+    if (p.manifest.route && inputForm(p.manifest) === "chat" && promptMenus.has(menu(p.manifest))) continue;
     const id = p.manifest.route ? p.manifest.name : p.manifest.lm.model;
     if (!out.has(id)) out.set(id, { id, predictor: p.manifest.name, router: !!p.manifest.route });
   }

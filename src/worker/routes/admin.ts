@@ -16,6 +16,9 @@ import { HOUR_RETENTION_MS, MINUTE_RETENTION_MS, addRollups, emptyRollup } from 
 import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
 import { BatchStatusSchema } from "../../core/contracts/batches.js";
 import { mapBounded } from "../../core/backends/best-of-k.js";
+import { DoctorQuerySchema, DoctorReportSchema } from "../../core/contracts/doctor.js";
+import { DEFAULT_PROBE, worst } from "../../core/doctor.js";
+import { doctor } from "../backends/doctor.js";
 
 const json = jsonResponse;
 const errors = {
@@ -280,4 +283,26 @@ admin.openAPIRegistry.registerPath(
     request: { params: BatchParams },
     responses: { 200: { description: "One JSON object per line.", content: { "application/x-ndjson": { schema: z.string() } } }, ...errors },
   }),
+);
+
+admin.use("/admin/doctor", requireAdmin);
+admin.openapi(
+  createRoute({
+    method: "get",
+    path: "/admin/doctor",
+    summary: "Probe every configured server (generate, hidden states, rewards) and say what to change",
+    description:
+      "Runs the checks of `allot doctor` from the gateway: each server's reachability, protocol and version, the route, task and model each role needs, " +
+      "the hidden states' width and norm against every predictor, SGLang's hidden states under concurrency, and the reward of a right and a wrong answer. " +
+      "Each finding names the setting to change. Always 200: `status` is the worst finding's level.",
+    tags: ["admin"],
+    security,
+    request: { query: DoctorQuerySchema },
+    responses: { 200: json(DoctorReportSchema, "The findings."), 400: errors[400], 401: errors[401] },
+  }),
+  async (c) => {
+    const q = c.req.valid("query");
+    const findings = await doctor(c.env, { ...DEFAULT_PROBE, ...q });
+    return c.json({ status: worst(findings), findings }, 200);
+  },
 );
