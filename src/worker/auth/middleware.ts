@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv, Env } from "../env.js";
 import { Misconfigured, TryLater, Unauthenticated } from "../../core/errors.js";
-import { type BudgetHome, shardStub } from "../tenants/account.js";
+import { type BudgetHome, shardStub, twice } from "../tenants/account.js";
 import { tenantLedger } from "../tenants/lookup.js";
 import { settings } from "../config.js";
 import { tagMatches } from "./key-tag.js";
@@ -55,9 +55,9 @@ async function admitted(env: Env, tenant: string, keyId: string, secret: string)
   const shards = known && known.until > now ? known.shards : 0;
   if (shards > 0) {
     const k = Math.floor(Math.random() * shards);
-    return (await shardStub(env, tenant, k).authenticate(tenant, k, keyId, secret)) ? { tenant, shard: k } : null;
+    return (await twice(() => shardStub(env, tenant, k).authenticate(tenant, k, keyId, secret))) ? { tenant, shard: k } : null;
   }
-  const a = await tenantLedger(env, tenant).admit(keyId, secret);
+  const a = await twice(() => tenantLedger(env, tenant).admit(keyId, secret));
   if (!a.ok) return null;
   if (shardCounts.size >= REMEMBERED) shardCounts.clear();
   shardCounts.set(tenant, { shards: a.shards, until: now + settings(env).SHARD_ROUTE_SECONDS * 1000 });

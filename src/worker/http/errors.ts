@@ -88,8 +88,21 @@ function classify(e: AllotError): { status: ContentfulStatusCode; type: ErrorTyp
  *
  * @example httpError(new NotFound({ what: "batch", message: "no batch b_1", param: "id" })).status // 404
  */
+/**
+ * An error of the platform that a retry cures: a Durable Object that was reset (a deploy,
+ * an eviction) or is overloaded, which workerd marks `retryable` or `overloaded`, or a
+ * connection to one that was lost. Answered as a 503 to retry, never a 500.
+ */
+const PLATFORM_TRANSIENT = /Durable Object (reset|is overloaded)|abortAllDurableObjects|Network connection lost|disconnected|broken\.outputGateBroken/i;
+function transientPlatform(e: unknown): Unavailable | null {
+  if (!(e instanceof Error) || e instanceof AllotError) return null;
+  const flags = e as { retryable?: unknown; overloaded?: unknown };
+  if (flags.retryable !== true && flags.overloaded !== true && !PLATFORM_TRANSIENT.test(e.message)) return null;
+  return new Unavailable({ message: `a gateway object failed transiently: ${e.message}`, reason: "the gateway was briefly unavailable (an object restarted); retry", retryable: true, retryAfterMs: 1000, cause: e });
+}
+
 export function httpError(err: unknown): HttpError {
-  const e = revive(err);
+  const e = transientPlatform(revive(err)) ?? revive(err);
   if (e instanceof AllotError) {
     const { status, type, code } = classify(e);
     const headers: Record<string, string> = {};

@@ -33,13 +33,14 @@ export interface OnlineAccount {
 export const shardStub = (env: Env, tenant: string, k: number) => env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName(`${tenant}/${k}`));
 
 /**
- * Settling is tried twice, each time through a new stub: a stub whose object was reset
- * (a deploy, an eviction) fails every later call, and the request's units would stay
- * held until their lease ran out. Every call but `begin` is idempotent (charges are up to
- * a total; a second finish or release finds its reservation ended). `begin` is tried
- * once: a begin that failed after reserving would hold units for a lease.
+ * A call tried twice, each time through a new stub: a stub whose object was reset (a
+ * deploy, an eviction) fails every later call, and a settlement's units would stay held
+ * until their lease ran out (authentication, a read, is retried the same way). Every
+ * budget call is idempotent: charges are up to a total, a second finish or release finds
+ * its reservation ended, and a begin carries the request's key, so a begin repeated after
+ * a lost answer returns the reservation the first one made.
  */
-async function twice<T>(call: () => Promise<T>): Promise<T> {
+export async function twice<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch {
@@ -56,7 +57,7 @@ export function accountOf(env: Env, home: BudgetHome): OnlineAccount {
   const { tenant, shard: k } = home;
   if (k === null) {
     return {
-      begin: (req) => tenantLedger(env, tenant).begin(req),
+      begin: (req) => twice(() => tenantLedger(env, tenant).begin(req)),
       step: (id, spent, need) => twice(() => tenantLedger(env, tenant).step(id, spent, need)),
       renew: (id) => twice(() => tenantLedger(env, tenant).renew(id)),
       finish: (id, spent, observed, record) => twice(() => tenantLedger(env, tenant).finish(id, spent, observed, record)),
@@ -64,7 +65,7 @@ export function accountOf(env: Env, home: BudgetHome): OnlineAccount {
     };
   }
   return {
-    begin: (req) => shardStub(env, tenant, k).begin(tenant, k, req),
+    begin: (req) => twice(() => shardStub(env, tenant, k).begin(tenant, k, req)),
     step: (id, spent, need) => twice(() => shardStub(env, tenant, k).step(tenant, k, id, spent, need)),
     renew: (id) => twice(() => shardStub(env, tenant, k).renew(tenant, k, id)),
     finish: (id, spent, observed, record) => twice(() => shardStub(env, tenant, k).finish(tenant, k, id, spent, observed, record)),

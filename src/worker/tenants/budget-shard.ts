@@ -188,13 +188,15 @@ export class BudgetShard extends DurableObject<Env> {
     }
     // About a second of what requests ask for (at least a report interval's) beyond what holds
     // promise, and what the asking request needs: requests hold what their next round draws,
-    // so what they ask is what they are about to spend.
+    // so what they ask is what they are about to spend. Twice what was asked since the last
+    // report, when that is more: a burst is served from the block, not report by report.
     const elapsed = Math.max(this.every, now - this.reportedAt);
     const measured = (this.askedSince * 1000) / elapsed;
     this.rate = this.reportedAt > 0 ? 0.5 * this.rate + 0.5 * measured : measured;
+    const burst = 2 * this.askedSince;
     this.askedSince = 0;
     const atLeast = this.held(now);
-    const keep = round(atLeast + (idle ? 0 : extra + this.rate * Math.max(1, this.every / 1000)));
+    const keep = round(atLeast + (idle ? 0 : extra + Math.max(burst, this.rate * Math.max(1, this.every / 1000))));
     const g = await tenantLedger(this.env, s.tenant).report({ shard: s.shard, block: s.block, keep, atLeast, sent });
     const newBlock = g.block !== s.block;
     this.sql.exec("UPDATE state SET block = ?, remain = ?, seq = ?, block_total = CASE WHEN ? THEN 0 ELSE block_total END", g.block, g.remain, sent ? sent.seq : s.seq, newBlock ? 1 : 0);
@@ -292,11 +294,15 @@ export class BudgetShard extends DurableObject<Env> {
       await this.wake();
       return { ...online, invalid, reservation: null };
     }
+    // A begin repeated with its key (a retry after a lost answer) gets the hold it made.
+    const id = HOLD + (req.key ?? randomHex(8));
+    const made = this.hold(id);
+    if (made && made.ended_at === null) return { ...online, invalid: null, reservation: { ok: true, id, units: made.units } };
     const { least, want } = boundsFor(online, req);
     const [atLeast, wanted] = [round(req.prompts * least), round(req.prompts * want)];
     this.lastBegin = now;
     this.askedSince += wanted;
-    for (let asked = false; ; asked = true) {
+    for (let asked = 0; ; asked++) {
       // A hold is made only while no report is in flight, in the same turn as the check (no
       // await between): a report sent meanwhile would not count it, and concurrent requests
       // would each see the same units available.
@@ -304,14 +310,14 @@ export class BudgetShard extends DurableObject<Env> {
       const available = this.available(this.clock());
       if (available >= atLeast - 1e-9) {
         const units = round(Math.min(wanted, available));
-        const id = HOLD + randomHex(8);
         this.sql.exec("INSERT INTO hold (id, units, charged, expires_at) VALUES (?, ?, 0, ?)", id, units, this.clock() + this.leaseMs);
         await this.wake();
         return { ...this.grant!.online, invalid: null, reservation: { ok: true, id, units } };
       }
-      // One report for more did not make room (the limit is near, or requests beside this
-      // one took what it won): the ledger decides, exactly, as without shards.
-      if (asked) return tenantLedger(this.env, tenant).begin(req);
+      // A report for more came back cut (the limit is near), or three did not make room
+      // (requests beside this one took what they won): the ledger decides, exactly, as
+      // without shards.
+      if ((asked > 0 && this.cut) || asked >= 3) return tenantLedger(this.env, tenant).begin(req);
       const reached = await this.report(wanted).then(
         () => true,
         () => false,

@@ -136,12 +136,16 @@ export class Budget {
   }
 
   /** Reserves as many units as every window has room for, up to `atMost`, if that is at least `atLeast`. */
-  reserveUpTo(atMost: number, atLeast: number, now: number, leaseMs: number, owner: string | null = null): ReserveUpToResult {
+  reserveUpTo(atMost: number, atLeast: number, now: number, leaseMs: number, owner: string | null = null, ref: string | null = null): ReserveUpToResult {
     if (!(atLeast > 0) || !Number.isFinite(atMost) || atMost < atLeast) throw new RangeError(`need 0 < atLeast <= atMost, got ${atLeast} and ${atMost}`);
+    if (ref !== null) {
+      const open = this.sql.exec<{ id: string; units: number }>("SELECT id, units FROM reservation WHERE ref = ? AND ended_at IS NULL AND expires_at > ?", ref, now).toArray()[0];
+      if (open) return { ok: true, id: open.id, units: open.units };
+    }
     const refused = this.check(atLeast, now);
     if (refused) return refused;
     const u = units(Math.min(atMost, this.headroom(now)));
-    return { ok: true, id: this.insert(u, now, leaseMs, null, owner), units: u };
+    return { ok: true, id: this.insert(u, now, leaseMs, ref, owner), units: u };
   }
 
   private row(id: string): Row | undefined {
@@ -211,6 +215,12 @@ export class Budget {
    * A block kept at 0 ends. Returns the block and its uncommitted units.
    */
   resize(id: string | null, keep: number, atLeast: number, shards: number, now: number, leaseMs: number, owner: string): { id: string | null; remain: number } {
+    // A shard has one block. One it does not know of (made by a report whose answer was lost
+    // when the shard was evicted) is found by its owner and taken up, never left to hold
+    // units until its lease runs out; any others of the same owner end.
+    const owned = this.sql.exec<{ id: string }>("SELECT id FROM reservation WHERE owner = ? AND ended_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id", owner, now).toArray().map((x) => x.id);
+    if (id === null || !owned.includes(id)) id = owned[0] ?? id;
+    for (const other of owned) if (other !== id) this.release(other, now);
     const r = id === null ? undefined : this.row(id);
     const live = this.live(r, now);
     const held = live ? units(r.units - r.committed) : 0;

@@ -270,7 +270,7 @@ export class TenantLedger extends DurableObject<Env> {
     let synced = false;
     for (;;) {
       const now = this.now();
-      const r = this.budget.reserveUpTo(req.prompts * want, req.prompts * least, now, this.lease.online, "online");
+      const r = this.budget.reserveUpTo(req.prompts * want, req.prompts * least, now, this.lease.online, "online", req.key ?? null);
       if (r.ok) {
         await this.scheduleExpiry();
         return { ...online, invalid: null, reservation: r };

@@ -9,6 +9,8 @@ export type OnlineView = Online & { price: number; requests: number; mean_units:
 
 /** What an online request tells its ledger (or budget shard) before any LM work. */
 export type BeginRequest = {
+  /** The request's own key: a begin repeated with it (a retry after a lost answer) returns the same reservation. */
+  key?: string;
   prompts: number;
   pinned: number | null;
   rounds: number | null;
