@@ -91,7 +91,7 @@ function classify(e: AllotError): { status: ContentfulStatusCode; type: ErrorTyp
 /**
  * An error of the platform that a retry cures: a Durable Object that was reset (a deploy,
  * an eviction) or is overloaded, which workerd marks `retryable` or `overloaded`, or a
- * connection to one that was lost. Answered as a 503 to retry, never a 500.
+ * connection to one that was lost. Answered as a retryable 502 (x-should-retry: true), never a 500.
  */
 const PLATFORM_TRANSIENT = /Durable Object (reset|is overloaded)|abortAllDurableObjects|Network connection lost|disconnected|broken\.outputGateBroken/i;
 function transientPlatform(e: unknown): Unavailable | null {
