@@ -67,8 +67,11 @@ export async function catalog(env: Env): Promise<Predictor[]> {
 export async function findPredictor(env: Env, opts: { name?: string; lmModel?: string }): Promise<Predictor | null> {
   const all = await catalog(env);
   if (opts.name) return all.find((s) => s.manifest.name === opts.name) ?? null;
+  // Published before shipped (an operator's upload is what they mean to serve), then the
+  // bare-prompt form (forForm swaps in its chat twin for a conversation), binary before curve.
+  const rank = (s: Predictor) => (s.source === "published" ? 0 : 4) + (inputForm(s.manifest) === "prompt" ? 0 : 2) + (s.manifest.kind === "bernoulli" ? 0 : 1);
   const fits = all.filter((s) => !s.manifest.route && s.manifest.lm.model === opts.lmModel);
-  return fits.find((s) => s.manifest.kind === "bernoulli") ?? fits[0] ?? null;
+  return fits.sort((a, b) => rank(a) - rank(b))[0] ?? null;
 }
 
 /** The router named `name` (a request's `model` when it asks allot to route); null if none. */
