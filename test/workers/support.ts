@@ -11,18 +11,4 @@ export async function newTenant(budget: Record<string, number> = { day: 100_000 
   return { id: t.id, key: k.key, headers: { authorization: `Bearer ${k.key}`, "content-type": "application/json" } };
 }
 
-/**
- * Resolves with `cond`'s first truthy value, polling every `everyMs`; throws after `timeoutMs`
- * naming `what`. A test waits on what it can observe, not for a fixed time.
- *
- * @example await until(async () => (await usage()).reserved === 0, { timeoutMs: 10_000, what: "the lease to run out" });
- */
-export async function until<T>(cond: () => T | Promise<T>, o: { timeoutMs: number; everyMs?: number; what?: string }): Promise<NonNullable<T>> {
-  const deadline = Date.now() + o.timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() >= deadline) throw new Error(`waited ${o.timeoutMs} ms for ${o.what ?? "a condition"}, in vain`);
-    await new Promise((r) => setTimeout(r, o.everyMs ?? 20));
-  }
-}
+export { until } from "../support/until.js";
