@@ -18,13 +18,13 @@ import strongBinaryParity from "../../models/predictors/strong-binary.parity.jso
 import strongGradedModel from "../../models/predictors/strong-graded.onnx";
 import strongGradedManifest from "../../models/predictors/strong-graded.manifest.json";
 import strongGradedParity from "../../models/predictors/strong-graded.parity.json";
-import { ADMIN, call, newTenant, until } from "./support.js";
+import { ADMIN, call, newTenant, until, viaEntry } from "./support.js";
 
 const env = workerEnv as unknown as Env;
 const MiB = 1024 * 1024;
 const b64 = (bytes: ArrayBuffer | Uint8Array) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
 const admin = (path: string, init: RequestInit = {}) => call(path, { ...init, headers: { ...ADMIN, ...init.headers } });
-const publish = (name: string, body: unknown) => admin(`/admin/predictors/${name}`, { method: "PUT", body: JSON.stringify(body) });
+const publish = (name: string, body: unknown, via = call) => via(`/admin/predictors/${name}`, { method: "PUT", headers: ADMIN, body: JSON.stringify(body) });
 /** The app with `vars` over the test bindings (settings are parsed per environment). */
 const withVars = (vars: Record<string, string>) => {
   const app = createApp();
@@ -37,6 +37,8 @@ afterEach(() => vi.restoreAllMocks());
 
 describe("a predictor swapped under load", () => {
   it("serves every answer from exactly one version, never a mix, a 500 or a wrong width, while two versions are published in turn", async () => {
+    // Requests and publishes go through the Worker's entry, each in a request context of its own,
+    // sharing the isolate's predictor caches as production requests do.
     // Two versions of one predictor for one LM, of the same width: the shipped binary one (p)
     // and the graded one (q(1..16)). Their LM is the fault proxy's slow name for strong, so
     // each request holds its chosen manifest for 300 ms of hidden-state reading before it
@@ -66,7 +68,7 @@ describe("a predictor swapped under load", () => {
     let publishing = true;
     const traffic = async () => {
       while (publishing) {
-        const res = await call("/v1/allocate", { method: "POST", headers: t.headers, body });
+        const res = await viaEntry("/v1/allocate", { method: "POST", headers: t.headers, body });
         answers.push({ status: res.status, body: (await res.json()) as Answer["body"] });
       }
     };
@@ -74,7 +76,7 @@ describe("a predictor swapped under load", () => {
     // Each publish lands while requests are in flight, and the next waits until a few more have been answered.
     for (let i = 0; i < 6; i++) {
       const before = answers.length;
-      expect((await publish("swapped", i % 2 === 0 ? graded : binary)).status).toBe(201);
+      expect((await publish("swapped", i % 2 === 0 ? graded : binary, viaEntry)).status).toBe(201);
       await until(() => answers.length >= before + 6, { timeoutMs: 30_000, what: "answers after a publish" });
     }
     publishing = false;
