@@ -75,20 +75,22 @@ describe("budget shards for a hot tenant", () => {
   it("far from the limit, the ledger sees reports, not requests; the console and the price see every request once", async () => {
     const t = await hotTenant({ day: 1_000_000 }, 2);
     const answers: Answer[] = [await complete(t.headers, 99)]; // after it, this isolate sends the tenant's keys to its shards
-    for (let i = 0; i < 5; i++) answers.push(...(await Promise.all(Array.from({ length: 8 }, (_, j) => complete(t.headers, 8 * i + j)))));
+    for (let i = 0; i < 10; i++) answers.push(...(await Promise.all(Array.from({ length: 8 }, (_, j) => complete(t.headers, 8 * i + j)))));
     for (const a of answers) expect(a.status).toBe(200);
     await drain(t.id, 2);
     const calls = (await ledger(t.id).lifetime())!.calls;
     expect(calls).toMatchObject({ admit: 1, begin: 0, finish: 0, release: 0 });
-    expect(calls.report).toBeLessThan(answers.length);
+    // A block holds about a second of what the shard's requests ask, bursts of eight included:
+    // the shards report on their clock, not once per request or round (they did, 51 reports for 81 requests).
+    expect(calls.report).toBeLessThan(answers.length / 2);
     const charged = answers.reduce((s, a) => s + a.units, 0);
     const d = await day(t.headers);
     expect(d.used).toBeCloseTo(charged, 9);
     expect(d.reserved).toBe(0);
     const summary = (await ledger(t.id).summary())!;
-    expect(summary.totals).toMatchObject({ requests: 41, ok: 41 });
+    expect(summary.totals).toMatchObject({ requests: 81, ok: 81 });
     expect(summary.totals.units).toBeCloseTo(charged, 9);
-    expect(summary.online).toMatchObject({ requests: 41, shards: 2 }); // the price saw each request's spend once
+    expect(summary.online).toMatchObject({ requests: 81, shards: 2 }); // the price saw each request's spend once
   });
 
   it("refuses a revoked key on every shard once the revocation is acknowledged (the ledger makes its shards report first)", async () => {
