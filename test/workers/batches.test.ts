@@ -1,6 +1,7 @@
-import { env as workerEnv, exports } from "cloudflare:workers";
+import { env as workerEnv } from "cloudflare:workers";
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { call, until } from "./support.js";
 import { SETTINGS } from "../../src/core/config/settings.js";
 
 /** What reading one prompt's hidden state costs (PREFILL_UNITS's default). */
@@ -11,7 +12,6 @@ import type { Env } from "../../src/worker/env.js";
 
 const env = workerEnv as unknown as Env;
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
 
 async function tenant(budget: Record<string, number> = { day: 100_000 }, limits?: Record<string, number>) {
   const t = (await (await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "t", budget, ...(limits ? { limits } : {}) }) })).json()) as { id: string };
@@ -35,6 +35,8 @@ async function status(h: Record<string, string>, id: string) {
 
 const TERMINAL = ["done", "failed", "cancelled"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The LM calls the fault proxy holds now (a delay model's): work in flight. */
+const held = async () => (await (await fetch(`${env.LM_URL}/__held`)).json()) as { model: string; prompt: unknown }[];
 
 /**
  * Waits until the batch ends, or `until` holds. The runtime fires the batch's alarms on
@@ -133,10 +135,12 @@ describe("batches", () => {
     // A slow LM (each call held 300 ms by the fault proxy), so the eviction lands while shards hold work.
     const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", model: "fault-delayx300:strong", budget: { average: 2, min: 1, max: 4 } });
     await drive(t.headers, sub.body.id, (s) => s.status === "sampling");
-    await sleep(150); // the shards are inside their first LM calls
+    // The shards are inside their LM calls: the proxy holds some of this batch's samples now.
+    const inFlight = await until(async () => (await held()).filter((h) => h.model === "fault-delayx300:strong" && texts.includes(h.prompt as string)).length >= 6, { timeoutMs: 20_000, what: "the shards' LM calls" });
     const mid = await status(t.headers, sub.body.id);
     // 54 prompts at BATCH_SHARD_PROMPTS 10 (vitest.config.ts): 6 shards.
     expect(mid.allocation).toMatchObject({ shards: 6 });
+    expect(inFlight).toBe(true);
     expect(mid.progress.sampled).toBeLessThan(texts.length);
     await abortAllDurableObjects(); // evict every object, wherever it is; storage stays
     await drive(t.headers, sub.body.id);
@@ -172,7 +176,8 @@ describe("batches", () => {
     const t = await tenant();
     const texts = Array.from({ length: 40 }, (_, i) => `${300 + i}+${400 + i}=`);
     const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "waves", budget: { average: 3, min: 1, max: 8 } });
-    await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    const mid = await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    expect(mid.progress.sampled).toBeLessThan(texts.length); // evicted mid-batch: some prompts drawn, others not
     await abortAllDurableObjects();
     const s = await drive(t.headers, sub.body.id);
     expect(s.status).toBe("done");
@@ -185,7 +190,8 @@ describe("batches", () => {
     const texts = [...EASY, ...HARD];
     const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "waves", predictor: "strong-graded", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 2, max_tokens: 12 } });
     expect(sub.status).toBe(202);
-    await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    const mid = await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    expect(mid.progress.sampled).toBeLessThan(texts.length); // evicted mid-batch: some prompts drawn, others not
     await abortAllDurableObjects();
     const s = await drive(t.headers, sub.body.id);
     expect(s).toMatchObject({ status: "done", progress: { sampled: texts.length, failed: 0 } });
@@ -305,6 +311,8 @@ describe("batches", () => {
     const sub = await submit(t.headers, { prompts: prompts(["1+1="]), allocation: "uniform", budget: { average: 1 } });
     await drive(t.headers, sub.body.id);
     const stub = env.BATCHES.get(env.BATCHES.idFromName(sub.body.id));
+    // Settled (its reservation released): from here its alarm is the one set for deletion.
+    await until(async () => (await usage(t.headers)).reserved === 0, { timeoutMs: 10_000, what: "the batch to settle" });
     // A week on: the alarm set when it finished deletes it.
     expect((await results(t.headers, sub.body.id)).length).toBe(1);
     await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("UPDATE batch SET finished_at = ?", Date.now() - 7 * 86_400_000 - 1));
@@ -395,7 +403,8 @@ describe("batches", () => {
     const texts = ["12345+678=", "54321+987=", "54321+9876=", "12345+6789=", "1+1=", "12+34=", "345+678=", "4567+891="];
     const sub = await submit(t.headers, { prompts: prompts(texts), mode: "route", allocation: "waves", budget: { average: 3, min: 1, max: 8 }, sampling: { seed: 3, max_tokens: 12 } });
     expect(sub.status).toBe(202);
-    await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    const mid = await drive(t.headers, sub.body.id, (s) => s.status === "sampling" && s.progress.sampled > 0);
+    expect(mid.progress.sampled).toBeLessThan(texts.length); // evicted mid-batch: some prompts drawn, others not
     await abortAllDurableObjects();
     const s = await drive(t.headers, sub.body.id);
     expect(s).toMatchObject({ status: "done", progress: { sampled: texts.length, failed: 0 }, allocation: { mode: "waves", predictor: "route", budget_units: 24 } });

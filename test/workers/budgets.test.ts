@@ -9,11 +9,11 @@ import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
 import type { Env } from "../../src/worker/env.js";
 import { serveOnline } from "../../src/worker/online/serve.js";
-import { ADMIN, call, newTenant } from "./support.js";
+import { runInDurableObject } from "cloudflare:test";
+import { ADMIN, call, newTenant, until } from "./support.js";
 
 const env = workerEnv as unknown as Env;
 const PREFILL = Number(SETTINGS.PREFILL_UNITS.default);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Answer = { status: number; units: number; type: string | null; retryAfter: string | null; shouldRetry: string | null };
 async function complete(h: Record<string, string>, prompt: string, extra: Record<string, string> = {}, body: Record<string, unknown> = {}): Promise<Answer> {
@@ -54,7 +54,7 @@ describe("no wrongful refusal", () => {
     const t = await newTenant({ day: 10 });
     // A slow LM (2 s a call) holds 8 of the 10 units in flight: pinned, so nothing else moves.
     const slow = complete(t.headers, "12+34=", { "x-allot-units": "8" }, { model: "fault-delayx1500:strong" });
-    await sleep(300);
+    await until(async () => (await day(t.headers)).reserved === 8, { timeoutMs: 5_000, what: "the slow request's 8 units to be held" });
     const held = await complete(t.headers, "12+34=", { "x-allot-units": "4" });
     expect(held).toMatchObject({ status: 429, type: "rate_limit_error" });
     expect(held.shouldRetry).toBe("true");
@@ -77,7 +77,7 @@ describe("no wrongful refusal", () => {
     if (!a.ok) throw new Error("expected a reservation");
     // 2 left of 10: B's 4 are held by A, so B waits (up to ONLINE_WAIT_MS) …
     const b = begin(4);
-    await sleep(50);
+    await until(async () => (await stub.lifetime())!.calls.begin === 2, { timeoutMs: 5_000, what: "B to be waiting in the ledger" });
     // … and A spends 3 of its 8: 5 come back, and B gets its 4.
     expect(await stub.finish(a.id, 3, null, null)).toBe(3);
     expect((await b).reservation).toMatchObject({ ok: true, units: 4 });
@@ -88,11 +88,19 @@ describe("no wrongful refusal", () => {
 describe("leases that cannot be outlived", () => {
   it("a request slower than its lease renews it while it works: LM work within the limit, charged what it answered", async () => {
     const t = await newTenant({ day: 3 });
-    // One LM call held 9 s, longer than the 6 s online lease (vitest.config.ts), with a call
+    // One LM call held 8 s, longer than the 6 s online lease (vitest.config.ts), with a call
     // timeout long enough to wait for it.
     const slowEnv = { ...workerEnv, LM_TIMEOUT_MS: "15000" } as unknown as Env;
-    const slow = serveOnline(slowEnv, { tenant: t.id, shard: null }, { inputs: [{ prompt: "12+34=" }], model: "fault-delayx9000:strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 }, pinned: { units: 2, param: "x-allot-units" } });
-    await sleep(7500); // past the lease: only the heartbeat keeps the 2 units held
+    const slow = serveOnline(slowEnv, { tenant: t.id, shard: null }, { inputs: [{ prompt: "12+34=" }], model: "fault-delayx8000:strong", params: { temperature: 0.8, topP: 1, maxTokens: 8 }, pinned: { units: 2, param: "x-allot-units" } });
+    // Past the lease it began with, and renewed beyond it: only the heartbeat keeps the 2 units held.
+    const lease = Number(env.ONLINE_LEASE_SECONDS) * 1000;
+    const stub = env.TENANTS.get(env.TENANTS.idFromName(t.id));
+    const reservation = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ created_at: number; expires_at: number }>("SELECT created_at, expires_at FROM reservation WHERE owner = 'online' AND ended_at IS NULL").toArray()[0]);
+    const renewed = await until(async () => {
+      const r = await reservation();
+      return r && Date.now() > r.created_at + lease + 200 && r;
+    }, { timeoutMs: lease + 5_000, everyMs: 100, what: "the request to outlive its first lease" });
+    expect(renewed.expires_at).toBeGreaterThan(renewed.created_at + lease);
     const other = await complete(t.headers, "12+34=", { "x-allot-units": "2" });
     expect(other.status).toBe(429); // the slow request's units are still its own
     const served = await slow;
@@ -120,7 +128,8 @@ describe("limits that take effect", () => {
       }
     };
     const loops = Promise.all(Array.from({ length: 6 }, (_, k) => loop(k)));
-    await sleep(1500);
+    // Busy: a dozen requests served before the limit changes.
+    await until(() => done.filter((a) => a.status === 200).length >= 12, { timeoutMs: 20_000, what: "a dozen requests served" });
     readAt = Date.now();
     await flush(t.id, shards); // what shards have charged and not yet reported, reported
     const before = await day(t.headers);
@@ -129,7 +138,8 @@ describe("limits that take effect", () => {
     const res = await call(`/admin/tenants/${t.id}/budget`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ day: limit }) });
     expect(res.status).toBe(200);
     changedAt = Date.now();
-    await sleep(1500);
+    // Every loop has begun and ended requests since the change.
+    await until(() => done.filter((a) => a.started > changedAt).length >= 12, { timeoutMs: 20_000, what: "requests begun after the change" });
     stop = true;
     await loops;
     // Nothing begun after the change was acknowledged was served (with shards too: the ledger made them report first).

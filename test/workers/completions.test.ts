@@ -1,15 +1,15 @@
-import { env as workerEnv, exports } from "cloudflare:workers";
+import { env as workerEnv } from "cloudflare:workers";
 import type { Env } from "../../src/worker/env.js";
 import { BudgetExceeded } from "../../src/core/errors.js";
 import { httpError } from "../../src/worker/http/errors.js";
 import { describe, expect, inject, it } from "vitest";
+import { call } from "./support.js";
 import { SETTINGS } from "../../src/core/config/settings.js";
 
 /** What reading one prompt's hidden state costs (PREFILL_UNITS's default): every request pays it per prompt. */
 const PREFILL = Number(SETTINGS.PREFILL_UNITS.default);
 
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
 
 async function tenant(budget: Record<string, number> = { day: 100_000 }) {
   const t = (await (await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "t", budget }) })).json()) as { id: string };

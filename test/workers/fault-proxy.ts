@@ -4,19 +4,27 @@
 // kinds: 500, 429 (Retry-After: 0), malformed (200 with a body that is not JSON),
 // timeout (no answer), 400 (not retryable); and delay, which holds every request <count>
 // ms before forwarding it (a slow LM, so a test can act while work is in flight). Other
-// requests pass straight through.
+// requests pass straight through. GET /__held lists the requests a delay holds now (their
+// model and prompt), so a test can see that work is in flight rather than hope it is.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export async function startFaultProxy(upstream: string): Promise<{ url: string; close(): Promise<void> }> {
   const seen = new Map<string, number>();
+  const held = new Set<{ model: string; prompt: unknown }>();
   const server = createServer(async (req, res) => {
+    if (req.method === "GET" && req.url === "/__held") return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify([...held]));
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let body = Buffer.concat(chunks).toString("utf8");
     const m = /"model":"fault-(500|429|malformed|timeout|400|delay)x(\d+):([^"]+)"/.exec(body);
     if (m?.[1] === "delay") {
+      const parsed = JSON.parse(body) as { prompt?: unknown; input?: unknown };
+      const prompt = parsed.prompt ?? parsed.input ?? null;
+      const entry = { model: `fault-delayx${m[2]}:${m[3]}`, prompt: typeof prompt === "string" ? prompt.slice(0, 200) : prompt };
+      held.add(entry);
       await new Promise((r) => setTimeout(r, Number(m[2])));
+      held.delete(entry);
       body = body.replace(m[0], `"model":"${m[3]}"`);
     } else if (m) {
       const [, kind, count, model] = m;

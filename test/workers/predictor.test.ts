@@ -1,7 +1,7 @@
 // The predictor at the edge: the committed ONNX model, loaded by onnxruntime-web inside
 // workerd, reproduces the trainer's outputs. (This file imports the 14 MB ORT wasm; keep
 // the ORT-dependent tests here, since each such file costs seconds to load.)
-import { env as workerEnv, exports } from "cloudflare:workers";
+import { env as workerEnv } from "cloudflare:workers";
 import type { Env } from "../../src/worker/env.js";
 import { Misconfigured } from "../../src/core/errors.js";
 import { httpError } from "../../src/worker/http/errors.js";
@@ -169,7 +169,7 @@ describe("hidden states from SGLang's /generate (HIDDEN_STATES=sglang-generate)"
 
 describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2 bucket)", () => {
   const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-  const admin = (path: string, init: RequestInit = {}) => exports.default.fetch(new Request(`https://allot.test${path}`, { ...init, headers: { ...ADMIN, ...init.headers } }));
+  const admin = (path: string, init: RequestInit = {}) => call(path, { ...init, headers: { ...ADMIN, ...init.headers } });
   const b64 = (bytes: ArrayBuffer | Uint8Array) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
   const sha = async (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
   // The shipped strong-binary, published as the predictor of another deployment's model.
@@ -298,7 +298,7 @@ describe("publishing predictors (PUT /admin/predictors/{name}, the PREDICTORS R2
   });
 
   it("needs the admin token", async () => {
-    const res = await exports.default.fetch(new Request("https://allot.test/admin/predictors/acme-binary", { method: "PUT", body: JSON.stringify(acme()) }));
+    const res = await call("/admin/predictors/acme-binary", { method: "PUT", body: JSON.stringify(acme()) });
     expect(res.status).toBe(401);
   });
 });

@@ -1,6 +1,7 @@
-import { env as workerEnv, exports } from "cloudflare:workers";
+import { env as workerEnv } from "cloudflare:workers";
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { call } from "./support.js";
 import type { Env } from "../../src/worker/env.js";
 import { keyTag } from "../../src/worker/auth/key-tag.js";
 import type { TenantLedger } from "../../src/worker/tenants/ledger.js";
@@ -8,7 +9,6 @@ import type { TenantLedger } from "../../src/worker/tenants/ledger.js";
 const env = workerEnv as unknown as Env;
 
 const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`https://allot.test${path}`, init));
 
 async function createTenant(budget: Record<string, number | null> = {}, limits?: Record<string, number>) {
   const res = await call("/admin/tenants", { method: "POST", headers: ADMIN, body: JSON.stringify({ name: "acme", budget, ...(limits ? { limits } : {}) }) });

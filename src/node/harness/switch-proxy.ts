@@ -1,6 +1,8 @@
 // A proxy in front of the LM that a test can take down (connections refused: the port is
-// closed), bring back, or slow down, and that counts what it forwarded by path. Faults
-// injected on purpose; everything else reaches the real server unchanged.
+// closed), bring back, or slow down, and that counts what arrived and what it forwarded by
+// path. Faults injected on purpose; everything else reaches the real server unchanged. A
+// request whose caller went away while it was held (a gateway killed) is not forwarded,
+// as a server drops the work of a closed connection.
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -8,6 +10,8 @@ export interface SwitchProxy {
   readonly url: string;
   /** Requests forwarded, by path; the bodies too. */
   readonly seen: { path: string; body: string }[];
+  /** Requests as they arrived, before any delay: those held now are in `arrived` and not yet in `seen`. */
+  readonly arrived: { path: string; body: string }[];
   /** Each forwarded request waits this long first. */
   delayMs: number;
   down(): Promise<void>;
@@ -17,12 +21,26 @@ export interface SwitchProxy {
 
 export async function startSwitchProxy(upstream: string): Promise<SwitchProxy> {
   const seen: { path: string; body: string }[] = [];
+  const arrived: { path: string; body: string }[] = [];
   let delayMs = 0;
   const handler = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
-    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    arrived.push({ path: req.url ?? "", body });
+    if (delayMs > 0) {
+      // Held, until the delay is over or the caller has gone.
+      await new Promise<void>((r) => {
+        const done = () => {
+          clearTimeout(timer);
+          req.socket.off("close", done);
+          r();
+        };
+        const timer = setTimeout(done, delayMs);
+        req.socket.once("close", done);
+      });
+    }
+    if (req.socket.destroyed) return;
     seen.push({ path: req.url ?? "", body });
     try {
       const up = await fetch(upstream + req.url, { method: req.method, headers: { "content-type": "application/json" }, body: req.method === "GET" ? undefined : body });
@@ -42,6 +60,7 @@ export async function startSwitchProxy(upstream: string): Promise<SwitchProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    arrived,
     get delayMs() {
       return delayMs;
     },

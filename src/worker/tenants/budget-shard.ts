@@ -107,8 +107,14 @@ export class BudgetShard extends DurableObject<Env> {
   private grant: { online: OnlineView; keys: Map<string, ArrayBuffer> } | null = null;
   private reportedAt = 0;
   private reporting: Promise<void> | null = null;
-  /** Units asked for (held by begins and steps) since the last report, and the rate measured over reports (units a second). */
+  /**
+   * Units asked for (held by begins and steps) since `windowStart`, and the rate measured over
+   * such windows (units a second). A window is at least one report interval however often the
+   * shard reports: measured over the few milliseconds between two reports for more, the rate
+   * would shrink with every report, and so would the block, until each request needed a report.
+   */
   private askedSince = 0;
+  private windowStart = 0;
   private rate = 0;
   /** The last report's block is smaller than the shard asked for: the budget's limit is near. */
   private cut = false;
@@ -188,15 +194,20 @@ export class BudgetShard extends DurableObject<Env> {
     }
     // About a second of what requests ask for (at least a report interval's) beyond what holds
     // promise, and what the asking request needs: requests hold what their next round draws,
-    // so what they ask is what they are about to spend. Twice what was asked since the last
-    // report, when that is more: a burst is served from the block, not report by report.
-    const elapsed = Math.max(this.every, now - this.reportedAt);
-    const measured = (this.askedSince * 1000) / elapsed;
-    this.rate = this.reportedAt > 0 ? 0.5 * this.rate + 0.5 * measured : measured;
+    // so what they ask is what they are about to spend.
+    const elapsed = now - this.windowStart;
+    if (elapsed >= this.every) {
+      const measured = (this.askedSince * 1000) / elapsed;
+      this.rate = this.windowStart > 0 ? 0.5 * this.rate + 0.5 * measured : measured;
+      this.askedSince = 0;
+      this.windowStart = now;
+    }
+    // What this window has asked so far is a floor on its rate, and twice it a floor on the
+    // block: a burst is served from the block, not report by report.
+    const rate = Math.max(this.rate, (this.askedSince * 1000) / this.every);
     const burst = 2 * this.askedSince;
-    this.askedSince = 0;
     const atLeast = this.held(now);
-    const keep = round(atLeast + (idle ? 0 : extra + Math.max(burst, this.rate * Math.max(1, this.every / 1000))));
+    const keep = round(atLeast + (idle ? 0 : extra + Math.max(burst, rate * Math.max(1, this.every / 1000))));
     const g = await tenantLedger(this.env, s.tenant).report({ shard: s.shard, block: s.block, keep, atLeast, sent });
     const newBlock = g.block !== s.block;
     this.sql.exec("UPDATE state SET block = ?, remain = ?, seq = ?, block_total = CASE WHEN ? THEN 0 ELSE block_total END", g.block, g.remain, sent ? sent.seq : s.seq, newBlock ? 1 : 0);
