@@ -197,8 +197,8 @@ describe("client text in the logs", () => {
       const res = await call("/v1/completions", { method: "POST", headers: { ...t.headers, "x-allot-units": "1" }, body: JSON.stringify({ model, prompt: "1+1=", max_tokens: 4 }) });
       status = res.status;
     });
-    expect(status).toBeGreaterThanOrEqual(400);
-    expect(status).toBeLessThan(500);
+    // The deployment names a model its server does not serve: a misconfiguration (503), not the client's fault.
+    expect(status).toBe(503);
     const quoting = lines.filter((l) => l.includes("fault-"));
     expect(quoting.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).not.toMatch(CONTROL);
@@ -214,7 +214,7 @@ describe("client text in the logs", () => {
     const lines = await logged(async () => {
       status = (await fetchWith("/v1/completions", { method: "POST", headers: { ...t.headers, "x-allot-units": "1" }, body: JSON.stringify({ model, prompt: "1+1=", max_tokens: 4 }) })).status;
     });
-    expect(status).toBeLessThan(500);
+    expect(status).toBe(503);
     const quoting = lines.filter((l) => l.includes("acme"));
     expect(quoting.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).not.toMatch(CONTROL);
