@@ -17,6 +17,7 @@ import { health } from "./routes/health.js";
 import { metrics } from "./routes/metrics.js";
 import { models } from "./routes/models.js";
 import { predictors } from "./routes/predictors.js";
+import { responses } from "./routes/responses.js";
 import { usage } from "./routes/usage.js";
 
 /** The gateway: every route is registered here, and every error leaves through onError. */
@@ -29,6 +30,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", batches);
   app.route("/", completions);
   app.route("/", chat);
+  app.route("/", responses);
   app.route("/", docs);
   app.route("/", dashboard);
   app.route("/", models);

@@ -11,6 +11,8 @@ export type Rendered = { prompt: string } | { error: string };
 
 /** The prompt of a conversation that asks for the assistant's next turn. */
 export function renderChat(messages: readonly ChatMessage[]): Rendered {
+  const end = messages[messages.length - 1].role;
+  if (end !== "user" && end !== "tool" && end !== "function") return { error: `the last message must be the user's or a tool's result (got ${end})` };
   const last = messages.findLast((m) => m.role === "user");
   if (!last) return { error: "the conversation has no user message" };
   const text = messageText(last);

@@ -7,14 +7,16 @@ import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { settings } from "../config.js";
 import type { AppEnv } from "../env.js";
+import { CORS_ALLOWED, CORS_EXPOSED } from "./headers.js";
 
 export const corsFromConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   const configured = settings(c.env).CORS_ORIGINS ?? [];
   if (configured.length === 0 || c.req.path.startsWith("/admin")) return next();
   return cors({
     origin: configured.includes("*") ? "*" : (origin) => (configured.includes(origin) ? origin : null),
-    allowHeaders: ["authorization", "content-type", "x-allot-units", "x-stainless-os", "x-stainless-lang", "x-stainless-package-version", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-arch", "x-stainless-retry-count", "x-stainless-timeout", "openai-organization", "openai-project"],
-    exposeHeaders: ["x-allot-model", "x-allot-samples", "x-allot-units", "x-allot-price", "x-allot-predicted-success", "x-allot-planned-units", "x-allot-budget-limited", "retry-after", "x-should-retry"],
+    // The one list of allot's headers (headers.ts): what a browser may send, and read.
+    allowHeaders: [...CORS_ALLOWED],
+    exposeHeaders: [...CORS_EXPOSED],
     maxAge: 600,
   })(c, next);
 };
