@@ -128,6 +128,22 @@ export function rank(drawn: readonly Drawn[], promptTokens: number, completionTo
   };
 }
 
+/**
+ * `text` up to its first stop string, as an LM server cuts it (the stop string itself not
+ * included), and whether one was found: how allot applies a client's `stop` to the
+ * answers it keeps, after they were scored whole.
+ *
+ * @example cutAtStop("46\n12", ["6"]) // { text: "4", stopped: true }
+ */
+export function cutAtStop(text: string, stop: readonly string[]): { text: string; stopped: boolean } {
+  let at = -1;
+  for (const s of stop) {
+    const i = s === "" ? -1 : text.indexOf(s);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  return at < 0 ? { text, stopped: false } : { text: text.slice(0, at), stopped: true };
+}
+
 /** Two rounds' samples ranked together, every sample's tokens counted. */
 export const combine = (a: RerankResult, b: RerankResult): RerankResult => rank([...a.drawn, ...b.drawn], a.promptTokens + b.promptTokens, a.completionTokens + b.completionTokens);
 

@@ -1,11 +1,14 @@
 /**
  * Request-body limits on every route, checked before a body is parsed (a 100 MB body is
- * refused, not read): 64 MiB for batches and predictor uploads, 16 MiB for anything else
- * (a long conversation with images fits).
+ * refused, not read): 64 MiB for batches and predictor uploads, FILE_MAX_BYTES (and room
+ * for the multipart framing) for file uploads, 16 MiB for anything else (a long
+ * conversation with images fits).
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { TooLarge } from "../../core/errors.js";
+import { settings } from "../config.js";
+import type { AppEnv } from "../env.js";
 
 const MiB = 1024 * 1024;
 export const BODY_LIMITS = { large: 64 * MiB, default: 16 * MiB } as const;
@@ -20,5 +23,24 @@ const limited = (maxSize: number) =>
 const large = limited(BODY_LIMITS.large);
 const normal = limited(BODY_LIMITS.default);
 
-export const bodyLimits: MiddlewareHandler = (c, next) =>
-  (c.req.path === "/v1/batches" || c.req.path.startsWith("/admin/predictors/") ? large : normal)(c, next);
+/** What multipart framing adds to an uploaded file (boundaries, headers, the purpose field). */
+const FRAMING = 64 * 1024;
+const uploads = new Map<number, MiddlewareHandler>();
+
+export const bodyLimits: MiddlewareHandler<AppEnv> = (c, next) => {
+  if (c.req.path === "/v1/files") {
+    const max = settings(c.env).FILE_MAX_BYTES;
+    let limit = uploads.get(max);
+    if (!limit) {
+      const checked = bodyLimit({
+        maxSize: max + FRAMING,
+        onError: () => {
+          throw new TooLarge({ limit: max, message: `the upload is larger than FILE_MAX_BYTES (${max} bytes)` });
+        },
+      });
+      uploads.set(max, (limit = checked));
+    }
+    return limit(c, next);
+  }
+  return (c.req.path === "/v1/batches" || c.req.path.startsWith("/admin/predictors/") ? large : normal)(c, next);
+};

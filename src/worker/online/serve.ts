@@ -22,7 +22,7 @@
  */
 import { fitToBudget } from "../../core/allocation/fit.js";
 import { roundSeed } from "../../core/allocation/waves.js";
-import { type RerankResult, type StreamPiece, combine, mapBounded, sampleAndRerank, streamOne } from "../../core/backends/best-of-k.js";
+import { type RerankResult, type StreamPiece, combine, cutAtStop, mapBounded, sampleAndRerank, streamOne } from "../../core/backends/best-of-k.js";
 import type { SamplingParams } from "../../core/backends/completions.js";
 import type { LmConfig } from "../../core/backends/deployment.js";
 import type { LmInput } from "../../core/contracts/lm-protocol.js";
@@ -218,21 +218,6 @@ function answersOf(r: RerankResult, n: number, stop: readonly string[]): Answer[
       reward: d.reward,
     };
   });
-}
-
-/**
- * `text` up to its first stop string, as an LM server cuts it (the stop string itself not
- * included), and whether one was found.
- *
- * @example cutAtStop("46\n12", ["6"]) // { text: "4", stopped: true }
- */
-export function cutAtStop(text: string, stop: readonly string[]): { text: string; stopped: boolean } {
-  let at = -1;
-  for (const s of stop) {
-    const i = s === "" ? -1 : text.indexOf(s);
-    if (i >= 0 && (at < 0 || i < at)) at = i;
-  }
-  return at < 0 ? { text, stopped: false } : { text: text.slice(0, at), stopped: true };
 }
 
 /** Request fields passed on that shape answers, as the warnings name them. */

@@ -14,15 +14,15 @@ import { type CommonBody, offersTools, samplingOf } from "./openai-fields.js";
  * what each does here), any other field kept for the LM server. Messages go to the LM
  * server untouched (its chat template renders them), so fields allot does not read pass.
  */
-const ChatRequest = requestSchema("chat", ["model", "messages"]).openapi("ChatCompletionRequest", {
+export const ChatRequest = requestSchema("chat", ["model", "messages"]).openapi("ChatCompletionRequest", {
   example: { model: "strong", messages: [{ role: "user", content: "345+678=" }], max_completion_tokens: 12, temperature: 0.8 },
 });
 
 /** What the handler reads of a validated chat body. */
-type ChatBody = CommonBody & { messages: ChatMessage[]; max_completion_tokens?: number; max_tokens?: number; tools?: unknown[]; tool_choice?: unknown; logprobs?: boolean; top_logprobs?: number };
+export type ChatBody = CommonBody & { messages: ChatMessage[]; max_completion_tokens?: number; max_tokens?: number; tools?: unknown[]; tool_choice?: unknown; logprobs?: boolean; top_logprobs?: number };
 
 /** What goes to the LM as it is: the table's pass-through fields and unknown ones, tools when there are some, top_logprobs with logprobs. */
-const chatExtras = (body: ChatBody & Record<string, unknown>) => ({
+export const chatExtras = (body: ChatBody & Record<string, unknown>) => ({
   ...lmExtras("chat", body),
   ...(body.tools?.length ? { tools: body.tools, ...(body.tool_choice !== undefined ? { tool_choice: body.tool_choice } : {}) } : {}),
   ...(body.logprobs && body.top_logprobs !== undefined ? { top_logprobs: body.top_logprobs } : {}),

@@ -18,7 +18,7 @@ const CompletionRequest = requestSchema("completions", ["model", "prompt"], {
   }),
 }).openapi("CompletionRequest", { example: { model: "strong", prompt: "345+678=", max_tokens: 12, temperature: 0.8 } });
 
-type CompletionBody = CommonBody & { prompt: string | string[]; max_tokens?: number; echo?: boolean; best_of?: number };
+export type CompletionBody = CommonBody & { prompt: string | string[]; max_tokens?: number; echo?: boolean; best_of?: number };
 
 const CompletionResponse = z
   .object({

@@ -36,11 +36,11 @@ import { vault } from "../storage/vault.js";
 import { randomHex } from "../tenants/lookup.js";
 import { offersTools } from "./openai-fields.js";
 
-const ResponsesRequest = requestSchema("responses", ["model", "input"]).openapi("ResponseCreateRequest", {
+export const ResponsesRequest = requestSchema("responses", ["model", "input"]).openapi("ResponseCreateRequest", {
   example: { model: "strong", input: "345+678=", max_output_tokens: 12 },
 });
 
-type ResponsesBody = ResponseRequest & {
+export type ResponsesBody = ResponseRequest & {
   input: string | InputItem[];
   stream?: boolean;
   seed?: number;
@@ -114,7 +114,7 @@ function responseFormat(format: Record<string, unknown> | undefined): Record<str
 }
 
 /** What goes to the LM besides the messages: the table's pass-through and unknown fields, tools, and the fields Responses names otherwise. */
-function extrasOf(body: ResponsesBody): Record<string, unknown> {
+export function extrasOf(body: ResponsesBody): Record<string, unknown> {
   const tools = (body.tools ?? []).map((t, i) => chatTool(t as Parameters<typeof chatTool>[0], `tools[${i}]`));
   const format = responseFormat(body.text?.format);
   return {
