@@ -4,16 +4,22 @@
 // kinds: 500, 429 (Retry-After: 0), malformed (200 with a body that is not JSON),
 // timeout (no answer), 400 (not retryable); and delay, which holds every request <count>
 // ms before forwarding it (a slow LM, so a test can act while work is in flight). Other
-// requests pass straight through.
+// requests pass straight through. Every request body is kept (the last 500): GET /__seen
+// lists them, so a test can see what reached the LM (it marks its requests with a field
+// of its own, which the gateway forwards).
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export async function startFaultProxy(upstream: string): Promise<{ url: string; close(): Promise<void> }> {
   const seen = new Map<string, number>();
+  const recorded: { path: string; body: string }[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let body = Buffer.concat(chunks).toString("utf8");
+    if (req.url === "/__seen") return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(recorded));
+    recorded.push({ path: req.url ?? "", body });
+    if (recorded.length > 500) recorded.shift();
     const m = /"model":"fault-(500|429|malformed|timeout|400|delay)x(\d+):([^"]+)"/.exec(body);
     if (m?.[1] === "delay") {
       await new Promise((r) => setTimeout(r, Number(m[2])));
@@ -32,7 +38,10 @@ export async function startFaultProxy(upstream: string): Promise<{ url: string; 
       body = body.replace(m[0], `"model":"${model}"`);
     }
     const up = await fetch(upstream + req.url, { method: req.method, headers: { "content-type": "application/json" }, body: req.method === "GET" ? undefined : body });
-    res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/json" }).end(await up.text());
+    res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/json" });
+    // Streams are relayed as they come.
+    for await (const piece of up.body ?? []) res.write(piece);
+    res.end();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
