@@ -97,7 +97,7 @@ try {
   ] as const) {
     await once(false, extra, temperature); // warm-up: the predictor loads, the LM's sessions start
     for (const stream of [false, true]) {
-      const runs = [];
+      const runs: { first: number; text: number; end: number }[] = [];
       for (let i = 0; i < requests; i++) runs.push(await once(stream, extra, temperature));
       const f = (k: "first" | "text" | "end") => `${pct(runs.map((r) => r[k]), 0.5).toFixed(0)} / ${pct(runs.map((r) => r[k]), 0.9).toFixed(0)}`;
       rows.push(`| ${label} | ${stream ? "stream" : "JSON (= a stream's first byte before)"} | ${f("first")} | ${f("text")} | ${f("end")} |`);
