@@ -11,6 +11,9 @@ import { createApp } from "../../src/worker/app.js";
 import type { Env } from "../../src/worker/env.js";
 import { CORS_ALLOWED, CORS_EXPOSED, RESPONSE_HEADERS } from "../../src/worker/http/headers.js";
 import { goDuration } from "../../src/worker/online/headers.js";
+import { StreamedSample } from "../../src/core/backends/completions.js";
+import { CHAT_FORMAT } from "../../src/worker/online/openai-response.js";
+import { outputItems } from "../../src/worker/online/responses-format.js";
 import { call, newTenant } from "./support.js";
 
 const env = workerEnv as unknown as Env;
@@ -113,6 +116,24 @@ describe("tools", () => {
     expect(r.order.slice(0, 2)).toEqual([0, 2]);
     const texts = rank([{ ...s(""), toolCalls: null, text: "a", reward: 0 }, { ...s(""), toolCalls: null, text: "b", reward: 1 }, s("{}")], 0, 0);
     expect(texts).toMatchObject({ by: "reward", best: "b", reward: 1 });
+  });
+});
+
+describe("reasoning", () => {
+  it("comes back under the name the LM server gave it, as chat's field, a streamed delta, and a Responses reasoning item", () => {
+    const streamed = new StreamedSample();
+    const pieces = [
+      ...streamed.add({ choices: [{ index: 0, delta: { reasoning: "carry the 1" } }] }),
+      ...streamed.add({ choices: [{ index: 0, delta: { content: "46" }, finish_reason: "stop" }], usage: { prompt_tokens: 6, completion_tokens: 9, total_tokens: 15 } }),
+    ];
+    expect(pieces).toEqual([{ reasoning: "carry the 1", field: "reasoning" }, { text: "46" }]);
+    const sample = streamed.sample();
+    expect(sample).toMatchObject({ text: "46", reasoning: { field: "reasoning", text: "carry the 1" }, finishReason: "stop" });
+    const answer = { ...sample, reward: 1, reasoning: { field: "reasoning_content" as const, text: "carry the 1" } };
+    expect(CHAT_FORMAT.choice(0, answer)).toMatchObject({ message: { content: "46", reasoning_content: "carry the 1" } });
+    const items = outputItems("resp_0123456789abcdef01234567", answer);
+    expect(items.map((i) => i.type)).toEqual(["reasoning", "message"]);
+    expect(items[0]).toMatchObject({ summary: [], content: [{ type: "reasoning_text", text: "carry the 1" }] });
   });
 });
 
@@ -351,5 +372,18 @@ describe("files and OpenAI-shaped batches", () => {
     expect(own.status).toBe("queued");
     expect(own.object).toBeUndefined();
     expect((await json(await post(`/v1/batches/${own.id}/cancel`, t.headers, {}))).status).toBe("cancelled");
+  });
+
+  it("cancels in OpenAI's shape; what it never drew is in the error file as batch_cancelled", async () => {
+    const t = await newTenant();
+    // A slow LM (2 s a call; uniform allocation: the proxy's model name has no predictor).
+    const file = await json(await upload(t.headers, ["a", "b", "c"].map((id) => line(id, { model: "fault-delayx2000:strong", messages: ask("1+1=") })).join("\n")));
+    const b = await json(await post("/v1/batches", t.headers, { input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h", allot: { allocation: "uniform", budget: { average: 1, min: 1, max: 1 } } }));
+    const cancelled = await json(await post(`/v1/batches/${b.id}/cancel`, t.headers, {}));
+    expect(cancelled).toMatchObject({ object: "batch", status: "cancelled" });
+    const bytes = await (await call(`/v1/files/${cancelled.error_file_id}/content`, { headers: t.headers })).arrayBuffer();
+    const lines = new TextDecoder().decode(bytes).trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.response === null && l.error.code === "batch_cancelled")).toBe(true);
   });
 });
