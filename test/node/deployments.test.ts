@@ -194,6 +194,13 @@ describe.each<VllmVersion>(["latest", "0.10"])("your own vLLM (%s protocol): col
     expect(data.choices[0].message.content).not.toContain("\n");
   });
 
+  it("streams a one-sample answer from a server that answers a stream request whole (as one piece)", async () => {
+    const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "12+34=" }], temperature: 0, max_completion_tokens: 8, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe("46");
+  });
+
   it("takes every standard completions parameter: a prompt array, echo, suffix, logprobs, best_of", async () => {
     const before = gen.requests.length;
     const { data, response } = await client.completions

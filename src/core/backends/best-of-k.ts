@@ -179,6 +179,23 @@ export async function sampleAndRerank(
   });
 }
 
+/**
+ * A whole answer as one chunk: a server that ignores `stream: true` (it answers JSON)
+ * still streams, in one piece. Chunks pass as they are.
+ */
+function asChunk(raw: unknown): unknown {
+  const choices = (raw as { choices?: { message?: { content?: unknown; tool_calls?: { id: string; function: unknown }[] } }[] })?.choices;
+  if (!Array.isArray(choices) || !choices.some((c) => c?.message)) return raw;
+  return {
+    ...(raw as object),
+    choices: choices.map((c) => {
+      const { message, ...rest } = c as { message?: { content?: unknown; tool_calls?: { id: string; function: unknown }[] } };
+      if (!message) return c;
+      return { ...rest, delta: { ...message, tool_calls: message.tool_calls?.map((t, index) => ({ ...t, index })) } };
+    }),
+  };
+}
+
 /** What a streamed sample adds, piece by piece (StreamedSample.add). */
 export type StreamPiece = ReturnType<StreamedSample["add"]>[number];
 
@@ -201,7 +218,7 @@ export async function streamOne(
   let ended = false;
   async function* pieces(): AsyncGenerator<StreamPiece> {
     for await (const raw of chunks) {
-      const parsed = CompletionChunkSchema.safeParse(raw);
+      const parsed = CompletionChunkSchema.safeParse(asChunk(raw));
       if (!parsed.success) throw new Unavailable({ message: `${url}: a chunk of an unexpected shape: ${JSON.stringify(raw).slice(0, 200)}`, reason: "the server streamed a chunk of an unexpected shape", retryable: false });
       yield* acc.add(parsed.data);
     }

@@ -154,6 +154,23 @@ export async function postStream(
       opts.signal?.addEventListener("abort", relay);
       try {
         const res = await doFetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream", ...opts.headers }, body: JSON.stringify(body), signal: abort.signal });
+        if (res.ok && res.body && /json/i.test(res.headers.get("content-type") ?? "")) {
+          // A server that ignores `stream: true` answers whole: one "chunk".
+          clearTimeout(timer);
+          opts.signal?.removeEventListener("abort", relay);
+          const text = await res.text();
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            throw new Unavailable({ message: `${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, reason: "the server answered with an unexpected body", upstreamStatus: res.status, retryable: false });
+          }
+          started = true;
+          meter?.end();
+          return (async function* () {
+            yield json;
+          })();
+        }
         if (res.ok && res.body) {
           clearTimeout(timer);
           started = true;
@@ -181,7 +198,7 @@ export async function postStream(
       } catch (e) {
         clearTimeout(timer);
         opts.signal?.removeEventListener("abort", relay);
-        if (e instanceof UpstreamRefused) throw e;
+        if (e instanceof UpstreamRefused || (e instanceof Unavailable && !e.retryable)) throw e;
         if (opts.signal?.aborted) throw opts.signal.reason;
         const timeout = (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError";
         const why = timeout ? `no answer within ${policy.timeoutMs} ms` : "the server could not be reached";
