@@ -3,7 +3,7 @@
 // LM; the only stand-in is the fault proxy's delay, a slow LM so an eviction lands mid-request.
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env as workerEnv } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import type { Env } from "../../src/worker/env.js";
 import { ADMIN, call, newTenant } from "./support.js";
 
@@ -25,6 +25,19 @@ async function complete(h: Record<string, string>, i: number, model = "strong", 
   const res = await call("/v1/completions", { method: "POST", headers: { ...h, ...extra }, body: JSON.stringify({ model, prompt: `${100 + i}+${200 + 3 * i}=`, temperature: 0.8, max_tokens: 8, seed: i }) });
   const body = (await res.json()) as { allot?: { units: number } };
   return { status: res.status, units: res.status === 200 ? body.allot!.units : 0 };
+}
+
+/** What the LM has been sent (through the fault proxy, which records it), numbered. */
+const seenByLm = async () => (await (await fetch(`${inject("lmUrl")}/__seen`)).json()) as { seq: number; body: string }[];
+
+/** Waits until the LM has been sent each of `prompts` in a request numbered past `since`. */
+async function atTheLm(prompts: readonly string[], since: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const seen = (await seenByLm()).filter((r) => r.seq > since);
+    if (prompts.every((p) => seen.some((r) => r.body.includes(p)))) return;
+    await sleep(10);
+  }
+  throw new Error("the requests never reached the LM");
 }
 
 /** Every shard reports what it holds and gives back its spare (as its alarm does once idle). */
@@ -91,8 +104,11 @@ describe("budget shards for a hot tenant", () => {
     expect(warm.status).toBe(200);
     // A slow LM (300 ms a call), so the eviction lands while the requests hold units (pinned:
     // the fault proxy's model name has no predictor).
+    const since = Math.max(0, ...(await seenByLm()).map((r) => r.seq));
     const flying = Promise.all(Array.from({ length: 8 }, (_, i) => complete(t.headers, i + 1, "fault-delayx300:strong", { "x-allot-units": String(1 + (i % 3)) })));
-    await sleep(150);
+    // Evicted once every request is at the LM (the proxy holds each 300 ms), whatever the
+    // machine's load: a fixed wait could land while a request was still authenticating.
+    await atTheLm(Array.from({ length: 8 }, (_, i) => `"${101 + i}+${203 + 3 * i}="`), since);
     await abortAllDurableObjects(); // storage stays: holds and what was charged are rows
     const answers = await flying;
     for (const a of answers) expect(a.status).toBe(200);

@@ -4,21 +4,22 @@
 // kinds: 500, 429 (Retry-After: 0), malformed (200 with a body that is not JSON),
 // timeout (no answer), 400 (not retryable); and delay, which holds every request <count>
 // ms before forwarding it (a slow LM, so a test can act while work is in flight). Other
-// requests pass straight through. Every request body is kept (the last 500): GET /__seen
-// lists them, so a test can see what reached the LM (it marks its requests with a field
-// of its own, which the gateway forwards).
+// requests pass straight through. Every request body is kept (the last 500, numbered):
+// GET /__seen lists them, so a test can see what reached the LM (it marks its requests
+// with a field of its own, which the gateway forwards, or looks past a number it saw).
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export async function startFaultProxy(upstream: string): Promise<{ url: string; close(): Promise<void> }> {
   const seen = new Map<string, number>();
-  const recorded: { path: string; body: string }[] = [];
+  const recorded: { seq: number; path: string; body: string }[] = [];
+  let seq = 0;
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let body = Buffer.concat(chunks).toString("utf8");
     if (req.url === "/__seen") return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(recorded));
-    recorded.push({ path: req.url ?? "", body });
+    recorded.push({ seq: ++seq, path: req.url ?? "", body });
     if (recorded.length > 500) recorded.shift();
     const m = /"model":"fault-(500|429|malformed|timeout|400|delay)x(\d+):([^"]+)"/.exec(body);
     if (m?.[1] === "delay") {
