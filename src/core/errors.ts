@@ -50,7 +50,7 @@ export class Invalid extends AllotError {
 }
 
 /** What a NotFound did not find; a model is OpenAI's `model_not_found`. */
-export type Missing = "model" | "batch" | "tenant" | "key" | "predictor" | "route";
+export type Missing = "model" | "batch" | "tenant" | "key" | "predictor" | "route" | "response" | "file";
 
 /**
  * Something the request names does not exist (for this tenant).

@@ -18,6 +18,9 @@ import { health } from "./routes/health.js";
 import { metrics } from "./routes/metrics.js";
 import { models } from "./routes/models.js";
 import { predictors } from "./routes/predictors.js";
+import { responses } from "./routes/responses.js";
+import { embeddings } from "./routes/embeddings.js";
+import { files } from "./routes/files.js";
 import { usage } from "./routes/usage.js";
 
 /** The gateway: every route is registered here, and every error leaves through onError. */
@@ -30,6 +33,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", batches);
   app.route("/", completions);
   app.route("/", chat);
+  app.route("/", responses);
+  app.route("/", embeddings);
+  app.route("/", files);
   app.route("/", docs);
   app.route("/", dashboard);
   app.route("/", models);

@@ -3,6 +3,7 @@ import type { BatchShard } from "./batches/shard.js";
 import type { BudgetShard } from "./tenants/budget-shard.js";
 import type { TenantDirectory } from "./tenants/directory.js";
 import type { TenantLedger } from "./tenants/ledger.js";
+import type { Vault } from "./storage/vault.js";
 
 import type { SettingName } from "../core/config/settings.js";
 
@@ -26,6 +27,8 @@ export interface Env extends Vars {
   readonly TENANT_DIRECTORY: DurableObjectNamespace<TenantDirectory>;
   readonly BATCHES: DurableObjectNamespace<BatchRun>;
   readonly BATCH_SHARDS: DurableObjectNamespace<BatchShard>;
+  /** Stored responses, uploaded files and OpenAI-shaped batches: one object per id (storage/vault.ts). */
+  readonly VAULT: DurableObjectNamespace<Vault>;
   /** Published predictors (`allot publish`); optional: without it only the shipped ones exist. */
   readonly PREDICTORS?: R2Bucket;
 }

@@ -211,9 +211,19 @@ describe.each(["0.22.0", "0.11.0"])("your own vLLM %s: doctor → collect → tr
     const sent = gen.requests.slice(before).map((q) => q.body);
     expect(sent.length).toBeGreaterThan(0);
     for (const body of sent) {
-      expect(body).toMatchObject({ frequency_penalty: 0.1, presence_penalty: 0.2, logit_bias: { "5": 1 }, logprobs: true, top_logprobs: 2, response_format: { type: "json_object" }, reasoning_effort: "low", seed: 7, stop: ["\n"] });
+      expect(body).toMatchObject({ frequency_penalty: 0.1, presence_penalty: 0.2, logit_bias: { "5": 1 }, logprobs: true, top_logprobs: 2, response_format: { type: "json_object" }, reasoning_effort: "low", temperature: 0.7, top_p: 0.95 });
       for (const k of ["metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier", "verbosity", "modalities", "tool_choice"]) expect(body).not.toHaveProperty(k);
     }
+    // The client's stop is allot's to apply after scoring; the LM sees it only when one sample is drawn.
+    expect(sent.every((b) => b.stop === undefined || (sent.length === 1 && b.n === 1))).toBe(true);
+    expect(data.choices[0].message.content).not.toContain("\n");
+  });
+
+  it("streams a one-sample answer from a server that answers a stream request whole (as one piece)", async () => {
+    const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "12+34=" }], temperature: 0, max_completion_tokens: 8, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe("46");
   });
 
   it("takes every standard completions parameter: a prompt array, echo, suffix, logprobs, best_of", async () => {
@@ -230,9 +240,9 @@ describe.each(["0.22.0", "0.11.0"])("your own vLLM %s: doctor → collect → tr
   });
 
   it("fails as the SDK expects: refused fields are BadRequestError, an unknown model NotFoundError, an LM refusal a 400 sent once", async () => {
-    const tools = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "1+1=" }], tools: [{ type: "function", function: { name: "f" } }] }).catch((e) => e);
-    expect(tools).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(tools.param).toBe("tools");
+    const refused = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "1+1=" }], functions: [{ name: "f" }] }).catch((e) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(refused.param).toBe("functions");
     const unknown = await client.chat.completions.create({ model: "gpt-9", messages: [{ role: "user", content: "1+1=" }] }).catch((e) => e);
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect(unknown.code).toBe("model_not_found");

@@ -116,7 +116,7 @@ describe("POST /v1/completions", () => {
     [{ model: "weak", prompt: "1+1=", n: 1000 }, 400, "n"],
     [{ model: "weak", prompt: "1+1=", max_tokens: 100 }, 400, "max_tokens"],
     [{ model: "weak", prompt: "1+1=", temperature: -1 }, 400, "temperature"],
-    [{ model: "weak", prompt: "1+1=", stream: true }, 400, "stream"],
+    [{ model: "weak", prompt: "1+1=", stream: "yes" }, 400, "stream"],
     [{ model: "weak", prompt: "1+1=", logit_bias: {} }, 400, null],
     [{ model: "weak", prompt: Array(100).fill("1+1="), n: 128 }, 400, "n"],
   ])("rejects %j with %i naming %s", async (body, status, param) => {
@@ -127,10 +127,65 @@ describe("POST /v1/completions", () => {
     if (param !== null) expect(res.json.error.param).toBe(param);
   });
 
+  it("keeps and ignores fields it does not know, as vLLM does", async () => {
+    const res = await completions({ model: "weak", prompt: "12+34=", temperature: 0, top_k: 5, min_p: 0.1 });
+    expect(res.status).toBe(200);
+  });
+
+  it("streams each sample's text as it is generated, holding back what could start a stop string", async () => {
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "weak", prompt: "12+34=", temperature: 0, max_tokens: 8, stop: ["6"], stream: true, stream_options: { include_usage: true } }),
+    });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    expect(events.at(-1)).toBe("[DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks.map((c) => c.choices[0]?.text ?? "").join("")).toBe("4");
+    expect(chunks.at(-2).choices[0].finish_reason).toBe("stop");
+    expect(chunks.at(-1).usage.completion_tokens).toBeGreaterThan(0);
+  });
+
   it("rejects a body that is not JSON", async () => {
     const res = await fetch(`${server.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
+  });
+});
+
+describe("POST /v1/chat/completions with tools, and /v1/embeddings", () => {
+  const chat = (body: unknown) => postJson(`${server.url}/v1/chat/completions`, body);
+  const tools = [{ type: "function", function: { name: "check", parameters: { type: "object", properties: { answer: { type: "number" } } } } }];
+
+  it("answers through the first tool while the user has the last word, in text after the tool's result", async () => {
+    const asked = await chat({ model: "strong", messages: [{ role: "user", content: "12+34=" }], temperature: 0, tools });
+    const msg = asked.json.choices[0].message;
+    expect(asked.json.choices[0].finish_reason).toBe("tool_calls");
+    expect(msg.content).toBeNull();
+    expect(msg.tool_calls[0]).toMatchObject({ type: "function", function: { name: "check", arguments: '{"answer":46}' } });
+    const after = await chat({
+      model: "strong",
+      temperature: 0,
+      tools,
+      messages: [{ role: "user", content: "12+34=" }, msg, { role: "tool", tool_call_id: msg.tool_calls[0].id, content: "correct" }],
+    });
+    expect(after.json.choices[0].message).toMatchObject({ role: "assistant", content: "46" });
+    const none = await chat({ model: "strong", messages: [{ role: "user", content: "12+34=" }], temperature: 0, tools, tool_choice: "none" });
+    expect(none.json.choices[0].message.content).toBe("46");
+    const unknown = await chat({ model: "strong", messages: [{ role: "user", content: "12+34=" }], tools, tool_choice: { type: "function", function: { name: "nope" } } });
+    expect(unknown.status).toBe(400);
+  });
+
+  it("embeds as floats or base64 float32, L2-normalised", async () => {
+    const floats = await postJson(`${server.url}/v1/embeddings`, { model: "strong", input: ["1+1=", "2+2="] });
+    const v = floats.json.data[1].embedding as number[];
+    expect(Math.hypot(...v)).toBeCloseTo(1, 5);
+    const b64 = await postJson(`${server.url}/v1/embeddings`, { model: "strong", input: "2+2=", encoding_format: "base64" });
+    const buf = Buffer.from(b64.json.data[0].embedding as string, "base64");
+    const decoded = Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4));
+    expect(decoded).toHaveLength(v.length);
+    decoded.forEach((x, i) => expect(x).toBeCloseTo(v[i], 6));
   });
 });
 

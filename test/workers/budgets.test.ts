@@ -72,7 +72,7 @@ describe("no wrongful refusal", () => {
   it("a request whose minimum is held waits for it to come back rather than being refused", async () => {
     const t = await newTenant({ day: 10 });
     const stub = env.TENANTS.get(env.TENANTS.idFromName(t.id));
-    const begin = (pinned: number) => stub.begin({ prompts: 1, pinned, rounds: null, greedy: false, unitCost: 1, prefill: 0, route: "completions" });
+    const begin = (pinned: number) => stub.begin({ key: crypto.randomUUID(), prompts: 1, pinned, rounds: null, greedy: false, unitCost: 1, prefill: 0, route: "completions" });
     const a = (await begin(8)).reservation!;
     if (!a.ok) throw new Error("expected a reservation");
     // 2 left of 10: B's 4 are held by A, so B waits (up to ONLINE_WAIT_MS) …
@@ -110,6 +110,28 @@ describe("leases that cannot be outlived", () => {
     // LM work answered (2 samples) = charged (2) ≤ the limit (3).
     expect(d.used).toBeLessThanOrEqual(3);
   }, 30_000);
+});
+
+describe("a begin whose answer was lost", () => {
+  it.each([0, 2])("repeated with its key returns the reservation the first made, holding its units once (%i budget shards)", async (shards) => {
+    const t = await newTenant({ day: 10 });
+    if (shards > 0) await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, max_units: 16, shards }) });
+    const req = { key: crypto.randomUUID(), prompts: 1, pinned: 4, rounds: null, greedy: false, unitCost: 1, prefill: 0, route: "completions" as const };
+    const begin = () =>
+      shards === 0 ? env.TENANTS.get(env.TENANTS.idFromName(t.id)).begin(req) : env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName(`${t.id}/0`)).begin(t.id, 0, req);
+    const first = (await begin()).reservation!;
+    const again = (await begin()).reservation!;
+    if (!first.ok || !again.ok) throw new Error("expected reservations");
+    expect(again.id).toBe(first.id);
+    expect(again.units).toBe(first.units);
+    // One reservation of 4 units is live where the request began, not two.
+    const live = (sql: SqlStorage, table: string) =>
+      sql.exec<{ n: number; units: number }>(`SELECT COUNT(*) AS n, COALESCE(SUM(units), 0) AS units FROM ${table} ended_at IS NULL AND expires_at > ?`, Date.now()).one();
+    // (A shard may hand a begin to the ledger: count both.)
+    const atLedger = await runInDurableObject(env.TENANTS.get(env.TENANTS.idFromName(t.id)), (_i, state) => live(state.storage.sql, "reservation WHERE owner = 'online' AND"));
+    const inShard = shards === 0 ? { n: 0, units: 0 } : await runInDurableObject(env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName(`${t.id}/0`)), (_i, state) => live(state.storage.sql, "hold WHERE"));
+    expect({ n: atLedger.n + inShard.n, units: atLedger.units + inShard.units }).toEqual({ n: 1, units: 4 });
+  });
 });
 
 describe("limits that take effect", () => {

@@ -101,7 +101,7 @@ describe("errors thrown by Durable Objects", () => {
 
   it("so is a budget shard's report for a tenant that does not exist", async () => {
     const shard = env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName("fedcba9876543210/0"));
-    const err = await shard.begin("fedcba9876543210", 0, { prompts: 1, pinned: null, rounds: null, greedy: false, unitCost: 1, prefill: 0.1, route: "completions" }).catch((e) => e);
+    const err = await shard.begin("fedcba9876543210", 0, { key: "k", prompts: 1, pinned: null, rounds: null, greedy: false, unitCost: 1, prefill: 0.1, route: "completions" }).catch((e) => e);
     expect(httpError(err).status).toBe(404);
   });
 });

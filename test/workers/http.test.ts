@@ -56,12 +56,20 @@ describe("meta routes", () => {
       "/v1/batches/{id}/results",
       "/v1/chat/completions",
       "/v1/completions",
+      "/v1/embeddings",
+      "/v1/files",
+      "/v1/files/{id}",
+      "/v1/files/{id}/content",
       "/v1/models",
+      "/v1/models/{id}",
+      "/v1/responses",
+      "/v1/responses/{id}",
       "/v1/usage",
     ]);
     expect(doc.components.schemas).toHaveProperty("AllocateRequest");
     expect(doc.components.schemas).toHaveProperty("Error");
     expect(doc.components.schemas).toHaveProperty("ChatCompletionRequest");
+    expect(doc.components.schemas).toHaveProperty("ResponseCreateRequest");
   });
 
   it("serves an interactive reference at /docs, built from /openapi.json, its scripts from this origin only", async () => {

@@ -80,13 +80,14 @@ describe("no default points at the wrong server, and no misconfiguration is the 
     expectMisconfigured(await caught(rightAndWrong(at({ REWARD_URL: d.vllmPool, REWARD_MODEL: "strong", REWARDS: "vllm-classify" }))), "REWARDS");
   });
 
-  it("an online request meets it as a 503 x-should-retry: false, and /healthz and /readyz then say the gateway is degraded", async () => {
+  it("a prediction asked for meets it as a 503 x-should-retry: false, and /healthz and /readyz then say the gateway is degraded", async () => {
     forgetFaults();
     const app = createApp();
     const t = await newTenant();
     const bad = at({ HIDDEN_STATES_URL: d.vllmGenerate });
     const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
-    const res = await app.request("/v1/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", prompt: "345+678=", max_tokens: 8 }) }, bad, ctx);
+    // (An online completion is served the tenant's target instead: "a deployment that cannot predict" below.)
+    const res = await app.request("/v1/allocate", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", budget: 4, queries: [{ id: "a", prompt: "345+678=" }] }) }, bad, ctx);
     expect(res.status).toBe(503);
     expect(res.headers.get("x-should-retry")).toBe("false");
     const body = (await res.json()) as { error: { type: string; param: string | null; message: string } };
@@ -239,6 +240,32 @@ describe("SGLang as it is: its scheduler batches concurrent calls", () => {
   it("cannot read a conversation (no chat template in /generate): a 503 naming HIDDEN_STATES", async () => {
     const err = await caught(hiddenStates(at({ HIDDEN_STATES: "sglang-generate", HIDDEN_STATES_URL: d.sglangNoCache }), "strong", [{ messages: [{ role: "user", content: "1+1=" }] }]));
     expectMisconfigured(err, "HIDDEN_STATES", /chat-form predictor/);
+  });
+});
+
+describe("a deployment that cannot predict", () => {
+  it("serves the tenant's target units unpredicted, charges no prefill, and says why; /readyz shows the fault", async () => {
+    // The hidden-state server runs the embed task (normalised vectors): Misconfigured, not the client's fault.
+    const broken = at({ HIDDEN_STATES_URL: d.vllmPoolTokenEmbed });
+    const settled: Promise<unknown>[] = [];
+    const ctx = { waitUntil: (p: Promise<unknown>) => settled.push(p), passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
+    const t = await newTenant({ day: 100 });
+    expect((await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 3, min_units: 1, max_units: 16 }) })).status).toBe(200);
+    const res = await createApp().request("/v1/chat/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", messages: [{ role: "user", content: "345+678=" }], max_tokens: 8 }) }, broken, ctx);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { allot: { units: number; prefill_units: number; warnings?: string[] }; warnings?: string[] };
+    expect(body.allot.units).toBe(3);
+    expect(body.allot.prefill_units).toBe(0);
+    const warnings = body.warnings ?? body.allot.warnings ?? [];
+    expect(warnings.join(" ")).toMatch(/without a prediction.*embed/);
+    await Promise.all(settled);
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number; reserved: number }[] };
+    expect(usage.windows.find((w) => w.window === "day")).toMatchObject({ used: 3, reserved: 0 });
+    const ready = await createApp().request("/readyz", {}, broken, ctx);
+    expect(ready.status).toBe(503);
+    const problems = ((await ready.json()) as { problems: { setting: string | null; message: string }[] }).problems;
+    expect(problems.some((p) => p.setting === "HIDDEN_STATES" || /embed/.test(p.message))).toBe(true);
+    forgetFaults();
   });
 });
 

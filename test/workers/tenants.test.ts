@@ -160,9 +160,9 @@ describe("TenantLedger", () => {
     const lease = Number(env.ONLINE_LEASE_SECONDS) * 1000;
     const begin = { prompts: 1, pinned: 2, rounds: null, greedy: false, unitCost: 1, prefill: 0, route: "completions" as const };
     // Ten online requests whose gateway died: reserved, never renewed, charged or released.
-    for (let i = 0; i < 10; i++) expect((await stub.begin(begin)).reservation).toMatchObject({ ok: true, units: 2 });
+    for (let i = 0; i < 10; i++) expect((await stub.begin({ ...begin, key: `dead-${i}` })).reservation).toMatchObject({ ok: true, units: 2 });
     // An eleventh waits for units, then is told to retry soon (they are held, not spent), never after the window's reset.
-    const refused = (await stub.begin(begin)).reservation!;
+    const refused = (await stub.begin({ ...begin, key: "eleventh" })).reservation!;
     expect(refused).toMatchObject({ ok: false, kind: "held", window: "day", reserved: 20 });
     if (refused.ok) throw new Error("expected a refusal");
     expect(refused.retryAfterMs).toBeGreaterThan(0);

@@ -5,7 +5,7 @@
  */
 import { type Area, SETTINGS, type Setting, type SettingName } from "./settings.js";
 
-const AREAS: readonly Area[] = ["LM servers", "hidden states", "rewards", "access", "online requests", "batches", "predictors"];
+const AREAS: readonly Area[] = ["LM servers", "hidden states", "rewards", "access", "online requests", "OpenAI API", "batches", "predictors"];
 
 /** A table cell: pipes escaped, so a value cannot end its cell. */
 const cell = (text: string) => text.replace(/\|/g, "\\|");

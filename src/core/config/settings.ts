@@ -107,7 +107,7 @@ const origins = format(
 );
 
 /** The part of the deployment a setting belongs to (a section of the docs). */
-export type Area = "LM servers" | "hidden states" | "rewards" | "access" | "online requests" | "batches" | "predictors";
+export type Area = "LM servers" | "hidden states" | "rewards" | "access" | "online requests" | "OpenAI API" | "batches" | "predictors";
 
 export interface Setting<T> {
   readonly area: Area;
@@ -116,7 +116,7 @@ export interface Setting<T> {
   readonly default?: string;
   /** What leaving it unset means, when it has no default. */
   readonly unset?: string;
-  readonly unit?: "ms" | "seconds" | "prompts" | "requests" | "attempts" | "units";
+  readonly unit?: "ms" | "seconds" | "prompts" | "requests" | "attempts" | "units" | "bytes";
   /** One line: what it does. */
   readonly description: string;
   /** A secret (`wrangler secret put`): never echoed, never in wrangler.toml. */
@@ -166,6 +166,11 @@ export const SETTINGS = {
   BATCH_WATCHDOG_MS: setting({ area: "batches", format: integer(1), default: "30000", unit: "ms", description: "How often a sharded batch wakes its shards in case one lost its alarm." }),
   BATCH_PREDICT_PAGE: setting({ area: "batches", format: integer(1), unit: "prompts", unset: "64, fewer past a width of 4,096 (a page's hidden states at most 2¹⁸ values)", description: "Prompts predicted per alarm." }),
   BATCH_SHARD_PROMPTS: setting({ area: "batches", format: integer(1), default: "2000", unit: "prompts", description: "A batch draws with one shard object per this many prompts, up to LM_MAX_IN_FLIGHT / 6 shards." }),
+  // ---- OpenAI API
+  RESPONSES_RETENTION_SECONDS: setting({ area: "OpenAI API", format: integer(1), default: "2592000", unit: "seconds", description: "How long a stored response (POST /v1/responses without store: false) is kept for GET /v1/responses/{id}, previous_response_id and item_reference (30 days, as OpenAI's)." }),
+  FILE_MAX_BYTES: setting({ area: "OpenAI API", format: integer(1), default: "33554432", unit: "bytes", description: "The largest file POST /v1/files takes (32 MiB); a larger upload is a 413." }),
+  FILE_RETENTION_SECONDS: setting({ area: "OpenAI API", format: integer(1), default: "2592000", unit: "seconds", description: "How long an uploaded file is kept unless its expires_after says less or it is deleted (30 days)." }),
+  EMBEDDINGS_URL: setting({ area: "OpenAI API", format: url, unset: "POST /v1/embeddings answers 404", description: "Base URL of the embedding server (a vLLM pooling instance with --runner pooling, or any OpenAI-compatible /v1/embeddings) that POST /v1/embeddings is passed to." }),
   // ---- predictors
   PREDICTOR_CACHE_SECONDS: setting({ area: "predictors", format: integer(0), default: "30", unit: "seconds", description: "How long an isolate reuses its list of published predictors: a new one is used within this time, without a redeploy." }),
 };

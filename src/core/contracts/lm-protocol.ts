@@ -21,7 +21,12 @@ const UNIMPLEMENTED = Object.fromEntries(
   ["frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "reasoning_effort", "suffix", "echo"].map((f) => [f, notImplemented(f)]),
 );
 
-export const CompletionRequestSchema = z.strictObject({
+/**
+ * Unknown fields are kept and ignored, as vLLM does (its request models allow extra fields:
+ * vllm/entrypoints/openai/engine/protocol.py OpenAIBaseModel, extra="allow"), so a
+ * provider's field (top_k, min_p, …) a client sends through the gateway does not fail here.
+ */
+export const CompletionRequestSchema = z.looseObject({
   ...UNIMPLEMENTED,
   model: z.string().min(1),
   prompt: z.union([z.string(), z.array(z.string()).min(1).max(LM_LIMITS.maxPrompts)]),
@@ -31,7 +36,8 @@ export const CompletionRequestSchema = z.strictObject({
   max_tokens: z.int().min(1).default(16),
   stop: z.union([z.string(), z.array(z.string().min(1)).max(LM_LIMITS.maxStops)]).optional(),
   seed: z.int().optional(),
-  stream: z.literal(false, { error: "streaming is not supported by the reference LM" }).optional(),
+  stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
   user: z.string().optional(),
 });
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
@@ -64,17 +70,32 @@ export const CompletionResponseSchema = z.object({
 });
 export type CompletionResponse = z.infer<typeof CompletionResponseSchema>;
 
-/** A chat message as OpenAI sends it; content parts other than text are not supported. */
+/** A tool call in an assistant message, as OpenAI's chat format has it. */
+export const ToolCallSchema = z.object({
+  id: z.string(),
+  type: z.literal("function"),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+export type ToolCall = z.infer<typeof ToolCallSchema>;
+
+/**
+ * A chat message as OpenAI sends it: text content (parts other than text are not
+ * supported by the reference LM), none for an assistant message that calls tools, and the
+ * tool-calling fields (an assistant's tool_calls, a tool result's tool_call_id).
+ */
 export const ChatMessageSchema = z.object({
-  role: z.enum(["system", "developer", "user", "assistant"]),
-  content: z.union([z.string(), z.array(z.strictObject({ type: z.literal("text"), text: z.string() })).min(1)]),
+  role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
+  content: z.union([z.string(), z.array(z.strictObject({ type: z.literal("text"), text: z.string() })).min(1), z.null()]).optional(),
   name: z.string().optional(),
+  tool_calls: z.array(ToolCallSchema).optional(),
+  tool_call_id: z.string().optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 export const MessagesSchema = z.array(ChatMessageSchema).min(1).max(256);
 
-/** The text of a message, its text parts joined. */
-export const messageText = (m: ChatMessage): string => (typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""));
+/** The text of a message, its text parts joined ("" for none). */
+export const messageText = (m: ChatMessage): string =>
+  typeof m.content === "string" ? m.content : Array.isArray(m.content) ? m.content.map((p) => p.text).join("") : "";
 
 /**
  * vLLM's pooling tasks (vllm/tasks.py, PoolingTask), and the ones it removed: a request
@@ -142,7 +163,14 @@ export const ClassifyResponseSchema = z.object({
 });
 export type ClassifyResponse = z.infer<typeof ClassifyResponseSchema>;
 
-export const ChatCompletionRequestSchema = z.strictObject({
+/** A function tool as OpenAI's chat format declares it. */
+export const ChatToolSchema = z.looseObject({
+  type: z.literal("function"),
+  function: z.looseObject({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional() }),
+});
+
+/** Chat completions; unknown fields are kept and ignored, as vLLM does. */
+export const ChatCompletionRequestSchema = z.looseObject({
   ...UNIMPLEMENTED,
   model: z.string().min(1),
   messages: MessagesSchema,
@@ -153,7 +181,13 @@ export const ChatCompletionRequestSchema = z.strictObject({
   max_completion_tokens: z.int().min(1).optional(),
   stop: z.union([z.string(), z.array(z.string().min(1)).max(LM_LIMITS.maxStops)]).optional(),
   seed: z.int().optional(),
-  stream: z.literal(false, { error: "streaming is not supported by the reference LM" }).optional(),
+  stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
+  tools: z.array(ChatToolSchema).optional(),
+  tool_choice: z
+    .union([z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })])
+    .optional(),
+  parallel_tool_calls: z.boolean().optional(),
   user: z.string().optional(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
@@ -166,7 +200,14 @@ export const ChatCompletionResponseSchema = z.object({
   choices: z.array(
     z.object({
       index: z.int(),
-      message: z.object({ role: z.literal("assistant"), content: z.string().nullable() }),
+      // vLLM names a reasoning model's thinking `reasoning` (from 0.11.1; `reasoning_content` before, and SGLang still).
+      message: z.object({
+        role: z.literal("assistant"),
+        content: z.string().nullable(),
+        tool_calls: z.array(ToolCallSchema).nullish(),
+        reasoning: z.string().nullish(),
+        reasoning_content: z.string().nullish(),
+      }),
       finish_reason: z.string().nullable(),
       logprobs: z.unknown().optional(),
     }),
@@ -174,6 +215,50 @@ export const ChatCompletionResponseSchema = z.object({
   usage: UsageSchema,
 });
 export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponseSchema>;
+
+/**
+ * A streamed chunk of /v1/completions or /v1/chat/completions (OpenAI's chunk format, as
+ * vLLM and SGLang send it): the text or the message's delta per choice index, the
+ * finish_reason on a choice's last chunk, and usage on the last chunk when asked for.
+ */
+export const CompletionChunkSchema = z.object({
+  choices: z.array(
+    z.object({
+      index: z.int(),
+      text: z.string().optional(),
+      delta: z
+        .object({
+          content: z.string().nullish(),
+          reasoning: z.string().nullish(),
+          reasoning_content: z.string().nullish(),
+          tool_calls: z
+            .array(z.object({ index: z.int(), id: z.string().nullish(), type: z.literal("function").nullish(), function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish() }))
+            .nullish(),
+        })
+        .optional(),
+      finish_reason: z.string().nullish(),
+      logprobs: z.unknown().optional(),
+    }),
+  ),
+  usage: UsageSchema.nullish(),
+});
+export type CompletionChunk = z.infer<typeof CompletionChunkSchema>;
+
+/** OpenAI's /v1/embeddings request, as vLLM's embed runner takes it (unknown fields kept and ignored). */
+export const EmbeddingRequestSchema = z.looseObject({
+  model: z.string().min(1),
+  input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(LM_LIMITS.maxPrompts)]),
+  encoding_format: z.enum(["float", "base64"]).default("float"),
+  dimensions: z.int().min(1).optional(),
+  user: z.string().optional(),
+});
+
+export const EmbeddingResponseSchema = z.object({
+  object: z.literal("list"),
+  data: z.array(z.object({ object: z.literal("embedding"), index: z.int(), embedding: z.union([z.array(z.number()), z.string()]) })),
+  model: z.string(),
+  usage: z.object({ prompt_tokens: z.int(), total_tokens: z.int() }),
+});
 
 export const ModelListSchema = z.object({
   object: z.literal("list"),

@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { CALIBRATION_BINS, CURVE_UNITS } from "../metrics/earned.js";
 
-export const ONLINE_ROUTES = ["completions", "chat"] as const;
+export const ONLINE_ROUTES = ["completions", "chat", "responses", "embeddings"] as const;
 
 const ms = z.number().nonnegative().max(86_400_000);
 const count = z.int().nonnegative();

@@ -14,6 +14,12 @@ export interface SamplingParams {
   readonly maxTokens: number;
   readonly stop: readonly string[];
   readonly seed: number;
+  /**
+   * Told each sample's text as it is generated (for a stream): the new text of prompt
+   * `prompt`'s sample `sample`, and on its last call why it finished. Text that could be
+   * the start of a stop string is held back until it is known not to be.
+   */
+  readonly onText?: (prompt: number, sample: number, text: string, finish: Sample["finishReason"] | null) => void;
 }
 
 export interface Sample {
@@ -134,9 +140,16 @@ export class ReferenceLM {
     const prefill = await this.forward(group.map((i) => prompts[i]), this.emptyCache(group.length));
     const promptLen = prefill.T;
     // Rows: prompt-major, sample-minor; each row has its own generator.
-    type Row = { prompt: number; sample: number; rand: () => number; tokens: number[]; text: string };
+    type Row = { prompt: number; sample: number; rand: () => number; tokens: number[]; text: string; sent: number };
     let rows: Row[] = [];
-    for (const p of group) for (let k = 0; k < n; k++) rows.push({ prompt: p, sample: k, rand: mulberry32(rowSeed(params.seed, p, k)), tokens: [], text: "" });
+    for (const p of group) for (let k = 0; k < n; k++) rows.push({ prompt: p, sample: k, rand: mulberry32(rowSeed(params.seed, p, k)), tokens: [], text: "", sent: 0 });
+    const holdBack = Math.max(0, ...params.stop.map((s) => s.length - 1));
+    const tell = (row: Row, finish: Sample["finishReason"] | null) => {
+      if (!params.onText) return;
+      const upTo = finish ? row.text.length : Math.max(row.sent, row.text.length - holdBack);
+      if (upTo > row.sent || finish) params.onText(row.prompt, row.sample, row.text.slice(row.sent, upTo), finish);
+      row.sent = upTo;
+    };
     let cache = repeatRows(prefill.cache, n);
     // Logits for each row's next token: the prompt's last position, then each step's.
     let logits: Float32Array = new Float32Array(rows.length * V);
@@ -161,6 +174,7 @@ export class ReferenceLM {
             finish = "length";
           }
         }
+        tell(row, finish);
         if (finish) out[row.prompt][row.sample] = { text: row.text, tokens: row.tokens.length, finishReason: finish };
         else keep.push(r);
       });

@@ -16,6 +16,8 @@ import {
   REMOVED_POOLING_TASKS,
   ClassifyRequestSchema,
   type ClassifyResponse,
+  EmbeddingRequestSchema,
+  type ToolCall,
   stopList,
 } from "../../core/contracts/lm-protocol.js";
 import { firstIssue } from "../../core/contracts/issues.js";
@@ -23,6 +25,7 @@ import { envelope } from "../../core/contracts/errors.js";
 import type { ReferenceLM } from "./model.js";
 import { renderChat, renderScored } from "./chat-template.js";
 import { binaryReward, gradedReward, parseScored } from "./task.js";
+import { callOf, toolToCall } from "./tools.js";
 
 /** Reward models served through /pooling, as vLLM serves reward models. */
 export const REWARD_MODELS = {
@@ -56,6 +59,30 @@ async function body<T>(c: Context, schema: ZodType<T>): Promise<T> {
     throw badRequest(message, param);
   }
   return parsed.data;
+}
+
+const usage = (prompt: number, completion: number) => ({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
+
+/**
+ * A server-sent event stream in OpenAI's format: `send` writes a `data: <json>` event, and
+ * the stream ends with `data: [DONE]` when `produce` returns. An error once the stream has
+ * begun is sent as a chunk with `error` (what vLLM does), since the status is already out.
+ */
+function sse(c: Context, produce: (send: (chunk: unknown) => void) => Promise<void>): Response {
+  const enc = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      const send = (chunk: unknown) => controller.enqueue(enc.encode(`data: ${JSON.stringify(chunk)}\n\n`));
+      try {
+        await produce(send);
+      } catch (e) {
+        send(envelope({ type: "api_error", message: (e as Error).message, code: "500" }));
+      }
+      controller.enqueue(enc.encode("data: [DONE]\n\n"));
+      controller.close();
+    },
+  });
+  return c.body(body, 200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
 }
 
 /**
@@ -112,60 +139,130 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
         );
       }
     });
-    const samples = await m.generate(ids, {
+    const params = {
       n: req.n,
       temperature: req.temperature,
       topP: req.top_p,
       maxTokens: req.max_tokens,
       stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
-    });
+    };
     const promptTokens = ids.reduce((s, p) => s + p.length, 0);
+    const head = { id: `cmpl-${randomUUID()}`, object: "text_completion", created: Math.floor(Date.now() / 1000), model: m.name };
+    if (req.stream) {
+      // OpenAI's chunks, each sample's text as it is generated (index: prompt-major, then sample).
+      return sse(c, async (send) => {
+        const samples = await m.generate(ids, { ...params, onText: (i, k, text, finish) => send({ ...head, choices: [{ index: i * req.n + k, text, finish_reason: finish, logprobs: null }] }) });
+        if (req.stream_options?.include_usage) send({ ...head, choices: [], usage: usage(promptTokens, samples.flat().reduce((s, x) => s + x.tokens, 0)) });
+      });
+    }
+    const samples = await m.generate(ids, params);
     const completionTokens = samples.flat().reduce((s, x) => s + x.tokens, 0);
     const res: CompletionResponse = {
-      id: `cmpl-${randomUUID()}`,
+      ...head,
       object: "text_completion",
-      created: Math.floor(Date.now() / 1000),
-      model: m.name,
       // OpenAI's order: prompt-major, then sample.
       choices: samples.flatMap((ps, i) =>
         ps.map((s, k) => ({ index: i * req.n + k, text: s.text, finish_reason: s.finishReason, logprobs: null })),
       ),
-      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      usage: usage(promptTokens, completionTokens),
     };
     return c.json(res);
   });
 
-  /** OpenAI's chat completions: the reference chat template turns the messages into the prompt. */
+  /**
+   * OpenAI's chat completions: the reference chat template turns the messages into the
+   * prompt; with function tools, the answer may come back as a tool call (tools.ts).
+   */
   app.post("/v1/chat/completions", async (c) => {
     const req = await body(c, ChatCompletionRequestSchema);
     const m = lm(req.model);
     // add_generation_prompt defaults to true for chat completions (vLLM's ChatCompletionRequest).
     const rendered = renderChat(req.messages, true);
     if ("error" in rendered) throw badRequest(rendered.error, "messages");
+    const choice = req.tool_choice;
+    if (typeof choice === "object" && !req.tools?.some((t) => t.function.name === choice.function.name)) {
+      throw badRequest(`tool_choice names ${choice.function.name}, which is not among the tools`, "tool_choice");
+    }
+    if (choice === "required" && !req.tools?.length) throw badRequest("tool_choice is required but no tools are given", "tool_choice");
+    const tool = toolToCall(req.messages, req.tools, choice);
     const ids = encode(m, rendered.prompt, "messages");
     const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? 16;
     if (ids.length + maxTokens > m.manifest.context_length) {
       throw badRequest(`this model's maximum context length is ${m.manifest.context_length} tokens; you requested ${ids.length + maxTokens}`, "max_tokens");
     }
-    const [samples] = await m.generate([ids], {
+    const params = {
       n: req.n,
       temperature: req.temperature,
       topP: req.top_p,
       maxTokens,
       stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
-    });
+    };
+    const head = { id: `chatcmpl-${randomUUID()}`, object: "chat.completion", created: Math.floor(Date.now() / 1000), model: m.name };
+    const call = (text: string): ToolCall => callOf(tool!, text, `call_${randomBytes(12).toString("hex")}`);
+    if (req.stream) {
+      return sse(c, async (send) => {
+        const chunk = (index: number, delta: object, finish: string | null = null) => send({ ...head, object: "chat.completion.chunk", choices: [{ index, delta, finish_reason: finish, logprobs: null }] });
+        for (let k = 0; k < req.n; k++) chunk(k, { role: "assistant", content: tool ? null : "" });
+        const texts = Array.from({ length: req.n }, () => "");
+        const [samples] = await m.generate([ids], {
+          ...params,
+          onText: (_i, k, text, finish) => {
+            texts[k] += text;
+            if (!tool && text) chunk(k, { content: text });
+            if (!finish) return;
+            if (tool) chunk(k, { tool_calls: [{ index: 0, ...call(texts[k]) }] });
+            chunk(k, {}, tool ? "tool_calls" : finish);
+          },
+        });
+        if (req.stream_options?.include_usage) send({ ...head, object: "chat.completion.chunk", choices: [], usage: usage(ids.length, samples.reduce((s, x) => s + x.tokens, 0)) });
+      });
+    }
+    const [samples] = await m.generate([ids], params);
     const completionTokens = samples.reduce((s, x) => s + x.tokens, 0);
     const res: ChatCompletionResponse = {
-      id: `chatcmpl-${randomUUID()}`,
+      ...head,
       object: "chat.completion",
-      created: Math.floor(Date.now() / 1000),
-      model: m.name,
-      choices: samples.map((s, index) => ({ index, message: { role: "assistant", content: s.text }, finish_reason: s.finishReason })),
-      usage: { prompt_tokens: ids.length, completion_tokens: completionTokens, total_tokens: ids.length + completionTokens },
+      choices: samples.map((s, index) =>
+        tool
+          ? { index, message: { role: "assistant", content: null, tool_calls: [call(s.text)] }, finish_reason: "tool_calls" }
+          : { index, message: { role: "assistant", content: s.text }, finish_reason: s.finishReason },
+      ),
+      usage: usage(ids.length, completionTokens),
     };
     return c.json(res);
+  });
+
+  /**
+   * OpenAI's embeddings, as a vLLM embed runner serves them: the last token's state,
+   * L2-normalised (vLLM's default activation for embed), as floats or as base64 of
+   * little-endian float32 (`encoding_format: "base64"`, what OpenAI's SDK asks for).
+   */
+  app.post("/v1/embeddings", async (c) => {
+    const req = await body(c, EmbeddingRequestSchema);
+    const m = lm(req.model);
+    const inputs = typeof req.input === "string" ? [req.input] : req.input;
+    const ids = inputs.map((t, i) => encode(m, t, typeof req.input === "string" ? "input" : `input[${i}]`));
+    ids.forEach((p, i) => {
+      if (p.length > m.manifest.context_length) throw badRequest(`input is longer than the context (${m.manifest.context_length} tokens)`, `input[${i}]`);
+    });
+    if (req.dimensions !== undefined) throw badRequest("dimensions is currently not supported", "dimensions");
+    const vectors = (await m.hiddenStates(ids)).map((h) => {
+      const norm = Math.hypot(...h) || 1;
+      return Float32Array.from(h, (x) => x / norm);
+    });
+    const tokens = ids.reduce((s, p) => s + p.length, 0);
+    return c.json({
+      object: "list",
+      data: vectors.map((v, index) => ({
+        object: "embedding",
+        index,
+        embedding: req.encoding_format === "base64" ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") : Array.from(v),
+      })),
+      model: m.name,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
   });
 
   /**

@@ -8,6 +8,7 @@
  */
 import { type Belief, priorOf } from "../../core/allocation/waves.js";
 import { type Arm, type Query, type QueryState, afterRound, startState } from "../../core/sequential/index.js";
+import type { ItemDetail, ItemRequest } from "./work.js";
 
 /** An arm of a batch drawn in rounds: a model at a cost per sample (one arm for best-of-k, one per model for a router). */
 export interface BatchArm {
@@ -30,6 +31,24 @@ export interface Due {
   readonly prompt: string;
   readonly model: string;
   readonly units: number;
+  /** The prompt's own request (a batch made from a file of OpenAI requests), as JSON (ItemRequest). */
+  readonly request?: string;
+}
+
+/** A prompt as a file batch's output file reports it: what it drew and kept, or why it failed. */
+export interface OutputRow {
+  readonly idx: number;
+  readonly id: string;
+  readonly state: "pending" | "done" | "failed";
+  readonly best: string | null;
+  readonly reward: number | null;
+  readonly model: string | null;
+  readonly samples: number;
+  readonly delivered: number;
+  readonly error: string | null;
+  readonly detail: ItemDetail | null;
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
 }
 
 type SeqRow = { idx: number; p: number | null; atoms: string | null; seen: string | null; route_p: string | null; arm_failures: string | null; samples: number; units: number; rounds: number; reward: number | null; arm: number | null };
@@ -39,15 +58,18 @@ const json = <T>(text: string | null, fallback: T): T => (text === null ? fallba
 export class Items {
   constructor(private readonly sql: SqlStorage) {}
 
-  insert(prompts: readonly { id: string; prompt: string }[]): void {
-    prompts.forEach((p, i) => this.sql.exec("INSERT INTO item (idx, id, prompt) VALUES (?, ?, ?)", i, p.id, p.prompt));
+  insert(prompts: readonly { id: string; prompt: string; request?: ItemRequest }[]): void {
+    prompts.forEach((p, i) => this.sql.exec("INSERT INTO item (idx, id, prompt, request) VALUES (?, ?, ?, ?)", i, p.id, p.prompt, p.request ? JSON.stringify(p.request) : null));
   }
 
   // ---- predicting
 
-  /** Up to `limit` pending prompts not yet predicted. */
-  toPredict(limit: number): { idx: number; prompt: string }[] {
-    return this.sql.exec<{ idx: number; prompt: string }>("SELECT idx, prompt FROM item WHERE state = 'pending' AND prediction IS NULL ORDER BY idx LIMIT ?", limit).toArray();
+  /** Up to `limit` pending prompts not yet predicted, each with its own request's input when it has one. */
+  toPredict(limit: number): { idx: number; prompt: string; input: ItemRequest["input"] | null }[] {
+    return this.sql
+      .exec<{ idx: number; prompt: string; request: string | null }>("SELECT idx, prompt, request FROM item WHERE state = 'pending' AND prediction IS NULL ORDER BY idx LIMIT ?", limit)
+      .toArray()
+      .map((r) => ({ idx: r.idx, prompt: r.prompt, input: r.request ? (JSON.parse(r.request) as ItemRequest).input : null }));
   }
 
   predicted(idx: number, prediction: unknown): void {
@@ -153,9 +175,16 @@ export class Items {
    */
   due(shard: number, shards: number, limit: number, now: number, modelOf: (arm: number | null, model: string | null) => string): { items: Due[]; retryAt: number | null } {
     const mine = "state = 'pending' AND planned > 0 AND idx % ? = ?";
-    type Row = { idx: number; prompt: string; model: string | null; planned: number; arm: number | null; rounds: number };
-    const rows = limit > 0 ? this.sql.exec<Row>(`SELECT idx, prompt, model, planned, arm, rounds FROM item WHERE ${mine} AND not_before <= ? ORDER BY idx LIMIT ?`, shards, shard, now, limit).toArray() : [];
-    const items = rows.map((r) => ({ idx: r.idx, round: r.rounds, prompt: r.prompt, model: modelOf(r.arm, r.model), units: r.planned }));
+    type Row = { idx: number; prompt: string; model: string | null; planned: number; arm: number | null; rounds: number; request: string | null };
+    const rows = limit > 0 ? this.sql.exec<Row>(`SELECT idx, prompt, model, planned, arm, rounds, request FROM item WHERE ${mine} AND not_before <= ? ORDER BY idx LIMIT ?`, shards, shard, now, limit).toArray() : [];
+    const items = rows.map((r) => ({
+      idx: r.idx,
+      round: r.rounds,
+      prompt: r.prompt,
+      model: modelOf(r.arm, r.model),
+      units: r.planned,
+      ...(r.request ? { request: r.request } : {}),
+    }));
     const next = this.sql.exec<{ at: number | null }>(`SELECT MIN(not_before) AS at FROM item WHERE ${mine}`, shards, shard).one().at;
     return { items, retryAt: next === null ? null : Math.max(next, now + 1) };
   }
@@ -166,10 +195,22 @@ export class Items {
    * Rounds: the core's state moves on (the kept sample, its model and the router's p for it
    * change only when this round's best is better); a pass ends the prompt.
    */
-  delivered(o: { idx: number; round: number; best: string | null; reward: number | null; rewards: readonly number[] }, rounds: Rounds | null): boolean {
+  delivered(o: { idx: number; round: number; best: string | null; reward: number | null; rewards: readonly number[]; detail?: ItemDetail }, rounds: Rounds | null): boolean {
     const r = this.seqRows(`idx = ${Number(o.idx)} AND state = 'pending' AND planned > 0 AND rounds = ${Number(o.round)}`)[0];
     if (!r) return false;
     const planned = this.sql.exec<{ planned: number; units: number }>("SELECT planned, units FROM item WHERE idx = ?", o.idx).one();
+    if (o.detail) {
+      // A file batch's prompt: its tokens add up over rounds; its detail follows its kept sample.
+      const better = rounds === null || r.reward === null || (o.reward ?? -Infinity) > r.reward;
+      this.sql.exec(
+        "UPDATE item SET prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, detail = CASE WHEN ? THEN ? ELSE detail END WHERE idx = ?",
+        o.detail.prompt_tokens,
+        o.detail.completion_tokens,
+        better ? 1 : 0,
+        JSON.stringify(o.detail),
+        o.idx,
+      );
+    }
     if (rounds === null) {
       this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ?, samples = planned, planned = 0, rounds = 1, delivered = units WHERE idx = ?", o.best, o.reward, o.idx);
       return true;
@@ -247,6 +288,15 @@ export class Items {
       )
       .toArray()
       .map((r) => ({ ...r, samples: r.samples ?? 0 }));
+  }
+
+  /** Every prompt, in order, as a file batch's output and error files report them. */
+  outputRows(): OutputRow[] {
+    type Raw = Omit<OutputRow, "detail" | "samples"> & { detail: string | null; samples: number | null };
+    return this.sql
+      .exec<Raw>("SELECT idx, id, state, best, reward, model, samples, delivered, error, detail, prompt_tokens, completion_tokens FROM item ORDER BY idx")
+      .toArray()
+      .map((r) => ({ ...r, samples: r.samples ?? 0, detail: r.detail ? (JSON.parse(r.detail) as ItemDetail) : null }));
   }
 
   /** Done prompts with a stored prediction and a reward: what the batch earned is estimated from them. */

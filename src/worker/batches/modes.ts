@@ -11,6 +11,7 @@ import { solveMenu } from "../../core/allocation/menu.js";
 import { atomsFromCurve } from "../../core/allocation/pandora.js";
 import { type RouteChoice, predictedMenu } from "../../core/allocation/route.js";
 import type { BatchRequest } from "../../core/contracts/batches.js";
+import type { LmInput } from "../../core/contracts/lm-protocol.js";
 import { Invalid } from "../../core/errors.js";
 import { planRound } from "../../core/sequential/index.js";
 import { settings } from "../config.js";
@@ -35,7 +36,7 @@ export interface BatchMode {
   /** What predicts the prompts (null: nothing to predict). `chosen` is the predictor named when the first page was predicted. */
   source(env: Env, spec: BatchSpec, chosen: string | null): Promise<Predictor | null>;
   /** Predictions for a page of prompts, in order (hidden states read from the LM: prefills). */
-  predict(env: Env, source: Predictor, page: readonly { prompt: string }[]): Promise<unknown[]>;
+  predict(env: Env, source: Predictor, page: readonly LmInput[]): Promise<unknown[]>;
   /** Every prompt predicted: what each draws, within `budget` units. */
   start(items: Items, spec: BatchSpec, budget: number, source: Predictor | null, env: Env): Started;
 }
@@ -61,7 +62,7 @@ const uniform: BatchMode = {
 };
 
 const bestOfKSource = async (env: Env, spec: BatchSpec, chosen: string | null) => choosePredictor(env, { ...spec, predictor: chosen ?? spec.predictor });
-const bestOfKPredict = (env: Env, source: Predictor, page: readonly { prompt: string }[]) => predict(env, source, page, () => "prompt");
+const bestOfKPredict = (env: Env, source: Predictor, page: readonly LmInput[]) => predict(env, source, page, () => "prompt");
 
 /** Learned: the exact solver shares the whole budget over the predicted curves (the paper's setting). */
 const learned: BatchMode = {
@@ -107,7 +108,7 @@ const routerSource = async (env: Env, spec: BatchSpec) => {
   if (!router) throw new Invalid({ message: `no router named "${name}"`, param: "model" });
   return router;
 };
-const routerPredict = (env: Env, router: Predictor, page: readonly { prompt: string }[]) => predictRoute(env, router, page);
+const routerPredict = (env: Env, router: Predictor, page: readonly LmInput[]) => predictRoute(env, router, page);
 
 /**
  * Routing in one round: each prompt's menu of (model, k) with cost between the budget's

@@ -9,10 +9,13 @@ import { httpError } from "../http/errors.js";
 import { type Prediction, isolateRefused } from "../predictor/predict.js";
 import type { Predictor } from "../predictor/registry.js";
 import { tenantLedger } from "../tenants/lookup.js";
-import { Items, type Rounds } from "./items.js";
+import { Items, type OutputRow, type Rounds } from "./items.js";
 import { type BatchSpec, modeOf, planRounds } from "./modes.js";
 import { hasBatch, migrate } from "./schema.js";
-import { IN_FLIGHT, type Outcome, type Work, drawWork, shardOf } from "./work.js";
+import { IN_FLIGHT, type ItemRequest, type Outcome, type Work, drawWork, shardOf } from "./work.js";
+
+/** A batch's prompt: its id and text, and (a batch made from a file of OpenAI requests) its own request. */
+export type BatchPrompt = { id: string; prompt: string; request?: ItemRequest };
 
 type State = BatchStatus["status"];
 
@@ -147,7 +150,7 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   /** Starts the batch, holding `reservation` (idempotent: a repeated start returns the existing status). */
-  async start(id: string, tenant: string, spec: BatchRequest, reservation: string | null, prefill: number): Promise<BatchStatus> {
+  async start(id: string, tenant: string, spec: Omit<BatchRequest, "prompts"> & { prompts: BatchPrompt[] }, reservation: string | null, prefill: number): Promise<BatchStatus> {
     if (!this.row()) {
       migrate(this.sql);
       const now = Date.now();
@@ -233,6 +236,13 @@ export class BatchRun extends DurableObject<Env> {
     });
   }
 
+  /** Every prompt as a file batch's output and error files report them, with the batch's status; null when not `tenant`'s. */
+  outputRows(tenant: string): { status: BatchStatus["status"]; rows: OutputRow[] } | null {
+    const b = this.row();
+    if (!b || b.tenant !== tenant) return null;
+    return { status: b.status, rows: this.items.outputRows() };
+  }
+
   /**
    * Cancels: no new step starts. A step in flight finishes, and what it delivers is
    * charged before the reservation is released, so the status and the ledger agree.
@@ -316,7 +326,7 @@ export class BatchRun extends DurableObject<Env> {
       this.sql.exec("UPDATE batch SET predictor = ?", source.manifest.name);
       const page = this.items.toPredict(this.pageSize(source));
       if (page.length > 0) {
-        const preds = await isolateRefused(page.map((r) => ({ prompt: r.prompt })), (part) => mode.predict(this.env, source, part));
+        const preds = await isolateRefused(page.map((r) => r.input ?? { prompt: r.prompt }), (part) => mode.predict(this.env, source, part));
         preds.forEach((pr, k) => {
           if (typeof pr === "object" && pr !== null && "refused" in pr) this.items.failed(page[k].idx, (pr as { refused: string }).refused);
           else this.items.predicted(page[k].idx, pr);

@@ -64,6 +64,16 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "batch", "prefill", "REAL NOT NULL DEFAULT 0");
     sql.exec("UPDATE item SET delivered = CASE WHEN charged = 1 THEN COALESCE(units, 0) ELSE COALESCE(charged_units, 0) END");
   },
+  // A batch made from a file of OpenAI requests (POST /v1/batches with input_file_id): each
+  // prompt's own request (its input, chat messages or a prompt, and its sampling, JSON),
+  // what its kept sample was beyond its text (finish reason, tool calls, reasoning: JSON),
+  // and the tokens of every sample it drew, for the batch's output file.
+  (sql) => {
+    addColumn(sql, "item", "request", "TEXT");
+    addColumn(sql, "item", "detail", "TEXT");
+    addColumn(sql, "item", "prompt_tokens", "INTEGER NOT NULL DEFAULT 0");
+    addColumn(sql, "item", "completion_tokens", "INTEGER NOT NULL DEFAULT 0");
+  },
 ];
 
 /** Whether this object holds a batch (a read: it creates nothing). */

@@ -5,9 +5,32 @@
  */
 import { lmConfig } from "../backends/config.js";
 import type { BatchRequest } from "../../core/contracts/batches.js";
-import { mapBounded, sampleAndRerank } from "../../core/backends/best-of-k.js";
+import { cutAtStop, mapBounded, sampleAndRerank } from "../../core/backends/best-of-k.js";
+import type { Reasoning, SamplingParams } from "../../core/backends/completions.js";
+import type { LmInput, ToolCall } from "../../core/contracts/lm-protocol.js";
 import type { Env } from "../env.js";
 import { UpstreamRefused, isUpstream } from "../../core/errors.js";
+
+/**
+ * A prompt's own request, in a batch made from a file of OpenAI requests: its input (chat
+ * messages or a prompt) and its sampling, and the stop strings applied to the kept answer
+ * (after scoring, as online). A batch of allot's own prompts has none: each prompt is
+ * sampled with the batch's `sampling`.
+ */
+export interface ItemRequest {
+  readonly input: LmInput;
+  readonly params: SamplingParams;
+  readonly stop?: readonly string[];
+}
+
+/** What a prompt's kept sample was beyond its text, and the tokens its draw used: for a file batch's output lines. */
+export interface ItemDetail {
+  readonly finish_reason: string | null;
+  readonly tool_calls: readonly ToolCall[] | null;
+  readonly reasoning: Reasoning | null;
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
+}
 
 /** Draw `units` samples of `model` for prompt `idx` (in its round `round`), keep the best. */
 export interface Work {
@@ -17,6 +40,8 @@ export interface Work {
   readonly model: string;
   readonly units: number;
   readonly seed?: number;
+  /** The prompt's own request (a file batch), as JSON (ItemRequest); absent: `prompt` with the batch's sampling. */
+  readonly request?: string;
 }
 
 /** Why a prompt's LM calls failed (an UpstreamRefused or Unavailable, as data). */
@@ -28,7 +53,7 @@ export interface Failure {
 }
 
 export type Outcome =
-  | { readonly idx: number; readonly round: number; readonly ok: true; readonly best: string | null; readonly reward: number | null; readonly rewards: readonly number[] }
+  | { readonly idx: number; readonly round: number; readonly ok: true; readonly best: string | null; readonly reward: number | null; readonly rewards: readonly number[]; readonly detail?: ItemDetail }
   | { readonly idx: number; readonly round: number; readonly ok: false; readonly failure: Failure };
 
 /** LM requests in flight at once from one invocation (the Workers limit on simultaneous connections). */
@@ -39,9 +64,19 @@ export async function drawWork(env: Env, sampling: BatchRequest["sampling"], wor
   const base = lmConfig(env);
   const params = { temperature: sampling.temperature, topP: sampling.top_p, maxTokens: sampling.max_tokens };
   return mapBounded(work, IN_FLIGHT, async (w): Promise<Outcome> => {
+    const own = w.request ? (JSON.parse(w.request) as ItemRequest) : null;
     try {
-      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: { prompt: w.prompt }, units: w.units, seed: w.seed }], params);
-      return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards };
+      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: own?.input ?? { prompt: w.prompt }, units: w.units, seed: w.seed }], own?.params ?? params);
+      if (!own) return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards };
+      const cut = r.toolCalls ? null : cutAtStop(r.best ?? "", own.stop ?? []);
+      const detail: ItemDetail = {
+        finish_reason: r.toolCalls ? "tool_calls" : cut?.stopped ? "stop" : r.finishReason,
+        tool_calls: r.toolCalls,
+        reasoning: r.reasoning,
+        prompt_tokens: r.promptTokens,
+        completion_tokens: r.completionTokens,
+      };
+      return { idx: w.idx, round: w.round, ok: true, best: cut ? cut.text : r.best, reward: r.reward, rewards: r.rewards, detail };
     } catch (e) {
       if (!isUpstream(e)) throw e;
       return { idx: w.idx, round: w.round, ok: false, failure: { retryable: e.retryable, rejected: e instanceof UpstreamRefused, reason: e.reason, retryAfterMs: e.retryAfterMs } };

@@ -18,8 +18,9 @@ export const corsFromConfig: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (configured.length === 0 || ADMIN_ONLY.test(c.req.path)) return next();
   return cors({
     origin: configured.includes("*") ? "*" : (origin) => (configured.includes(origin) ? origin : null),
-    allowHeaders: CORS_ALLOWED,
-    exposeHeaders: CORS_EXPOSED,
+    // The one list of allot's headers (headers.ts): what a browser may send, and read.
+    allowHeaders: [...CORS_ALLOWED],
+    exposeHeaders: [...CORS_EXPOSED],
     maxAge: 600,
   })(c, next);
 };

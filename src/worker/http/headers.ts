@@ -20,6 +20,10 @@ export const RESPONSE_HEADERS = {
   predicted: { name: "x-allot-predicted-success", doc: "the predictor's single-sample success, per choice (absent when pinned or greedy)" },
   planned: { name: "x-allot-planned-units", doc: "units planned at the price (only when the budget cut the plan)" },
   limited: { name: "x-allot-budget-limited", doc: "`true` when the budget cut the plan" },
+  warning: { name: "x-allot-warning", doc: "what the client's options did to what allot could judge (the first of `allot.warnings`)" },
+  limitUnits: { name: "x-ratelimit-limit-units", doc: "units in the tenant's tightest budget window (OpenAI's x-ratelimit-limit-* format)" },
+  remainingUnits: { name: "x-ratelimit-remaining-units", doc: "units left in that window after this request" },
+  resetUnits: { name: "x-ratelimit-reset-units", doc: "when that window resets, as a Go duration (`6m0s`, `1h2m3s`)" },
 } as const;
 
 /** Headers every response may carry, which clients read. */

@@ -14,7 +14,7 @@ import { curvePoints } from "../../core/metrics/earned.js";
 import { Invalid } from "../../core/errors.js";
 import { type Query, capAtPrice, startState } from "../../core/sequential/index.js";
 import type { Env } from "../env.js";
-import { choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
+import { choosePredictor, defaultUnits, marginalsOf, predictOrDefault, predictRoute } from "../predictor/predict.js";
 import type { Predictor } from "../predictor/registry.js";
 import type { OnlineRequest } from "./request.js";
 
@@ -34,6 +34,12 @@ interface Common {
    * best of k (k = 1..CURVE_UNITS), what the console's "what allot earned" compares with.
    */
   readonly curve?: { readonly predictor: string; readonly points: readonly number[] };
+  /**
+   * Set when the deployment could not predict (a Misconfigured hidden-state server or no
+   * predictor for the input's form): the prompt gets the tenant's target units instead of
+   * failing, and no prefill is charged for a prediction that did not happen.
+   */
+  readonly unpredicted?: string;
 }
 
 /** One round, decided now: `options` are what it may fall back to when the budget is short (no dearer than `chosen`). */
@@ -59,6 +65,7 @@ export type PromptPlan = FixedPlan | RoundsPlan;
 export interface PlanSettings {
   readonly min_units: number;
   readonly max_units: number;
+  readonly target_units: number;
   readonly price: number;
 }
 
@@ -84,25 +91,34 @@ function rounds(query: Query, models: readonly string[], predicted: readonly (nu
  * whose predicted gains are worth the price, within the tenant's min and max.
  */
 export async function planBestOfK(env: Env, req: OnlineRequest, s: PlanSettings, greedy: boolean, maxRounds: number, meter: CallMeter): Promise<PromptPlan[]> {
-  if (req.pinned) return req.inputs.map(() => fixed(req.model, req.pinned!.units));
+  const n = req.n ?? 1;
+  if (req.pinned) {
+    if (req.pinned.units < n) throw new Invalid({ message: `${req.pinned.units} samples pinned by ${req.pinned.param} are fewer than the n = ${n} answers asked for`, param: req.pinned.param });
+    return req.inputs.map(() => fixed(req.model, req.pinned!.units));
+  }
+  if (n > s.max_units) throw new Invalid({ message: `n = ${n} is above this tenant's max_units of ${s.max_units} samples per prompt`, param: "n" });
   const predictor = await choosePredictor(env, { model: req.model });
-  // One sample under greedy decoding: the model is still checked above, so an unknown one is a 404 either way.
-  if (greedy) return req.inputs.map(() => fixed(req.model, 1));
-  const preds = await predict(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
+  // One sample under greedy decoding (n if more are asked for): the model is still checked above, so an unknown one is a 404 either way.
+  if (greedy) return req.inputs.map(() => fixed(req.model, n));
+  const preds = await predictOrDefault(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
+  // The deployment cannot predict: the tenant's target (uniform allocation at its average budget), at least n.
+  if ("unpredicted" in preds) return req.inputs.map(() => ({ ...fixed(req.model, Math.max(n, defaultUnits(s))), unpredicted: preds.unpredicted.message }));
   const strength = predictor.manifest.prior_strength;
+  // At least n samples per prompt: the tenant's min_units, raised to n.
+  const least = Math.max(s.min_units, n);
   return preds.map((pr): PromptPlan => {
     const curve = { predictor: predictor.manifest.name, points: curvePoints(pr) };
     const one = (belief: Query["arms"][number]["belief"], p: number) =>
-      rounds({ arms: [{ cost: 1, belief, max: s.max_units }], state: startState(1), min: s.min_units, max: s.max_units }, [req.model], [p], s.price, curve);
+      rounds({ arms: [{ cost: 1, belief, max: s.max_units }], state: startState(1), min: least, max: s.max_units }, [req.model], [p], s.price, curve);
     if (maxRounds > 1 && "p" in pr && strength !== undefined) return one({ prior: priorOf(pr.p, strength) }, pr.p);
     if (maxRounds > 1 && "curve" in pr) return one({ atoms: atomsFromCurve(pr.curve), ...(strength !== undefined ? { strength } : {}) }, pr.curve[0]);
-    const bounds = { min: s.min_units, max: s.max_units };
+    const bounds = { min: least, max: s.max_units };
     const problem = "p" in pr ? singleQuery({ p: pr.p, ...bounds }) : singleQuery({ marginals: marginalsOf(pr.curve), ...bounds });
-    const k = Math.max(s.min_units, unitsAtPrice(problem, s.price));
+    const k = Math.max(least, unitsAtPrice(problem, s.price));
     const q = (j: number) => ("p" in pr ? 1 - Math.pow(1 - pr.p, j) : pr.curve[Math.min(j, pr.curve.length) - 1]);
     const predicted = "p" in pr ? pr.p : pr.curve[0];
-    const options = Array.from({ length: k - s.min_units + 1 }, (_, i) => {
-      const j = s.min_units + i;
+    const options = Array.from({ length: k - least + 1 }, (_, i) => {
+      const j = least + i;
       return { model: req.model, k: j, cost: j, value: q(j), predicted };
     });
     return { kind: "fixed", options, chosen: options.length - 1, curve };
@@ -122,15 +138,19 @@ export async function planRoute(env: Env, router: Predictor, req: OnlineRequest,
   const maxCost = req.pinned?.units ?? s.max_units;
   const minCost = req.pinned ? 0 : s.min_units;
   const strength = router.manifest.prior_strength;
+  // n answers: options of at least n samples, decided up front (a cascade may end with fewer).
+  const n = req.n ?? 1;
+  const enough = (o: RouteChoice) => o.k >= n;
   return ps.map((p): PromptPlan => {
-    if (maxRounds > 1 && strength !== undefined && !req.pinned && !greedy) {
+    if (maxRounds > 1 && strength !== undefined && !req.pinned && !greedy && n === 1) {
       const arms = models.map((m, j) => ({ cost: m.cost, belief: { prior: priorOf(p[j], strength) }, max: Math.floor(s.max_units / m.cost) }));
       if (arms.every((a) => a.max === 0)) throw new Invalid({ message: `no model of the router costs at most this tenant's max of ${s.max_units} units`, param: "model" });
       return rounds({ arms, state: startState(arms.length), min: s.min_units, max: s.max_units }, models.map((m) => m.model), p, s.price);
     }
-    const menu = greedy ? routeMenu(models, 1, (j) => p[j], { max: maxCost }) : predictedMenu(models, p, minCost, maxCost);
+    const menu = (greedy ? routeMenu(models, n, (j) => p[j], { max: maxCost }).filter((o) => o.k === n) : predictedMenu(models, p, minCost, maxCost)).filter(enough);
     if (menu.length === 0) {
       const cheapest = Math.min(...models.map((o) => o.cost));
+      if (n > 1) throw new Invalid({ message: `no option of ${router.manifest.name} draws n = ${n} samples within ${maxCost} units (the cheapest sample costs ${cheapest})`, param: "n" });
       throw new Invalid({ message: `no option of ${router.manifest.name} costs between ${minCost || 1} and ${maxCost} units (the cheapest costs ${cheapest})`, param: req.pinned?.param ?? "model" });
     }
     const choice = chooseAtPrice(menu, req.pinned ? 0 : s.price);

@@ -3,8 +3,8 @@
  * format, and what serving hands back.
  */
 import type { RerankResult } from "../../core/backends/best-of-k.js";
-import type { SamplingParams } from "../../core/backends/completions.js";
-import type { LmInput } from "../../core/contracts/lm-protocol.js";
+import type { Reasoning, SamplingParams } from "../../core/backends/completions.js";
+import type { LmInput, ToolCall } from "../../core/contracts/lm-protocol.js";
 import type { RequestRecord } from "../../core/contracts/metrics.js";
 import { Invalid } from "../../core/errors.js";
 
@@ -15,7 +15,17 @@ export interface OnlineRequest {
   /** One or more prompts (a completions prompt array), or one conversation. */
   readonly inputs: readonly LmInput[];
   readonly model: string;
+  /** What the LM is sent for every sample (the client's stop is `stop`, not here). */
   readonly params: SamplingParams;
+  /**
+   * The client's stop strings: applied by allot to the answers it keeps, after they are
+   * scored (the verifier judges whole answers); sent to the LM only when one sample is drawn.
+   */
+  readonly stop?: readonly string[];
+  /** Answers per input: the n best of the samples drawn (at least n are drawn). Default 1. */
+  readonly n?: number;
+  /** The request offers tools the LM may call: its samples are drawn in one round (agreement needs them all). */
+  readonly tools?: boolean;
   readonly seed?: number;
   /** Samples the caller pinned (x-allot-units, body allot.units, best_of), and where it said so. */
   readonly pinned?: { readonly units: number; readonly param: string };
@@ -23,6 +33,16 @@ export interface OnlineRequest {
   readonly rounds?: { readonly max: number; readonly param: string };
   /** The API route it came by, for the console's counts (default completions). */
   readonly route?: RequestRecord["route"];
+}
+
+/** One answer given back: a sample drawn, with the client's stop applied. */
+export interface Answer {
+  readonly text: string;
+  readonly toolCalls: readonly ToolCall[] | null;
+  readonly reasoning: Reasoning | null;
+  readonly finishReason: string | null;
+  readonly logprobs: unknown;
+  readonly reward: number | null;
 }
 
 export interface ServedChoice {
@@ -37,6 +57,8 @@ export interface ServedChoice {
   /** Rounds of sampling (round trips to the LM): 1 unless the prompt sampled in rounds. */
   readonly rounds: number;
   readonly result: RerankResult;
+  /** The answers given back for this input, best first (n of them). */
+  readonly answers: readonly Answer[];
 }
 
 export interface OnlineResult {
@@ -50,6 +72,10 @@ export interface OnlineResult {
   readonly units: number;
   /** Of which the prefills'. */
   readonly prefill: number;
+  /** What the client's options did to what allot could judge, said in the answer (allot.warnings, x-allot-warning). */
+  readonly warnings: readonly string[];
+  /** The tenant's tightest budget window after this request (x-ratelimit-*); null when none is limited or it is not known here. */
+  readonly budget: { readonly limit: number; readonly remaining: number; readonly resetsAt: number } | null;
 }
 
 /**

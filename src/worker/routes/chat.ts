@@ -1,31 +1,32 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
 import type { ChatMessage } from "../../core/contracts/lm-protocol.js";
-import { AllotInfoSchema, UsageSchema, chatFields, lmExtras, nullMeansAbsent, samplingFields, stopList } from "../../core/contracts/openai.js";
+import { AllotInfoSchema, UsageSchema, lmExtras, nullMeansAbsent, requestSchema, stopList } from "../../core/contracts/openai.js";
 import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { CHAT_FORMAT, openaiResponse } from "../online/openai-response.js";
-import { pinnedUnits, roundsCap, serveOnline } from "../online/serve.js";
+import { pinnedUnits, roundsCap, startOnline } from "../online/serve.js";
+import { type CommonBody, offersTools, samplingOf } from "./openai-fields.js";
 
 /**
- * A message as OpenAI clients send it. It goes to the LM server untouched (its chat
- * template renders it), so fields allot does not read (name, tool_call_id, content parts
- * of other types) pass through for the server to take or refuse.
+ * OpenAI's chat completions request: every field of the table (contracts/openai.ts says
+ * what each does here), any other field kept for the LM server. Messages go to the LM
+ * server untouched (its chat template renders them), so fields allot does not read pass.
  */
-const Message = z.looseObject({
-  role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
-  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+export const ChatRequest = requestSchema("chat", ["model", "messages"]).openapi("ChatCompletionRequest", {
+  example: { model: "strong", messages: [{ role: "user", content: "345+678=" }], max_completion_tokens: 12, temperature: 0.8 },
 });
 
-/** OpenAI's chat completions request: every field of the spec (see contracts/openai.ts for what each does here). */
-const ChatRequest = z
-  .strictObject({
-    ...samplingFields,
-    ...chatFields,
-    messages: z.array(Message).min(1).max(256),
-  })
-  .openapi("ChatCompletionRequest", { example: { model: "strong", messages: [{ role: "user", content: "345+678=" }], max_completion_tokens: 12, temperature: 0.8 } });
+/** What the handler reads of a validated chat body. */
+export type ChatBody = CommonBody & { messages: ChatMessage[]; max_completion_tokens?: number; max_tokens?: number; tools?: unknown[]; tool_choice?: unknown; logprobs?: boolean; top_logprobs?: number };
+
+/** What goes to the LM as it is: the table's pass-through fields and unknown ones, tools when there are some, top_logprobs with logprobs. */
+export const chatExtras = (body: ChatBody & Record<string, unknown>) => ({
+  ...lmExtras("chat", body),
+  ...(body.tools?.length ? { tools: body.tools, ...(body.tool_choice !== undefined ? { tool_choice: body.tool_choice } : {}) } : {}),
+  ...(body.logprobs && body.top_logprobs !== undefined ? { top_logprobs: body.top_logprobs } : {}),
+});
 
 const ChatResponse = z
   .object({
@@ -36,7 +37,14 @@ const ChatResponse = z
     choices: z.array(
       z.object({
         index: z.int(),
-        message: z.object({ role: z.literal("assistant"), content: z.string(), refusal: z.null() }),
+        message: z.object({
+          role: z.literal("assistant"),
+          content: z.string().nullable(),
+          refusal: z.null(),
+          tool_calls: z.array(z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
+          reasoning: z.string().optional().describe("a reasoning model's thinking, when its server (vLLM) calls it so"),
+          reasoning_content: z.string().optional().describe("a reasoning model's thinking, when its server (SGLang) calls it so"),
+        }),
         finish_reason: z.string().nullable(),
         logprobs: z.unknown().nullable(),
       }),
@@ -57,29 +65,32 @@ chat.openapi(
     description:
       "As POST /v1/completions, for a conversation. The messages go to the LM server untouched, so its own chat template " +
       "renders them for the hidden state, the samples and the reward model (HIDDEN_STATES=vllm-pooling reads " +
-      "conversations through vLLM's /pooling with `messages`).",
+      "conversations through vLLM's /pooling with `messages`). With `tools`, samples that call tools are ranked by agreement.",
     tags: ["online"],
     security: [{ apiKey: [] }],
     request: { body: { required: true, content: { "application/json": { schema: ChatRequest } } } },
-    responses: onlineResponses(ChatResponse, z.string(), "The best answer"),
+    responses: onlineResponses(ChatResponse, z.string(), "The best answer (n best with n)"),
   }),
   async (c) => {
-    const req = c.req.valid("json");
-    const served = await serveOnline(c.env, c.get("home"), {
-      inputs: [{ messages: req.messages as unknown as ChatMessage[] }],
-      model: req.model,
-      params: {
-        temperature: req.temperature,
-        topP: req.top_p,
-        maxTokens: req.max_completion_tokens ?? req.max_tokens ?? 16,
-        stop: stopList(req.stop),
-        extra: lmExtras(req),
+    const body = c.req.valid("json") as ChatBody & Record<string, unknown>;
+    const serving = await startOnline(
+      c.env,
+      c.get("home"),
+      {
+        inputs: [{ messages: body.messages }],
+        model: body.model,
+        params: samplingOf(body, body.max_completion_tokens ?? body.max_tokens, chatExtras(body)),
+        stop: stopList(body.stop),
+        n: body.n,
+        tools: offersTools(body.tools, body.tool_choice),
+        seed: body.seed,
+        pinned: pinnedUnits(c.req.header("x-allot-units"), body.allot?.units),
+        rounds: roundsCap(c.req.header("x-allot-rounds"), body.allot?.rounds),
+        route: "chat",
       },
-      seed: req.seed,
-      pinned: pinnedUnits(c.req.header("x-allot-units"), req.allot?.units),
-      rounds: roundsCap(c.req.header("x-allot-rounds"), req.allot?.rounds),
-      route: "chat",
-    }, (p) => c.executionCtx.waitUntil(p));
-    return openaiResponse(c, served, CHAT_FORMAT, { on: req.stream, usage: req.stream_options?.include_usage ?? false });
+      (p) => c.executionCtx.waitUntil(p),
+      { live: body.stream === true },
+    );
+    return openaiResponse(c, serving, CHAT_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false });
   },
 );

@@ -9,7 +9,7 @@ import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
-import { type BeginRefusal, type BeginRequest, type Begun, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
+import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
 import { type Lifetime, type Rollup, Rollups, emptyRollup, extrasOf, rollupOf } from "./rollups.js";
 import { holdsLedger, migrate } from "./schema.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
@@ -273,7 +273,7 @@ export class TenantLedger extends DurableObject<Env> {
       const r = this.budget.reserveUpTo(req.prompts * want, req.prompts * least, now, this.lease.online, "online", req.key ?? null);
       if (r.ok) {
         await this.scheduleExpiry();
-        return { ...online, invalid: null, reservation: r };
+        return { ...online, invalid: null, reservation: r, budget: this.tightest() };
       }
       if (r.kind === "exceeded" || Date.now() >= deadline) {
         this.record(refusalOf(req, 429), 0, now);
@@ -465,6 +465,17 @@ export class TenantLedger extends DurableObject<Env> {
   series(from: number, to: number, step: Step): { points: { t: number; r: Rollup }[] } | null {
     if (!this.exists()) return null;
     return { points: this.rollups.series(from, to, step) };
+  }
+
+  /** The window with the fewest units left (for the x-ratelimit-* headers), or null when no window is limited. */
+  private tightest(): BudgetView {
+    const u = this.usage();
+    let best: BudgetView = null;
+    for (const w of u?.windows ?? []) {
+      if (w.limit === null || w.remaining === null) continue;
+      if (best === null || w.remaining < best.remaining) best = { limit: w.limit, remaining: w.remaining, resetsAt: Date.parse(w.resets_at) };
+    }
+    return best;
   }
 
   usage(): Usage | null {

@@ -10,7 +10,7 @@ export type OnlineView = Online & { price: number; requests: number; mean_units:
 /** What an online request tells its ledger (or budget shard) before any LM work. */
 export type BeginRequest = {
   /** The request's own key: a begin repeated with it (a retry after a lost answer) returns the same reservation. */
-  key?: string;
+  key: string;
   prompts: number;
   pinned: number | null;
   rounds: number | null;
@@ -24,8 +24,15 @@ export type BeginRequest = {
 /** A refusal as the request learns it: the window is spent, or units are held by requests in flight (retry after `retryAfterMs`). */
 export type BeginRefusal = Refusal & { retryAfterMs: number };
 
+/**
+ * The tenant's tightest budget window when a request began (its reservation counted as
+ * reserved): what the x-ratelimit-* headers report, without another ledger call. Null
+ * when the tenant has no limit, or when a budget shard answered (it does not know).
+ */
+export type BudgetView = { limit: number; remaining: number; resetsAt: number } | null;
+
 /** The answer: the settings and price, and a reservation (null when the request is invalid for this tenant). */
-export type Begun = OnlineView & { invalid: "units" | "rounds" | null; reservation: { ok: true; id: string; units: number } | BeginRefusal | null };
+export type Begun = OnlineView & { invalid: "units" | "rounds" | null; reservation: { ok: true; id: string; units: number } | BeginRefusal | null; budget?: BudgetView };
 
 /** A pinned units or rounds value above the tenant's maximum. */
 export const invalidFor = (o: Online, req: BeginRequest): "units" | "rounds" | null =>
