@@ -75,6 +75,8 @@ export const COUNTERS = {
   price_sum: { doc: "the price summed over those", point: false },
   lm_retries: { doc: "LM, hidden-state and reward calls retried (online)", point: true, prometheus: "allot_lm_retries_total" },
   lm_errors: { doc: "LM, hidden-state and reward calls that failed after their retries (online)", point: true, prometheus: "allot_lm_errors_total" },
+  audits: { doc: "online prompts audited: every sample of max_units drawn and scored (docs/audits.md)", point: true, prometheus: "allot_audits_total" },
+  audit_units: { doc: "units audits drew beyond what the policy spent: the cost of proof, never charged to the budget", point: true, prometheus: "allot_audit_units_total" },
   added_sum: { doc: "latency allot added, summed (ms)", point: false },
   lm_sum: { doc: "time waiting on the LM, summed (ms)", point: false },
 } as const satisfies Record<string, { doc: string; point: boolean; prometheus?: string }>;
@@ -116,7 +118,7 @@ export const TenantSummarySchema = z
     name: z.string(),
     created_at: z.string(),
     usage: z.array(z.object({ window: z.enum(["hour", "day", "month"]), limit: z.int().nullable(), used: z.number(), reserved: z.number() })),
-    online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), price: z.number(), mean_units: z.number(), requests: z.int() }),
+    online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), audit_rate: z.number(), price: z.number(), mean_units: z.number(), requests: z.int() }),
     keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
     totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int(), failed: z.int(), units: z.number(), batch_units: z.number() }),
     earned: EarnedSchema.nullable(),
