@@ -3,12 +3,14 @@
 // Against the real reference LM and real ledgers: an audited request's answer and charge are
 // exactly an unaudited one's (the same seed, on a twin tenant), the audit's samples are
 // counted apart, and the ledger keeps every reward in draw order.
-import { env } from "cloudflare:workers";
+import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
+import type { Env } from "../../src/worker/env.js";
 import { tenantLedger } from "../../src/worker/tenants/lookup.js";
 import { ADMIN, call, newTenant, until } from "./support.js";
 
+const env = workerEnv as unknown as Env;
 const PREFILL = Number(SETTINGS.PREFILL_UNITS.default);
 /** The audit size in these tests: the tenants' max_units. */
 const K = 8;
