@@ -6,7 +6,9 @@
 import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
+import type { EarnedReport } from "../../src/core/audit/report.js";
 import type { Env } from "../../src/worker/env.js";
+import type { AuditRecord } from "../../src/worker/tenants/audits.js";
 import { tenantLedger } from "../../src/worker/tenants/lookup.js";
 import { ADMIN, call, newTenant, until } from "./support.js";
 
@@ -107,6 +109,12 @@ describe("audited online requests", () => {
     expect(life.audit_units).toBe(policy.reduce((s, c) => s + K - c.samples, 0));
     expect(life.units).toBeCloseTo(au.used, 9);
     expect((await used(audited.headers)).used).toBeCloseTo(au.used, 9);
+    // The usage API counts them, and says there are too few to tell yet.
+    const report = ((await (await call("/v1/usage", { headers: audited.headers })).json()) as { earned: EarnedReport }).earned;
+    expect(report.audits).toMatchObject({ prompts: policy.length, needed: 30, units: life.audit_units });
+    expect(report.audits.note).toContain(`${policy.length} of 30`);
+    expect(report.audited).toBeNull();
+    expect(report.predicted!.prompts).toBe(policy.length);
   });
 
   it("at audit_rate 0 audit nothing, and never audit what the price did not decide (pinned, greedy)", async () => {
@@ -121,5 +129,56 @@ describe("audited online requests", () => {
     expect(await tenantLedger(env, on.id).listAudits()).toHaveLength(1);
     expect(await tenantLedger(env, off.id).listAudits()).toHaveLength(0);
     expect((await tenantLedger(env, off.id).lifetime())!.audits).toBe(0);
+  });
+});
+
+describe("earned.audited in the usage API", () => {
+  /** A binary audit: the policy drew `samples` (its answer the best of them) of `rewards`. */
+  const audit = (rewards: number[], samples: number): AuditRecord => ({
+    model: "strong",
+    predictor: "strong-binary",
+    predicted: 0.5,
+    curve: null,
+    rewards,
+    samples,
+    units: samples,
+    reward: Math.max(...rewards.slice(0, samples)),
+    audit_units: rewards.length - samples,
+  });
+
+  it("is null with fewer than 30 audits, saying how many of how many; then measured, with 95% intervals, beside the prediction", async () => {
+    const t = await auditingTenant(0);
+    const ledger = tenantLedger(env, t.id);
+    // Easy prompts (every sample passes) the policy answers with one sample; hard ones (one
+    // pass in eight) it gives all eight: uniform at its mean spend does worse.
+    const easy = audit([1, 1, 1, 1, 1, 1, 1, 1], 1);
+    const hard = (i: number) => audit(Array.from({ length: 8 }, (_, j) => (j === i % 8 ? 1 : 0)), 8);
+    await ledger.recordAudits(Array.from({ length: 29 }, (_, i) => (i % 2 ? easy : hard(i))));
+    const usage = async () => ((await (await call("/v1/usage", { headers: t.headers })).json()) as { earned: EarnedReport }).earned;
+    const few = await usage();
+    expect(few.audited).toBeNull();
+    expect(few.audits).toMatchObject({ prompts: 29, needed: 30 });
+    expect(few.audits.note).toMatch(/too few audits to tell: 29 of 30/);
+    expect(few.predicted).toBeNull(); // no adaptive requests: nothing predicted either
+
+    await ledger.recordAudits([easy]);
+    const e = await usage();
+    expect(e.audits).toMatchObject({ prompts: 30, note: null });
+    expect(e.audits.units).toBe(15 * 7);
+    const a = e.audited!;
+    expect(a.prompts).toBe(30);
+    expect(a.mean_units).toBeCloseTo(4.5, 9);
+    expect(a.quality).toBe(1);
+    expect(a.uniform_quality).toBeLessThan(1);
+    expect(a.gain).toBeGreaterThan(0);
+    expect(a.saved).toBeGreaterThan(0);
+    for (const [x, [lo, hi]] of [[a.saved!, a.saved_ci95!], [a.gain, a.gain_ci95]] as const) {
+      expect(lo).toBeLessThanOrEqual(x);
+      expect(x).toBeLessThanOrEqual(hi);
+    }
+    // The console's series over a range that holds them says the same; one before them has none.
+    const series = async (q: string) => ((await (await call(`/admin/tenants/${t.id}/usage${q}`, { headers: ADMIN })).json()) as { earned: EarnedReport }).earned;
+    expect((await series("?step=hour")).audited).toEqual(a);
+    expect((await series("?step=hour&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z")).audits.prompts).toBe(0);
   });
 });

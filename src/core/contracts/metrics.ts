@@ -54,6 +54,36 @@ export const EarnedSchema = z
   })
   .openapi("Earned");
 
+const pair = z.tuple([z.number(), z.number()]).readonly();
+
+export const AuditedEarnedSchema = z
+  .object({
+    prompts: z.int().describe("audited prompts it is measured on"),
+    mean_units: z.number().describe("allot's mean units per audited prompt (what its policy spent)"),
+    quality: z.number().describe("mean reward of allot's answers on them"),
+    uniform_quality: z.number().describe("uniform best-of-k at the same mean spend, measured on the same prompts and samples"),
+    gain: z.number().describe("quality − uniform_quality"),
+    gain_ci95: pair.describe("its 95% interval (bootstrap over the audited prompts)"),
+    saved: z.number().nullable().describe("compute saved at equal quality: 1 − mean_units / uniform_units"),
+    saved_ci95: pair.nullable().describe("its 95% interval"),
+    uniform_units: z.number().nullable().describe("units per prompt uniform needs for allot's quality; null past the audit size"),
+    beyond_audit_size: z.boolean().describe("uniform does not reach allot's quality within the audit size: saved is then a lower bound"),
+  })
+  .openapi("AuditedEarned");
+
+export const EarnedReportSchema = z
+  .object({
+    audited: AuditedEarnedSchema.nullable().describe("measured on audited prompts (docs/audits.md): unbiased, with its error; null with too few audits (audits.note)"),
+    audits: z.object({
+      prompts: z.int().describe("audited prompts kept"),
+      needed: z.int().describe("how many it takes before a figure is given"),
+      units: z.number().describe("units audits drew beyond the policy's: the cost of proof, never charged to the tenant"),
+      note: z.string().nullable().describe("why there is no audited figure yet, in words"),
+    }),
+    predicted: EarnedSchema.nullable().describe("a prediction: estimated from the predictor's own curves, only as good as its calibration on this traffic"),
+  })
+  .openapi("EarnedReport");
+
 /**
  * The counters a tenant's rollups sum (tenants/rollups.ts), one row each: what it counts,
  * whether the console's points show it as it is (`point`), and the Prometheus counter
@@ -106,7 +136,7 @@ export const UsageSeriesSchema = z
     to: z.string(),
     retention: z.object({ minute: z.string(), hour: z.string() }).describe("how far back each resolution is kept"),
     points: z.array(UsagePointSchema),
-    earned: EarnedSchema.nullable().describe("what allot earned over the range (see docs/dashboard.md for how it is estimated)"),
+    earned: EarnedReportSchema.describe("what allot earned over the range: measured on the range's audits, and predicted (docs/audits.md, docs/dashboard.md)"),
   })
   .openapi("UsageSeries");
 

@@ -6,9 +6,12 @@
  * Object (ledger.ts) serialises the calls.
  */
 import type { Audit } from "../../core/audit/earned.js";
+import { type EarnedReport, earnedReport } from "../../core/audit/report.js";
+import type { Earned } from "../../core/metrics/earned.js";
+import { units } from "./budget.js";
 
-/** Audited prompts kept: the last ones. Enough for an interval of a few points on `saved`, and a bootstrap over them stays well under a second. */
-export const AUDIT_RETENTION = 5_000;
+/** Audited prompts kept: the last ones. Enough for an interval of a few points on `saved`; a bootstrap over them takes about 0.4 s (core/audit/earned.ts), which the Worker computes, not the ledger. */
+export const AUDIT_RETENTION = 2_000;
 
 /** One audited prompt as serving reports it. */
 export interface AuditRecord {
@@ -66,3 +69,7 @@ export class Audits {
 
 /** What core/audit/earned.ts replays of a stored audit. */
 export const auditOf = (a: AuditRecord): Audit => ({ rewards: a.rewards, units: a.units, reward: a.reward });
+
+/** The report of what allot earned from stored audits (the cost of proof: their audit units) and a prediction. */
+export const reportOf = (audits: readonly StoredAudit[], predicted: Earned | null): EarnedReport =>
+  earnedReport(audits.map(auditOf), units(audits.reduce((s, a) => s + a.audit_units, 0)), predicted);

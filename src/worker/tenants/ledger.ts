@@ -4,7 +4,7 @@ import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
-import { estimateEarned } from "../../core/metrics/earned.js";
+import { type Earned, estimateEarned } from "../../core/metrics/earned.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
 import { type AuditRecord, Audits, type StoredAudit } from "./audits.js";
@@ -367,6 +367,12 @@ export class TenantLedger extends DurableObject<Env> {
   listAudits(from = 0, to = Number.MAX_SAFE_INTEGER): StoredAudit[] | null {
     if (!this.exists()) return null;
     return this.audits.list(from, to);
+  }
+
+  /** What GET /v1/usage reports allot earned from (the Worker computes it: a bootstrap is not the ledger's work): the audits kept, and the all-time prediction. */
+  earnedInputs(): { audits: StoredAudit[]; predicted: Earned | null } | null {
+    if (!this.exists()) return null;
+    return { audits: this.audits.list(), predicted: estimateEarned(this.rollups.lifetime().earned) };
   }
 
   // ---- budget shards (budget-shard.ts)
