@@ -132,6 +132,24 @@ describe("audited online requests", () => {
   });
 });
 
+describe("audits of a tenant on budget shards", () => {
+  it("are recorded in its ledger, and charged nothing at the shard", async () => {
+    const t = await newTenant();
+    const res = await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, max_units: K, shards: 2, audit_rate: 1 }) });
+    expect(res.status).toBe(200);
+    const b = await complete(t.headers, { prompt: "345+678=", seed: 7 });
+    const ledger = tenantLedger(env, t.id);
+    const [x] = await until(async () => {
+      const xs = (await ledger.listAudits())!;
+      return xs.length > 0 && xs;
+    }, { timeoutMs: 30_000, what: "the audit" });
+    expect(x).toMatchObject({ samples: b.allot.samples, reward: b.allot.reward, audit_units: K - b.allot.samples });
+    expect(x.rewards).toHaveLength(K);
+    // The shard reports what it charged (about once a second): the policy's units, nothing of the audit's.
+    await until(async () => Math.abs((await used(t.headers)).used - b.allot.units) < 1e-9, { timeoutMs: 10_000, what: "the shard's report" });
+  });
+});
+
 describe("earned.audited in the usage API", () => {
   /** A binary audit: the policy drew `samples` (its answer the best of them) of `rewards`. */
   const audit = (rewards: number[], samples: number): AuditRecord => ({
