@@ -22,8 +22,10 @@ export default defineConfig({
             // Batches retry a failing prompt after 20 ms (then 40), 3 attempts, not minutes, and
             // predict 5 prompts per alarm, so every batch test crosses pages; a batch of more
             // than 10 prompts draws through shards (watched every 200 ms).
+            // No audits unless a test turns them on (AUDIT_RATE 0): an audit's samples are drawn in the
+            // background at random, which tests that count what reaches the LM must not see.
             // The reference LM serves every role (completions, hidden states, its verifiers), each set explicitly.
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", API_KEY_SECRET: "test-api-key-secret", LM_URL: inject("lmUrl"), HIDDEN_STATES_URL: inject("lmUrl"), REWARD_URL: inject("lmUrl"), REWARD_MODEL: "verifier-binary", LM_TIMEOUT_MS: "2000", PREDICTOR_CACHE_SECONDS: "0", BATCH_RETRY_BASE_MS: "20", BATCH_PROMPT_ATTEMPTS: "3", BATCH_PREDICT_PAGE: "5", BATCH_SHARD_PROMPTS: "10", BATCH_WATCHDOG_MS: "200", ONLINE_LEASE_SECONDS: "6", ONLINE_WAIT_MS: "300", LM_MODELS: "fault-*" } },
+            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", API_KEY_SECRET: "test-api-key-secret", LM_URL: inject("lmUrl"), HIDDEN_STATES_URL: inject("lmUrl"), REWARD_URL: inject("lmUrl"), REWARD_MODEL: "verifier-binary", LM_TIMEOUT_MS: "2000", PREDICTOR_CACHE_SECONDS: "0", BATCH_RETRY_BASE_MS: "20", BATCH_PROMPT_ATTEMPTS: "3", BATCH_PREDICT_PAGE: "5", BATCH_SHARD_PROMPTS: "10", BATCH_WATCHDOG_MS: "200", ONLINE_LEASE_SECONDS: "6", ONLINE_WAIT_MS: "300", LM_MODELS: "fault-*", AUDIT_RATE: "0" } },
           })),
         ],
         test: {

@@ -85,11 +85,14 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     // Matches what the tenant's own usage says.
     const own = (await (await call("/v1/usage", { headers: t.headers })).json()) as { windows: { window: string; used: number }[] };
     expect(own.windows.find((w) => w.window === "day")!.used).toBeCloseTo(60 - rest, 9);
-    // What allot earned: the four adaptive requests and the chat (pinned requests are not allot's choice).
-    expect(body.earned!.prompts).toBe(5);
+    // What allot earned, predicted: the four adaptive requests and the chat (pinned requests are not allot's choice).
+    // No audits (AUDIT_RATE 0 in tests): no audited figure, and the report says why.
+    expect(body.earned.audited).toBeNull();
+    expect(body.earned.audits.note).toMatch(/too few audits to tell: 0 of 30/);
+    expect(body.earned.predicted!.prompts).toBe(5);
     // Per prompt, in samples' units: the prefills are the same whatever the allocation.
     const prefill = Number(SETTINGS.PREFILL_UNITS.default);
-    expect(body.earned!.mean_units).toBeCloseTo((served.reduce((s, r) => s + r.units, 0) + chatUnits - 5 * prefill) / 5, 6);
+    expect(body.earned.predicted!.mean_units).toBeCloseTo((served.reduce((s, r) => s + r.units, 0) + chatUnits - 5 * prefill) / 5, 6);
   });
 
   it("takes steps of minutes, hours or days, and refuses a range it cannot answer in the error envelope", async () => {

@@ -68,17 +68,19 @@ export function bestOf(rewards: readonly number[], b: number): number {
   return e;
 }
 
-/** Mean over prompts of best-of-B at a fractional B (⌊B⌋ and ⌈B⌉ mixed), B in [1, K]. */
-function uniformAt(audits: readonly Audit[], table: readonly Float64Array[], B: number): number {
+/** Σ over prompts of best-of-k, k = 1..K: the table's column sums (once per estimate, so each U(B) below is O(1)). */
+function columnSums(table: readonly Float64Array[], K: number): Float64Array {
+  const sums = new Float64Array(K);
+  for (const t of table) for (let k = 0; k < K; k++) sums[k] += t[k];
+  return sums;
+}
+
+/** Mean over the n prompts of best-of-B at a fractional B (⌊B⌋ and ⌈B⌉ mixed), B in [1, K], from the column sums. */
+function uniformAt(sums: Float64Array, n: number, B: number): number {
   const lo = Math.floor(B);
   const w = B - lo;
-  let s = 0;
-  audits.forEach((_, i) => {
-    const t = table[i];
-    const at = (k: number) => t[Math.min(k, t.length) - 1];
-    s += (1 - w) * at(lo) + (w > 0 ? w * at(lo + 1) : 0);
-  });
-  return s / audits.length;
+  const at = (k: number) => sums[Math.min(k, sums.length) - 1];
+  return ((1 - w) * at(lo) + (w > 0 ? w * at(lo + 1) : 0)) / n;
 }
 
 /** Point estimates on one set of prompts (a resample, or all of them). */
@@ -86,13 +88,14 @@ function estimate(audits: readonly Audit[], table: readonly Float64Array[], K: n
   const n = audits.length;
   const m = audits.reduce((s, a) => s + a.units, 0) / n;
   const quality = audits.reduce((s, a) => s + a.reward, 0) / n;
-  const uniform = uniformAt(audits, table, Math.min(K, Math.max(1, m)));
+  const sums = columnSums(table, K);
+  const uniform = uniformAt(sums, n, Math.min(K, Math.max(1, m)));
   let B: number | null = null;
-  if (quality <= uniformAt(audits, table, 1)) B = 1;
+  if (quality <= uniformAt(sums, n, 1)) B = 1;
   else
     for (let k = 1; k < K; k++) {
-      const a = uniformAt(audits, table, k);
-      const b = uniformAt(audits, table, k + 1);
+      const a = uniformAt(sums, n, k);
+      const b = uniformAt(sums, n, k + 1);
       if (b >= quality) {
         B = b === a ? k + 1 : k + (quality - a) / (b - a);
         break;

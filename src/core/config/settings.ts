@@ -42,6 +42,12 @@ const decimal = (min: number) =>
     `a number ≥ ${min}`,
   );
 
+/** A fraction: a decimal number from 0 to 1. */
+const fraction = format(
+  z.string().regex(/^\d+(\.\d+)?$/).transform(Number).pipe(z.number().min(0).max(1)),
+  "a number from 0 to 1",
+);
+
 /** An http(s) URL (`new URL` alone would take "host:8000" as a scheme), without trailing slashes. */
 const isHttpUrl = (text: string): boolean => {
   try {
@@ -155,6 +161,7 @@ export const SETTINGS = {
   ONLINE_LEASE_SECONDS: setting({ area: "online requests", format: integer(3), default: "30", unit: "seconds", description: "How long an online request's reservation (or a budget shard's block) lives unless renewed: a request renews it every third of this while it works, so a crashed gateway's units come back within it." }),
   ONLINE_WAIT_MS: setting({ area: "online requests", format: integer(0), default: "2000", unit: "ms", description: "How long a request whose minimum is held by requests in flight waits for units to come back before it is told to retry (429 rate_limit_exceeded with Retry-After)." }),
   PREFILL_UNITS: setting({ area: "online requests", format: decimal(0), default: "0.1", unit: "units", description: "What reading one prompt's hidden state (a prefill on the LM) costs, in units (a unit is one sample): charged to the tenant's budget online, in batches and by /v1/allocate." }),
+  AUDIT_RATE: setting({ area: "online requests", format: fraction, default: "0.05", description: "The share of online requests audited (every sample of max_units drawn and scored after the answer, for an unbiased saving: docs/audits.md) for a tenant whose online settings do not set audit_rate. The extra samples are the deployment's cost, never charged to the tenant. 0: none." }),
   LEDGER_REPORT_MS: setting({ area: "online requests", format: integer(1), default: "1000", unit: "ms", description: "How often a budget shard reports to its tenant's ledger while it serves: how stale its keys, price and settings may be." }),
   SHARD_ROUTE_SECONDS: setting({ area: "online requests", format: integer(0), default: "10", unit: "seconds", description: "How long an isolate remembers how many budget shards a tenant has (0: asks the ledger every time)." }),
   // ---- batches

@@ -54,6 +54,36 @@ export const EarnedSchema = z
   })
   .openapi("Earned");
 
+const pair = z.tuple([z.number(), z.number()]).readonly();
+
+export const AuditedEarnedSchema = z
+  .object({
+    prompts: z.int().describe("audited prompts it is measured on"),
+    mean_units: z.number().describe("allot's mean units per audited prompt (what its policy spent)"),
+    quality: z.number().describe("mean reward of allot's answers on them"),
+    uniform_quality: z.number().describe("uniform best-of-k at the same mean spend, measured on the same prompts and samples"),
+    gain: z.number().describe("quality − uniform_quality"),
+    gain_ci95: pair.describe("its 95% interval (bootstrap over the audited prompts)"),
+    saved: z.number().nullable().describe("compute saved at equal quality: 1 − mean_units / uniform_units"),
+    saved_ci95: pair.nullable().describe("its 95% interval"),
+    uniform_units: z.number().nullable().describe("units per prompt uniform needs for allot's quality; null past the audit size"),
+    beyond_audit_size: z.boolean().describe("uniform does not reach allot's quality within the audit size: saved is then a lower bound"),
+  })
+  .openapi("AuditedEarned");
+
+export const EarnedReportSchema = z
+  .object({
+    audited: AuditedEarnedSchema.nullable().describe("measured on audited prompts (docs/audits.md): unbiased, with its error; null with too few audits (audits.note)"),
+    audits: z.object({
+      prompts: z.int().describe("audited prompts kept"),
+      needed: z.int().describe("how many it takes before a figure is given"),
+      units: z.number().describe("units audits drew beyond the policy's: the cost of proof, never charged to the tenant"),
+      note: z.string().nullable().describe("why there is no audited figure yet, in words"),
+    }),
+    predicted: EarnedSchema.nullable().describe("a prediction: estimated from the predictor's own curves, only as good as its calibration on this traffic"),
+  })
+  .openapi("EarnedReport");
+
 /**
  * The counters a tenant's rollups sum (tenants/rollups.ts), one row each: what it counts,
  * whether the console's points show it as it is (`point`), and the Prometheus counter
@@ -75,6 +105,8 @@ export const COUNTERS = {
   price_sum: { doc: "the price summed over those", point: false },
   lm_retries: { doc: "LM, hidden-state and reward calls retried (online)", point: true, prometheus: "allot_lm_retries_total" },
   lm_errors: { doc: "LM, hidden-state and reward calls that failed after their retries (online)", point: true, prometheus: "allot_lm_errors_total" },
+  audits: { doc: "online prompts audited: every sample of max_units drawn and scored (docs/audits.md)", point: true, prometheus: "allot_audits_total" },
+  audit_units: { doc: "units audits drew beyond what the policy spent: the cost of proof, never charged to the budget", point: true, prometheus: "allot_audit_units_total" },
   added_sum: { doc: "latency allot added, summed (ms)", point: false },
   lm_sum: { doc: "time waiting on the LM, summed (ms)", point: false },
 } as const satisfies Record<string, { doc: string; point: boolean; prometheus?: string }>;
@@ -104,7 +136,7 @@ export const UsageSeriesSchema = z
     to: z.string(),
     retention: z.object({ minute: z.string(), hour: z.string() }).describe("how far back each resolution is kept"),
     points: z.array(UsagePointSchema),
-    earned: EarnedSchema.nullable().describe("what allot earned over the range (see docs/dashboard.md for how it is estimated)"),
+    earned: EarnedReportSchema.describe("what allot earned over the range: measured on the range's audits, and predicted (docs/audits.md, docs/dashboard.md)"),
   })
   .openapi("UsageSeries");
 
@@ -116,7 +148,7 @@ export const TenantSummarySchema = z
     name: z.string(),
     created_at: z.string(),
     usage: z.array(z.object({ window: z.enum(["hour", "day", "month"]), limit: z.int().nullable(), used: z.number(), reserved: z.number() })),
-    online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), price: z.number(), mean_units: z.number(), requests: z.int() }),
+    online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), audit_rate: z.number(), price: z.number(), mean_units: z.number(), requests: z.int() }),
     keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
     totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int(), failed: z.int(), units: z.number(), batch_units: z.number() }),
     earned: EarnedSchema.nullable(),

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { EarnedReportSchema } from "./metrics.js";
 
 const units = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -56,6 +57,9 @@ export const UsageSchema = z
         resets_at: z.string(),
       }),
     ),
+    earned: EarnedReportSchema.optional().describe(
+      "what allot earned on this tenant's online traffic: `audited` measured on its audited prompts (kept: the last 2,000), with 95% intervals, and `predicted` from the predictor's curves (all time)",
+    ),
   })
   .openapi("Usage");
 
@@ -78,9 +82,17 @@ export const OnlineSchema = z
       .describe(
         "Budget shards for a hot tenant: its online requests spread over this many objects, each holding a block of budget leased from the ledger and reporting to it about once a second (docs/tenants.md). 0: every request goes to the ledger.",
       ),
+    audit_rate: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe(
+        "The share of online requests audited, picked at random (absent: the deployment's AUDIT_RATE, 0.05 unless set): each audited prompt also draws the rest of its max_units samples, scored, after its answer is sent, so the saving is measured without bias (docs/audits.md). The answer and the charge are the policy's; the extra samples are the cost of proof, counted apart and never charged to the budget. 0: no audits.",
+      ),
   })
   .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
-  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0 } });
+  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0, audit_rate: 0.05 } });
 
 export type Online = z.infer<typeof OnlineSchema>;
 export type CreateTenant = z.infer<typeof CreateTenantSchema>;

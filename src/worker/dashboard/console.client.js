@@ -86,7 +86,7 @@
       <td>${fmt(t.online.target_units, 1)}</td><td>${fmt(t.online.price, 4)}</td><td>${fmt(t.online.mean_units)}</td>
       <td>${t.totals.requests}<br><small>${t.totals.refused} refused · ${t.totals.failed} failed</small></td>
       <td>${t.totals.units} online<br><small>${t.totals.batch_units} batch</small></td>
-      <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}</small>` : "—"}</td>
+      <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}, predicted</small>` : "—"}</td>
       <td>${t.keys.map((k) => `<code class="${k.revoked ? "revoked" : ""}">${esc(k.id)}</code>`).join(" ")}</td></tr>`);
     $("#tenants tbody").innerHTML = rows.join("") || `<tr><td colspan="9">No tenants yet: POST /admin/tenants creates one.</td></tr>`;
     $("#tenant-count").textContent = String(state.tenants.length);
@@ -149,12 +149,22 @@
       { label: "in the LM p50", value: (x) => x.lm_ms.p50 },
       { label: "in the LM p99", value: (x) => x.lm_ms.p99 },
     ]);
-    const e = usage.earned;
-    $("#earned").innerHTML = e
-      ? `<b>What allot earned</b> over ${e.prompts} adaptive prompts in this range: quality <b>${fmt(e.quality, 3)}</b> at ${fmt(e.mean_units)} units a prompt;
-         uniform best-of-k at the same spend, predicted: ${fmt(e.uniform_quality, 3)} (gain <b data-gain>${fmt(e.gain, 3)}</b> ± ${fmt(e.quality_se, 3)}, one standard error of the observed quality).
-         Uniform would need ${e.uniform_units === null ? "more than 32" : fmt(e.uniform_units)} units a prompt for allot's quality: <b>${pct(e.saved)}</b> of the compute saved.`
-      : "No adaptive requests in this range yet.";
+    // The audited figure first (measured, with its interval); the prediction after it, labelled so.
+    const a = usage.earned.audited;
+    const audits = usage.earned.audits;
+    const ci = (c) => (c ? `${pct(c[0])} to ${pct(c[1])}` : "—");
+    const measured = a
+      ? `<p data-audited><b>What allot earned, measured</b> on ${a.prompts} audited prompts in this range: <b>${pct(a.saved)}</b> of the compute saved${a.beyond_audit_size ? " (at least)" : ""}
+         (95% interval ${ci(a.saved_ci95)}); quality <b>${fmt(a.quality, 3)}</b> at ${fmt(a.mean_units)} units a prompt against uniform best-of-k's ${fmt(a.uniform_quality, 3)} at the same spend
+         (gain <b>${fmt(a.gain, 3)}</b>, 95% interval ${fmt(a.gain_ci95[0], 3)} to ${fmt(a.gain_ci95[1], 3)}). Audits drew ${fmt(audits.units, 0)} units beyond allot's own: the cost of proof, not charged to the tenant.</p>`
+      : `<p data-audited><b>What allot earned, measured:</b> ${esc(audits.note ?? "no audits")}. Until then only the prediction below is shown.</p>`;
+    const e = usage.earned.predicted;
+    const predicted = e
+      ? `<p data-predicted><small><b>Predicted</b> (from the predictor's own curves, as good as its calibration on this traffic) over ${e.prompts} adaptive prompts: quality ${fmt(e.quality, 3)} at ${fmt(e.mean_units)} units a prompt;
+         uniform at the same spend ${fmt(e.uniform_quality, 3)} (gain <span data-gain>${fmt(e.gain, 3)}</span> ± ${fmt(e.quality_se, 3)}, one standard error);
+         uniform would need ${e.uniform_units === null ? "more than 32" : fmt(e.uniform_units)} units a prompt: ${pct(e.saved)} saved.</small></p>`
+      : "<p data-predicted><small>No adaptive requests in this range yet.</small></p>";
+    $("#earned").innerHTML = measured + predicted;
     await renderBatches();
   }
 

@@ -41,6 +41,7 @@ import { refusalError } from "../tenants/budget-error.js";
 import type { Begun } from "../tenants/online-settings.js";
 import { Channel } from "./channel.js";
 import { type FixedPlan, type PromptPlan, type RoundsPlan, planBestOfK, planRoute, plannedUnits } from "./plan.js";
+import { auditServed, picksAudit } from "./audit.js";
 import { recordOf } from "./record.js";
 import { type Answer, GREEDY_TEMPERATURE, type OnlineRequest, type OnlineResult, type ServedChoice } from "./request.js";
 
@@ -142,9 +143,12 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const priced = !req.pinned && !greedy;
   const lease = keepAlive(account, reservation.id, config.ONLINE_LEASE_SECONDS * 1000);
   const n = req.n ?? 1;
+  const audited = picksAudit(begun.audit_rate, { priced, routed: router !== null, tools: req.tools === true });
 
   // Sampling and settlement run to the end whatever happens to the client.
   let plans: PromptPlan[] = [];
+  /** The stop went to the LM (one sample planned): an audit's samples are drawn alike. */
+  let stopToLm = false;
   const ready = deferred<{ pieces: AsyncIterable<StreamPiece>; model: string } | null>();
   const work = (async () => {
     try {
@@ -153,6 +157,7 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
       const cfg = { ...lmConfig(env), meter };
       const o = { tenant: home.tenant, price: begun.price, maxRounds, prefill, lease };
       const one = oneSample(plans, n, begun.price, maxRounds);
+      stopToLm = one !== null;
       let served: Drawn;
       if (opts.live && one) {
         served = await streamSample(cfg, account, reservation, req, plans[0], one, o, ready.resolve);
@@ -173,6 +178,11 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
     }
   })();
   waitUntil(work.catch(() => undefined));
+  // An audit draws the rest of its samples once the answer is charged (online/audit.ts): outside the budget, after the client has its answer.
+  if (audited) {
+    const params: SamplingParams = stopToLm && req.stop?.length ? { ...req.params, stop: req.stop } : req.params;
+    waitUntil(work.then((served) => auditServed(env, home.tenant, req, plans, served.progress, begun.max_units, params)).catch(() => undefined));
+  }
   const failed = (e: unknown): never => {
     if (isUpstream(e)) {
       const sent = ["temperature", "top_p", "max_tokens", "stop", "seed", ...Object.keys(req.params.extra ?? {})];

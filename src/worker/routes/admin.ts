@@ -11,6 +11,7 @@ import { randomHex, tenantLedger } from "../tenants/lookup.js";
 import { tenantDirectory } from "../tenants/directory.js";
 import { STEPS, TenantSummarySchema, UsageSeriesSchema } from "../../core/contracts/metrics.js";
 import { estimateEarned } from "../../core/metrics/earned.js";
+import { reportOf } from "../tenants/audits.js";
 import { pointOf } from "../metrics/series.js";
 import { HOUR_RETENTION_MS, MINUTE_RETENTION_MS, addRollups, emptyRollup } from "../tenants/rollups.js";
 import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
@@ -107,7 +108,7 @@ admin.openapi(
     const { id } = c.req.valid("param");
     const online = await ledger(c.env, id).setOnline(c.req.valid("json"));
     if (!online) throw noTenant(id);
-    return c.json({ target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards }, 200);
+    return c.json({ target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate }, 200);
   },
 );
 
@@ -186,7 +187,8 @@ admin.openapi(
     description:
       `Buckets of step (minute, hour or day; at most ${MAX_POINTS} in a range) from \`from\` to \`to\` (ISO 8601; default: the last ` +
       "hour by minute, the last day by hour, the last 30 days by day). Minutes are kept 24 hours, hours 92 days. " +
-      "`earned` sums the range: allot's observed quality against uniform best-of-k at the same spend (predicted).",
+      "`earned` covers the range: `audited`, measured on the range's audited prompts with 95% intervals (docs/audits.md), null with too few; " +
+      "`predicted`, allot's observed quality against uniform best-of-k at the same spend as the predictor's curves predict it.",
     tags: ["admin"],
     security,
     request: {
@@ -210,8 +212,8 @@ admin.openapi(
     if (!(from < to)) throw new Invalid({ message: "from must be before to", param: "from" });
     const points = Math.ceil((to - (from - (from % width))) / width);
     if (points > MAX_POINTS) throw new Invalid({ message: `${points} ${q.step}s is more than ${MAX_POINTS} points: narrow the range or take a longer step`, param: "from" });
-    const series = await ledger(c.env, id).series(from, to, q.step);
-    if (!series) throw noTenant(id);
+    const [series, audits] = await Promise.all([ledger(c.env, id).series(from, to, q.step), ledger(c.env, id).listAudits(from, to)]);
+    if (!series || !audits) throw noTenant(id);
     const sum = series.points.reduce((s, p) => addRollups(s, p.r), emptyRollup());
     return c.json(
       {
@@ -221,7 +223,7 @@ admin.openapi(
         to: new Date(to).toISOString(),
         retention: { minute: new Date(now - MINUTE_RETENTION_MS).toISOString(), hour: new Date(now - HOUR_RETENTION_MS).toISOString() },
         points: series.points.map((p) => pointOf(p.t, p.r)),
-        earned: estimateEarned(sum.earned),
+        earned: reportOf(audits, estimateEarned(sum.earned)),
       },
       200,
     );

@@ -4,6 +4,7 @@ import { UsageSchema } from "../../core/contracts/tenants.js";
 import type { AppEnv } from "../env.js";
 import { UnknownTenant } from "../../core/errors.js";
 import { errorDoc } from "../http/openapi.js";
+import { reportOf } from "../tenants/audits.js";
 import { tenantLedger } from "../tenants/lookup.js";
 
 export const usage = new OpenAPIHono<AppEnv>();
@@ -13,7 +14,11 @@ usage.openapi(
   createRoute({
     method: "get",
     path: "/v1/usage",
-    summary: "Units used, reserved and remaining in each budget window",
+    summary: "Units used, reserved and remaining in each budget window, and what allot earned",
+    description:
+      "`earned.audited` is measured on the tenant's audited prompts (docs/audits.md): allot's policy and uniform best-of-k at the same mean spend replayed on " +
+      "every sample of each audited prompt, with 95% intervals; null until there are enough audits (`earned.audits.note` says how many of how many). " +
+      "`earned.predicted` is the model-based estimate, a prediction: only as good as the predictor's calibration on this traffic.",
     tags: ["tenants"],
     security: [{ apiKey: [] }],
     responses: {
@@ -23,8 +28,9 @@ usage.openapi(
   }),
   async (c) => {
     const tenant = c.get("tenant");
-    const u = await tenantLedger(c.env, tenant).usage();
-    if (!u) throw new UnknownTenant({ tenant });
-    return c.json(u, 200);
+    const ledger = tenantLedger(c.env, tenant);
+    const [u, e] = await Promise.all([ledger.usage(), ledger.earnedInputs()]);
+    if (!u || !e) throw new UnknownTenant({ tenant });
+    return c.json({ ...u, earned: reportOf(e.audits, e.predicted) }, 200);
   },
 );

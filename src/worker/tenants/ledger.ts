@@ -4,9 +4,10 @@ import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
-import { estimateEarned } from "../../core/metrics/earned.js";
+import { type Earned, estimateEarned } from "../../core/metrics/earned.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
+import { type AuditRecord, Audits, type StoredAudit } from "./audits.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
 import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
@@ -41,6 +42,7 @@ export class TenantLedger extends DurableObject<Env> {
   private readonly batches: BatchRegistry;
   private readonly batchLog: BatchLog;
   private readonly rollups: Rollups;
+  private readonly audits: Audits;
   private readonly calls: Record<Call, number> = { admit: 0, begin: 0, step: 0, renew: 0, finish: 0, release: 0, report: 0 };
   /** When begin last made the shards give back parked units (wall time). */
   private syncedAt = 0;
@@ -54,10 +56,11 @@ export class TenantLedger extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.budget = new Budget(this.sql, () => hex(8));
     this.keys = new ApiKeys(this.sql, hex);
-    this.settings = new OnlineSettings(this.sql);
+    this.settings = new OnlineSettings(this.sql, () => settings(env).AUDIT_RATE);
     this.batches = new BatchRegistry(this.sql);
     this.batchLog = new BatchLog(this.sql);
     this.rollups = new Rollups(this.sql);
+    this.audits = new Audits(this.sql);
     settings(env); // a misconfigured deployment fails here, naming the setting, not halfway through a call
   }
 
@@ -346,6 +349,32 @@ export class TenantLedger extends DurableObject<Env> {
     return freed;
   }
 
+  // ---- audits (online/audit.ts)
+
+  /**
+   * Audited prompts of one request, drawn after its answer was charged: kept (the last
+   * AUDIT_RETENTION), and counted apart from the tenant's spend (audits, audit_units).
+   * Nothing here touches the budget: the cost of proof is the deployment's, not the tenant's.
+   */
+  recordAudits(rows: readonly AuditRecord[]): void {
+    this.mustExist();
+    const now = this.now();
+    this.audits.add(rows, now);
+    this.rollups.add({ ...emptyRollup(), audits: rows.length, audit_units: units(rows.reduce((s, a) => s + a.audit_units, 0)) }, now);
+  }
+
+  /** Audited prompts kept, recorded in [from, to), oldest first; null if the tenant does not exist. */
+  listAudits(from = 0, to = Number.MAX_SAFE_INTEGER): StoredAudit[] | null {
+    if (!this.exists()) return null;
+    return this.audits.list(from, to);
+  }
+
+  /** What GET /v1/usage reports allot earned from (the Worker computes it: a bootstrap is not the ledger's work): the audits kept, and the all-time prediction. */
+  earnedInputs(): { audits: StoredAudit[]; predicted: Earned | null } | null {
+    if (!this.exists()) return null;
+    return { audits: this.audits.list(), predicted: estimateEarned(this.rollups.lifetime().earned) };
+  }
+
   // ---- budget shards (budget-shard.ts)
 
   /**
@@ -453,7 +482,7 @@ export class TenantLedger extends DurableObject<Env> {
       name: t.name,
       created_at: t.created_at,
       usage: u.windows.map((w) => ({ window: w.window, limit: w.limit, used: w.used, reserved: w.reserved })),
-      online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, price: online.price, mean_units: online.mean_units, requests: online.requests },
+      online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate, price: online.price, mean_units: online.mean_units, requests: online.requests },
       keys: t.keys.map((k) => ({ id: k.id, revoked: k.revoked_at !== null })),
       totals: { requests: all.requests, ok: all.ok, refused: all.refused, failed: all.failed, units: all.units, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),

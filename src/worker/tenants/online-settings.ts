@@ -4,8 +4,8 @@ import type { RequestRecord } from "../../core/contracts/metrics.js";
 import type { Online } from "../../core/contracts/tenants.js";
 import type { Refusal } from "./budget.js";
 
-/** The online settings as serving reads them: with the price now in force. */
-export type OnlineView = Online & { price: number; requests: number; mean_units: number };
+/** The online settings as serving reads them: with the price and the audit rate now in force. */
+export type OnlineView = Omit<Online, "audit_rate"> & { audit_rate: number; price: number; requests: number; mean_units: number };
 
 /** What an online request tells its ledger (or budget shard) before any LM work. */
 export type BeginRequest = {
@@ -69,40 +69,67 @@ export const refusalOf = (req: BeginRequest, status: number): RequestRecord => (
   calibration: null,
 });
 
-const DEFAULT = { target: 4, min: 1, max: 16, rounds: 4, shards: 0 };
+const DEFAULT = { target: 4, min: 1, max: 16, rounds: 4, shards: 0, auditRate: null };
 
-type Row = { target: number; min: number; max: number; rounds: number; shards: number; state: PriceState };
+/** `auditRate` null: the deployment's AUDIT_RATE. */
+type Row = { target: number; min: number; max: number; rounds: number; shards: number; auditRate: number | null; state: PriceState };
 
 export class OnlineSettings {
-  constructor(private readonly sql: SqlStorage) {}
+  /** `defaultAuditRate`: the deployment's AUDIT_RATE, for a tenant that does not set its own. */
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly defaultAuditRate: () => number,
+  ) {}
 
   private row(): Row {
-    const r = this.sql.exec<{ target: number; min: number; max: number; max_rounds: number; shards: number; state: string }>("SELECT target, min, max, max_rounds, shards, state FROM online").toArray()[0];
-    if (r) return { target: r.target, min: r.min, max: r.max, rounds: r.max_rounds, shards: r.shards, state: JSON.parse(r.state) as PriceState };
+    const r = this.sql
+      .exec<{ target: number; min: number; max: number; max_rounds: number; shards: number; audit_rate: number | null; state: string }>("SELECT target, min, max, max_rounds, shards, audit_rate, state FROM online")
+      .toArray()[0];
+    if (r) return { target: r.target, min: r.min, max: r.max, rounds: r.max_rounds, shards: r.shards, auditRate: r.audit_rate, state: JSON.parse(r.state) as PriceState };
     return { ...DEFAULT, state: initialPriceState(defaultPriceConfig(DEFAULT.target)) };
   }
 
   private write(r: Row): void {
     this.sql.exec(
-      `INSERT INTO online (k, target, min, max, max_rounds, shards, state) VALUES (0, ?, ?, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET
-         target = excluded.target, min = excluded.min, max = excluded.max, max_rounds = excluded.max_rounds, shards = excluded.shards, state = excluded.state`,
+      `INSERT INTO online (k, target, min, max, max_rounds, shards, audit_rate, state) VALUES (0, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET
+         target = excluded.target, min = excluded.min, max = excluded.max, max_rounds = excluded.max_rounds, shards = excluded.shards,
+         audit_rate = excluded.audit_rate, state = excluded.state`,
       r.target,
       r.min,
       r.max,
       r.rounds,
       r.shards,
+      r.auditRate,
       JSON.stringify(r.state),
     );
   }
 
   /** New settings; the price starts afresh. */
   set(o: Online): void {
-    this.write({ target: o.target_units, min: o.min_units, max: o.max_units, rounds: o.max_rounds, shards: o.shards, state: initialPriceState(defaultPriceConfig(o.target_units)) });
+    this.write({
+      target: o.target_units,
+      min: o.min_units,
+      max: o.max_units,
+      rounds: o.max_rounds,
+      shards: o.shards,
+      auditRate: o.audit_rate ?? null,
+      state: initialPriceState(defaultPriceConfig(o.target_units)),
+    });
   }
 
   view(): OnlineView {
     const r = this.row();
-    return { target_units: r.target, min_units: r.min, max_units: r.max, max_rounds: r.rounds, shards: r.shards, price: currentPrice(r.state), requests: r.state.requests, mean_units: r.state.meanUnits };
+    return {
+      target_units: r.target,
+      min_units: r.min,
+      max_units: r.max,
+      max_rounds: r.rounds,
+      shards: r.shards,
+      audit_rate: r.auditRate ?? this.defaultAuditRate(),
+      price: currentPrice(r.state),
+      requests: r.state.requests,
+      mean_units: r.state.meanUnits,
+    };
   }
 
   /** Requests spent `units` (one entry each): move the price so that the average spend tracks the target. */

@@ -56,6 +56,17 @@ const MIGRATIONS: readonly Migration[] = [
     sql.exec("DROP TABLE IF EXISTS charge");
     sql.exec("CREATE INDEX reservation_live ON reservation (ended_at, expires_at)");
   },
+  // 7: audits (docs/audits.md): the share of online requests audited, and per audited prompt
+  // what the policy saw and did, and every sample's reward in draw order (audits.ts keeps the
+  // last AUDIT_RETENTION).
+  (sql) => {
+    addColumn(sql, "online", "audit_rate", "REAL"); // null: the deployment's AUDIT_RATE
+    sql.exec(`
+      CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, model TEXT NOT NULL, predictor TEXT,
+        predicted REAL, curve TEXT, rewards TEXT NOT NULL, samples INTEGER NOT NULL, units REAL NOT NULL, reward REAL NOT NULL,
+        audit_units REAL NOT NULL);
+      CREATE INDEX audit_at ON audit (at);`);
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */

@@ -1,0 +1,75 @@
+/**
+ * A tenant's audited prompts (docs/audits.md), newest kept: per prompt, what the policy was
+ * told (the predictor's p and curve), what it did (its samples, units and answer's
+ * reward), and every sample's reward in draw order, so allot's policy and uniform
+ * best-of-k can be replayed on them (core/audit/earned.ts). Storage only: the Durable
+ * Object (ledger.ts) serialises the calls.
+ */
+import type { Audit } from "../../core/audit/earned.js";
+import { type EarnedReport, earnedReport } from "../../core/audit/report.js";
+import type { Earned } from "../../core/metrics/earned.js";
+import { units } from "./budget.js";
+
+/** Audited prompts kept: the last ones. Enough for an interval of a few points on `saved`; a bootstrap over them takes about 0.4 s (core/audit/earned.ts), which the Worker computes, not the ledger. */
+export const AUDIT_RETENTION = 2_000;
+
+/** One audited prompt as serving reports it. */
+export interface AuditRecord {
+  /** The model sampled (an audit is of one model: routed requests are not audited). */
+  readonly model: string;
+  /** The predictor that decided the spend, its single-sample success and its curve (expected best of 1..CURVE_UNITS); null when not predicted. */
+  readonly predictor: string | null;
+  readonly predicted: number | null;
+  readonly curve: readonly number[] | null;
+  /** Every sample's reward in draw order: the policy's first, then the audit's. */
+  readonly rewards: readonly number[];
+  /** What the policy drew and charged (samples, and units at the model's cost), and the reward of the answer it gave. */
+  readonly samples: number;
+  readonly units: number;
+  readonly reward: number;
+  /** Units the audit drew beyond the policy's: the cost of proof. */
+  readonly audit_units: number;
+}
+
+/** An audited prompt as stored, with when. */
+export type StoredAudit = AuditRecord & { readonly at: number };
+
+export class Audits {
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Records audited prompts, then forgets all but the last AUDIT_RETENTION. */
+  add(rows: readonly AuditRecord[], now: number): void {
+    for (const a of rows) {
+      this.sql.exec(
+        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        now,
+        a.model,
+        a.predictor,
+        a.predicted,
+        a.curve ? JSON.stringify(a.curve) : null,
+        JSON.stringify(a.rewards),
+        a.samples,
+        a.units,
+        a.reward,
+        a.audit_units,
+      );
+    }
+    this.sql.exec("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", AUDIT_RETENTION);
+  }
+
+  /** Audited prompts recorded in [from, to), oldest first. */
+  list(from = 0, to = Number.MAX_SAFE_INTEGER): StoredAudit[] {
+    type Row = { at: number; model: string; predictor: string | null; predicted: number | null; curve: string | null; rewards: string; samples: number; units: number; reward: number; audit_units: number };
+    return this.sql
+      .exec<Row>("SELECT at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units FROM audit WHERE at >= ? AND at < ? ORDER BY id", from, to)
+      .toArray()
+      .map((r) => ({ ...r, curve: r.curve ? (JSON.parse(r.curve) as number[]) : null, rewards: JSON.parse(r.rewards) as number[] }));
+  }
+}
+
+/** What core/audit/earned.ts replays of a stored audit. */
+export const auditOf = (a: AuditRecord): Audit => ({ rewards: a.rewards, units: a.units, reward: a.reward });
+
+/** The report of what allot earned from stored audits (the cost of proof: their audit units) and a prediction. */
+export const reportOf = (audits: readonly StoredAudit[], predicted: Earned | null): EarnedReport =>
+  earnedReport(audits.map(auditOf), units(audits.reduce((s, a) => s + a.audit_units, 0)), predicted);
