@@ -166,8 +166,8 @@ export function chatToolChoice(choice: unknown): unknown {
 export const itemId = (kind: "msg" | "fc" | "rs", responseId: string, k: number) => `${kind}_${responseId.slice("resp_".length)}_${k}`;
 /** The response an item id was made for (itemId's inverse), or null for an id allot did not make. */
 export function responseOfItem(id: string): string | null {
-  const m = /^(?:msg|fc|rs)_([0-9a-f]{24})_\d+$/.exec(id);
+  const m = /^(?:msg|fc|rs)_([0-9a-f]{24}|[0-9a-f]{48})_\d+$/.exec(id);
   return m ? `resp_${m[1]}` : null;
 }
-/** A response id as allot makes them. */
-export const RESPONSE_ID = /^resp_[0-9a-f]{24}$/;
+/** A response id as allot makes them: 48 hex characters, signed for its tenant (core/feedback/response-id.ts); 24 unsigned before. */
+export const RESPONSE_ID = /^resp_(?:[0-9a-f]{24}|[0-9a-f]{48})$/;

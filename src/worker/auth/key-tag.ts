@@ -10,7 +10,8 @@ import { Misconfigured } from "../../core/errors.js";
 
 const enc = new TextEncoder();
 
-function signingSecret(secret: string | undefined): string {
+/** API_KEY_SECRET, which also signs response ids (response-id.ts); without it, API keys are disabled. */
+export function signingSecret(secret: string | undefined): string {
   if (!secret) throw new Misconfigured({ setting: "API_KEY_SECRET", message: "API keys are disabled: set the API_KEY_SECRET secret (`.dev.vars` when running locally)" });
   return secret;
 }

@@ -14,12 +14,15 @@ import type { Context } from "hono";
 import type { StreamPiece } from "../../core/backends/best-of-k.js";
 import type { Reasoning } from "../../core/backends/completions.js";
 import type { ToolCall } from "../../core/contracts/lm-protocol.js";
+import { newResponseId } from "../auth/response-id.js";
+import type { AppEnv } from "../env.js";
 import { httpError } from "../http/errors.js";
 import { type SseWriter, keepAliveUntil, sseResponse, streamPieces, withinGrace } from "../http/openai-stream.js";
 import { type Answer, type OnlineResult, type Serving, type ServedChoice, allotHeaders } from "./serve.js";
 
 interface WireFormat {
-  readonly idPrefix: string;
+  /** What response ids start with, as OpenAI's clients expect. */
+  readonly idPrefix: "chatcmpl-" | "cmpl-";
   readonly object: string;
   readonly chunkObject: string;
   /** A whole answer's choice. */
@@ -34,7 +37,7 @@ interface WireFormat {
 }
 
 export const COMPLETIONS_FORMAT: WireFormat = {
-  idPrefix: "cmpl",
+  idPrefix: "cmpl-",
   object: "text_completion",
   chunkObject: "text_completion",
   choice: (index, a) => ({ index, text: a.text, finish_reason: a.finishReason, logprobs: a.logprobs ?? null }),
@@ -45,7 +48,7 @@ export const COMPLETIONS_FORMAT: WireFormat = {
 const chatCalls = (calls: readonly ToolCall[]) => calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } }));
 
 export const CHAT_FORMAT: WireFormat = {
-  idPrefix: "chatcmpl",
+  idPrefix: "chatcmpl-",
   object: "chat.completion",
   chunkObject: "chat.completion.chunk",
   choice: (index, a) => ({
@@ -107,8 +110,9 @@ export function usageOf(served: OnlineResult) {
  * The served request as `format`'s JSON response, or as its stream when `stream` is set.
  * `prefix(i)` is text the answers to prompt i start with (a completions `echo`).
  */
-export async function openaiResponse(c: Context, serving: Serving, format: WireFormat, stream: { on: boolean; usage: boolean }, prefix: (i: number) => string = () => ""): Promise<Response> {
-  const id = `${format.idPrefix}-${crypto.randomUUID()}`;
+export async function openaiResponse(c: Context<AppEnv>, serving: Serving, format: WireFormat, stream: { on: boolean; usage: boolean }, prefix: (i: number) => string = () => ""): Promise<Response> {
+  // Signed for the tenant, so POST /v1/feedback can tell it gave this id (auth/response-id.ts).
+  const id = await newResponseId(c.env, c.get("tenant"), format.idPrefix);
   const created = Math.floor(Date.now() / 1000);
   const withPrefix = (served: OnlineResult) => served.choices.map((ch, i) => ch.answers.map((a) => ({ ...a, text: prefix(i) + a.text })));
   if (!stream.on) {

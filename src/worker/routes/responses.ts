@@ -10,6 +10,7 @@
  */
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
+import { newResponseId } from "../auth/response-id.js";
 import { AllotInfoSchema, lmExtras, nullMeansAbsent, requestSchema } from "../../core/contracts/openai.js";
 import {
   type InputItem,
@@ -33,7 +34,6 @@ import { validationHook } from "../http/validation.js";
 import { LiveItems, type ResponseObject, ResponseEvents, type ResponseRequest, outputItems, responseObject } from "../online/responses-format.js";
 import { type OnlineResult, allotHeaders, pinnedUnits, roundsCap, startOnline } from "../online/serve.js";
 import { vault } from "../storage/vault.js";
-import { randomHex } from "../tenants/lookup.js";
 import { offersTools } from "./openai-fields.js";
 
 export const ResponsesRequest = requestSchema("responses", ["model", "input"]).openapi("ResponseCreateRequest", {
@@ -60,7 +60,7 @@ const ResponseSchema = z
   })
   .openapi("Response");
 
-const ResponseId = z.object({ id: z.string().regex(RESPONSE_ID, "a response id looks like resp_ and 24 hex characters") });
+const ResponseId = z.object({ id: z.string().regex(RESPONSE_ID, "a response id looks like resp_ and 48 hex characters") });
 
 /** A stored response of `tenant`'s, or null (never stored, expired, or another tenant's). */
 async function loadResponse(env: Env, tenant: string, id: string): Promise<StoredResponse | null> {
@@ -148,7 +148,8 @@ responses.openapi(
   async (c) => {
     const body = c.req.valid("json") as ResponsesBody;
     const tenant = c.get("tenant");
-    const id = `resp_${randomHex(12)}`;
+    // Signed for the tenant, so POST /v1/feedback can tell it gave this id (auth/response-id.ts).
+    const id = await newResponseId(c.env, tenant, "resp_");
     const created = Math.floor(Date.now() / 1000);
     let before: readonly ResolvedItem[] = [];
     if (body.previous_response_id !== undefined) {
