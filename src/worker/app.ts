@@ -20,6 +20,7 @@ import { models } from "./routes/models.js";
 import { predictors } from "./routes/predictors.js";
 import { responses } from "./routes/responses.js";
 import { embeddings } from "./routes/embeddings.js";
+import { feedback } from "./routes/feedback.js";
 import { files } from "./routes/files.js";
 import { usage } from "./routes/usage.js";
 
@@ -30,6 +31,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", health);
   app.route("/", allocateRoute);
   app.route("/", usage);
+  app.route("/", feedback);
   app.route("/", batches);
   app.route("/", completions);
   app.route("/", chat);

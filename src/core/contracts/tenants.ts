@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { FeedbackSummarySchema } from "./feedback.js";
 import { EarnedReportSchema } from "./metrics.js";
 
 const units = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -60,6 +61,7 @@ export const UsageSchema = z
     earned: EarnedReportSchema.optional().describe(
       "what allot earned on this tenant's online traffic: `audited` measured on its audited prompts (kept: the last 2,000), with 95% intervals, and `predicted` from the predictor's curves (all time)",
     ),
+    feedback: FeedbackSummarySchema.optional(),
   })
   .openapi("Usage");
 

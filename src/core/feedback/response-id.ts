@@ -38,11 +38,13 @@ function keyOf(secret: string): Promise<CryptoKey> {
 }
 
 /**
- * The tag of `random` for `tenant`. The text signed starts with "response-id\n", which no
- * API key's text does (they start "ak_"), so a tag made here can never pass as a key's.
+ * The tag of `prefix` + `random` for `tenant`. The prefix is signed too, so one response
+ * has one id (feedback is counted once per id). The text signed starts with
+ * "response-id\n", which no API key's text does (they start "ak_"), so a tag made here can
+ * never pass as a key's.
  */
-async function tagOf(secret: string, tenant: string, random: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await keyOf(secret), enc.encode(`response-id\n${tenant}\n${random}`));
+async function tagOf(secret: string, tenant: string, prefix: string, random: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await keyOf(secret), enc.encode(`response-id\n${tenant}\n${prefix}${random}`));
   return hex(new Uint8Array(mac).slice(0, TAG_HEX / 2));
 }
 
@@ -53,13 +55,13 @@ async function tagOf(secret: string, tenant: string, random: string): Promise<st
  */
 export async function signedResponseId(secret: string, tenant: string, prefix: ResponsePrefix): Promise<string> {
   const random = hex(crypto.getRandomValues(new Uint8Array(RANDOM_HEX / 2)));
-  return `${prefix}${random}${await tagOf(secret, tenant, random)}`;
+  return `${prefix}${random}${await tagOf(secret, tenant, prefix, random)}`;
 }
 
 /**
  * Whether `id` was made by signedResponseId for `tenant` under `secret` (the tag compared
  * in constant time). False for any other text: another tenant's id, a forged or altered
- * one, an id made under another secret, or one of the unsigned ids made before.
+ * one (its prefix too), an id made under another secret, or one of the unsigned ids made before.
  *
  * @example await givenTo("s", "t_1", await signedResponseId("s", "t_1", "resp_")) // true
  * @example await givenTo("s", "t_2", await signedResponseId("s", "t_1", "resp_")) // false
@@ -67,7 +69,7 @@ export async function signedResponseId(secret: string, tenant: string, prefix: R
 export async function givenTo(secret: string, tenant: string, id: string): Promise<boolean> {
   const m = SIGNED_ID.exec(id);
   if (!m) return false;
-  const want = enc.encode(await tagOf(secret, tenant, m[2]));
+  const want = enc.encode(await tagOf(secret, tenant, m[1], m[2]));
   const got = enc.encode(m[3]);
   return want.length === got.length && timingSafeEqual(want, got);
 }

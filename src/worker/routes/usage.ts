@@ -18,7 +18,8 @@ usage.openapi(
     description:
       "`earned.audited` is measured on the tenant's audited prompts (docs/audits.md): allot's policy and uniform best-of-k at the same mean spend replayed on " +
       "every sample of each audited prompt, with 95% intervals; null until there are enough audits (`earned.audits.note` says how many of how many). " +
-      "`earned.predicted` is the model-based estimate, a prediction: only as good as the predictor's calibration on this traffic.",
+      "`earned.predicted` is the model-based estimate, a prediction: only as good as the predictor's calibration on this traffic. " +
+      "`feedback` counts the clients' rewards (POST /v1/feedback): a signal, not an unbiased label (docs/audits.md#feedback).",
     tags: ["tenants"],
     security: [{ apiKey: [] }],
     responses: {
@@ -29,8 +30,8 @@ usage.openapi(
   async (c) => {
     const tenant = c.get("tenant");
     const ledger = tenantLedger(c.env, tenant);
-    const [u, e] = await Promise.all([ledger.usage(), ledger.earnedInputs()]);
-    if (!u || !e) throw new UnknownTenant({ tenant });
-    return c.json({ ...u, earned: reportOf(e.audits, e.predicted) }, 200);
+    const [u, e, f] = await Promise.all([ledger.usage(), ledger.earnedInputs(), ledger.feedbackSummary()]);
+    if (!u || !e || !f) throw new UnknownTenant({ tenant });
+    return c.json({ ...u, earned: reportOf(e.audits, e.predicted), feedback: f }, 200);
   },
 );

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CreateTenant, Online, Tenant, Usage } from "../../core/contracts/tenants.js";
+import type { FeedbackSummary } from "../../core/contracts/feedback.js";
 import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
@@ -8,6 +9,7 @@ import { type Earned, estimateEarned } from "../../core/metrics/earned.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
 import { type AuditRecord, Audits, type StoredAudit } from "./audits.js";
+import { type FeedbackRow, FeedbackStore } from "./feedback.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
 import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
@@ -43,6 +45,7 @@ export class TenantLedger extends DurableObject<Env> {
   private readonly batchLog: BatchLog;
   private readonly rollups: Rollups;
   private readonly audits: Audits;
+  private readonly feedback: FeedbackStore;
   private readonly calls: Record<Call, number> = { admit: 0, begin: 0, step: 0, renew: 0, finish: 0, release: 0, report: 0 };
   /** When begin last made the shards give back parked units (wall time). */
   private syncedAt = 0;
@@ -61,6 +64,7 @@ export class TenantLedger extends DurableObject<Env> {
     this.batchLog = new BatchLog(this.sql);
     this.rollups = new Rollups(this.sql);
     this.audits = new Audits(this.sql);
+    this.feedback = new FeedbackStore(this.sql);
     settings(env); // a misconfigured deployment fails here, naming the setting, not halfway through a call
   }
 
@@ -373,6 +377,25 @@ export class TenantLedger extends DurableObject<Env> {
   earnedInputs(): { audits: StoredAudit[]; predicted: Earned | null } | null {
     if (!this.exists()) return null;
     return { audits: this.audits.list(), predicted: estimateEarned(this.rollups.lifetime().earned) };
+  }
+
+  // ---- feedback (routes/feedback.ts)
+
+  /**
+   * A client's feedback on a response (the route has checked the id was given to this
+   * tenant): kept, replacing earlier feedback on the same response. Straight to the ledger
+   * whatever the tenant's budget shards: feedback holds no budget, and it is rare.
+   */
+  recordFeedback(f: FeedbackRow): { replaced: boolean; at: number } {
+    this.mustExist();
+    const now = this.now();
+    return { ...this.feedback.put(f, now), at: now };
+  }
+
+  /** How many responses have feedback and their mean reward; null if the tenant does not exist. */
+  feedbackSummary(): FeedbackSummary | null {
+    if (!this.exists()) return null;
+    return this.feedback.summary();
   }
 
   // ---- budget shards (budget-shard.ts)

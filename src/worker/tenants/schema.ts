@@ -67,6 +67,12 @@ const MIGRATIONS: readonly Migration[] = [
         audit_units REAL NOT NULL);
       CREATE INDEX audit_at ON audit (at);`);
   },
+  // 8: feedback from clients (feedback.ts): one row per response id, the latest replacing
+  // the earlier (seq grows with each, so the oldest go first past FEEDBACK_RETENTION).
+  (sql) =>
+    sql.exec(`
+      CREATE TABLE feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, response_id TEXT NOT NULL UNIQUE, reward REAL NOT NULL,
+        comment TEXT, at INTEGER NOT NULL);`),
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */
