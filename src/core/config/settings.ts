@@ -155,7 +155,7 @@ export const SETTINGS = {
   REWARDS: setting({ area: "rewards", format: oneOf(REWARD_BACKENDS), default: "vllm-pooling", description: "The protocol samples are scored with." }),
   // ---- access
   ADMIN_TOKEN: setting({ area: "access", format: text, secret: true, unset: "admin routes disabled", description: "Guards /admin routes (Authorization: Bearer <ADMIN_TOKEN>)." }),
-  API_KEY_SECRET: setting({ area: "access", format: text, secret: true, unset: "API keys disabled", description: "Signs API keys (their tag), so a made-up key is refused before any Durable Object; rotating it revokes every key." }),
+  API_KEY_SECRET: setting({ area: "access", format: text, secret: true, unset: "API keys disabled", description: "Signs API keys (their tag), so a made-up key is refused before any Durable Object, and response ids (for POST /v1/feedback); rotating it revokes every key, and feedback is refused on responses given before." }),
   CORS_ORIGINS: setting({ area: "access", format: origins, unset: "CORS off", description: "Browser origins allowed to call the API (never the admin routes)." }),
   // ---- online requests
   ONLINE_LEASE_SECONDS: setting({ area: "online requests", format: integer(3), default: "30", unit: "seconds", description: "How long an online request's reservation (or a budget shard's block) lives unless renewed: a request renews it every third of this while it works, so a crashed gateway's units come back within it." }),
