@@ -8,6 +8,7 @@ import { requestId } from "./http/request-id.js";
 import { bodyLimits } from "./http/limits.js";
 import { validationHook } from "./http/validation.js";
 import { admin } from "./routes/admin.js";
+import { adminAudits } from "./routes/admin-audits.js";
 import { batches } from "./routes/batches.js";
 import { chat } from "./routes/chat.js";
 import { completions } from "./routes/completions.js";
@@ -42,6 +43,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", dashboard);
   app.route("/", models);
   app.route("/", admin);
+  app.route("/", adminAudits);
   app.route("/", predictors);
   app.route("/", metrics);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });

@@ -200,3 +200,42 @@ describe("earned.audited in the usage API", () => {
     expect((await series("?step=hour&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z")).audits.prompts).toBe(0);
   });
 });
+
+describe("GET /admin/tenants/{id}/audits (allot audits export)", () => {
+  type Page = { object: string; data: { id: number; rewards: number[]; samples: number; reward: number; form: string; hidden: number[] | null }[]; last_id: number | null; has_more: boolean; reward_model: string | null };
+  const page = async (id: string, q = "") => {
+    const res = await call(`/admin/tenants/${id}/audits${q}`, { headers: ADMIN });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Page;
+  };
+
+  it("pages a tenant's audited prompts oldest first, each with its rewards and the hidden state its prediction read", async () => {
+    const t = await auditingTenant(1);
+    for (const seed of [1, 2, 3]) await complete(t.headers, { prompt: "345+678=", seed });
+    await until(async () => ((await tenantLedger(env, t.id).listAudits()) ?? []).length >= 3, { timeoutMs: 30_000, what: "three audits" });
+    const first = await page(t.id, "?limit=2");
+    expect(first.data).toHaveLength(2);
+    expect(first.has_more).toBe(true);
+    const rest = await page(t.id, `?limit=2&after=${first.last_id}`);
+    expect(rest.data).toHaveLength(1);
+    expect(rest.has_more).toBe(false);
+    const all = [...first.data, ...rest.data];
+    expect(all.map((a) => a.id)).toEqual([...all.map((a) => a.id)].sort((a, b) => a - b));
+    for (const a of all) {
+      expect(a.rewards).toHaveLength(K);
+      expect(a.form).toBe("prompt");
+      expect(a.hidden!.length).toBeGreaterThan(0);
+      expect(a.hidden!.every(Number.isFinite)).toBe(true);
+    }
+    // The three prompts are the same text: the same hidden state, read from the reference LM.
+    expect(all[1].hidden).toEqual(all[0].hidden);
+  });
+
+  it("refuses a bad page (400), an unknown tenant (404), and callers without the admin token (401)", async () => {
+    const t = await newTenant();
+    expect((await page(t.id)).data).toEqual([]);
+    for (const q of ["?limit=0", "?limit=501", "?after=-1", "?after=x"]) expect((await call(`/admin/tenants/${t.id}/audits${q}`, { headers: ADMIN })).status, q).toBe(400);
+    expect((await call(`/admin/tenants/0123456789abcdef/audits`, { headers: ADMIN })).status).toBe(404);
+    expect((await call(`/admin/tenants/${t.id}/audits`, { headers: t.headers })).status).toBe(401);
+  });
+});

@@ -73,6 +73,8 @@ export async function auditServed(env: Env, tenant: string, req: OnlineRequest, 
         units: d.units,
         reward: r.reward,
         audit_units: d.samples > 0 ? (extra * d.units) / d.samples : extra,
+        hidden: plan.hidden ? Array.from(plan.hidden) : null,
+        form: "messages" in (req.inputs[i] as LmInput) ? "chat" : "prompt",
       };
     });
     const audits = rows.filter((a): a is AuditRecord => a !== null);

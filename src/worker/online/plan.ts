@@ -40,6 +40,8 @@ interface Common {
    * failing, and no prefill is charged for a prediction that did not happen.
    */
   readonly unpredicted?: string;
+  /** The prompt's hidden state the prediction was made from: an audit keeps it, so audited prompts can train a predictor (docs/audits.md). */
+  readonly hidden?: Float32Array | readonly number[];
 }
 
 /** One round, decided now: `options` are what it may fall back to when the budget is short (no dearer than `chosen`). */
@@ -100,13 +102,15 @@ export async function planBestOfK(env: Env, req: OnlineRequest, s: PlanSettings,
   const predictor = await choosePredictor(env, { model: req.model });
   // One sample under greedy decoding (n if more are asked for): the model is still checked above, so an unknown one is a 404 either way.
   if (greedy) return req.inputs.map(() => fixed(req.model, n));
-  const preds = await predictOrDefault(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
+  const got = await predictOrDefault(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
   // The deployment cannot predict: the tenant's target (uniform allocation at its average budget), at least n.
-  if ("unpredicted" in preds) return req.inputs.map(() => ({ ...fixed(req.model, Math.max(n, defaultUnits(s))), unpredicted: preds.unpredicted.message }));
+  if ("unpredicted" in got) return req.inputs.map(() => ({ ...fixed(req.model, Math.max(n, defaultUnits(s))), unpredicted: got.unpredicted.message }));
+  const preds = got.predictions;
   const strength = predictor.manifest.prior_strength;
   // At least n samples per prompt: the tenant's min_units, raised to n.
   const least = Math.max(s.min_units, n);
-  return preds.map((pr): PromptPlan => {
+  return preds.map((pr, i) => ({ ...planOne(pr), hidden: got.hidden[i] }));
+  function planOne(pr: (typeof preds)[number]): PromptPlan {
     const curve = { predictor: predictor.manifest.name, points: curvePoints(pr) };
     const one = (belief: Query["arms"][number]["belief"], p: number) =>
       rounds({ arms: [{ cost: 1, belief, max: s.max_units }], state: startState(1), min: least, max: s.max_units }, [req.model], [p], s.price, curve);
@@ -122,7 +126,7 @@ export async function planBestOfK(env: Env, req: OnlineRequest, s: PlanSettings,
       return { model: req.model, k: j, cost: j, value: q(j), predicted };
     });
     return { kind: "fixed", options, chosen: options.length - 1, curve };
-  });
+  }
 }
 
 /**

@@ -165,6 +165,23 @@ export async function predict(
   field: (i: number, kind: "prompt" | "hidden") => string,
   meter?: CallMeter,
 ): Promise<Prediction[]> {
+  return (await predictWithHidden(env, predictor, inputs, field, meter)).predictions;
+}
+
+/** Predictions, and the hidden state each was made from (what an audit keeps: docs/audits.md). */
+export interface Predicted {
+  readonly predictions: Prediction[];
+  readonly hidden: readonly (Float32Array | readonly number[])[];
+}
+
+/** predict(), keeping the hidden states read. */
+async function predictWithHidden(
+  env: Env,
+  predictor: Predictor,
+  inputs: readonly (LmInput | { hidden: readonly number[] })[],
+  field: (i: number, kind: "prompt" | "hidden") => string,
+  meter?: CallMeter,
+): Promise<Predicted> {
   const promptIdx = inputs.flatMap((x, i) => ("hidden" in x ? [] : [i]));
   const forms = new Set(promptIdx.map((i) => formOf(inputs[i] as LmInput)));
   if (forms.size > 1) throw new Invalid({ message: "prompts and conversations cannot be predicted together", param: field(promptIdx[0], "prompt") });
@@ -184,7 +201,7 @@ export async function predict(
     return x.hidden;
   });
   const outputs = await (await loadPredictor(chosen)).predict(hidden);
-  return outputs.map((o) => (m.kind === "bernoulli" ? { p: Math.min(1, Math.max(0, o[0])) } : { curve: Array.from(o) }));
+  return { predictions: outputs.map((o) => (m.kind === "bernoulli" ? { p: Math.min(1, Math.max(0, o[0])) } : { curve: Array.from(o) })), hidden };
 }
 
 /**
@@ -216,8 +233,8 @@ export interface Unpredicted {
  * The online planning's hook (src/worker/online/plan.ts, planBestOfK), in place of its
  * `predict(...)` call:
  *
- *     const preds = await predictOrDefault(env, predictor, req.inputs, field, meter);
- *     if ("unpredicted" in preds) return req.inputs.map(() => fixed(req.model, defaultUnits(s)));
+ *     const got = await predictOrDefault(env, predictor, req.inputs, field, meter);
+ *     if ("unpredicted" in got) return req.inputs.map(() => fixed(req.model, defaultUnits(s)));
  *
  * @example const preds = await predictOrDefault(env, predictor, inputs, () => "prompt");
  */
@@ -227,9 +244,9 @@ export async function predictOrDefault(
   inputs: readonly (LmInput | { hidden: readonly number[] })[],
   field: (i: number, kind: "prompt" | "hidden") => string,
   meter?: CallMeter,
-): Promise<Prediction[] | Unpredicted> {
+): Promise<Predicted | Unpredicted> {
   try {
-    return await predict(env, predictor, inputs, field, meter);
+    return await predictWithHidden(env, predictor, inputs, field, meter);
   } catch (e) {
     if (!(e instanceof Misconfigured)) throw e;
     noteFault(e);

@@ -29,10 +29,21 @@ export interface AuditRecord {
   readonly reward: number;
   /** Units the audit drew beyond the policy's: the cost of proof. */
   readonly audit_units: number;
+  /**
+   * The prompt's hidden state the prediction was made from, and the form it was read in (a
+   * bare prompt, or a conversation under the chat template), so audited prompts make a
+   * dataset `allot train` reads (`allot audits export`); null for audits recorded before.
+   * Kept as float32, as read (4 bytes a value: 16 KB for a width of 4,096).
+   */
+  readonly hidden?: readonly number[] | null;
+  readonly form?: "prompt" | "chat";
 }
 
 /** An audited prompt as stored, with when. */
 export type StoredAudit = AuditRecord & { readonly at: number };
+
+/** An audited prompt as exported (GET /admin/tenants/{id}/audits): with its id (its order) and hidden state. */
+export type ExportedAudit = StoredAudit & { readonly id: number; readonly hidden: readonly number[] | null; readonly form: "prompt" | "chat" };
 
 export class Audits {
   constructor(private readonly sql: SqlStorage) {}
@@ -41,7 +52,7 @@ export class Audits {
   add(rows: readonly AuditRecord[], now: number): void {
     for (const a of rows) {
       this.sql.exec(
-        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, hidden, form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         now,
         a.model,
         a.predictor,
@@ -52,6 +63,8 @@ export class Audits {
         a.units,
         a.reward,
         a.audit_units,
+        a.hidden ? new Float32Array(a.hidden).buffer : null,
+        a.form ?? "prompt",
       );
     }
     this.sql.exec("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", AUDIT_RETENTION);
@@ -64,6 +77,22 @@ export class Audits {
       .exec<Row>("SELECT at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units FROM audit WHERE at >= ? AND at < ? ORDER BY id", from, to)
       .toArray()
       .map((r) => ({ ...r, curve: r.curve ? (JSON.parse(r.curve) as number[]) : null, rewards: JSON.parse(r.rewards) as number[] }));
+  }
+
+  /** Up to `limit` audited prompts after the one with id `after`, oldest first, with their hidden states; and whether more follow. */
+  page(after: number, limit: number): { rows: ExportedAudit[]; more: boolean } {
+    type Row = { id: number; at: number; model: string; predictor: string | null; predicted: number | null; curve: string | null; rewards: string; samples: number; units: number; reward: number; audit_units: number; hidden: ArrayBuffer | null; form: string | null };
+    const rows = this.sql
+      .exec<Row>("SELECT id, at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, hidden, form FROM audit WHERE id > ? ORDER BY id LIMIT ?", after, limit + 1)
+      .toArray()
+      .map((r) => ({
+        ...r,
+        curve: r.curve ? (JSON.parse(r.curve) as number[]) : null,
+        rewards: JSON.parse(r.rewards) as number[],
+        hidden: r.hidden ? Array.from(new Float32Array(r.hidden)) : null,
+        form: r.form === "chat" ? ("chat" as const) : ("prompt" as const),
+      }));
+    return { rows: rows.slice(0, limit), more: rows.length > limit };
   }
 }
 

@@ -8,7 +8,7 @@ import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/me
 import { type Earned, estimateEarned } from "../../core/metrics/earned.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
-import { type AuditRecord, Audits, type StoredAudit } from "./audits.js";
+import { type AuditRecord, Audits, type ExportedAudit, type StoredAudit } from "./audits.js";
 import { type FeedbackRow, FeedbackStore } from "./feedback.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
@@ -371,6 +371,12 @@ export class TenantLedger extends DurableObject<Env> {
   listAudits(from = 0, to = Number.MAX_SAFE_INTEGER): StoredAudit[] | null {
     if (!this.exists()) return null;
     return this.audits.list(from, to);
+  }
+
+  /** A page of audited prompts with their hidden states (GET /admin/tenants/{id}/audits: `allot audits export`); null if the tenant does not exist. */
+  exportAudits(after: number, limit: number): { rows: ExportedAudit[]; more: boolean } | null {
+    if (!this.exists()) return null;
+    return this.audits.page(after, limit);
   }
 
   /** What GET /v1/usage reports allot earned from (the Worker computes it: a bootstrap is not the ledger's work): the audits kept, and the all-time prediction. */

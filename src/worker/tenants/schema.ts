@@ -68,11 +68,16 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_at ON audit (at);`);
   },
   // 8: feedback from clients (feedback.ts): one row per response id, the latest replacing
-  // the earlier (seq grows with each, so the oldest go first past FEEDBACK_RETENTION).
-  (sql) =>
+  // the earlier (seq grows with each, so the oldest go first past FEEDBACK_RETENTION); and
+  // each audited prompt's hidden state (float32 bytes) and its form, so audits can be
+  // exported as a dataset `allot train` reads (audits.ts).
+  (sql) => {
     sql.exec(`
       CREATE TABLE feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, response_id TEXT NOT NULL UNIQUE, reward REAL NOT NULL,
-        comment TEXT, at INTEGER NOT NULL);`),
+        comment TEXT, at INTEGER NOT NULL);`);
+    addColumn(sql, "audit", "hidden", "BLOB");
+    addColumn(sql, "audit", "form", "TEXT");
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */
