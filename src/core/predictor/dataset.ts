@@ -70,3 +70,22 @@ export const CollectSettingsSchema = z.object({
   form: z.enum(["prompt", "chat"]).optional(),
 });
 export type CollectSettings = z.infer<typeof CollectSettingsSchema>;
+
+/**
+ * What training reads of a dataset's settings (`<out>.meta.json`): the LM whose hidden
+ * states they are, the reward model, and the form. Any dataset has them: collected (allot
+ * collect) or exported from a gateway's audited prompts (allot audits export), whose
+ * samples were drawn at each client's own temperature and max_tokens.
+ */
+export const TrainingSettingsSchema = CollectSettingsSchema.pick({ model: true, reward_model: true, form: true });
+
+/** The settings `allot audits export` writes beside its dataset. */
+export const ExportSettingsSchema = TrainingSettingsSchema.extend({
+  source: z.literal("audits"),
+  gateway: z.string(),
+  tenant: z.string(),
+  /** The audit size: every record has at least this many rewards. */
+  samples: z.int().positive(),
+  exported_at: z.string(),
+});
+export type ExportSettings = z.infer<typeof ExportSettingsSchema>;

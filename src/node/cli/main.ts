@@ -1,4 +1,5 @@
 import { runAllocate, usage as allocateUsage } from "./allocate.js";
+import { runAudits, usage as auditsUsage } from "./audits.js";
 import { runCollect, usage as collectUsage } from "./collect.js";
 import { runDev, usage as devUsage } from "./dev.js";
 import { runDoctor, usage as doctorUsage } from "./doctor.js";
@@ -25,6 +26,7 @@ const commands: Record<string, Command> = {
   train: { run: runTrain, usage: trainUsage, summary: "train, calibrate and export the difficulty predictor (ONNX)" },
   eval: { run: runEval, usage: evalUsage, summary: "quality-vs-compute report: uniform, learned, oracle, random; routers: weak/strong/mix/allot/oracle" },
   "train-route": { run: runTrainRoute, usage: trainRouteUsage, summary: "train a router over several models (ONNX, with the menu's costs)" },
+  audits: { run: runAudits, usage: auditsUsage, summary: "export a tenant's audited prompts as a dataset train and eval read (audits export)" },
   publish: { run: runPublish, usage: publishUsage, summary: "publish a trained predictor or router to a gateway (validated there)" },
   doctor: { run: runDoctor, usage: doctorUsage, summary: "probe the gateway's model servers and say which setting to change" },
   "measure-lm": { run: runMeasureLm, usage: measureLmUsage, summary: "measure a reference LM's success per difficulty cell" },

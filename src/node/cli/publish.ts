@@ -13,7 +13,7 @@ LM use it within PREDICTOR_CACHE_SECONDS, without a redeploy.
 The admin token comes from ADMIN_TOKEN, else from .dev.vars (what \`npm start\` made).`;
 
 /** The admin token: ADMIN_TOKEN, else the ADMIN_TOKEN line of ./.dev.vars. */
-function adminToken(): string {
+export function adminToken(): string {
   const token = process.env.ADMIN_TOKEN || devVar(process.cwd(), "ADMIN_TOKEN");
   if (!token) throw new CliError("no admin token: set ADMIN_TOKEN, or run from the folder whose .dev.vars has it");
   return token;

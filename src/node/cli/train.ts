@@ -1,13 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { trainPredictor } from "../pipeline/train.js";
-import { CollectSettingsSchema } from "../../core/predictor/dataset.js";
+import { TrainingSettingsSchema } from "../../core/predictor/dataset.js";
 import { intFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 
 export const usage = `allot train --train TRAIN.jsonl --validation VAL.jsonl --out models/NAME
             [--kind auto|bernoulli|curve] [--b-max 16] [--hidden 64] [--seed 1]
 
-Trains the marginal-reward predictor on datasets from \`allot collect\`: an MLP on the
+Trains the marginal-reward predictor on datasets from \`allot collect\` (or \`allot audits export\`): an MLP on the
 hidden state that predicts p (binary rewards) or the best-of-b curve (real-valued), with
 early stopping and temperature calibration on the validation set; writes NAME.onnx and
 NAME.manifest.json. Same data and seed, same model. The manifest records the form the
@@ -29,9 +29,9 @@ export async function runTrain(args: string[]): Promise<void> {
   if (!["auto", "bernoulli", "curve"].includes(kind)) throw new CliError(`--kind must be auto, bernoulli or curve, got ${kind}`);
   let settings;
   try {
-    settings = CollectSettingsSchema.parse(JSON.parse(await readFile(`${f.train}.meta.json`, "utf8")));
+    settings = TrainingSettingsSchema.parse(JSON.parse(await readFile(`${f.train}.meta.json`, "utf8")));
   } catch {
-    throw new CliError(`${f.train}.meta.json is missing or invalid: train on a dataset written by allot collect`);
+    throw new CliError(`${f.train}.meta.json is missing or invalid: train on a dataset written by allot collect or allot audits export`);
   }
   const manifest = await trainPredictor({
     trainPath: String(f.train),
