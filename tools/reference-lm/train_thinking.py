@@ -377,6 +377,7 @@ def main():
         "vocab": VOCAB, "eos_token": EOS_ID, "context_length": args.ctx,
         "hidden_size": args.d_model, "layers": L, "heads": H, "head_dim": dh,
         "parameters": n_params,
+        "positions": "rotary (GPT-NeoX layout, base 10000) on queries and keys; no position embedding",
         "special_tokens": {THINK: THINK_ID, END_THINK: END_ID},
         "thinking": {
             "start_token": THINK_ID, "end_token": END_ID, "start": THINK, "end": END_THINK,
