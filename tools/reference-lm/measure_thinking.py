@@ -10,7 +10,9 @@ TypeScript tests check onnxruntime against), so the numbers are the shipped ONNX
 
 Usage:
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/reference-lm/measure_thinking.py \
-      --checkpoint /tmp/thinking.pt --samples 300 --out reports/thinking/accuracy.json
+      --checkpoint /tmp/thinking.pt
+
+writes reports/thinking/accuracy.json and reports/thinking/README.md.
 """
 import argparse, json, math, os, random, sys, time
 
@@ -21,6 +23,7 @@ from train_thinking import (CharLM, MAX_DIGITS, MAX_OPERANDS, MIN_OPERANDS, VOCA
                             cell_problem, generate, render)
 
 BUDGETS = [0, 2, 4, 8, 16, 32, 64, None]  # None: unlimited
+NOTES = "<!-- notes -->"  # README.md from this line on is hand-written and kept on a rerun
 
 
 def check_parity(model, path):
@@ -41,18 +44,52 @@ def pass_at_k(n, c, k):
     return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))
 
 
+def markdown(result, command):
+    """reports/thinking/README.md: the tables of accuracy.json and the command behind them."""
+    budgets = result["budgets"]
+    out = ["# The thinking reference LM: accuracy by thinking budget", "",
+           f"Model `{result['model']}` (sha256 `{result['sha256'][:12]}…`). Single-sample accuracy "
+           f"(exact answer) on {result['samples_per_cell']} random problems per cell, one sample each, "
+           "top_p 1. A cell `<n>x<d>` is n operands of exactly d digits. Budget N: at most N "
+           "thinking tokens (after `<think>`); if the model has not closed its thinking by then, "
+           "`</think>` is appended and it answers. `need` is the length of the full scratchpad "
+           "(tokens, mean over the cell's problems); `used` the mean thinking tokens the model "
+           "spends unconstrained.", "",
+           "Produced by:", "", "```sh", command, "```", ""]
+    for temp, table in result["by_temperature"].items():
+        out += [f"## Temperature {temp}", "",
+                "| cell | need | used | " + " | ".join(f"N={b}" for b in budgets) + " |",
+                "|---|---|---|" + "---|" * len(budgets)]
+        for cell, row in table.items():
+            out.append(f"| {cell} | {row['needed_thinking_tokens']:.1f} | {row['think@inf']:.1f} | "
+                       + " | ".join(f"{100 * row[f'acc@{b}']:.0f}%" for b in budgets) + " |")
+        mean = {b: sum(r[f"acc@{b}"] for r in table.values()) / len(table) for b in budgets}
+        out += ["| **mean** | | | " + " | ".join(f"**{100 * mean[b]:.0f}%**" for b in budgets) + " |", ""]
+    bok = result["best_of_k"]
+    keys = [k for k in next(iter(bok["cells"].values()))]
+    out += [f"## Best-of-k at temperature {bok['temperature']}", "",
+            f"pass@k (any of k samples right; unbiased estimate from {bok['k']} samples on each of "
+            f"{bok['problems_per_cell']} problems per cell), by budget.", "",
+            "| cell | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for cell, row in bok["cells"].items():
+        out.append(f"| {cell} | " + " | ".join(f"{100 * row[k]:.0f}%" for k in keys) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="thinking")
     ap.add_argument("--models", default="models")
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--samples", type=int, default=300, help="problems per cell (one sample each)")
-    ap.add_argument("--temperatures", default="0.8,1.0")
+    ap.add_argument("--samples", type=int, default=400, help="problems per cell (one sample each)")
+    ap.add_argument("--temperatures", default="0.8,1.0,0")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--bok-problems", type=int, default=100, help="problems per cell for best-of-k")
     ap.add_argument("--bok-k", type=int, default=8)
     ap.add_argument("--out", default="reports/thinking/accuracy.json")
+    ap.add_argument("--markdown", default="reports/thinking/README.md")
     args = ap.parse_args()
+    command = "OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/reference-lm/measure_thinking.py " + " ".join(sys.argv[1:])
 
     torch.set_num_threads(1)
     man = json.load(open(os.path.join(args.models, f"{args.name}.manifest.json")))
@@ -115,7 +152,14 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
-    print(f"wrote {args.out} in {result['seconds']}s", flush=True)
+    notes = ""
+    if os.path.exists(args.markdown):  # keep the hand-written notes below the tables
+        old = open(args.markdown).read()
+        if NOTES in old:
+            notes = old[old.index(NOTES):]
+    with open(args.markdown, "w") as f:
+        f.write(markdown(result, command) + ("\n" + notes if notes else ""))
+    print(f"wrote {args.out} and {args.markdown} in {result['seconds']}s", flush=True)
 
 
 if __name__ == "__main__":
