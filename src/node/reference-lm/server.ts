@@ -16,13 +16,16 @@ import {
   REMOVED_POOLING_TASKS,
   ClassifyRequestSchema,
   type ClassifyResponse,
+  type ReasoningEffort,
   stopList,
 } from "../../core/contracts/lm-protocol.js";
 import { firstIssue } from "../../core/contracts/issues.js";
 import { envelope } from "../../core/contracts/errors.js";
 import type { ReferenceLM } from "./model.js";
 import { renderChat, renderScored } from "./chat-template.js";
-import { binaryReward, gradedReward, parseScored } from "./task.js";
+import { THINK_END, THINK_START, binaryReward, gradedReward } from "./task.js";
+import { scoredOf } from "./tasks.js";
+import type { Sample } from "./model.js";
 
 /** Reward models served through /pooling, as vLLM serves reward models. */
 export const REWARD_MODELS = {
@@ -42,6 +45,61 @@ class LmError extends Error {
 }
 
 const badRequest = (message: string, param: string | null = null) => new LmError(400, message, param);
+
+/** The thinking fields of a completions or chat request (lm-protocol.ts, THINKING_FIELDS). */
+interface ThinkingFields {
+  readonly thinking_token_budget?: number | null;
+  readonly reasoning_effort?: ReasoningEffort | null;
+}
+
+/**
+ * The thinking budget a request sets for model m: `thinking_token_budget` when it is set
+ * (-1 and null mean unlimited, as in vLLM), else the budget the model's manifest gives its
+ * `reasoning_effort` level, else unlimited (undefined). A model that does not think is
+ * refused a budget (as vLLM refuses one on a server without a reasoning parser) and an
+ * effort level (it has none to map).
+ */
+export function thinkingBudgetOf(m: ReferenceLM, req: ThinkingFields): number | undefined {
+  const thinking = m.manifest.thinking;
+  const explicit = req.thinking_token_budget ?? -1;
+  const effort = req.reasoning_effort ?? null;
+  if (!thinking) {
+    if (explicit >= 0) throw badRequest(`thinking_token_budget is set but ${m.name} does not think (it has no reasoning tokens); it applies to a thinking model`, "thinking_token_budget");
+    if (effort !== null) throw badRequest(`reasoning_effort is set but ${m.name} does not think (it has no reasoning tokens); it applies to a thinking model`, "reasoning_effort");
+    return undefined;
+  }
+  if (explicit >= 0) return explicit;
+  if (effort === null) return undefined;
+  const budget = thinking.reasoning_effort?.[effort];
+  if (budget === undefined) throw badRequest(`${m.name}'s manifest maps no budget to reasoning_effort "${effort}"`, "reasoning_effort");
+  return budget ?? undefined;
+}
+
+/**
+ * A thinking model's completion split as vLLM's reasoning parser splits it
+ * (BaseThinkingReasoningParser.extract_reasoning): the text between the markers is the
+ * reasoning, what follows the end marker the content (null when empty); thinking that
+ * never closed is all reasoning; a completion that never opened it is all content.
+ *
+ * @example splitReasoning("<think>3+3</think>6") // { reasoning: "3+3", content: "6" }
+ */
+export function splitReasoning(text: string): { reasoning: string | null; content: string | null } {
+  const start = text.indexOf(THINK_START);
+  if (start < 0) return { reasoning: null, content: text };
+  const rest = text.slice(start + THINK_START.length);
+  const end = rest.indexOf(THINK_END);
+  if (end < 0) return { reasoning: rest, content: null };
+  const content = rest.slice(end + THINK_END.length);
+  return { reasoning: rest.slice(0, end), content: content === "" ? null : content };
+}
+
+/** OpenAI's usage for these samples; a thinking model's with its reasoning tokens. */
+function usageOf(m: ReferenceLM, promptTokens: number, samples: readonly Sample[]) {
+  const completion = samples.reduce((s, x) => s + x.tokens, 0);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+  if (!m.manifest.thinking) return usage;
+  return { ...usage, completion_tokens_details: { reasoning_tokens: samples.reduce((s, x) => s + x.thinkingTokens, 0) } };
+}
 
 async function body<T>(c: Context, schema: ZodType<T>): Promise<T> {
   let json: unknown;
@@ -112,6 +170,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
         );
       }
     });
+    const thinkingBudget = thinkingBudgetOf(m, req);
     const samples = await m.generate(ids, {
       n: req.n,
       temperature: req.temperature,
@@ -119,9 +178,9 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       maxTokens: req.max_tokens,
       stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+      thinkingBudget,
     });
     const promptTokens = ids.reduce((s, p) => s + p.length, 0);
-    const completionTokens = samples.flat().reduce((s, x) => s + x.tokens, 0);
     const res: CompletionResponse = {
       id: `cmpl-${randomUUID()}`,
       object: "text_completion",
@@ -129,9 +188,15 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       model: m.name,
       // OpenAI's order: prompt-major, then sample.
       choices: samples.flatMap((ps, i) =>
-        ps.map((s, k) => ({ index: i * req.n + k, text: s.text, finish_reason: s.finishReason, logprobs: null })),
+        ps.map((s, k) => ({
+          index: i * req.n + k,
+          text: s.text,
+          finish_reason: s.finishReason,
+          logprobs: null,
+          ...(req.return_token_ids ? { prompt_token_ids: ids[i], token_ids: [...s.tokenIds] } : {}),
+        })),
       ),
-      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      usage: usageOf(m, promptTokens, samples.flat()),
     };
     return c.json(res);
   });
@@ -147,6 +212,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     if (ids.length + maxTokens > m.manifest.context_length) {
       throw badRequest(`this model's maximum context length is ${m.manifest.context_length} tokens; you requested ${ids.length + maxTokens}`, "max_tokens");
     }
+    const thinkingBudget = thinkingBudgetOf(m, req);
     const [samples] = await m.generate([ids], {
       n: req.n,
       temperature: req.temperature,
@@ -154,15 +220,27 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       maxTokens,
       stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+      thinkingBudget,
     });
-    const completionTokens = samples.reduce((s, x) => s + x.tokens, 0);
+    // A thinking model's reasoning comes apart from its answer, as vLLM's reasoning parser gives it.
+    const message = (text: string) => {
+      if (!m.manifest.thinking) return { role: "assistant" as const, content: text };
+      const { reasoning, content } = splitReasoning(text);
+      return { role: "assistant" as const, content, reasoning: req.include_reasoning === false ? null : reasoning };
+    };
     const res: ChatCompletionResponse = {
       id: `chatcmpl-${randomUUID()}`,
       object: "chat.completion",
       created: Math.floor(Date.now() / 1000),
       model: m.name,
-      choices: samples.map((s, index) => ({ index, message: { role: "assistant", content: s.text }, finish_reason: s.finishReason })),
-      usage: { prompt_tokens: ids.length, completion_tokens: completionTokens, total_tokens: ids.length + completionTokens },
+      choices: samples.map((s, index) => ({
+        index,
+        message: message(s.text),
+        finish_reason: s.finishReason,
+        ...(req.return_token_ids ? { token_ids: [...s.tokenIds] } : {}),
+      })),
+      ...(req.return_token_ids ? { prompt_token_ids: ids } : {}),
+      usage: usageOf(m, ids.length, samples),
     };
     return c.json(res);
   });
@@ -237,8 +315,10 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     if (scoring) {
       const reward = REWARD_MODELS[req.model as RewardModel];
       const rows = inputs.map((text, i) => {
-        const scored = parseScored(text);
-        if (!scored) throw badRequest(`not a scored arithmetic answer: expected "<a><op><b>=<completion>" with op + or *`, param(i));
+        const scored = scoredOf(text);
+        if (!scored) {
+          throw badRequest(`not a scored answer: expected "<a><op><b>=<completion>" with op + or *, or a sum of 2-6 operands of 1-3 digits "<x1>+…+<xn>=<completion>"`, param(i));
+        }
         return [reward(scored.problem, scored.completion)];
       });
       return { rows, tokens: inputs.reduce((s, t) => s + t.length, 0) };
