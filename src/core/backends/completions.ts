@@ -27,6 +27,10 @@ export interface Sampled {
   readonly logprobs: unknown[];
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Each sample's generated tokens, when the server returned their ids (vLLM's return_token_ids); else null. */
+  readonly sampleTokens: (number | null)[];
+  /** Of completionTokens, those spent thinking (usage.completion_tokens_details.reasoning_tokens), when the server says. */
+  readonly reasoningTokens: number | null;
 }
 
 export interface CompletionsBackend {
@@ -34,18 +38,20 @@ export interface CompletionsBackend {
 }
 
 /** Exactly n choices, indexed 0..n−1, whatever order they arrive in. */
-function byChoice<C extends { index: number; finish_reason: string | null; logprobs?: unknown }>(choices: readonly C[], n: number, text: (c: C) => string) {
+function byChoice<C extends { index: number; finish_reason: string | null; logprobs?: unknown; token_ids?: number[] | null }>(choices: readonly C[], n: number, text: (c: C) => string) {
   const texts = new Array<string>(n);
   const finishReasons = new Array<string | null>(n).fill(null);
   const logprobs = new Array<unknown>(n).fill(null);
+  const sampleTokens = new Array<number | null>(n).fill(null);
   for (const c of choices) {
     if (c.index >= n) continue;
     texts[c.index] = text(c);
     finishReasons[c.index] = c.finish_reason;
     logprobs[c.index] = c.logprobs ?? null;
+    sampleTokens[c.index] = c.token_ids?.length ?? null;
   }
   if (texts.some((t) => t === undefined) || choices.length < n) throw new Error(`asked for ${n} samples, got ${choices.length}`);
-  return { texts, finishReasons, logprobs };
+  return { texts, finishReasons, logprobs, sampleTokens };
 }
 
 /** OpenAI-compatible /v1/completions and /v1/chat/completions with n: vLLM, SGLang, TGI, the reference LM. */
@@ -61,7 +67,11 @@ const openai: CompletionsBackend = {
       ...(seed !== undefined ? { seed } : {}),
       ...p.extra,
     };
-    const usage = (u: CompletionResponse["usage"]) => ({ promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens });
+    const usage = (u: CompletionResponse["usage"]) => ({
+      promptTokens: u.prompt_tokens,
+      completionTokens: u.completion_tokens,
+      reasoningTokens: u.completion_tokens_details?.reasoning_tokens ?? null,
+    });
     if ("messages" in input) {
       return {
         path: "/v1/chat/completions",
