@@ -11,19 +11,23 @@ import { fitRewardStrength } from "./sequential.js";
 import { normStats } from "../../core/predictor/hidden-norm.js";
 import type { PredictorManifest } from "../../core/predictor/manifest.js";
 import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../training/mlp.js";
-import { type ExportInput, exportOnnx, foldedForward } from "../training/onnx-writer.js";
+import { type ExportInput, exportOnnx, foldedForward, outputName } from "../training/onnx-writer.js";
 import { readJsonl } from "./jsonl.js";
+import { trainThinkingPredictor } from "./train-thinking.js";
 
 export interface TrainPipelineOptions {
   readonly trainPath: string;
   readonly validationPath: string;
   readonly out: string;
-  readonly kind: Head | "auto";
+  /** auto: thinking budgets when the data has them, else by the rewards (binary: bernoulli, else curve). */
+  readonly kind: Exclude<Head, "levels"> | "thinking" | "auto";
   readonly bMax: number;
   readonly seed: number;
   readonly hidden: number;
   readonly lmModel: string;
   readonly rewardModel: string;
+  /** Thinking predictors: tokens per unit of compute (default 1). */
+  readonly tokensPerUnit?: number;
 }
 
 const isBinary = (rs: readonly DataRecord[]) => rs.every((r) => r.rewards.every((x) => x === 0 || x === 1));
@@ -67,7 +71,7 @@ export async function exportChecked(
   const { d, o } = e.params;
   const session = await ort.InferenceSession.create(bytes);
   const flat = Float32Array.from(validationHidden.flat());
-  const outName = e.head === "bernoulli" ? "p" : "q";
+  const outName = outputName(e.head);
   const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validationHidden.length, d]) }))[outName].data as Float32Array;
   const forward = foldedForward(e);
   let parity = 0;
@@ -101,7 +105,12 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
   for (const r of [...trainRecords, ...validation]) {
     if (r.hidden.length !== d) throw new Error(`prompt ${r.id}: hidden state of size ${r.hidden.length}, expected ${d}`);
   }
-  const head: Head = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
+  const thinking = trainRecords.every((r) => r.thinking !== undefined);
+  if (o.kind === "thinking" || (o.kind === "auto" && thinking)) {
+    if (!isBinary(trainRecords)) throw new Error("a thinking-budget predictor is trained on binary (verifier) rewards");
+    return trainThinkingPredictor({ ...o, tokensPerUnit: o.tokensPerUnit ?? 1 }, trainRecords, validation);
+  }
+  const head: Exclude<Head, "levels"> = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
   const K = Math.min(...[...trainRecords, ...validation].map((r) => r.rewards.length));
   const bMax = head === "curve" ? Math.min(o.bMax, K) : 1;
   const { mean, std } = standardizer(trainRecords.map((r) => r.hidden));

@@ -14,10 +14,19 @@
  *   are small (≈0.01) next to q (≈0.5), so an MSE on q fits them loosely. Each
  *   increment's error is divided by that increment's RMS over the training targets, so
  *   the late, tiny increments count as much as the first.
+ * - "levels": success at each of o increasing thinking budgets, non-decreasing in the
+ *   budget by construction: logits c_1 = z_1 and c_ℓ = c_{ℓ−1} + softplus(z_ℓ), so each
+ *   level adds a non-negative increment, and p_ℓ = σ(c_ℓ). The loss is the binomial
+ *   negative log-likelihood of each level's s_ℓ passes out of K (summed over levels, like
+ *   a router's outputs); its gradient in c_ℓ is g_ℓ = σ(c_ℓ) − s_ℓ/K, so
+ *   ∂/∂z_1 = Σ_ℓ g_ℓ and ∂/∂z_m = σ(z_m)·Σ_{ℓ≥m} g_ℓ. Monotone logits rather than a
+ *   projection afterwards: every level is fitted on what it is (a budget never helps
+ *   less than a smaller one, since a longer scratchpad only adds lines), and a predicted
+ *   curve needs no repair before allocation.
  */
 import { mulberry32, shuffleInPlace } from "../../core/allocation/select.js";
 
-export type Head = "bernoulli" | "curve";
+export type Head = "bernoulli" | "curve" | "levels";
 
 export interface MlpParams {
   readonly d: number;
@@ -59,9 +68,9 @@ export const defaultTrainOptions = (head: Head): TrainOptions => ({
 /** Training rows: standardized inputs and, per head, the targets. */
 export interface Rows {
   readonly x: readonly Float64Array[];
-  /** bernoulli: [s_j/K] per output; curve: the target q(1..o). */
+  /** bernoulli and levels: [s_j/K] per output; curve: the target q(1..o). */
   readonly y: readonly Float64Array[];
-  /** bernoulli: K per row, the weight of its outcomes; curve: 1. */
+  /** bernoulli and levels: K per row, the weight of its outcomes; curve: 1. */
   readonly weight: readonly number[];
 }
 
@@ -95,10 +104,22 @@ export function forwardRaw(p: MlpParams, x: Float64Array, hiddenOut?: Float64Arr
   return z;
 }
 
-/** The head's prediction: p_j for bernoulli, q(1..o) for curve. */
+/**
+ * The levels head's logits from the raw outputs: c_1 = z_1 / t(0), c_ℓ = c_{ℓ−1} +
+ * softplus(z_ℓ) / t(ℓ−1), each level's temperature on its own increment (1 while training).
+ */
+export function levelLogits(z: ArrayLike<number>, t: (j: number) => number = () => 1): Float64Array {
+  const c = new Float64Array(z.length);
+  let acc = 0;
+  for (let j = 0; j < z.length; j++) c[j] = acc += j === 0 ? z[0] / t(0) : softplus(z[j]) / t(j);
+  return c;
+}
+
+/** The head's prediction: p_j for bernoulli, q(1..o) for curve, p at each level for levels. */
 export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array {
   const z = forwardRaw(p, x);
   if (head === "bernoulli") return z.map(sigmoid);
+  if (head === "levels") return levelLogits(z).map(sigmoid);
   const q = new Float64Array(p.o);
   let acc = 0;
   for (let j = 0; j < p.o; j++) q[j] = acc += softplus(z[j]);
@@ -113,6 +134,17 @@ function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, s
       // Binomial NLL per sample, in a numerically stable form.
       loss += softplus(z[j]) - y[j] * z[j];
       if (grad) grad[j] = (sigmoid(z[j]) - y[j]) * weight;
+    }
+    return loss * weight;
+  }
+  if (head === "levels") {
+    const c = levelLogits(z);
+    let loss = 0;
+    let tail = 0; // Σ_{ℓ ≥ j} g_ℓ, accumulated from the last level down
+    for (let j = z.length - 1; j >= 0; j--) {
+      loss += softplus(c[j]) - y[j] * c[j];
+      tail += (sigmoid(c[j]) - y[j]) * weight;
+      if (grad) grad[j] = j === 0 ? tail : sigmoid(z[j]) * tail;
     }
     return loss * weight;
   }
