@@ -40,6 +40,8 @@ export const PredictorManifestSchema = z.object({
    * (thinking_token_budget), non-decreasing in ℓ. A sample's cost is the tokens it
    * generates (thinking, markers, answer, end-of-sequence); expected_tokens[ℓ] is its mean
    * at levels[ℓ] on the training prompts, and a unit of compute is tokens_per_unit tokens.
+   * tokens_output names a second output [N, levels.length]: each prompt's own expected
+   * tokens per sample at each level (non-decreasing), what allocation plans with.
    * Absent for predictors of best-of-k or routing.
    */
   thinking: z
@@ -49,6 +51,7 @@ export const PredictorManifestSchema = z.object({
       tokens_per_unit: z.number().positive(),
       expected_tokens: z.array(z.number().positive()),
       expected_reasoning_tokens: z.array(z.number().nonnegative()),
+      tokens_output: z.string().optional(),
       cost_basis: z.string(),
       calibration: z.string(),
     })

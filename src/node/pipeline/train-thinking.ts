@@ -2,10 +2,13 @@
  * Trains a predictor of reward against thinking budget: one MLP on the thinking model's
  * hidden state with one output per budget level, p_ℓ = the chance that one sample passes
  * with its thinking capped at levels[ℓ] tokens, non-decreasing in the level by construction
- * (mlp.ts, the levels head). Calibrated level by level: the first level's logit by a
+ * (mlp.ts, the thinking head), and a second output, the tokens a sample of this prompt
+ * generates at each level (also non-decreasing): a prompt that needs little thinking costs
+ * little at any budget, one that needs much costs its budget, and the allocation should
+ * know which before it pays. Calibrated level by level: the first level's logit by a
  * temperature, each higher level's increment by its own temperature given the calibrated
- * level below, which keeps the order. Exported to ONNX with the levels, what a unit costs
- * and each level's expected tokens per sample in the manifest.
+ * level below, which keeps the order. Exported to ONNX (outputs p and tokens) with the
+ * levels, what a unit costs and each level's expected tokens per sample in the manifest.
  */
 import { writeFile } from "node:fs/promises";
 import { fitStrength } from "../../core/allocation/waves.js";
@@ -13,7 +16,7 @@ import type { DataRecord } from "../../core/predictor/dataset.js";
 import { normStats } from "../../core/predictor/hidden-norm.js";
 import type { PredictorManifest } from "../../core/predictor/manifest.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../training/calibration.js";
-import { type Rows, defaultTrainOptions, forwardRaw, levelLogits, sigmoid, softplus, train } from "../training/mlp.js";
+import { type Rows, defaultTrainOptions, forwardRaw, levelLogits, predict, sigmoid, softplus, train } from "../training/mlp.js";
 import { exportChecked, standardizer, trainingSummary } from "./train.js";
 
 export interface TrainThinkingOptions {
@@ -39,12 +42,23 @@ export function levelsOf(records: readonly DataRecord[]): number[] {
 
 const passRate = (rewards: readonly number[]) => rewards.reduce((a, b) => a + b, 0) / rewards.length;
 
+const meanOf = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Inputs standardized; targets: each level's pass rate, then each level's mean tokens per sample. */
 function rowsOf(records: readonly DataRecord[], mean: Float64Array, std: Float64Array): Rows {
   return {
     x: records.map((r) => Float64Array.from(r.hidden, (x, i) => (x - mean[i]) / std[i])),
-    y: records.map((r) => Float64Array.from(r.thinking!, (l) => passRate(l.rewards))),
+    y: records.map((r) => Float64Array.from([...r.thinking!.map((l) => passRate(l.rewards)), ...r.thinking!.map((l) => meanOf(l.tokens))])),
     weight: records.map((r) => Math.min(...r.thinking!.map((l) => l.rewards.length))),
   };
+}
+
+/** softplus⁻¹ of the mean increments of the token targets: the tokens output starts at their mean. */
+function tokenBias(rows: Rows, L: number): number[] {
+  return Array.from({ length: L }, (_, l) => {
+    const inc = Math.max(0.05, meanOf(rows.y.map((y) => y[L + l] - (l > 0 ? y[L + l - 1] : 0))));
+    return inc > 20 ? inc : Math.log(Math.expm1(inc));
+  });
 }
 
 /** Mean tokens per sample at each level, and mean thinking tokens, over the records' samples. */
@@ -78,7 +92,12 @@ export function fitLevelTemperatures(z: readonly Float64Array[], rates: readonly
   return temperatures;
 }
 
-export async function trainThinkingPredictor(o: TrainThinkingOptions, trainRecords: readonly DataRecord[], validation: readonly DataRecord[]): Promise<PredictorManifest> {
+/** Records in id order: concurrent collection appends them in any order, and the model must not depend on it. */
+export const byId = (records: readonly DataRecord[]): DataRecord[] => [...records].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+export async function trainThinkingPredictor(o: TrainThinkingOptions, unorderedTrain: readonly DataRecord[], unorderedValidation: readonly DataRecord[]): Promise<PredictorManifest> {
+  const trainRecords = byId(unorderedTrain);
+  const validation = byId(unorderedValidation);
   const levels = levelsOf([...trainRecords, ...validation]);
   const d = trainRecords[0].hidden.length;
   const { mean, std } = standardizer(trainRecords.map((r) => r.hidden));
@@ -86,12 +105,17 @@ export async function trainThinkingPredictor(o: TrainThinkingOptions, trainRecor
   const valRows = rowsOf(validation, mean, std);
 
   const t0 = performance.now();
-  const result = train(trainRows, valRows, levels.length, { ...defaultTrainOptions("levels"), seed: o.seed, hidden: o.hidden });
+  const L = levels.length;
+  const bias = [...Array.from({ length: L }, () => 0), ...tokenBias(trainRows, L)];
+  const result = train(trainRows, valRows, 2 * L, { ...defaultTrainOptions("thinking"), seed: o.seed, hidden: o.hidden, bias });
   const seconds = (performance.now() - t0) / 1000;
 
   const metrics: Record<string, number> = { validation_loss: result.validationLoss, train_loss: result.trainLoss };
-  const z = valRows.x.map((x) => forwardRaw(result.params, x));
+  const raw = valRows.x.map((x) => forwardRaw(result.params, x));
+  const z = raw.map((r) => r.subarray(0, L));
   const temperature = fitLevelTemperatures(z, valRows.y, valRows.weight);
+  // The predicted tokens per sample against each prompt's mean: the mean absolute error per level.
+  const tokens = valRows.x.map((x) => predict(result.params, "thinking", x).subarray(L));
   const before = z.map((zi) => levelLogits(zi).map(sigmoid));
   const after = z.map((zi) => levelLogits(zi, (j) => temperature[j]).map(sigmoid));
   const observed: { p: number; successes: number; samples: number }[] = [];
@@ -106,13 +130,14 @@ export async function trainThinkingPredictor(o: TrainThinkingOptions, trainRecor
     ranks.push(spearman(after.map((p) => p[l]), rates));
     metrics[`ece_validation_b${budget}`] = eceAfter[l];
     metrics[`spearman_validation_b${budget}`] = ranks[l];
+    metrics[`tokens_mae_validation_b${budget}`] = meanOf(tokens.map((t, i) => Math.abs(t[l] - valRows.y[i][L + l])));
     validation.forEach((r, i) => observed.push({ p: after[i][l], successes: r.thinking![l].rewards.reduce((a, b) => a + b, 0), samples: r.thinking![l].rewards.length }));
   });
   metrics.ece_validation_before = mean_(eceBefore);
   metrics.ece_validation = mean_(eceAfter);
   metrics.spearman_validation = mean_(ranks);
 
-  const exportInput = { params: result.params, head: "levels" as const, mean, std, temperature, metadata: { lm_model: o.lmModel, reward_model: o.rewardModel, kind: "thinking" } };
+  const exportInput = { params: result.params, head: "thinking" as const, mean, std, temperature, metadata: { lm_model: o.lmModel, reward_model: o.rewardModel, kind: "thinking" } };
   const { parity, identity } = await exportChecked(exportInput, validation.map((r) => r.hidden), o.out);
   metrics.onnx_parity_max_abs = parity;
 
@@ -135,7 +160,10 @@ export async function trainThinkingPredictor(o: TrainThinkingOptions, trainRecor
       tokens_per_unit: o.tokensPerUnit,
       expected_tokens: expected.tokens,
       expected_reasoning_tokens: expected.reasoning,
-      cost_basis: `a sample costs the tokens it generates (thinking, the two markers, the answer and the end-of-sequence token); expected_tokens: mean per sample at each level over the ${trainRecords.length} training prompts`,
+      tokens_output: "tokens",
+      cost_basis:
+        `a sample costs the tokens it generates (thinking, the two markers, the answer and the end-of-sequence token); expected_tokens: mean per sample ` +
+        `at each level over the ${trainRecords.length} training prompts; the output tokens: this prompt's expected tokens per sample at each level`,
       calibration:
         "p_ℓ = σ(c_ℓ), c_1 = z_1 / T_1, c_ℓ = c_{ℓ−1} + softplus(z_ℓ) / T_ℓ: one temperature per level (temperature[ℓ]), on that level's non-negative increment, so calibration keeps p non-decreasing in the level; T_ℓ fitted in order by binomial likelihood on the validation split",
     },

@@ -23,10 +23,15 @@
  *   projection afterwards: every level is fitted on what it is (a budget never helps
  *   less than a smaller one, since a longer scratchpad only adds lines), and a predicted
  *   curve needs no repair before allocation.
+ * - "thinking": the levels head on the first o/2 outputs, and on the other o/2 the tokens a
+ *   sample generates at each level, t_ℓ = Σ_{m≤ℓ} softplus(u_m) (non-decreasing: a larger
+ *   budget never cuts the thinking shorter), fitted to the prompt's mean tokens per level
+ *   by squared error over each level's spread (σ_ℓ, the targets' standard deviation),
+ *   (w/L)·Σ_ℓ ((t̂_ℓ − t_ℓ)/σ_ℓ)², beside the levels' likelihood, w the row's K.
  */
 import { mulberry32, shuffleInPlace } from "../../core/allocation/select.js";
 
-export type Head = "bernoulli" | "curve" | "levels";
+export type Head = "bernoulli" | "curve" | "levels" | "thinking";
 
 export interface MlpParams {
   readonly d: number;
@@ -50,6 +55,8 @@ export interface TrainOptions {
   readonly maxEpochs: number;
   /** Stop when validation loss has not improved for this many epochs. */
   readonly patience: number;
+  /** Initial output biases (default 0), e.g. to start the thinking head's tokens near their mean. */
+  readonly bias?: readonly number[];
 }
 
 export const defaultTrainOptions = (head: Head): TrainOptions => ({
@@ -120,6 +127,11 @@ export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array
   const z = forwardRaw(p, x);
   if (head === "bernoulli") return z.map(sigmoid);
   if (head === "levels") return levelLogits(z).map(sigmoid);
+  if (head === "thinking") {
+    const L = z.length / 2;
+    let acc = 0;
+    return Float64Array.from([...levelLogits(z.subarray(0, L)).map(sigmoid), ...Array.from(z.subarray(L), (u) => (acc += softplus(u)))]);
+  }
   const q = new Float64Array(p.o);
   let acc = 0;
   for (let j = 0; j < p.o; j++) q[j] = acc += softplus(z[j]);
@@ -137,16 +149,29 @@ function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, s
     }
     return loss * weight;
   }
-  if (head === "levels") {
-    const c = levelLogits(z);
+  if (head === "levels" || head === "thinking") {
+    const L = head === "levels" ? z.length : z.length / 2;
+    const c = levelLogits(z.subarray(0, L));
     let loss = 0;
     let tail = 0; // Σ_{ℓ ≥ j} g_ℓ, accumulated from the last level down
-    for (let j = z.length - 1; j >= 0; j--) {
+    for (let j = L - 1; j >= 0; j--) {
       loss += softplus(c[j]) - y[j] * c[j];
       tail += (sigmoid(c[j]) - y[j]) * weight;
       if (grad) grad[j] = j === 0 ? tail : sigmoid(z[j]) * tail;
     }
-    return loss * weight;
+    if (head === "levels") return loss * weight;
+    let tokens = 0;
+    let squared = 0;
+    const t = new Float64Array(L);
+    for (let j = 0; j < L; j++) t[j] = tokens += softplus(z[L + j]);
+    tail = 0;
+    for (let j = L - 1; j >= 0; j--) {
+      const e = (t[j] - y[L + j]) / scale[L + j];
+      squared += (e * e) / L;
+      tail += ((2 * e) / scale[L + j] / L) * weight;
+      if (grad) grad[L + j] = sigmoid(z[L + j]) * tail;
+    }
+    return (loss + squared) * weight;
   }
   const o = z.length;
   let loss = 0;
@@ -157,6 +182,18 @@ function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, s
     if (grad) grad[j] = ((2 * e) / scale[j] / o) * sigmoid(z[j]) * weight; // softplus' = σ
   }
   return loss * weight;
+}
+
+/** The thinking head's scales: 1 for the levels' outputs, each level's token targets' standard deviation (at least 1) for the tokens'. */
+export function tokenScale(rows: Rows, o: number): Float64Array {
+  const L = o / 2;
+  const s = new Float64Array(o).fill(1);
+  for (let j = 0; j < L; j++) {
+    const ts = rows.y.map((y) => y[L + j]);
+    const mean = ts.reduce((a, b) => a + b, 0) / ts.length;
+    s[L + j] = Math.max(1, Math.sqrt(ts.reduce((a, b) => a + (b - mean) ** 2, 0) / ts.length));
+  }
+  return s;
 }
 
 /** Per-increment RMS of the curve targets (ones for the bernoulli head). */
@@ -188,8 +225,9 @@ export interface TrainResult {
 /** Adam with decoupled weight decay, minibatches in a seeded order, early stopping. */
 export function train(trainRows: Rows, validationRows: Rows, o: number, opt: TrainOptions): TrainResult {
   const d = trainRows.x[0].length;
-  const scale = opt.head === "curve" ? incrementScale(trainRows, o) : new Float64Array(o).fill(1);
+  const scale = opt.head === "curve" ? incrementScale(trainRows, o) : opt.head === "thinking" ? tokenScale(trainRows, o) : new Float64Array(o).fill(1);
   let params = initParams(d, opt.hidden, o, opt.seed);
+  opt.bias?.forEach((b, j) => (params.b2[j] = b));
   const tensors = [params.w1, params.b1, params.w2, params.b2];
   const m = tensors.map((t) => new Float64Array(t.length));
   const v = tensors.map((t) => new Float64Array(t.length));
