@@ -57,6 +57,8 @@ export interface ThinkingEvalResult {
   readonly observedTokens: readonly number[];
   readonly kMax: number;
   readonly strength: number | null;
+  /** The command that wrote this report. */
+  readonly command: string;
   /** Per level, on the test prompts: calibration and ranking of the predicted p. */
   readonly calibration: {
     readonly budget: number;
@@ -69,8 +71,8 @@ export interface ThinkingEvalResult {
   }[];
   readonly curves: ThinkingCurves;
   readonly savings: ThinkingSaving[];
-  /** Per reference: the joint allocation's and the sequential core's savings against each baseline. */
-  readonly against: { readonly reference: string; readonly joint: Against; readonly sequential: Against }[];
+  /** Per reference: allot's budget per prompt, the joint allocation's and the sequential core's savings against each baseline. */
+  readonly against: { readonly reference: string; readonly thinking: Against; readonly joint: Against; readonly sequential: Against }[];
   readonly breakdown: Breakdown[];
 }
 
@@ -129,7 +131,7 @@ export async function evaluateThinking(o: ThinkingEvalOptions): Promise<Thinking
   });
 
   const observedTokens = levels.map((_, l) => prompts.reduce((s, p) => s + p.tokens[l].reduce((a, b) => a + b, 0) / p.tokens[l].length, 0) / prompts.length);
-  const vs = savings.map((s) => ({ reference: refName(s), joint: against(s, "joint", "joint-oracle"), sequential: against(s, "sequential", "sequential-oracle") }));
+  const vs = savings.map((s) => ({ reference: refName(s), thinking: against(s, "thinking", "thinking-oracle"), joint: against(s, "joint", "joint-oracle"), sequential: against(s, "sequential", "sequential-oracle") }));
   const result: ThinkingEvalResult = {
     predictor: manifest.name,
     prompts: prompts.length,
@@ -139,6 +141,7 @@ export async function evaluateThinking(o: ThinkingEvalOptions): Promise<Thinking
     observedTokens,
     kMax,
     strength,
+    command: `allot eval --data ${o.dataPath} --predictor ${o.predictor} --out ${o.outDir} --b-max ${o.kMax}`,
     calibration,
     curves,
     savings,
@@ -193,6 +196,8 @@ export function thinkingReportMarkdown(r: ThinkingEvalResult, m: PredictorManife
   return [
     `# Thinking budgets: ${r.predictor}`,
     "",
+    `Written by \`${r.command}\`.`,
+    "",
     `${r.prompts} held-out prompts of \`${m.lm.model}\`'s task, each sampled ${r.samplesPerLevel} times at each thinking budget ` +
       `(${r.levels.join(", ")} tokens, sent as \`thinking_token_budget\`), scored by \`${m.reward_model}\`. The predictor reads ` +
       `\`${m.lm.model}\`'s hidden state of the prompt and gives p at each budget, non-decreasing in the budget. Compute is tokens generated ` +
@@ -226,12 +231,12 @@ export function thinkingReportMarkdown(r: ThinkingEvalResult, m: PredictorManife
     "",
     "allot against each baseline, at the accuracy of a fixed policy (every prompt at thinking budget N with k samples): 1 − the tokens allot " +
       "needs for that accuracy / the tokens the baseline needs (never: the baseline does not reach it), and allot's saving as a share of its " +
-      "oracle's. `joint`: one shot, (budget, k) per prompt; `sequential`: the same menu in rounds, stopping at a pass.",
+      "oracle's. `thinking`: one shot, a budget per prompt and one sample; `joint`: one shot, (budget, k) per prompt; `sequential`: the same menu in rounds, stopping at a pass.",
     "",
     `| fixed policy | allot | vs ${BASELINES.join(" | vs ")} | share of its oracle's saving |`,
     `|---|---|${BASELINES.map(() => "---|").join("")}---|`,
     ...r.against.flatMap((a) =>
-      (["joint", "sequential"] as const).map((m) => `| ${a.reference} | ${m} | ${BASELINES.map((b) => cell(a[m][b])).join(" | ")} | ${cell(a[m]["oracle-share"])} |`),
+      (["thinking", "joint", "sequential"] as const).map((m) => `| ${a.reference} | ${m} | ${BASELINES.map((b) => cell(a[m][b])).join(" | ")} | ${cell(a[m]["oracle-share"])} |`),
     ),
     "",
     "Tokens saved at the accuracy of a fixed policy, every prompt at thinking budget N with k samples (1 − tokens the policy needs for " +
