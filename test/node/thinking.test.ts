@@ -152,6 +152,25 @@ describe("allot train on thinking data: the manifest and the parity fixtures", (
   });
 });
 
+describe("the committed thinking predictor (models/predictors/thinking)", () => {
+  const base = new URL("../../models/predictors/thinking", import.meta.url).pathname;
+  it("states its levels and costs, and onnxruntime reproduces its parity fixtures, p non-decreasing in the budget", async () => {
+    const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${base}.manifest.json`, "utf8")));
+    expect(m.lm.model).toBe("thinking");
+    expect(m.thinking).toMatchObject({ levels: [0, 4, 8, 16, 32, 64], budget_field: "thinking_token_budget", tokens_output: "tokens" });
+    expect(m.thinking!.expected_tokens).toHaveLength(6);
+    expect(nonDecreasing(m.thinking!.expected_tokens)).toBe(true);
+    const fixtures = JSON.parse(readFileSync(`${base}.parity.json`, "utf8")) as { hidden: number[]; expected: number[] }[];
+    const session = await ort.InferenceSession.create(`${base}.onnx`);
+    const run = await session.run({ hidden: new ort.Tensor("float32", Float32Array.from(fixtures.flatMap((f) => f.hidden)), [fixtures.length, m.input_size]) });
+    const p = run[m.output].data as Float32Array;
+    fixtures.forEach((f, i) => {
+      f.expected.forEach((x, l) => expect(Math.abs(p[i * 6 + l] - x)).toBeLessThanOrEqual(1e-5));
+      expect(nonDecreasing(f.expected)).toBe(true);
+    });
+  });
+});
+
 /** A tiny test set, outcomes and tokens given: n prompts × 3 levels × K = 4 samples. */
 function tiny(): ThinkingPrompt[] {
   const rand = mulberry32(9);
