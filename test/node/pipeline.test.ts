@@ -426,16 +426,24 @@ describe("thinking budgets: allot collect --thinking-budgets, train and eval", (
         expect(need!).toBeLessThanOrEqual(p.cost * 1.05 + 0.5);
       }
     }
-    // The sequential replay spends what it draws, and more budget never solves fewer.
+    // The sequential replay spends what it draws, and more budget solves more, up to noise: each
+    // round is planned under the tokens left without looking further, so a larger budget can
+    // put more into long thinks early and keep less for retries. On these 60 prompts × 4 orders
+    // (one prompt in one order is 0.004) one step dropped 0.021 (0.858 at 18 tokens, 0.838 at 20);
+    // on the 600 prompts of reports/thinking/allocation the curve rises at every step.
     const seq = res.curves.sequential as { cost: number; quality: number }[];
     expect(seq.length).toBeGreaterThan(3);
-    for (let k = 1; k < seq.length; k++) expect(seq[k].quality).toBeGreaterThanOrEqual(seq[k - 1].quality - 0.02);
+    for (let k = 1; k < seq.length; k++) expect(seq[k].quality).toBeGreaterThanOrEqual(seq[k - 1].quality - 0.03);
+    expect(seq.at(-1)!.quality).toBeGreaterThan(seq[0].quality + 0.3);
     expect(readFileSync(`${dir}/thinking-report/report.md`, "utf8")).toContain("Tokens saved at the accuracy of a fixed policy");
     expect(JSON.parse(readFileSync(`${out}.manifest.json`, "utf8")).metrics.test_saved_thinking_n8).toBe(res.savings[0].saved.thinking);
     // Same data, same seed: the same report, byte for byte.
     const again = allot(["eval", "--data", t("test"), "--predictor", out, "--out", `${dir}/thinking-report-2`, "--b-max", "4"]);
     expect(again.status).toBe(0);
-    expect(readFileSync(`${dir}/thinking-report-2/results.json`, "utf8")).toBe(readFileSync(`${dir}/thinking-report/results.json`, "utf8"));
+    // (Each names the command that wrote it, which differs in --out.)
+    const body = (path: string) => readFileSync(path, "utf8").replace(/\n "command": .*\n/, "\n");
+    expect(body(`${dir}/thinking-report-2/results.json`)).toBe(body(`${dir}/thinking-report/results.json`));
+    expect(res.command).toBe(`allot eval --data ${t("test")} --predictor ${out} --out ${dir}/thinking-report --b-max 4`);
   });
 
   it("refuses to evaluate data collected at other budgets", () => {
