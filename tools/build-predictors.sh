@@ -3,6 +3,9 @@
 # 2 cores; `tools/build-predictors.sh strong-binary` builds one): starts the reference LM, collects train/validation/test data with K = 32
 # samples per prompt, trains, evaluates. Datasets go to data/ (not committed: the seeds
 # make them reproducible); predictors to models/predictors/, reports to reports/.
+# `tools/build-predictors.sh thinking` builds the thinking-budget predictor (about 15 minutes:
+# K = 16 samples at each of 6 thinking budgets, generations up to 70 tokens long; collection
+# ran at about 3-5 prompts a second on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A="node bin/allot.mjs"
@@ -57,4 +60,19 @@ if [ -z "$*" ] || [[ "$ONLY" == *" route-chat "* ]]; then
     --cost-basis "a strong sample takes 2.9× a weak one's time at full batches (npm run bench:lm, 64 prompts × n = 32: 3,506 vs 10,102 samples/s), rounded up to whole units" \
     --out models/predictors/route-chat
   $A eval --data weak=data/weak-binary-chat-test.jsonl,strong=data/strong-binary-chat-test.jsonl --predictor models/predictors/route-chat --out reports/route-chat
+
+# Reward against thinking budget: the thinking model's task (sums of 2-6 operands), 2,400
+# training, 300 validation and 600 test prompts (held out: the splits are disjoint by prompt), K = 16 samples at each thinking budget
+# (thinking_token_budget 0, 4, 8, 16, 32, 64) at temperature 0.8, each sample's tokens recorded.
+if [ -z "$*" ] || [[ "$ONLY" == *" thinking "* ]]; then
+  $A prompts --task sums --split train --count 2400 --seed 1 > data/sums-train.jsonl
+  $A prompts --task sums --split validation --count 300 --seed 2 > data/sums-validation.jsonl
+  $A prompts --task sums --split test --count 600 --seed 3 > data/sums-test.jsonl
+  rm -f data/thinking-*.jsonl data/thinking-*.jsonl.meta.json
+  for split in train validation test; do
+    $A collect --prompts "data/sums-$split.jsonl" --out "data/thinking-$split.jsonl" --lm "$LM" --model thinking \
+      --samples 16 --thinking-budgets 0,4,8,16,32,64
+  done
+  $A train --train data/thinking-train.jsonl --validation data/thinking-validation.jsonl --out models/predictors/thinking
+  $A eval --data data/thinking-test.jsonl --predictor models/predictors/thinking --out reports/thinking/allocation --b-max 8
 fi

@@ -31,6 +31,7 @@ describe("parseSettings", () => {
       ONLINE_LEASE_SECONDS: 30,
       ONLINE_WAIT_MS: 2000,
       PREFILL_UNITS: 0.1,
+      AUDIT_RATE: 0.05,
       LEDGER_REPORT_MS: 1000,
       SHARD_ROUTE_SECONDS: 10,
       BATCH_LEASE_SECONDS: 900,

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { UpstreamRefused, Unavailable } from "../../src/core/errors.js";
 import { postJson as postWithRetry } from "../../src/core/lm/http.js";
 import { METHODS } from "../../src/node/pipeline/evaluate.js";
+import { costToReach } from "../../src/node/pipeline/evaluate-route.js";
 import { RecordSchema } from "../../src/core/predictor/dataset.js";
 import { PredictorManifestSchema } from "../../src/core/predictor/manifest.js";
 import { freePort } from "../../src/node/harness/gateway.js";
@@ -351,5 +352,106 @@ describe("allot train-route, and allot eval of a router", () => {
     // A best-of-k predictor is not evaluated as a router.
     const notRouter = allot(["eval", "--data", files("test"), "--predictor", shipped, "--out", `${dir}/y`]);
     expect(notRouter.status).toBe(1);
+  });
+});
+
+describe("thinking budgets: allot collect --thinking-budgets, train and eval", () => {
+  let thinking: RunningServer;
+  const t = (split: string) => `${dir}/t-${split}.jsonl`;
+  const budgets = "0,8,64";
+  function sums(split: string, count: number, seed: number): string {
+    const path = `${dir}/sums-${split}-${seed}.jsonl`;
+    const r = allot(["prompts", "--task", "sums", "--split", split, "--count", String(count), "--seed", String(seed)]);
+    expect(r.status, r.stderr).toBe(0);
+    writeFileSync(path, r.stdout);
+    return path;
+  }
+  beforeAll(async () => {
+    thinking = await startLmServer(["--models", "thinking"]);
+    for (const [split, n, seed] of [["train", 150, 21], ["validation", 50, 22], ["test", 60, 23]] as const) {
+      const r = allot(["collect", "--prompts", sums(split, n, seed), "--out", t(split), "--lm", thinking.url, "--model", "thinking", "--samples", "6", "--thinking-budgets", budgets]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+  });
+  afterAll(async () => {
+    await thinking?.stop();
+  });
+
+  it("records K samples at each budget with the tokens each generated, thinking no more than its budget", () => {
+    const records = lines(t("test")).map((l) => RecordSchema.parse(JSON.parse(l)));
+    expect(records).toHaveLength(60);
+    for (const r of records) {
+      expect(r.thinking!.map((l) => l.budget)).toEqual([0, 8, 64]);
+      for (const level of r.thinking!) {
+        expect(level.samples).toHaveLength(6);
+        expect(level.tokens).toHaveLength(6);
+        expect(level.reasoning_tokens).toBeLessThanOrEqual(6 * level.budget);
+        // A sample's tokens: <think>, its thinking, </think>, the answer and the newline.
+        level.samples.forEach((s, k) => expect(level.tokens[k]).toBe(s.replace("<think>", "T").replace("</think>", "E").length + 1));
+      }
+      expect(r.samples).toEqual(r.thinking!.at(-1)!.samples); // the top-level samples are the largest budget's
+    }
+    // More thinking helps on average: the pass rate at 64 is above that at 0.
+    const rate = (l: number) => records.reduce((s, r) => s + r.thinking![l].rewards.reduce((a, b) => a + b, 0), 0) / (6 * records.length);
+    expect(rate(2)).toBeGreaterThan(rate(0) + 0.2);
+  });
+
+  it("trains p against budget, non-decreasing in the budget and calibrated per level, and evaluates the allocations", () => {
+    const out = `${dir}/thinking-p`;
+    const r = allot(["train", "--train", t("train"), "--validation", t("validation"), "--out", out]);
+    expect(r.status, r.stderr).toBe(0);
+    const m = PredictorManifestSchema.parse(JSON.parse(readFileSync(`${out}.manifest.json`, "utf8")));
+    expect(m.thinking).toMatchObject({ levels: [0, 8, 64], budget_field: "thinking_token_budget", tokens_per_unit: 1, tokens_output: "tokens" });
+    // The predicted tokens per sample: close to each prompt's own at budget 0 (the answer alone), within a few at 64.
+    expect(m.metrics.tokens_mae_validation_b0).toBeLessThan(1);
+    expect(m.metrics.tokens_mae_validation_b64).toBeLessThan(8);
+    expect(m.temperature).toHaveLength(3);
+    expect(m.thinking!.expected_tokens[0]).toBeLessThan(m.thinking!.expected_tokens[2]);
+    expect(m.metrics.onnx_parity_max_abs).toBeLessThanOrEqual(1e-5);
+    expect(m.prior_strength).toBeGreaterThan(0);
+    const parity = JSON.parse(readFileSync(`${out}.parity.json`, "utf8")) as { expected: number[] }[];
+    for (const f of parity) for (let l = 1; l < 3; l++) expect(f.expected[l]).toBeGreaterThanOrEqual(f.expected[l - 1]);
+
+    const e = allot(["eval", "--data", t("test"), "--predictor", out, "--out", `${dir}/thinking-report`, "--b-max", "4"]);
+    expect(e.status, e.stderr).toBe(0);
+    const res = JSON.parse(readFileSync(`${dir}/thinking-report/results.json`, "utf8"));
+    for (const s of res.savings) for (const k of ["thinking", "thinking-uniform", "thinking-oracle", "joint"]) expect(s.saved).toHaveProperty(k);
+    expect(res.savings.map((s: { budget: number; k: number }) => `${s.budget}/${s.k}`)).toEqual(["8/1", "64/1", "64/2", "64/4"]);
+    // The oracle plans on each prompt's own outcomes and tokens: it reaches every accuracy allot's one-shot
+    // choices reach, at no more tokens (up to a menu step's rounding and the budget grid).
+    for (const [mine, oracle] of [["thinking", "thinking-oracle"], ["joint", "joint-oracle"]]) {
+      for (const p of res.curves[mine]) {
+        const need = costToReach(res.curves[oracle], p.quality - 0.01);
+        expect(need, `${oracle} at ${p.quality}`).not.toBeNull();
+        expect(need!).toBeLessThanOrEqual(p.cost * 1.05 + 0.5);
+      }
+    }
+    // The sequential replay spends what it draws, and more budget solves more, up to noise: each
+    // round is planned under the tokens left without looking further, so a larger budget can
+    // put more into long thinks early and keep less for retries. On these 60 prompts × 4 orders
+    // (one prompt in one order is 0.004) one step dropped 0.021 (0.858 at 18 tokens, 0.838 at 20);
+    // on the 600 prompts of reports/thinking/allocation the curve rises at every step.
+    const seq = res.curves.sequential as { cost: number; quality: number }[];
+    expect(seq.length).toBeGreaterThan(3);
+    for (let k = 1; k < seq.length; k++) expect(seq[k].quality).toBeGreaterThanOrEqual(seq[k - 1].quality - 0.03);
+    expect(seq.at(-1)!.quality).toBeGreaterThan(seq[0].quality + 0.3);
+    expect(readFileSync(`${dir}/thinking-report/report.md`, "utf8")).toContain("Tokens saved at the accuracy of a fixed policy");
+    expect(JSON.parse(readFileSync(`${out}.manifest.json`, "utf8")).metrics.test_saved_thinking_n8).toBe(res.savings[0].saved.thinking);
+    // Same data, same seed: the same report, byte for byte.
+    const again = allot(["eval", "--data", t("test"), "--predictor", out, "--out", `${dir}/thinking-report-2`, "--b-max", "4"]);
+    expect(again.status).toBe(0);
+    // (Each names the command that wrote it, which differs in --out.)
+    const body = (path: string) => readFileSync(path, "utf8").replace(/\n "command": .*\n/, "\n");
+    expect(body(`${dir}/thinking-report-2/results.json`)).toBe(body(`${dir}/thinking-report/results.json`));
+    expect(res.command).toBe(`allot eval --data ${t("test")} --predictor ${out} --out ${dir}/thinking-report --b-max 4`);
+  });
+
+  it("refuses to evaluate data collected at other budgets", () => {
+    const other = `${dir}/t-other.jsonl`;
+    const r = allot(["collect", "--prompts", sums("test", 12, 24), "--out", other, "--lm", thinking.url, "--model", "thinking", "--samples", "2", "--thinking-budgets", "0,64"]);
+    expect(r.status, r.stderr).toBe(0);
+    const e = allot(["eval", "--data", other, "--predictor", `${dir}/thinking-p`, "--out", `${dir}/z`]);
+    expect(e.status).toBe(1);
+    expect(e.stderr).toContain("0,8,64");
   });
 });

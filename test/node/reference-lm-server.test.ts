@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CompletionResponseSchema, GenerateResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/core/contracts/lm-protocol.js";
+import { ChatCompletionResponseSchema, CompletionResponseSchema, GenerateResponseSchema, ModelListSchema, PoolingResponseSchema } from "../../src/core/contracts/lm-protocol.js";
 import { LmManifestSchema } from "../../src/node/reference-lm/manifest.js";
-import { promptSet } from "../../src/node/reference-lm/task.js";
+import { answerOf } from "../../src/node/reference-lm/task.js";
+import { taskOf } from "../../src/node/reference-lm/tasks.js";
 import { type RunningServer, postJson, startLmServer } from "../../src/node/harness/lm-server.js";
 
 const modelsDir = new URL("../../models/", import.meta.url);
@@ -23,36 +24,50 @@ const completions = (body: unknown) => postJson(`${server.url}/v1/completions`, 
 const pooling = (body: unknown) => postJson(`${server.url}/pooling`, body);
 
 describe("the committed models", () => {
-  it("ship both a strong and a weak model, each with a measured success table", () => {
-    expect(names).toEqual(expect.arrayContaining(["strong", "weak"]));
-    for (const m of manifests) expect(Object.keys(m.success?.cells ?? {})).toHaveLength(50);
+  it("ship a strong, a weak and a thinking model, each with a success table over its task's cells", () => {
+    expect(names).toEqual(expect.arrayContaining(["strong", "weak", "thinking"]));
+    for (const m of manifests) {
+      const cells = taskOf(m).cells();
+      expect(Object.keys(m.success?.cells ?? {}).sort(), m.name).toEqual([...cells].sort());
+      // A thinking model's table is also measured at each thinking budget.
+      if (m.thinking) for (const table of Object.values(m.success!.thinking_budgets ?? {})) expect(Object.keys(table).sort()).toEqual([...cells].sort());
+    }
+    expect(manifests.filter((m) => !m.thinking).every((m) => Object.keys(m.success!.cells).length === 50)).toBe(true);
+    expect(Object.keys(manifests.find((m) => m.name === "thinking")!.success!.thinking_budgets!)).toEqual(["0", "2", "4", "8", "16", "32", "64"]);
   });
 
-  // Each model reproduces its manifest's single-sample success rates on fresh problems
-  // (another seed), within binomial noise: 4 standard deviations of the difference of the
-  // two estimates, plus 0.02.
+  // Each model reproduces its manifest's single-sample success rates on fresh problems of
+  // its task (another seed), within binomial noise: 4 standard deviations of the difference
+  // of the two estimates, plus 0.02. A thinking model at unlimited thinking and at two
+  // budgets, forced over HTTP with thinking_token_budget.
   for (const m of manifests) {
     it(`${m.name} reproduces its manifest's success rates over HTTP`, async () => {
       const table = m.success!;
-      const cells = Object.entries(table.cells)
-        .filter(([, p]) => p > 0.15 && p < 0.85)
-        .slice(0, 4);
-      expect(cells.length).toBeGreaterThan(0);
+      const task = taskOf(m);
+      const tables: [number | null, Record<string, number>][] = [[null, table.cells]];
+      if (m.thinking) tables.push([4, table.thinking_budgets!["4"]], [16, table.thinking_budgets!["16"]]);
       const samples = 300;
-      for (const [cell, p] of cells) {
-        const records = promptSet("test", samples, 4242, [cell]);
-        const { status, json } = await completions({
-          model: m.name,
-          prompt: records.map((r) => r.prompt),
-          temperature: table.temperature,
-          top_p: table.top_p,
-          max_tokens: 12,
-          seed: 99,
-        });
-        expect(status).toBe(200);
-        const passed = json.choices.filter((c: { index: number; text: string }) => c.text === records[c.index].answer).length;
-        const sd = Math.sqrt(p * (1 - p) * (1 / samples + 1 / table.samples_per_cell));
-        expect(Math.abs(passed / samples - p), `${m.name} ${cell}`).toBeLessThanOrEqual(4 * sd + 0.02);
+      for (const [budget, rates] of tables) {
+        const cells = Object.entries(rates)
+          .filter(([, p]) => p > 0.15 && p < 0.85)
+          .slice(0, m.thinking ? 2 : 4);
+        expect(cells.length).toBeGreaterThan(0);
+        for (const [cell, p] of cells) {
+          const records = task.promptSet("test", samples, 4242, [cell]);
+          const { status, json } = await completions({
+            model: m.name,
+            prompt: records.map((r) => r.prompt),
+            temperature: table.temperature,
+            top_p: table.top_p,
+            max_tokens: m.thinking ? 70 : 12,
+            seed: 99,
+            ...(budget === null ? {} : { thinking_token_budget: budget }),
+          });
+          expect(status).toBe(200);
+          const passed = json.choices.filter((c: { index: number; text: string }) => answerOf(c.text) === records[c.index].answer).length;
+          const sd = Math.sqrt(p * (1 - p) * (1 / samples + 1 / table.samples_per_cell));
+          expect(Math.abs(passed / samples - p), `${m.name} ${cell} at budget ${budget ?? "unlimited"}`).toBeLessThanOrEqual(4 * sd + 0.02);
+        }
       }
     });
   }
@@ -288,5 +303,112 @@ describe("POST /generate (SGLang's native shape)", () => {
     const res = await generate(body);
     expect(res.status).toBe(400);
     expect(res.json.error.param).toBe(param);
+  });
+});
+
+describe("the thinking model: budgets as vLLM spells them, forced as the server promises", () => {
+  // 6 operands of 3 digits: the full scratchpad is 59 thinking tokens.
+  const long = "123+456+789+321+654+987=";
+  const chat = (body: unknown) => postJson(`${server.url}/v1/chat/completions`, body);
+  type Choice = { text: string; token_ids: number[]; finish_reason: string };
+  /** The thinking tokens of a sample: its token ids between <think> (13) and </think> (14). */
+  const thought = (ids: readonly number[]) => {
+    const start = ids.indexOf(13);
+    const end = ids.indexOf(14);
+    return start < 0 ? [] : ids.slice(start + 1, end < 0 ? undefined : end);
+  };
+
+  it("caps each sample's thinking at thinking_token_budget, closing it with </think>, and counts it as reasoning tokens", async () => {
+    for (const budget of [0, 4, 16]) {
+      const { status, json } = await completions({ model: "thinking", prompt: long, n: 8, temperature: 0.8, max_tokens: 70, seed: 5, thinking_token_budget: budget, return_token_ids: true });
+      expect(status).toBe(200);
+      const res = CompletionResponseSchema.parse(json);
+      let reasoning = 0;
+      for (const c of res.choices as Choice[]) {
+        expect(c.text.startsWith("<think>")).toBe(true);
+        const t = thought(c.token_ids);
+        expect(t).toHaveLength(budget); // this problem needs more than any of these budgets
+        expect(c.token_ids[budget + 1]).toBe(14); // the forced end marker, right after the budget
+        expect(c.text).toContain("</think>");
+        expect(c.token_ids.at(-1)).toBe(0); // the end-of-sequence token, counted, not in the text
+        reasoning += t.length;
+      }
+      expect(res.usage.completion_tokens).toBe(res.choices.reduce((s, c) => s + (c as Choice).token_ids.length, 0));
+      expect(res.usage.completion_tokens_details).toEqual({ reasoning_tokens: reasoning });
+    }
+  });
+
+  it("draws every token as usual, forced or not: a sample's thinking under a budget is the start of its unlimited thinking", async () => {
+    const req = { model: "thinking", prompt: long, n: 6, temperature: 1, max_tokens: 70, seed: 11, return_token_ids: true };
+    const free = (await completions(req)).json.choices as Choice[];
+    const capped = (await completions({ ...req, thinking_token_budget: 20 })).json.choices as Choice[];
+    const unlimited = (await completions({ ...req, thinking_token_budget: -1 })).json.choices as Choice[];
+    expect(unlimited.map((c) => c.text)).toEqual(free.map((c) => c.text)); // -1 is unlimited, as leaving it out
+    free.forEach((c, k) => {
+      expect(thought(free[k].token_ids).length).toBeGreaterThan(20);
+      expect(thought(capped[k].token_ids)).toEqual(thought(c.token_ids).slice(0, 20));
+    });
+    // Unlimited, the model closes its scratchpad itself once the sum is down to two terms.
+    expect(free.filter((c) => c.finish_reason === "stop").length).toBe(free.length);
+  });
+
+  it("maps reasoning_effort to the budgets its manifest lists; an explicit thinking_token_budget wins", async () => {
+    const effort = manifests.find((m) => m.name === "thinking")!.thinking!.reasoning_effort!;
+    expect(effort).toMatchObject({ none: 0, low: 8, high: 32, max: null });
+    const req = { model: "thinking", prompt: long, n: 4, temperature: 0.8, max_tokens: 70, seed: 3 };
+    const texts = (r: { json: { choices: { text: string }[] } }) => r.json.choices.map((c) => c.text);
+    expect(texts(await completions({ ...req, reasoning_effort: "low" }))).toEqual(texts(await completions({ ...req, thinking_token_budget: 8 })));
+    expect(texts(await completions({ ...req, reasoning_effort: "max" }))).toEqual(texts(await completions(req)));
+    const none = await completions({ ...req, reasoning_effort: "none" });
+    expect(none.json.usage.completion_tokens_details.reasoning_tokens).toBe(0);
+    expect(none.json.choices.every((c: { text: string }) => c.text.startsWith("<think></think>"))).toBe(true);
+    expect(texts(await completions({ ...req, reasoning_effort: "none", thinking_token_budget: 8 }))).toEqual(texts(await completions({ ...req, thinking_token_budget: 8 })));
+  });
+
+  it("chat returns the thinking apart from the answer, as vLLM's reasoning parser does (message.reasoning)", async () => {
+    const res = await chat({ model: "thinking", messages: [{ role: "user", content: "17+305+9+48=" }], n: 2, temperature: 0, max_tokens: 70, return_token_ids: true });
+    expect(res.status).toBe(200);
+    const parsed = ChatCompletionResponseSchema.parse(res.json);
+    for (const c of parsed.choices) expect(c.message).toEqual({ role: "assistant", content: "379", reasoning: "322+9+48=331+48" });
+    expect(parsed.usage.completion_tokens_details).toEqual({ reasoning_tokens: 2 * 15 });
+    expect(parsed.choices[0].token_ids!.length).toBe(1 + 15 + 1 + 3 + 1);
+    const capped = await chat({ model: "thinking", messages: [{ role: "user", content: "17+305+9+48=" }], temperature: 0, max_tokens: 70, reasoning_effort: "none", include_reasoning: false });
+    expect(capped.json.choices[0].message.reasoning).toBeNull();
+    expect(capped.json.usage.completion_tokens_details.reasoning_tokens).toBe(0);
+    // Two operands need no thinking: an empty scratchpad is reasoning "", as vLLM's parser gives it.
+    const direct = await chat({ model: "thinking", messages: [{ role: "user", content: "12+34=" }], temperature: 0, max_tokens: 8 });
+    expect(direct.json.choices[0].message).toEqual({ role: "assistant", content: "46", reasoning: "" });
+  });
+
+  it("the verifiers score the answer after </think>, for sums of any number of operands", async () => {
+    const input = ["17+305+9+48=<think>322+9+48=331+48</think>379", "17+305+9+48=<think>322+9+48</think>378", "17+305+9+48=<think>322+9+48=331+48", "17+305+9+48=379", "12+34=<think></think>46\n"];
+    const binary = (await pooling({ model: "verifier-binary", input })).json.data.map((d: { data: number[] }) => d.data[0]);
+    const graded = (await pooling({ model: "verifier-graded", input })).json.data.map((d: { data: number[] }) => d.data[0]);
+    expect(binary).toEqual([1, 0, 0, 1, 1]);
+    expect(graded).toEqual([1, 2 / 3, 0, 1, 1]);
+    const conversation = [{ role: "user", content: "1+2+3=" }, { role: "assistant", content: "6" }];
+    expect((await pooling({ model: "verifier-binary", messages: conversation })).json.data[0].data).toEqual([1]);
+  });
+
+  it.each([
+    [{ model: "thinking", prompt: "1+2+3=", thinking_token_budget: -2 }, "thinking_token_budget"],
+    [{ model: "thinking", prompt: "1+2+3=", thinking_token_budget: 1.5 }, "thinking_token_budget"],
+    [{ model: "thinking", prompt: "1+2+3=", thinking_token_budget: true }, "thinking_token_budget"],
+    [{ model: "thinking", prompt: "1+2+3=", reasoning_effort: "extreme" }, "reasoning_effort"],
+    [{ model: "strong", prompt: "1+2=", thinking_token_budget: 4 }, "thinking_token_budget"],
+    [{ model: "weak", prompt: "1+2=", reasoning_effort: "low" }, "reasoning_effort"],
+    [{ model: "thinking", prompt: "1+2+3=", max_tokens: 91 }, "max_tokens"],
+  ])("rejects %j naming %s", async (body, param) => {
+    const res = await completions(body);
+    expect(res.status).toBe(400);
+    expect(res.json.error.param).toBe(param);
+    if (param === "thinking_token_budget" && body.model === "thinking") expect(res.json.error.message).toContain("`thinking_token_budget` must be a non-negative integer or -1 for unlimited.");
+  });
+
+  it("leaves the models that do not think as they were: -1 is accepted, and usage has no reasoning breakdown", async () => {
+    const res = await completions({ model: "strong", prompt: "12+34=", temperature: 0, max_tokens: 8, thinking_token_budget: -1 });
+    expect(res.status).toBe(200);
+    expect(res.json.choices[0].text).toBe("46");
+    expect(res.json.usage).toEqual({ prompt_tokens: 6, completion_tokens: 3, total_tokens: 9 });
   });
 });

@@ -41,6 +41,8 @@ export interface Sample {
   readonly finishReason: string | null;
   /** Its logprobs as the server gave them (null unless asked for). */
   readonly logprobs: unknown;
+  /** Its generated tokens, when the server returned their ids (vLLM's return_token_ids); else null. */
+  readonly tokens?: number | null;
 }
 
 export interface Sampled {
@@ -52,6 +54,10 @@ export interface Sampled {
   readonly samples: Sample[];
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Each sample's generated tokens, when the server returned their ids (vLLM's return_token_ids); else null. */
+  readonly sampleTokens: (number | null)[];
+  /** Of completionTokens, those spent thinking (usage.completion_tokens_details.reasoning_tokens), when the server says. */
+  readonly reasoningTokens: number | null;
 }
 
 /** A streamed request: where, what (with `stream: true`); its chunks are read with `readChunk`. */
@@ -67,11 +73,17 @@ export interface CompletionsBackend {
 }
 
 /** Exactly n samples, indexed 0..n−1, whatever order they arrive in. */
-function byChoice<C extends { index: number }>(choices: readonly C[], n: number, sample: (c: C) => Sample): Omit<Sampled, "promptTokens" | "completionTokens"> {
+function byChoice<C extends { index: number }>(choices: readonly C[], n: number, sample: (c: C) => Sample): Omit<Sampled, "promptTokens" | "completionTokens" | "reasoningTokens"> {
   const samples = new Array<Sample>(n);
   for (const c of choices) if (c.index < n) samples[c.index] = sample(c);
   for (let i = 0; i < n; i++) if (samples[i] === undefined) throw new Error(`asked for ${n} samples, got ${choices.length}`);
-  return { samples, texts: samples.map((s) => s.text), finishReasons: samples.map((s) => s.finishReason), logprobs: samples.map((s) => s.logprobs) };
+  return {
+    samples,
+    texts: samples.map((s) => s.text),
+    finishReasons: samples.map((s) => s.finishReason),
+    logprobs: samples.map((s) => s.logprobs),
+    sampleTokens: samples.map((s) => s.tokens ?? null),
+  };
 }
 
 const reasoningOf = (m: { reasoning?: string | null; reasoning_content?: string | null }): Reasoning | null =>
@@ -94,7 +106,11 @@ function samplingBody(model: string, p: SamplingParams, seed: number | undefined
 const openai: CompletionsBackend = {
   sample: (model, input, n, p, seed) => {
     const common = { ...samplingBody(model, p, seed), n };
-    const usage = (u: CompletionResponse["usage"]) => ({ promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens });
+    const usage = (u: CompletionResponse["usage"]) => ({
+      promptTokens: u.prompt_tokens,
+      completionTokens: u.completion_tokens,
+      reasoningTokens: u.completion_tokens_details?.reasoning_tokens ?? null,
+    });
     if ("messages" in input) {
       return {
         path: "/v1/chat/completions",
@@ -107,6 +123,7 @@ const openai: CompletionsBackend = {
             reasoning: reasoningOf(c.message),
             finishReason: c.finish_reason,
             logprobs: c.logprobs ?? null,
+            tokens: c.token_ids?.length ?? null,
           })),
           ...usage(res.usage),
         }),
@@ -117,7 +134,7 @@ const openai: CompletionsBackend = {
       body: { ...common, prompt: input.prompt },
       response: CompletionResponseSchema,
       extract: (res: CompletionResponse) => ({
-        ...byChoice(res.choices, n, (c) => ({ text: c.text, toolCalls: null, reasoning: null, finishReason: c.finish_reason, logprobs: c.logprobs ?? null })),
+        ...byChoice(res.choices, n, (c) => ({ text: c.text, toolCalls: null, reasoning: null, finishReason: c.finish_reason, logprobs: c.logprobs ?? null, tokens: c.token_ids?.length ?? null })),
         ...usage(res.usage),
       }),
     };

@@ -18,8 +18,28 @@ const notImplemented = (field: string) =>
     .refine(() => false, { error: `${field} is not implemented by the reference LM (vLLM and SGLang implement it)` })
     .optional();
 const UNIMPLEMENTED = Object.fromEntries(
-  ["frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "reasoning_effort", "suffix", "echo"].map((f) => [f, notImplemented(f)]),
+  ["frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "suffix", "echo"].map((f) => [f, notImplemented(f)]),
 );
+
+/** vLLM's ChatCompletionRequest.reasoning_effort literal ("max" is DeepSeek V4's). */
+export const REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high", "xhigh", "max"] as const;
+export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
+
+const BUDGET_MESSAGE = "`thinking_token_budget` must be a non-negative integer or -1 for unlimited.";
+
+/**
+ * The thinking fields, spelled as vLLM spells them (chat and completions):
+ * `thinking_token_budget` (vllm/sampling_params.py, validate_thinking_token_budget: a
+ * non-negative integer, or -1 for unlimited, which is the same as leaving it out);
+ * `reasoning_effort` (vLLM hands it to the chat template; the reference LM's thinking
+ * model maps each level to a budget, listed in its manifest); `return_token_ids` (each
+ * choice's generated token ids); `include_reasoning` (chat: false leaves the reasoning out).
+ */
+const THINKING_FIELDS = {
+  thinking_token_budget: z.int({ error: BUDGET_MESSAGE }).min(-1, { error: BUDGET_MESSAGE }).nullable().optional(),
+  reasoning_effort: z.enum(REASONING_EFFORTS).nullable().optional(),
+  return_token_ids: z.boolean().nullable().optional(),
+};
 
 /**
  * Unknown fields are kept and ignored, as vLLM does (its request models allow extra fields:
@@ -28,6 +48,7 @@ const UNIMPLEMENTED = Object.fromEntries(
  */
 export const CompletionRequestSchema = z.looseObject({
   ...UNIMPLEMENTED,
+  ...THINKING_FIELDS,
   model: z.string().min(1),
   prompt: z.union([z.string(), z.array(z.string()).min(1).max(LM_LIMITS.maxPrompts)]),
   n: z.int().min(1).max(LM_LIMITS.maxN).default(1),
@@ -50,6 +71,8 @@ export const UsageSchema = z.object({
   prompt_tokens: z.int(),
   completion_tokens: z.int(),
   total_tokens: z.int(),
+  /** OpenAI's breakdown: of the completion tokens, those spent thinking (markers not counted, as vLLM counts them). */
+  completion_tokens_details: z.object({ reasoning_tokens: z.int() }).nullable().optional(),
 });
 
 export const CompletionResponseSchema = z.object({
@@ -64,6 +87,9 @@ export const CompletionResponseSchema = z.object({
       // vLLM also answers "abort", and "tool_calls" / "content_filter" exist in OpenAI's spec.
       finish_reason: z.string().nullable(),
       logprobs: z.unknown().optional(),
+      // With return_token_ids (vLLM's CompletionResponseChoice).
+      prompt_token_ids: z.array(z.int()).nullable().optional(),
+      token_ids: z.array(z.int()).nullable().optional(),
     }),
   ),
   usage: UsageSchema,
@@ -172,6 +198,8 @@ export const ChatToolSchema = z.looseObject({
 /** Chat completions; unknown fields are kept and ignored, as vLLM does. */
 export const ChatCompletionRequestSchema = z.looseObject({
   ...UNIMPLEMENTED,
+  ...THINKING_FIELDS,
+  include_reasoning: z.boolean().optional(),
   model: z.string().min(1),
   messages: MessagesSchema,
   n: z.int().min(1).max(LM_LIMITS.maxN).default(1),
@@ -210,8 +238,10 @@ export const ChatCompletionResponseSchema = z.object({
       }),
       finish_reason: z.string().nullable(),
       logprobs: z.unknown().optional(),
+      token_ids: z.array(z.int()).nullable().optional(),
     }),
   ),
+  prompt_token_ids: z.array(z.int()).nullable().optional(),
   usage: UsageSchema,
 });
 export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponseSchema>;

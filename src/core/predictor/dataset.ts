@@ -27,7 +27,24 @@ export function promptTextOf(line: PromptLine): string {
   return users.length > 0 ? messageText(users[users.length - 1]) : messageText(line.messages![line.messages!.length - 1]);
 }
 
-/** One collected prompt: its hidden state and K scored samples. */
+/** K scored samples of a prompt at one thinking budget, with the tokens each generated. */
+export const ThinkingLevelSchema = z.object({
+  /** The thinking budget the samples were drawn at (thinking_token_budget). */
+  budget: z.int().nonnegative(),
+  samples: z.array(z.string()),
+  rewards: z.array(z.number()),
+  /** Tokens each sample generated (thinking, markers, answer and end-of-sequence): what it cost. */
+  tokens: z.array(z.int().nonnegative()),
+  /** Of all of them, the thinking tokens (the server's usage.completion_tokens_details.reasoning_tokens). */
+  reasoning_tokens: z.int().nonnegative(),
+});
+export type ThinkingLevel = z.infer<typeof ThinkingLevelSchema>;
+
+/**
+ * One collected prompt: its hidden state and K scored samples. Collected at thinking
+ * budgets (`allot collect --thinking-budgets`), `thinking` holds K samples at each budget,
+ * in increasing order, and samples/rewards/tokens are the largest budget's.
+ */
 export const RecordSchema = z.object({
   id: z.string(),
   prompt: z.string(),
@@ -38,6 +55,7 @@ export const RecordSchema = z.object({
   rewards: z.array(z.number()),
   /** Completion tokens the K samples cost. */
   tokens: z.int(),
+  thinking: z.array(ThinkingLevelSchema).min(1).optional(),
   meta: z.record(z.string(), z.unknown()),
 });
 export type DataRecord = z.infer<typeof RecordSchema>;
@@ -68,6 +86,8 @@ export const CollectSettingsSchema = z.object({
    * predictor trained on them records it (manifest input_form) and serves that form only.
    */
   form: z.enum(["prompt", "chat"]).optional(),
+  /** Thinking budgets each prompt was sampled at (K samples each), increasing; absent: the model's own thinking. */
+  thinking_budgets: z.array(z.int().nonnegative()).min(1).optional(),
 });
 export type CollectSettings = z.infer<typeof CollectSettingsSchema>;
 

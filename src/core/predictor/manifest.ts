@@ -43,6 +43,28 @@ export const PredictorManifestSchema = z.object({
     .object({ options: z.array(z.object({ model: z.string(), cost: z.int().positive() })).min(2), cost_basis: z.string() })
     .optional(),
   /**
+   * Reward against thinking budget: output p is [N, levels.length], p_ℓ the chance that one
+   * sample of lm.model passes when its thinking is capped at levels[ℓ] tokens
+   * (thinking_token_budget), non-decreasing in ℓ. A sample's cost is the tokens it
+   * generates (thinking, markers, answer, end-of-sequence); expected_tokens[ℓ] is its mean
+   * at levels[ℓ] on the training prompts, and a unit of compute is tokens_per_unit tokens.
+   * tokens_output names a second output [N, levels.length]: each prompt's own expected
+   * tokens per sample at each level (non-decreasing), what allocation plans with.
+   * Absent for predictors of best-of-k or routing.
+   */
+  thinking: z
+    .object({
+      levels: z.array(z.int().nonnegative()).min(1),
+      budget_field: z.literal("thinking_token_budget"),
+      tokens_per_unit: z.number().positive(),
+      expected_tokens: z.array(z.number().positive()),
+      expected_reasoning_tokens: z.array(z.number().nonnegative()),
+      tokens_output: z.string().optional(),
+      cost_basis: z.string(),
+      calibration: z.string(),
+    })
+    .optional(),
+  /**
    * How much to trust the prediction, fitted on the validation split; waves revise it with
    * every sample. Bernoulli predictors: the strength s of a Beta(s·p, s·(1 − p)) prior on
    * a query's true success rate. Curve predictors: the strength of a Dirichlet-process
@@ -54,8 +76,9 @@ export const PredictorManifestSchema = z.object({
 });
 export type PredictorManifest = z.infer<typeof PredictorManifestSchema>;
 
-/** Outputs per row: 1 for p, b_max for q, one per model for a router. */
-export const outputWidth = (m: PredictorManifest): number => (m.route ? m.route.options.length : m.kind === "bernoulli" ? 1 : m.b_max!);
+/** Outputs per row: 1 for p, b_max for q, one per model for a router, one per level for thinking budgets. */
+export const outputWidth = (m: PredictorManifest): number =>
+  m.route ? m.route.options.length : m.thinking ? m.thinking.levels.length : m.kind === "bernoulli" ? 1 : m.b_max!;
 
 export type InputForm = "prompt" | "chat";
 

@@ -9,6 +9,7 @@ export const usage = `allot collect --prompts PROMPTS.jsonl --out DATA.jsonl [--
               [--reward verifier-binary] [--reward-url URL] [--rewards ${Object.keys(REWARD_BACKENDS).join("|")}]
               [--reward-label INDEX|NAME] [--chat]
               [--samples 32] [--temperature 0.8] [--max-tokens 12] [--seed 1] [--batch 8] [--concurrency 4] [--api-key KEY]
+              [--thinking-budgets 0,4,8,16,32,64]
 
 For each prompt: its hidden state (vLLM /pooling, from --hidden-url: a vLLM instance
 generates or pools, never both, so this is usually a pooling instance of the same
@@ -21,7 +22,12 @@ template with the generation prompt, samples from /v1/chat/completions, rewards 
 conversation; a predictor trained on it serves chat requests (and only those).
 The gateway must read hidden states the same way: HIDDEN_STATES_URL, HIDDEN_STATES,
 REWARD_LABEL.
-Resumable: run the same command again after a crash or Ctrl-C and it carries on.`;
+Resumable: run the same command again after a crash or Ctrl-C and it carries on.
+
+--thinking-budgets: a thinking model's K samples at each thinking budget (sent as
+vLLM's thinking_token_budget, with return_token_ids so that each sample's tokens are
+recorded, and the reasoning tokens from usage); then --max-tokens defaults to 70, which
+must cover the thinking and the answer. \`allot train\` fits reward against budget on such data.`;
 
 export async function runCollect(args: string[]): Promise<void> {
   const f = parseFlags(args, {
@@ -43,11 +49,14 @@ export async function runCollect(args: string[]): Promise<void> {
     batch: { type: "string" },
     concurrency: { type: "string" },
     "api-key": { type: "string" },
+    "thinking-budgets": { type: "string" },
   });
   if (!f.prompts || !f.out) throw new CliError("--prompts and --out are required");
   if (f["reward-label"] !== undefined && !/^(-?\d{1,3}|[\w .:/-]{1,64})$/.test(String(f["reward-label"]))) {
     throw new CliError(`--reward-label must be a label index (0, 1, …; -1 is the last) or a label name, got ${JSON.stringify(f["reward-label"])}`);
   }
+  const budgets = f["thinking-budgets"] === undefined ? undefined : String(f["thinking-budgets"]).split(",").map((b) => intFlag(b, "thinking-budgets", 0, 0));
+  if (budgets && budgets.some((b, i) => i > 0 && b <= budgets[i - 1])) throw new CliError(`--thinking-budgets must increase, got ${budgets.join(",")}`);
   const controller = new AbortController();
   process.once("SIGINT", () => {
     process.stderr.write("\nstopping after the requests in flight (their results are kept); run the same command to resume\n");
@@ -62,7 +71,7 @@ export async function runCollect(args: string[]): Promise<void> {
       reward_model: String(f.reward),
       samples: intFlag(f.samples, "samples", 32, 1),
       temperature: numberFlag(f.temperature, "temperature", 0.8),
-      max_tokens: intFlag(f["max-tokens"], "max-tokens", 12, 1),
+      max_tokens: intFlag(f["max-tokens"], "max-tokens", budgets ? 70 : 12, 1),
       seed: intFlag(f.seed, "seed", 1),
       prompts: resolve(String(f.prompts)),
       hidden_url: String(f["hidden-url"] ?? f.lm),
@@ -70,6 +79,7 @@ export async function runCollect(args: string[]): Promise<void> {
       rewards: String(f.rewards),
       ...(f["reward-label"] !== undefined ? { reward_label: String(f["reward-label"]) } : {}),
       ...(f.chat ? { form: "chat" as const } : {}),
+      ...(budgets ? { thinking_budgets: budgets } : {}),
     },
     out: String(f.out),
     batch: intFlag(f.batch, "batch", 8, 1),

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { evaluatePredictor } from "../pipeline/eval-report.js";
 import { parseModelFiles } from "../pipeline/route-data.js";
 import { evaluateRouter } from "../pipeline/route-report.js";
+import { evaluateThinking, thinkingEvalMetrics, thinkingSummary } from "../pipeline/thinking-report.js";
 import { intFlag, numberFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 import { pct } from "../pipeline/format.js";
@@ -23,14 +24,35 @@ A router (its manifest lists a menu of models; --data gives each model's dataset
 same prompts, in the router's order): quality-vs-cost curves of always each model, a
 random mix, allot routing and oracle routing with up to --b-max samples per prompt, and
 the cost saved at the quality of each fixed policy. Writes REPORT_DIR/report.md,
-routing.svg and results.json, and the savings into the router's manifest (metrics.test_*).`;
+routing.svg and results.json, and the savings into the router's manifest (metrics.test_*).
 
-async function isRouter(predictor: string): Promise<boolean> {
+A thinking-budget predictor (its manifest lists thinking levels; --data collected with
+--thinking-budgets): tokens saved at the accuracy of each uniform thinking budget by the
+best fixed (budget, k), allot's best-of-k at a fixed budget, allot's budget per prompt
+(one sample), the joint (budget × k, up to --b-max samples) and the sequential core in
+rounds, against their oracles. Writes REPORT_DIR/report.md, thinking.svg and
+results.json, and the savings into the manifest (metrics.test_*).`;
+
+/** What the predictor's manifest says it is: a router, a thinking-budget predictor, or a best-of-k one. */
+async function kindOf(predictor: string): Promise<"route" | "thinking" | "best-of-k"> {
   try {
-    return "route" in JSON.parse(await readFile(`${predictor}.manifest.json`, "utf8"));
+    const m = JSON.parse(await readFile(`${predictor}.manifest.json`, "utf8"));
+    return "route" in m ? "route" : "thinking" in m ? "thinking" : "best-of-k";
   } catch {
-    return false; // evaluatePredictor reports a missing or broken manifest
+    return "best-of-k"; // evaluatePredictor reports a missing or broken manifest
   }
+}
+
+async function runThinkingEval(data: string, predictor: string, out: string, kMax: number): Promise<void> {
+  const r = await evaluateThinking({ dataPath: data, predictor, outDir: out, kMax }).catch((e: Error) => {
+    throw new CliError(e.message, 1);
+  });
+  await recordEvalMetrics(predictor, thinkingEvalMetrics(r));
+  process.stdout.write(
+    `${r.predictor} on ${r.prompts} prompts × ${r.samplesPerLevel} samples at each of ${r.levels.length} thinking budgets; tokens saved at the uniform budget's accuracy:\n` +
+      thinkingSummary(r) +
+      `  wrote ${out}/report.md, and its figures into ${predictor}.manifest.json (metrics.test_*)\n`,
+  );
 }
 
 async function runRouteEval(data: string, predictor: string, out: string, kMax: number): Promise<void> {
@@ -60,7 +82,9 @@ export async function runEval(args: string[]): Promise<void> {
     tranche: { type: "string" },
   });
   if (!f.data || !f.predictor || !f.out) throw new CliError("--data, --predictor and --out are required");
-  if (await isRouter(String(f.predictor))) return runRouteEval(String(f.data), String(f.predictor), String(f.out), intFlag(f["b-max"], "b-max", 8, 1));
+  const kind = await kindOf(String(f.predictor));
+  if (kind === "route") return runRouteEval(String(f.data), String(f.predictor), String(f.out), intFlag(f["b-max"], "b-max", 8, 1));
+  if (kind === "thinking") return runThinkingEval(String(f.data), String(f.predictor), String(f.out), intFlag(f["b-max"], "b-max", 8, 1));
   const tranche = numberFlag(f.tranche, "tranche", 0.25);
   if (!(tranche > 0 && tranche <= 0.5)) throw new CliError("--tranche must be in (0, 0.5]");
   const r = await evaluatePredictor({

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { type BackendCall, type Endpoint, runCall } from "../../core/backends/call.js";
-import { COMPLETIONS_BACKENDS } from "../../core/backends/completions.js";
+import { COMPLETIONS_BACKENDS, type Sampled } from "../../core/backends/completions.js";
 import { HIDDEN_STATE_BACKENDS } from "../../core/backends/hidden-states.js";
 import { REWARD_BACKENDS, parseLabel } from "../../core/backends/rewards.js";
 import type { LmInput } from "../../core/contracts/lm-protocol.js";
@@ -13,6 +13,7 @@ import {
   type PromptLine,
   PromptLineSchema,
   RecordSchema,
+  type ThinkingLevel,
   conversationOf,
   promptTextOf,
 } from "../../core/predictor/dataset.js";
@@ -28,10 +29,15 @@ export interface LmEndpoint extends Endpoint {
 // read exactly as the gateway will read it at serving time.
 const SAMPLES = COMPLETIONS_BACKENDS.openai;
 
+type Resolved = Required<Omit<CollectSettings, "thinking_budgets" | "reward_label">> & Pick<CollectSettings, "thinking_budgets" | "reward_label">;
+
 /** The settings' values, defaults filled in for data collected before a setting existed. */
-function resolved(s: CollectSettings): Required<Omit<CollectSettings, "reward_label">> & Pick<CollectSettings, "reward_label"> {
+function resolved(s: CollectSettings): Resolved {
   return { ...s, hidden_url: s.hidden_url ?? s.lm, hidden_states: s.hidden_states ?? "vllm-pooling", rewards: s.rewards ?? "vllm-pooling", form: s.form ?? "prompt" };
 }
+
+/** The seed of a prompt's samples at a thinking budget: each budget's samples are drawn afresh, independent of the others'. */
+const budgetSeed = (seed: number, id: string, budget: number) => promptSeed(seed, `${id}#thinking_token_budget=${budget}`);
 
 function backendOf<T>(table: Record<string, T>, name: string, flag: string): T {
   const found = table[name];
@@ -68,6 +74,18 @@ async function hiddenStates(e: LmEndpoint, protocol: string, model: string, inpu
 
 /** What a prompt line asks: its text, or under --chat its conversation. */
 const inputOf = (line: PromptLine, form: "prompt" | "chat"): LmInput => (form === "chat" ? { messages: conversationOf(line) } : { prompt: line.prompt ?? promptTextOf(line) });
+
+/** A thinking budget's samples as recorded, refusing a server that does not say what each sample and its thinking cost. */
+function thinkingLevel(url: string, budget: number, sampled: Sampled, rewards: number[]): ThinkingLevel {
+  const tokens = sampled.sampleTokens;
+  if (tokens.some((t) => t === null)) {
+    throw new Unavailable({ message: `${url} did not return each sample's token_ids (vLLM's return_token_ids, ≥ 0.10.2): --thinking-budgets needs every sample's cost`, retryable: false });
+  }
+  if (sampled.reasoningTokens === null) {
+    throw new Unavailable({ message: `${url} did not report usage.completion_tokens_details.reasoning_tokens (a thinking model behind a reasoning parser does)`, retryable: false });
+  }
+  return { budget, samples: sampled.texts, rewards, tokens: tokens as number[], reasoning_tokens: sampled.reasoningTokens };
+}
 
 export interface CollectOptions {
   readonly settings: CollectSettings;
@@ -109,7 +127,8 @@ async function sameModel(lm: LmEndpoint, protocol: string, model: string, record
 }
 
 /**
- * Collects, for every prompt: its hidden state, K samples and their rewards, appending
+ * Collects, for every prompt: its hidden state, K samples and their rewards (K at each
+ * thinking budget when the settings list budgets), appending
  * one JSON line per prompt to `out`. Resumable: prompts already in `out` are skipped, and
  * a half-written last line (a crash mid-write) is cut off first. The settings live beside
  * the data (`<out>.meta.json`); resuming with different settings is refused.
@@ -126,9 +145,10 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
   if (s.form === "chat" && !rewards.chat) throw new Error(`--rewards ${s.rewards} scores text only: --chat needs vllm-classify or a vllm-pooling protocol`);
   try {
     const previous = resolved(CollectSettingsSchema.parse(JSON.parse(await readFile(metaPath, "utf8"))));
-    const differs = ([...new Set([...Object.keys(s), ...Object.keys(previous)])] as (keyof CollectSettings)[]).filter((k) => previous[k] !== s[k]);
+    const keys = [...new Set([...Object.keys(s), ...Object.keys(previous)])] as (keyof CollectSettings)[];
+    const differs = keys.filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(s[k]));
     if (differs.length > 0) {
-      throw new Error(`${opts.out} was collected with other settings (${differs.map((k) => `${k}: ${previous[k]} → ${s[k]}`).join(", ")}); use another --out`);
+      throw new Error(`${opts.out} was collected with other settings (${differs.map((k) => `${k}: ${previous[k] ?? "none"} → ${s[k] ?? "none"}`).join(", ")}); use another --out`);
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
@@ -154,28 +174,44 @@ export async function collect(opts: CollectOptions): Promise<{ collected: number
   const progress = opts.progress ? new Progress(prompts.length, done.size, "collect") : null;
   let collected = 0;
 
+  const budgets = s.thinking_budgets;
+  const levels = budgets ?? [null];
   const work = async (batch: typeof todo): Promise<void> => {
     const inputs = batch.map((p) => inputOf(p, s.form));
     const hidden = await hiddenStates(pooler, s.hidden_states, s.model, inputs);
-    // One completions call per prompt keeps each prompt's samples tied to its own seed.
-    const params = { temperature: s.temperature, topP: 1, maxTokens: s.max_tokens };
+    // One completions call per prompt (and thinking budget) keeps each prompt's samples tied to its own seed.
+    const params = (budget: number | null) => ({
+      temperature: s.temperature,
+      topP: 1,
+      maxTokens: s.max_tokens,
+      // vLLM's spelling; token ids give each sample's cost, not only their sum.
+      ...(budget === null ? {} : { extra: { thinking_token_budget: budget, return_token_ids: true } }),
+    });
     const samples = await Promise.all(
-      batch.map((p, i) => runCall(lm, SAMPLES.sample(s.model, inputs[i], s.samples, params, promptSeed(s.seed, p.id)), lm.policy ?? defaultRetryPolicy)),
+      batch.flatMap((p, i) =>
+        levels.map((b) =>
+          runCall(lm, SAMPLES.sample(s.model, inputs[i], s.samples, params(b), b === null ? promptSeed(s.seed, p.id) : budgetSeed(s.seed, p.id, b)), lm.policy ?? defaultRetryPolicy),
+        ),
+      ),
     );
-    const pairs = batch.flatMap((_, i) => samples[i].texts.map((completion) => ({ input: inputs[i], completion })));
+    const pairs = batch.flatMap((_, i) => levels.flatMap((_, l) => samples[i * levels.length + l].texts.map((completion) => ({ input: inputs[i], completion }))));
     const scored = (await Promise.all(rewards.score(s.reward_model, pairs, label).map((call) => runCall(scorer, call, scorer.policy ?? defaultRetryPolicy)))).flat();
     if (scored.length !== pairs.length) throw new Unavailable({ message: `${s.reward_url}: ${scored.length} scores for ${pairs.length} samples`, retryable: false });
     const lines = batch.map((p, i) => {
       const { id, prompt: _prompt, messages: _messages, ...meta } = p;
       const input = inputs[i];
+      const at = (l: number) => samples[i * levels.length + l];
+      const rewardsAt = (l: number) => scored.slice((i * levels.length + l) * s.samples, (i * levels.length + l + 1) * s.samples);
+      const top = levels.length - 1;
       const record: DataRecord = {
         id,
         prompt: promptTextOf(p),
         ...("messages" in input ? { messages: [...input.messages] } : {}),
         hidden: hidden[i],
-        samples: samples[i].texts,
-        rewards: scored.slice(i * s.samples, (i + 1) * s.samples),
-        tokens: samples[i].completionTokens,
+        samples: at(top).texts,
+        rewards: rewardsAt(top),
+        tokens: at(top).completionTokens,
+        ...(budgets ? { thinking: budgets.map((budget, l) => thinkingLevel(s.lm, budget, at(l), rewardsAt(l))) } : {}),
         meta,
       };
       return JSON.stringify(record);

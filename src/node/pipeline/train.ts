@@ -11,14 +11,16 @@ import { fitRewardStrength } from "./sequential.js";
 import { normStats } from "../../core/predictor/hidden-norm.js";
 import type { InputForm, PredictorManifest } from "../../core/predictor/manifest.js";
 import { type Head, type Rows, type TrainResult, defaultTrainOptions, forwardRaw, predict, sigmoid, train } from "../training/mlp.js";
-import { type ExportInput, exportOnnx, foldedForward } from "../training/onnx-writer.js";
+import { type ExportInput, exportOnnx, foldedForward, outputsOf } from "../training/onnx-writer.js";
 import { readJsonl } from "./jsonl.js";
+import { trainThinkingPredictor } from "./train-thinking.js";
 
 export interface TrainPipelineOptions {
   readonly trainPath: string;
   readonly validationPath: string;
   readonly out: string;
-  readonly kind: Head | "auto";
+  /** auto: thinking budgets when the data has them, else by the rewards (binary: bernoulli, else curve). */
+  readonly kind: Exclude<Head, "levels"> | "thinking" | "auto";
   readonly bMax: number;
   readonly seed: number;
   readonly hidden: number;
@@ -26,6 +28,8 @@ export interface TrainPipelineOptions {
   readonly rewardModel: string;
   /** What the training vectors were read from (the dataset's collect settings): prompts unless --chat. */
   readonly inputForm?: InputForm;
+  /** Thinking predictors: tokens per unit of compute (default 1). */
+  readonly tokensPerUnit?: number;
 }
 
 const isBinary = (rs: readonly DataRecord[]) => rs.every((r) => r.rewards.every((x) => x === 0 || x === 1));
@@ -57,7 +61,8 @@ export function trainingSummary(o: { seed: number; hidden: number }, r: TrainRes
 
 /**
  * Exports the trained model to ONNX, runs the file in onnxruntime against the trainer's
- * own forward pass on the validation inputs (refusing a difference above 1e-5), and
+ * own forward pass on the validation inputs (refusing a difference above 1e-5, relative
+ * for outputs above 1), and
  * writes <out>.onnx and <out>.parity.json (fixtures the workerd tests compare with).
  */
 export async function exportChecked(
@@ -69,16 +74,22 @@ export async function exportChecked(
   const { d, o } = e.params;
   const session = await ort.InferenceSession.create(bytes);
   const flat = Float32Array.from(validationHidden.flat());
-  const outName = e.head === "bernoulli" ? "p" : "q";
-  const onnxOut = (await session.run({ hidden: new ort.Tensor("float32", flat, [validationHidden.length, d]) }))[outName].data as Float32Array;
+  const outputs = outputsOf(e.head, o);
+  const result = await session.run({ hidden: new ort.Tensor("float32", flat, [validationHidden.length, d]) });
+  // The graph's outputs side by side, in the order the trainer's forward pass gives them.
+  const onnxRow = (i: number) => outputs.flatMap(({ name, width }) => Array.from((result[name].data as Float32Array).subarray(i * width, (i + 1) * width)));
   const forward = foldedForward(e);
   let parity = 0;
   validationHidden.forEach((h, i) => {
-    forward(h).forEach((w, j) => (parity = Math.max(parity, Math.abs(w - onnxOut[i * o + j]))));
+    const row = onnxRow(i);
+    // Absolute for probabilities and curves (at most 1), relative above 1 (a thinking predictor's tokens).
+    forward(h).forEach((w, j) => (parity = Math.max(parity, Math.abs(w - row[j]) / Math.max(1, Math.abs(w)))));
   });
   if (parity > 1e-5) throw new Error(`exported ONNX differs from the trained model by ${parity} (> 1e-5)`);
   await writeFile(`${out}.onnx`, bytes);
-  const fixtures = validationHidden.slice(0, 8).map((hidden) => ({ hidden, expected: Array.from(forward(hidden)) }));
+  // Fixtures hold the predictor's own output (manifest.output, what the gateway checks an upload against).
+  const width = outputs[0].width;
+  const fixtures = validationHidden.slice(0, 8).map((hidden) => ({ hidden, expected: Array.from(forward(hidden).subarray(0, width)) }));
   await writeFile(`${out}.parity.json`, JSON.stringify(fixtures) + "\n");
   const name = basename(out);
   return { parity, identity: { name, file: `${name}.onnx`, sha256: createHash("sha256").update(bytes).digest("hex") } };
@@ -103,7 +114,12 @@ export async function trainPredictor(o: TrainPipelineOptions): Promise<Predictor
   for (const r of [...trainRecords, ...validation]) {
     if (r.hidden.length !== d) throw new Error(`prompt ${r.id}: hidden state of size ${r.hidden.length}, expected ${d}`);
   }
-  const head: Head = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
+  const thinking = trainRecords.every((r) => r.thinking !== undefined);
+  if (o.kind === "thinking" || (o.kind === "auto" && thinking)) {
+    if (!isBinary(trainRecords)) throw new Error("a thinking-budget predictor is trained on binary (verifier) rewards");
+    return trainThinkingPredictor({ ...o, tokensPerUnit: o.tokensPerUnit ?? 1 }, trainRecords, validation);
+  }
+  const head: Exclude<Head, "levels"> = o.kind === "auto" ? (isBinary(trainRecords) ? "bernoulli" : "curve") : o.kind;
   const K = Math.min(...[...trainRecords, ...validation].map((r) => r.rewards.length));
   const bMax = head === "curve" ? Math.min(o.bMax, K) : 1;
   const { mean, std } = standardizer(trainRecords.map((r) => r.hidden));

@@ -20,14 +20,30 @@ export interface SamplingParams {
    * the start of a stop string is held back until it is known not to be.
    */
   readonly onText?: (prompt: number, sample: number, text: string, finish: Sample["finishReason"] | null) => void;
+  /**
+   * A thinking model's budget: at most this many thinking tokens (those after its start
+   * marker); undefined is unlimited. Ignored by a model that does not think.
+   */
+  readonly thinkingBudget?: number;
 }
 
 export interface Sample {
   readonly text: string;
   /** Tokens generated, the end-of-sequence token included: the compute spent. */
   readonly tokens: number;
+  /** The generated token ids, the end-of-sequence token included (vLLM's return_token_ids). */
+  readonly tokenIds: readonly number[];
+  /** Of those, the thinking tokens: the ones between the start and end markers, not the markers. */
+  readonly thinkingTokens: number;
   readonly finishReason: "stop" | "length";
 }
+
+/**
+ * Where a row of a thinking model is: before its first token (`start`), inside its
+ * scratchpad (`think`), or answering (`answer`, also a row that answered without opening
+ * its scratchpad).
+ */
+type Phase = "start" | "think" | "answer";
 
 /** Rows (prompts × n) decoded together in one forward pass at most. */
 const MAX_ROWS_PER_PASS = 512;
@@ -42,6 +58,14 @@ interface Cache {
  * onnxruntime-node. Prompts of equal length are prefilled together; each prompt's cache
  * is then repeated for its n samples, and all rows decode in lockstep, finished rows
  * dropped from the batch as they end.
+ *
+ * Budget forcing (a thinking model, SamplingParams.thinkingBudget = N): every step draws
+ * each row's token as usual, so a row's random stream does not depend on N; a row that is
+ * thinking and has spent N thinking tokens gets the end marker instead of what it drew.
+ * Phases: `start` → `think` on the start marker (any other first token answers directly);
+ * `think` → `answer` on the end marker, and every other token but end-of-sequence counts
+ * one thinking token; end-of-sequence ends a row in any phase. Markers are text like any
+ * token (`<think>…</think>379`) and count in the tokens generated, forced ones included.
  */
 export class ReferenceLM {
   readonly tokenizer: CharTokenizer;
@@ -140,9 +164,11 @@ export class ReferenceLM {
     const prefill = await this.forward(group.map((i) => prompts[i]), this.emptyCache(group.length));
     const promptLen = prefill.T;
     // Rows: prompt-major, sample-minor; each row has its own generator.
-    type Row = { prompt: number; sample: number; rand: () => number; tokens: number[]; text: string; sent: number };
+    type Row = { prompt: number; sample: number; rand: () => number; tokens: number[]; text: string; sent: number; phase: Phase; thought: number };
     let rows: Row[] = [];
-    for (const p of group) for (let k = 0; k < n; k++) rows.push({ prompt: p, sample: k, rand: mulberry32(rowSeed(params.seed, p, k)), tokens: [], text: "", sent: 0 });
+    for (const p of group) {
+      for (let k = 0; k < n; k++) rows.push({ prompt: p, sample: k, rand: mulberry32(rowSeed(params.seed, p, k)), tokens: [], text: "", sent: 0, phase: "start", thought: 0 });
+    }
     const holdBack = Math.max(0, ...params.stop.map((s) => s.length - 1));
     const tell = (row: Row, finish: Sample["finishReason"] | null) => {
       if (!params.onText) return;
@@ -150,6 +176,8 @@ export class ReferenceLM {
       if (upTo > row.sent || finish) params.onText(row.prompt, row.sample, row.text.slice(row.sent, upTo), finish);
       row.sent = upTo;
     };
+    const thinking = m.thinking;
+    const budget = thinking ? params.thinkingBudget : undefined;
     let cache = repeatRows(prefill.cache, n);
     // Logits for each row's next token: the prompt's last position, then each step's.
     let logits: Float32Array = new Float32Array(rows.length * V);
@@ -160,7 +188,15 @@ export class ReferenceLM {
     while (rows.length > 0) {
       const keep: number[] = [];
       rows.forEach((row, r) => {
-        const t = sampleToken(logits, r * V, V, params.temperature, params.topP, row.rand);
+        let t = sampleToken(logits, r * V, V, params.temperature, params.topP, row.rand);
+        if (thinking) {
+          if (row.phase === "think" && budget !== undefined && row.thought >= budget) t = thinking.end_token;
+          if (row.phase === "start") row.phase = t === thinking.start_token ? "think" : "answer";
+          else if (row.phase === "think") {
+            if (t === thinking.end_token) row.phase = "answer";
+            else if (t !== m.eos_token) row.thought++;
+          }
+        }
         row.tokens.push(t);
         let finish: Sample["finishReason"] | null = null;
         if (t === m.eos_token) finish = "stop";
@@ -175,7 +211,7 @@ export class ReferenceLM {
           }
         }
         tell(row, finish);
-        if (finish) out[row.prompt][row.sample] = { text: row.text, tokens: row.tokens.length, finishReason: finish };
+        if (finish) out[row.prompt][row.sample] = { text: row.text, tokens: row.tokens.length, tokenIds: row.tokens, thinkingTokens: row.thought, finishReason: finish };
         else keep.push(r);
       });
       if (keep.length === 0) break;

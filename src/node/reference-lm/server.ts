@@ -18,13 +18,16 @@ import {
   type ClassifyResponse,
   EmbeddingRequestSchema,
   type ToolCall,
+  type ReasoningEffort,
   stopList,
 } from "../../core/contracts/lm-protocol.js";
 import { firstIssue } from "../../core/contracts/issues.js";
 import { envelope } from "../../core/contracts/errors.js";
 import type { ReferenceLM } from "./model.js";
 import { renderChat, renderScored } from "./chat-template.js";
-import { binaryReward, gradedReward, parseScored } from "./task.js";
+import { THINK_END, THINK_START, binaryReward, gradedReward } from "./task.js";
+import { scoredOf } from "./tasks.js";
+import type { Sample } from "./model.js";
 import { callOf, toolToCall } from "./tools.js";
 
 /** Reward models served through /pooling, as vLLM serves reward models. */
@@ -46,6 +49,61 @@ class LmError extends Error {
 
 const badRequest = (message: string, param: string | null = null) => new LmError(400, message, param);
 
+/** The thinking fields of a completions or chat request (lm-protocol.ts, THINKING_FIELDS). */
+interface ThinkingFields {
+  readonly thinking_token_budget?: number | null;
+  readonly reasoning_effort?: ReasoningEffort | null;
+}
+
+/**
+ * The thinking budget a request sets for model m: `thinking_token_budget` when it is set
+ * (-1 and null mean unlimited, as in vLLM), else the budget the model's manifest gives its
+ * `reasoning_effort` level, else unlimited (undefined). A model that does not think is
+ * refused a budget (as vLLM refuses one on a server without a reasoning parser) and an
+ * effort level (it has none to map).
+ */
+export function thinkingBudgetOf(m: ReferenceLM, req: ThinkingFields): number | undefined {
+  const thinking = m.manifest.thinking;
+  const explicit = req.thinking_token_budget ?? -1;
+  const effort = req.reasoning_effort ?? null;
+  if (!thinking) {
+    if (explicit >= 0) throw badRequest(`thinking_token_budget is set but ${m.name} does not think (it has no reasoning tokens); it applies to a thinking model`, "thinking_token_budget");
+    if (effort !== null) throw badRequest(`reasoning_effort is set but ${m.name} does not think (it has no reasoning tokens); it applies to a thinking model`, "reasoning_effort");
+    return undefined;
+  }
+  if (explicit >= 0) return explicit;
+  if (effort === null) return undefined;
+  const budget = thinking.reasoning_effort?.[effort];
+  if (budget === undefined) throw badRequest(`${m.name}'s manifest maps no budget to reasoning_effort "${effort}"`, "reasoning_effort");
+  return budget ?? undefined;
+}
+
+/**
+ * A thinking model's completion split as vLLM's reasoning parser splits it
+ * (BaseThinkingReasoningParser.extract_reasoning): the text between the markers is the
+ * reasoning, what follows the end marker the content (null when empty); thinking that
+ * never closed is all reasoning; a completion that never opened it is all content.
+ *
+ * @example splitReasoning("<think>3+3</think>6") // { reasoning: "3+3", content: "6" }
+ */
+export function splitReasoning(text: string): { reasoning: string | null; content: string | null } {
+  const start = text.indexOf(THINK_START);
+  if (start < 0) return { reasoning: null, content: text };
+  const rest = text.slice(start + THINK_START.length);
+  const end = rest.indexOf(THINK_END);
+  if (end < 0) return { reasoning: rest, content: null };
+  const content = rest.slice(end + THINK_END.length);
+  return { reasoning: rest.slice(0, end), content: content === "" ? null : content };
+}
+
+/** OpenAI's usage for these samples; a thinking model's with its reasoning tokens. */
+function usageOf(m: ReferenceLM, promptTokens: number, samples: readonly Sample[]) {
+  const completion = samples.reduce((s, x) => s + x.tokens, 0);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+  if (!m.manifest.thinking) return usage;
+  return { ...usage, completion_tokens_details: { reasoning_tokens: samples.reduce((s, x) => s + x.thinkingTokens, 0) } };
+}
+
 async function body<T>(c: Context, schema: ZodType<T>): Promise<T> {
   let json: unknown;
   try {
@@ -60,8 +118,6 @@ async function body<T>(c: Context, schema: ZodType<T>): Promise<T> {
   }
   return parsed.data;
 }
-
-const usage = (prompt: number, completion: number) => ({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
 
 /**
  * A server-sent event stream in OpenAI's format: `send` writes a `data: <json>` event, and
@@ -139,6 +195,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
         );
       }
     });
+    const thinkingBudget = thinkingBudgetOf(m, req);
     const params = {
       n: req.n,
       temperature: req.temperature,
@@ -146,6 +203,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       maxTokens: req.max_tokens,
       stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+      thinkingBudget,
     };
     const promptTokens = ids.reduce((s, p) => s + p.length, 0);
     const head = { id: `cmpl-${randomUUID()}`, object: "text_completion", created: Math.floor(Date.now() / 1000), model: m.name };
@@ -153,19 +211,24 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       // OpenAI's chunks, each sample's text as it is generated (index: prompt-major, then sample).
       return sse(c, async (send) => {
         const samples = await m.generate(ids, { ...params, onText: (i, k, text, finish) => send({ ...head, choices: [{ index: i * req.n + k, text, finish_reason: finish, logprobs: null }] }) });
-        if (req.stream_options?.include_usage) send({ ...head, choices: [], usage: usage(promptTokens, samples.flat().reduce((s, x) => s + x.tokens, 0)) });
+        if (req.stream_options?.include_usage) send({ ...head, choices: [], usage: usageOf(m, promptTokens, samples.flat()) });
       });
     }
     const samples = await m.generate(ids, params);
-    const completionTokens = samples.flat().reduce((s, x) => s + x.tokens, 0);
     const res: CompletionResponse = {
       ...head,
       object: "text_completion",
       // OpenAI's order: prompt-major, then sample.
       choices: samples.flatMap((ps, i) =>
-        ps.map((s, k) => ({ index: i * req.n + k, text: s.text, finish_reason: s.finishReason, logprobs: null })),
+        ps.map((s, k) => ({
+          index: i * req.n + k,
+          text: s.text,
+          finish_reason: s.finishReason,
+          logprobs: null,
+          ...(req.return_token_ids ? { prompt_token_ids: ids[i], token_ids: [...s.tokenIds] } : {}),
+        })),
       ),
-      usage: usage(promptTokens, completionTokens),
+      usage: usageOf(m, promptTokens, samples.flat()),
     };
     return c.json(res);
   });
@@ -191,6 +254,7 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     if (ids.length + maxTokens > m.manifest.context_length) {
       throw badRequest(`this model's maximum context length is ${m.manifest.context_length} tokens; you requested ${ids.length + maxTokens}`, "max_tokens");
     }
+    const thinkingBudget = thinkingBudgetOf(m, req);
     const params = {
       n: req.n,
       temperature: req.temperature,
@@ -198,6 +262,13 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
       maxTokens,
       stop: stopList(req.stop) ?? [],
       seed: req.seed ?? randomBytes(4).readUInt32LE(0),
+      thinkingBudget,
+    };
+    // A thinking model's reasoning comes apart from its answer, as vLLM's reasoning parser gives it.
+    const message = (text: string) => {
+      if (!m.manifest.thinking) return { role: "assistant" as const, content: text };
+      const { reasoning, content } = splitReasoning(text);
+      return { role: "assistant" as const, content, reasoning: req.include_reasoning === false ? null : reasoning };
     };
     const head = { id: `chatcmpl-${randomUUID()}`, object: "chat.completion", created: Math.floor(Date.now() / 1000), model: m.name };
     const call = (text: string): ToolCall => callOf(tool!, text, `call_${randomBytes(12).toString("hex")}`);
@@ -216,20 +287,22 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
             chunk(k, {}, tool ? "tool_calls" : finish);
           },
         });
-        if (req.stream_options?.include_usage) send({ ...head, object: "chat.completion.chunk", choices: [], usage: usage(ids.length, samples.reduce((s, x) => s + x.tokens, 0)) });
+        if (req.stream_options?.include_usage) send({ ...head, object: "chat.completion.chunk", choices: [], usage: usageOf(m, ids.length, samples) });
       });
     }
     const [samples] = await m.generate([ids], params);
-    const completionTokens = samples.reduce((s, x) => s + x.tokens, 0);
     const res: ChatCompletionResponse = {
       ...head,
       object: "chat.completion",
-      choices: samples.map((s, index) =>
-        tool
-          ? { index, message: { role: "assistant", content: null, tool_calls: [call(s.text)] }, finish_reason: "tool_calls" }
-          : { index, message: { role: "assistant", content: s.text }, finish_reason: s.finishReason },
-      ),
-      usage: usage(ids.length, completionTokens),
+      choices: samples.map((s, index) => ({
+        index,
+        ...(tool
+          ? { message: { role: "assistant" as const, content: null, tool_calls: [call(s.text)] }, finish_reason: "tool_calls" }
+          : { message: message(s.text), finish_reason: s.finishReason }),
+        ...(req.return_token_ids ? { token_ids: [...s.tokenIds] } : {}),
+      })),
+      ...(req.return_token_ids ? { prompt_token_ids: ids } : {}),
+      usage: usageOf(m, ids.length, samples),
     };
     return c.json(res);
   });
@@ -336,8 +409,10 @@ export function createLmServer(models: readonly ReferenceLM[]): Hono {
     if (scoring) {
       const reward = REWARD_MODELS[req.model as RewardModel];
       const rows = inputs.map((text, i) => {
-        const scored = parseScored(text);
-        if (!scored) throw badRequest(`not a scored arithmetic answer: expected "<a><op><b>=<completion>" with op + or *`, param(i));
+        const scored = scoredOf(text);
+        if (!scored) {
+          throw badRequest(`not a scored answer: expected "<a><op><b>=<completion>" with op + or *, or a sum of 2-6 operands of 1-3 digits "<x1>+…+<xn>=<completion>"`, param(i));
+        }
         return [reward(scored.problem, scored.completion)];
       });
       return { rows, tokens: inputs.reduce((s, t) => s + t.length, 0) };

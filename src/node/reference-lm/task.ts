@@ -1,5 +1,5 @@
 /**
- * The reference task: integer arithmetic, `<a><op><b>=` → `<result>`, op in + and *,
+ * The reference task of strong and weak: integer arithmetic, `<a><op><b>=` → `<result>`, op in + and *,
  * operands of 1–5 digits. Answers are checkable by a program (like unit tests for code)
  * and difficulty is graded by the operation and the operands' digits: the "cell".
  *
@@ -67,14 +67,33 @@ export function parseScored(text: string): { problem: Problem; completion: strin
   return { problem: problem(a, m[2] as Op, b), completion: text.slice(m[0].length) };
 }
 
-/** The completion as the model ended it: up to its first newline, trimmed of spaces. */
-function answerOf(completion: string): string {
-  const nl = completion.indexOf("\n");
-  return (nl >= 0 ? completion.slice(0, nl) : completion).trim();
+/** The thinking model's markers: a completion's answer is what follows its last `</think>`. */
+export const THINK_START = "<think>";
+export const THINK_END = "</think>";
+
+/**
+ * The answer a completion gives: the text after its last `</think>` (all of it when it
+ * does not think; nothing when its thinking never closed), up to its first newline,
+ * trimmed of spaces.
+ *
+ * @example answerOf("<think>322+9+48=331+48</think>379") // "379"
+ */
+export function answerOf(completion: string): string {
+  let text = completion;
+  const end = text.lastIndexOf(THINK_END);
+  if (end >= 0) text = text.slice(end + THINK_END.length);
+  else if (text.includes(THINK_START)) return "";
+  const nl = text.indexOf("\n");
+  return (nl >= 0 ? text.slice(0, nl) : text).trim();
 }
 
-/** Binary reward: 1 if the completion is exactly the right number, else 0. */
-export function binaryReward(p: Problem, completion: string): number {
+/** What a verifier needs of a problem: its answer. */
+export interface Answered {
+  readonly answer: string;
+}
+
+/** Binary reward: 1 if the completion's answer is exactly the right number, else 0. */
+export function binaryReward(p: Answered, completion: string): number {
   return answerOf(completion) === p.answer ? 1 : 0;
 }
 
@@ -85,7 +104,7 @@ export function binaryReward(p: Problem, completion: string): number {
  *
  * @example gradedReward(problem(12, "+", 34), "47") // 0.5: units wrong, tens right
  */
-export function gradedReward(p: Problem, completion: string): number {
+export function gradedReward(p: Answered, completion: string): number {
   const got = answerOf(completion);
   if (!/^\d+$/.test(got)) return 0;
   const want = p.answer;

@@ -8,34 +8,46 @@
  */
 import { softplus } from "./mlp.js";
 
-function nll(logits: readonly number[], rates: readonly number[], weights: readonly number[], t: number): number {
+function nll(logits: readonly number[], rates: readonly number[], weights: readonly number[], t: number, offsets?: readonly number[]): number {
   let s = 0;
-  for (let i = 0; i < logits.length; i++) s += weights[i] * (softplus(logits[i] / t) - (rates[i] * logits[i]) / t);
+  for (let i = 0; i < logits.length; i++) {
+    if (!offsets) {
+      s += weights[i] * (softplus(logits[i] / t) - (rates[i] * logits[i]) / t);
+      continue;
+    }
+    const c = offsets[i] + logits[i] / t;
+    s += weights[i] * (softplus(c) - rates[i] * c);
+  }
   return s;
 }
 
-/** T minimising the weighted binomial NLL, by golden-section search on ln T ∈ [−3, 3]. */
-export function fitTemperature(logits: readonly number[], rates: readonly number[], weights: readonly number[]): number {
+/**
+ * T minimising the weighted binomial NLL of σ(offset + z / T), by golden-section search on
+ * ln T ∈ [−3, 3]. Without offsets this is temperature scaling of the logits z; with them,
+ * the temperature of an increment z added to a calibrated logit (a thinking level's
+ * increment over the level below: it keeps the levels' order, since z ≥ 0 and T > 0).
+ */
+export function fitTemperature(logits: readonly number[], rates: readonly number[], weights: readonly number[], offsets?: readonly number[]): number {
   let lo = -3;
   let hi = 3;
   const phi = (Math.sqrt(5) - 1) / 2;
   let a = hi - phi * (hi - lo);
   let b = lo + phi * (hi - lo);
-  let fa = nll(logits, rates, weights, Math.exp(a));
-  let fb = nll(logits, rates, weights, Math.exp(b));
+  let fa = nll(logits, rates, weights, Math.exp(a), offsets);
+  let fb = nll(logits, rates, weights, Math.exp(b), offsets);
   for (let it = 0; it < 80; it++) {
     if (fa < fb) {
       hi = b;
       b = a;
       fb = fa;
       a = hi - phi * (hi - lo);
-      fa = nll(logits, rates, weights, Math.exp(a));
+      fa = nll(logits, rates, weights, Math.exp(a), offsets);
     } else {
       lo = a;
       a = b;
       fa = fb;
       b = lo + phi * (hi - lo);
-      fb = nll(logits, rates, weights, Math.exp(b));
+      fb = nll(logits, rates, weights, Math.exp(b), offsets);
     }
   }
   return Math.exp((lo + hi) / 2);

@@ -14,10 +14,24 @@
  *   are small (≈0.01) next to q (≈0.5), so an MSE on q fits them loosely. Each
  *   increment's error is divided by that increment's RMS over the training targets, so
  *   the late, tiny increments count as much as the first.
+ * - "levels": success at each of o increasing thinking budgets, non-decreasing in the
+ *   budget by construction: logits c_1 = z_1 and c_ℓ = c_{ℓ−1} + softplus(z_ℓ), so each
+ *   level adds a non-negative increment, and p_ℓ = σ(c_ℓ). The loss is the binomial
+ *   negative log-likelihood of each level's s_ℓ passes out of K (summed over levels, like
+ *   a router's outputs); its gradient in c_ℓ is g_ℓ = σ(c_ℓ) − s_ℓ/K, so
+ *   ∂/∂z_1 = Σ_ℓ g_ℓ and ∂/∂z_m = σ(z_m)·Σ_{ℓ≥m} g_ℓ. Monotone logits rather than a
+ *   projection afterwards: every level is fitted on what it is (a budget never helps
+ *   less than a smaller one, since a longer scratchpad only adds lines), and a predicted
+ *   curve needs no repair before allocation.
+ * - "thinking": the levels head on the first o/2 outputs, and on the other o/2 the tokens a
+ *   sample generates at each level, t_ℓ = Σ_{m≤ℓ} softplus(u_m) (non-decreasing: a larger
+ *   budget never cuts the thinking shorter), fitted to the prompt's mean tokens per level
+ *   by squared error over each level's spread (σ_ℓ, the targets' standard deviation),
+ *   (w/L)·Σ_ℓ ((t̂_ℓ − t_ℓ)/σ_ℓ)², beside the levels' likelihood, w the row's K.
  */
 import { mulberry32, shuffleInPlace } from "../../core/allocation/select.js";
 
-export type Head = "bernoulli" | "curve";
+export type Head = "bernoulli" | "curve" | "levels" | "thinking";
 
 export interface MlpParams {
   readonly d: number;
@@ -41,6 +55,8 @@ export interface TrainOptions {
   readonly maxEpochs: number;
   /** Stop when validation loss has not improved for this many epochs. */
   readonly patience: number;
+  /** Initial output biases (default 0), e.g. to start the thinking head's tokens near their mean. */
+  readonly bias?: readonly number[];
 }
 
 export const defaultTrainOptions = (head: Head): TrainOptions => ({
@@ -59,9 +75,9 @@ export const defaultTrainOptions = (head: Head): TrainOptions => ({
 /** Training rows: standardized inputs and, per head, the targets. */
 export interface Rows {
   readonly x: readonly Float64Array[];
-  /** bernoulli: [s_j/K] per output; curve: the target q(1..o). */
+  /** bernoulli and levels: [s_j/K] per output; curve: the target q(1..o). */
   readonly y: readonly Float64Array[];
-  /** bernoulli: K per row, the weight of its outcomes; curve: 1. */
+  /** bernoulli and levels: K per row, the weight of its outcomes; curve: 1. */
   readonly weight: readonly number[];
 }
 
@@ -95,10 +111,27 @@ export function forwardRaw(p: MlpParams, x: Float64Array, hiddenOut?: Float64Arr
   return z;
 }
 
-/** The head's prediction: p_j for bernoulli, q(1..o) for curve. */
+/**
+ * The levels head's logits from the raw outputs: c_1 = z_1 / t(0), c_ℓ = c_{ℓ−1} +
+ * softplus(z_ℓ) / t(ℓ−1), each level's temperature on its own increment (1 while training).
+ */
+export function levelLogits(z: ArrayLike<number>, t: (j: number) => number = () => 1): Float64Array {
+  const c = new Float64Array(z.length);
+  let acc = 0;
+  for (let j = 0; j < z.length; j++) c[j] = acc += j === 0 ? z[0] / t(0) : softplus(z[j]) / t(j);
+  return c;
+}
+
+/** The head's prediction: p_j for bernoulli, q(1..o) for curve, p at each level for levels. */
 export function predict(p: MlpParams, head: Head, x: Float64Array): Float64Array {
   const z = forwardRaw(p, x);
   if (head === "bernoulli") return z.map(sigmoid);
+  if (head === "levels") return levelLogits(z).map(sigmoid);
+  if (head === "thinking") {
+    const L = z.length / 2;
+    let acc = 0;
+    return Float64Array.from([...levelLogits(z.subarray(0, L)).map(sigmoid), ...Array.from(z.subarray(L), (u) => (acc += softplus(u)))]);
+  }
   const q = new Float64Array(p.o);
   let acc = 0;
   for (let j = 0; j < p.o; j++) q[j] = acc += softplus(z[j]);
@@ -116,6 +149,30 @@ function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, s
     }
     return loss * weight;
   }
+  if (head === "levels" || head === "thinking") {
+    const L = head === "levels" ? z.length : z.length / 2;
+    const c = levelLogits(z.subarray(0, L));
+    let loss = 0;
+    let tail = 0; // Σ_{ℓ ≥ j} g_ℓ, accumulated from the last level down
+    for (let j = L - 1; j >= 0; j--) {
+      loss += softplus(c[j]) - y[j] * c[j];
+      tail += (sigmoid(c[j]) - y[j]) * weight;
+      if (grad) grad[j] = j === 0 ? tail : sigmoid(z[j]) * tail;
+    }
+    if (head === "levels") return loss * weight;
+    let tokens = 0;
+    let squared = 0;
+    const t = new Float64Array(L);
+    for (let j = 0; j < L; j++) t[j] = tokens += softplus(z[L + j]);
+    tail = 0;
+    for (let j = L - 1; j >= 0; j--) {
+      const e = (t[j] - y[L + j]) / scale[L + j];
+      squared += (e * e) / L;
+      tail += ((2 * e) / scale[L + j] / L) * weight;
+      if (grad) grad[L + j] = sigmoid(z[L + j]) * tail;
+    }
+    return (loss + squared) * weight;
+  }
   const o = z.length;
   let loss = 0;
   for (let j = 0; j < o; j++) {
@@ -125,6 +182,18 @@ function rowLoss(head: Head, z: Float64Array, y: Float64Array, weight: number, s
     if (grad) grad[j] = ((2 * e) / scale[j] / o) * sigmoid(z[j]) * weight; // softplus' = σ
   }
   return loss * weight;
+}
+
+/** The thinking head's scales: 1 for the levels' outputs, each level's token targets' standard deviation (at least 1) for the tokens'. */
+export function tokenScale(rows: Rows, o: number): Float64Array {
+  const L = o / 2;
+  const s = new Float64Array(o).fill(1);
+  for (let j = 0; j < L; j++) {
+    const ts = rows.y.map((y) => y[L + j]);
+    const mean = ts.reduce((a, b) => a + b, 0) / ts.length;
+    s[L + j] = Math.max(1, Math.sqrt(ts.reduce((a, b) => a + (b - mean) ** 2, 0) / ts.length));
+  }
+  return s;
 }
 
 /** Per-increment RMS of the curve targets (ones for the bernoulli head). */
@@ -156,8 +225,9 @@ export interface TrainResult {
 /** Adam with decoupled weight decay, minibatches in a seeded order, early stopping. */
 export function train(trainRows: Rows, validationRows: Rows, o: number, opt: TrainOptions): TrainResult {
   const d = trainRows.x[0].length;
-  const scale = opt.head === "curve" ? incrementScale(trainRows, o) : new Float64Array(o).fill(1);
+  const scale = opt.head === "curve" ? incrementScale(trainRows, o) : opt.head === "thinking" ? tokenScale(trainRows, o) : new Float64Array(o).fill(1);
   let params = initParams(d, opt.hidden, o, opt.seed);
+  opt.bias?.forEach((b, j) => (params.b2[j] = b));
   const tensors = [params.w1, params.b1, params.w2, params.b2];
   const m = tensors.map((t) => new Float64Array(t.length));
   const v = tensors.map((t) => new Float64Array(t.length));
