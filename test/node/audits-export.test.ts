@@ -45,7 +45,7 @@ describe("allot audits export", () => {
       expect(res.status).toBe(200);
     }
     await until(
-      async () => ((await (await fetch(`${gw.url}/admin/tenants/${t.id}/audits?limit=500`, { headers: admin })).json()) as { data: unknown[] }).data.length >= prompts.length,
+      async () => ((await (await fetch(`${gw.url}/admin/tenants/${t.id}/audits?limit=200`, { headers: admin })).json()) as { data: unknown[] }).data.length >= prompts.length,
       { timeoutMs: 60_000, what: "every prompt audited" },
     );
 

@@ -28,7 +28,7 @@ async function fetchAudits(gateway: string, tenant: string): Promise<{ audits: A
   let after = 0;
   let rewardModel: string | null = null;
   for (;;) {
-    const url = `${gateway}/admin/tenants/${encodeURIComponent(tenant)}/audits?limit=500&after=${after}`;
+    const url = `${gateway}/admin/tenants/${encodeURIComponent(tenant)}/audits?limit=100&after=${after}`;
     let res: Response;
     try {
       res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
