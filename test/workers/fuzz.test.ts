@@ -12,6 +12,7 @@ const VALID: Record<string, unknown> = {
   "/v1/batches": { prompts: [{ id: "a", prompt: "1+1=" }], allocation: "uniform", budget: { average: 1 } },
   "/admin/tenants": { name: "fuzz", budget: { day: 10 } },
   "/v1/responses": { model: "strong", input: [{ role: "user", content: "12+34=" }], max_output_tokens: 8 },
+  "/v1/feedback": { response_id: `chatcmpl-${"0".repeat(48)}`, reward: 0.5, comment: "ok" },
 };
 
 /** A random JSON value of a random shape, with the edge values parsers trip on. */
