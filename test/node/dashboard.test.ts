@@ -44,6 +44,8 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
   it("asks for the admin token, refuses a wrong one, and keeps the right one in the tab's session, not the URL", async () => {
     await page.goto(`${gw.url}/dashboard`);
     await page.waitForSelector("#login:not([hidden])");
+    // Nothing to log out of yet.
+    expect(await page.$eval("#logout", (b) => getComputedStyle(b).display)).toBe("none");
     await page.type("#token", "not-the-token");
     await page.click("#login button[type=submit]");
     await page.waitForFunction(() => document.querySelector("#login-error")!.textContent!.includes("refused"));
@@ -51,6 +53,7 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     await page.type("#token", gw.admin);
     await page.click("#login button[type=submit]");
     await page.waitForSelector("#app:not([hidden])");
+    expect(await page.$eval("#logout", (b) => getComputedStyle(b).display)).not.toBe("none");
     expect(page.url()).toBe(`${gw.url}/dashboard`);
     expect(await page.evaluate(() => sessionStorage.getItem("allot-admin-token"))).toBe(gw.admin);
   });

@@ -31,6 +31,7 @@
     state.timers.forEach(clearInterval);
     state.timers = [];
     $("#app").hidden = true;
+    $("#logout").hidden = true;
     $("#login").hidden = false;
     $("#login-error").textContent = why || "";
   }
@@ -46,6 +47,7 @@
     sessionStorage.setItem(KEY, token);
     $("#login").hidden = true;
     $("#app").hidden = false;
+    $("#logout").hidden = false;
     await refresh();
     state.timers.push(setInterval(() => refresh().catch(showError), 10_000));
   }

@@ -10,7 +10,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 :root{--ink:#1d2330;--mute:#6b7280;--line:#e3e6eb;--blue:#2b7bb9;--bg:#f7f8fa}
 *{box-sizing:border-box} body{font:14px/1.45 system-ui,-apple-system,sans-serif;margin:0;color:var(--ink);background:var(--bg)}
 header{display:flex;align-items:center;gap:1em;padding:.7em 1.4em;background:#1d2330;color:#fff}
-header h1{font-size:18px;margin:0} header .sub{color:#aab;flex:1} header button{background:none;color:#fff;border:1px solid #556;border-radius:4px;padding:.25em .8em;cursor:pointer}
+header h1{font-size:18px;margin:0} header .sub{color:#aab;flex:1} header button[hidden]{display:none} header button{background:none;color:#fff;border:1px solid #556;border-radius:4px;padding:.25em .8em;cursor:pointer}
 main{padding:1em 1.4em;max-width:1400px;margin:auto} section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1em 1.2em;margin-bottom:1.2em}
 h2{font-size:16px;margin:.1em 0 .7em} table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:.45em .6em;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--mute);font-size:12px;text-transform:uppercase;letter-spacing:.03em} tr[data-tenant],tr[data-batch]{cursor:pointer} tr.selected{background:#eef5fb}
@@ -28,7 +28,7 @@ code{font:12px ui-monospace,monospace} small{color:var(--mute)} code.revoked{tex
 .error{color:#c0392b} pre{background:var(--bg);padding:.6em;max-height:16em;overflow:auto;font-size:12px}
 .row{display:flex;gap:1em;align-items:baseline;flex-wrap:wrap}
 </style></head><body>
-<header><h1>allot</h1><span class="sub">operator's console</span><button id="logout" type="button">Log out</button></header>
+<header><h1>allot</h1><span class="sub">operator's console</span><button id="logout" type="button" hidden>Log out</button></header>
 <form id="login" hidden>
   <h2>Log in</h2>
   <p>The gateway's admin token (the ADMIN_TOKEN secret). It is kept in this tab's session storage only.</p>
