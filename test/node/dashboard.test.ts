@@ -69,10 +69,14 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     expect(bars[1].text).toBe(`day: ${day} / 20000`);
     expect(parseFloat(bars[1].width)).toBeCloseTo((100 * day) / 20_000, 1);
     const requests = await page.$eval(`${row} td:nth-child(6)`, (td) => td.textContent!);
-    expect(requests).toContain(String(traffic.sent[traffic.tenant.id].ok));
+    const sent = traffic.sent[traffic.tenant.id];
+    expect(requests).toContain(String(sent.ok + sent.refused + sent.rejected));
+    // The 400s and 404s it answered before any work are counted too.
+    expect(sent.rejected).toBeGreaterThan(0);
+    expect(requests).toContain(`${sent.rejected} rejected (4xx)`);
     // The small tenant's 429s.
     const other = await page.$eval(`tr[data-tenant="${traffic.other.id}"] td:nth-child(6)`, (td) => td.textContent!);
-    expect(other).toContain(`${traffic.sent[traffic.other.id].refused} refused`);
+    expect(other).toContain(`${traffic.sent[traffic.other.id].refused} over budget (429)`);
     expect(traffic.sent[traffic.other.id].refused).toBeGreaterThan(0);
   });
 

@@ -11,7 +11,7 @@ import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../sr
 import type { Env } from "../../src/worker/env.js";
 import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/core/metrics/earned.js";
 import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/core/metrics/histogram.js";
-import { ADMIN, call, newTenant } from "./support.js";
+import { ADMIN, call, newTenant, until } from "./support.js";
 
 const env = workerEnv as unknown as Env;
 
@@ -174,6 +174,38 @@ describe("GET /admin/tenants and GET /metrics", () => {
     expect((await call("/admin/tenants?limit=0", { headers: ADMIN })).status).toBe(400);
     expect((await call("/admin/tenants?after=nope", { headers: ADMIN })).status).toBe(400);
     expect((await call("/admin/tenants")).status).toBe(401);
+  });
+
+  it("counts every 4xx in the tenant row and the rollups, those answered before the ledger too, each once", async () => {
+    const t = await newTenant();
+    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, max_units: 8 }) });
+    // Before any work: a body that fails validation, an unknown model, a pinned value that does not parse.
+    expect((await complete(t.headers, { prompt: "" })).status).toBe(400);
+    expect((await complete(t.headers, { prompt: "1+2=", model: "no-such-model" })).status).toBe(404);
+    expect((await complete(t.headers, { prompt: "1+2=" }, { "x-allot-units": "lots" })).status).toBe(400);
+    const chat = await call("/v1/chat/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", messages: [] }) });
+    expect(chat.status).toBe(400);
+    // At the ledger: more units pinned than the tenant's max (counted there, not again).
+    expect((await complete(t.headers, { prompt: "1+2=" }, { "x-allot-units": "9" })).status).toBe(400);
+    expect((await complete(t.headers, { prompt: "1+2=" })).status).toBe(200);
+    type Totals = { requests: number; ok: number; refused: number; rejected: number; failed: number };
+    const totals = async () => {
+      const page = (await (await call("/admin/tenants?limit=100", { headers: ADMIN })).json()) as { data: { id: string; totals: Totals }[] };
+      return page.data.find((x) => x.id === t.id)?.totals;
+    };
+    // The ones before the ledger are counted after their answer (waitUntil).
+    const row = await until(async () => {
+      const x = await totals();
+      return x && x.rejected >= 5 && x;
+    }, { timeoutMs: 5_000, what: "the 4xx answers to be counted" });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await totals()).toEqual({ ...row, requests: 6, ok: 1, refused: 0, rejected: 5, failed: 0 });
+    const { body } = await series(t.id);
+    expect(sum(body.points, (p) => p.rejected)).toBe(5);
+    expect(sum(body.points, (p) => p.requests)).toBe(6);
+    // A key that is not the tenant's has no tenant to count against: 401, and nothing counted.
+    expect((await complete({ ...t.headers, authorization: "Bearer sk-nope" }, { prompt: "1+2=" })).status).toBe(401);
+    expect((await totals())!.requests).toBe(6);
   });
 
   it("exposes Prometheus counters, histograms and gauges per tenant, matching the rollups", async () => {

@@ -150,7 +150,7 @@ export const TenantSummarySchema = z
     usage: z.array(z.object({ window: z.enum(["hour", "day", "month"]), limit: z.int().nullable(), used: z.number(), reserved: z.number() })),
     online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), audit_rate: z.number(), price: z.number(), mean_units: z.number(), requests: z.int() }),
     keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
-    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int(), failed: z.int(), units: z.number(), batch_units: z.number() }),
+    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int().describe("429s"), rejected: z.int().describe("other 4xx"), failed: z.int().describe("5xx"), units: z.number(), batch_units: z.number() }),
     earned: EarnedSchema.nullable(),
     calibration: z.record(z.string(), CalibrationSchema).describe("per predictor, live: first sample's reward against predicted single-sample success, in tenths"),
   })

@@ -86,7 +86,7 @@
       <td><b>${esc(t.name)}</b><br><code>${esc(t.id)}</code></td>
       <td class="bars">${t.usage.map(bar).join("")}</td>
       <td>${fmt(t.online.target_units, 1)}</td><td>${fmt(t.online.price, 4)}</td><td>${fmt(t.online.mean_units)}</td>
-      <td>${t.totals.requests}<br><small>${t.totals.refused} refused · ${t.totals.failed} failed</small></td>
+      <td>${t.totals.requests}<br><small data-outcomes>${t.totals.refused} over budget (429) · ${t.totals.rejected} rejected (4xx) · ${t.totals.failed} failed (5xx)</small></td>
       <td>${t.totals.units} online<br><small>${t.totals.batch_units} batch</small></td>
       <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}, predicted</small>` : "—"}</td>
       <td>${t.keys.map((k) => `<code class="${k.revoked ? "revoked" : ""}">${esc(k.id)}</code>`).join(" ")}</td></tr>`);
@@ -131,6 +131,7 @@
     chart($("#chart-requests"), "Requests per " + state.step, p, [
       { label: "ok", value: (x) => x.ok },
       { label: "429 (over budget)", value: (x) => x.refused, color: "#b98a2b" },
+      { label: "other 4xx", value: (x) => x.rejected, color: "#e67e22" },
       { label: "5xx", value: (x) => x.failed, color: "#c0392b" },
       { label: "LM errors", value: (x) => x.lm_errors, color: "#8e44ad" },
       { label: "LM retries", value: (x) => x.lm_retries, color: "#7f8c8d" },

@@ -43,6 +43,7 @@ import { Channel } from "./channel.js";
 import { type FixedPlan, type PromptPlan, type RoundsPlan, planBestOfK, planRoute, plannedUnits } from "./plan.js";
 import { auditServed, picksAudit } from "./audit.js";
 import { recordOf } from "./record.js";
+import type { OnlineTally } from "./unbegun.js";
 import { type Answer, GREEDY_TEMPERATURE, type OnlineRequest, type OnlineResult, type ServedChoice } from "./request.js";
 
 export { GREEDY_TEMPERATURE, pinnedUnits, roundsCap, type Answer, type OnlineRequest, type OnlineResult, type ServedChoice } from "./request.js";
@@ -109,9 +110,10 @@ export async function serveOnline(env: Env, home: BudgetHome, req: OnlineRequest
  * Starts serving the request: resolves once it is planned (a refusal, an invalid request,
  * an unknown model throw here, before any answer is sent) and, asked `live` for a request
  * whose plan is one sample, once the LM has started streaming it (its refusal throws here
- * too). The rest goes on in `waitUntil`.
+ * too). The rest goes on in `waitUntil`. `tally` is told when the request reaches its
+ * ledger (online/unbegun.ts counts the errors answered before).
  */
-export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}, opts: { live?: boolean } = {}): Promise<Serving> {
+export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}, opts: { live?: boolean; tally?: OnlineTally } = {}): Promise<Serving> {
   const meter = new CallMeter();
   const started = Date.now();
   const config = settings(env);
@@ -124,6 +126,8 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const prefillEach = predicts ? config.PREFILL_UNITS : 0;
   // What the prefills cost; nothing when the deployment could not predict (plan.ts: unpredicted).
   let prefill = prefillEach * req.inputs.length;
+  // From here the ledger counts the request, whatever its outcome (online/unbegun.ts counts those that end before).
+  if (opts.tally) opts.tally.begun = true;
   const begun = await account.begin({
     key: crypto.randomUUID(),
     prompts: req.inputs.length,

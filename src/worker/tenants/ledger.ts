@@ -349,6 +349,12 @@ export class TenantLedger extends DurableObject<Env> {
     return freed;
   }
 
+  /** Counts an online request answered with an error before it reached `begin` (online/unbegun.ts): nothing held, nothing charged. */
+  countUnbegun(r: RequestRecord): void {
+    this.mustExist();
+    this.record(r, 0, this.now());
+  }
+
   // ---- audits (online/audit.ts)
 
   /**
@@ -484,7 +490,7 @@ export class TenantLedger extends DurableObject<Env> {
       usage: u.windows.map((w) => ({ window: w.window, limit: w.limit, used: w.used, reserved: w.reserved })),
       online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate, price: online.price, mean_units: online.mean_units, requests: online.requests },
       keys: t.keys.map((k) => ({ id: k.id, revoked: k.revoked_at !== null })),
-      totals: { requests: all.requests, ok: all.ok, refused: all.refused, failed: all.failed, units: all.units, batch_units: all.batch_units },
+      totals: { requests: all.requests, ok: all.ok, refused: all.refused, rejected: all.rejected, failed: all.failed, units: all.units, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),
       calibration: all.calibration,
     };
