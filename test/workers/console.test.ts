@@ -208,6 +208,39 @@ describe("GET /admin/tenants and GET /metrics", () => {
     expect((await totals())!.requests).toBe(6);
   });
 
+  it("counts routed prompts under their router, per model (answered, samples, units), with the router's calibration", async () => {
+    const t = await newTenant();
+    const kept: Record<string, number> = {};
+    let samples = 0;
+    let units = 0;
+    const prompts = ["12345+678=", "54321+9876=", "345+678=", "4567*89=", "98765+4321="];
+    for (const [i, prompt] of prompts.entries()) {
+      // Waves (a cascade over the models), and one round decided up front.
+      const res = await complete(t.headers, { prompt, model: "route", seed: 60 + i }, i % 2 ? { "x-allot-rounds": "1" } : {});
+      expect(res.status).toBe(200);
+      const a = ((await res.json()) as { allot: { model: string; samples: number; units: number } }).allot;
+      kept[a.model] = (kept[a.model] ?? 0) + 1;
+      samples += a.samples;
+      units += a.units - Number(SETTINGS.PREFILL_UNITS.default);
+    }
+    // And a best-of-k request, counted under its own predictor.
+    expect((await complete(t.headers, { prompt: "12+34=" })).status).toBe(200);
+    const page = (await (await call("/admin/tenants?limit=100", { headers: ADMIN })).json()) as {
+      data: { id: string; served: Record<string, Record<string, { prompts: number; samples: number; units: number }>>; calibration: Record<string, { n: number }[]> }[];
+    };
+    const row = page.data.find((x) => x.id === t.id)!;
+    const route = row.served.route;
+    expect(Object.fromEntries(Object.entries(route).filter(([, x]) => x.prompts > 0).map(([m, x]) => [m, x.prompts]))).toEqual(kept);
+    expect(Object.values(route).reduce((s, x) => s + x.samples, 0)).toBe(samples);
+    expect(Object.values(route).reduce((s, x) => s + x.units, 0)).toBeCloseTo(units, 9);
+    for (const m of Object.keys(route)) expect(["weak", "strong"]).toContain(m);
+    // The router's calibration: one point per routed prompt (its first sample's model's predicted success).
+    expect(row.calibration.route.reduce((s, b) => s + b.n, 0)).toBe(prompts.length);
+    const others = Object.keys(row.served).filter((k) => k !== "route");
+    expect(others).toHaveLength(1);
+    expect(Object.values(row.served[others[0]])).toEqual([expect.objectContaining({ prompts: 1 })]);
+  });
+
   it("exposes Prometheus counters, histograms and gauges per tenant, matching the rollups", async () => {
     const t = await newTenant({ day: 4 });
     expect((await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" })).status).toBe(200);

@@ -19,6 +19,12 @@ export const EarnedSumsSchema = z.object({
   curve: z.array(z.number()).length(CURVE_UNITS),
 });
 
+/** Per model, the prompts it answered (the kept sample's model), the samples drawn of it and their units. */
+export const ModelServedSchema = z.object({ prompts: count, samples: count, units: z.number().nonnegative() });
+/** Per predictor or router (the one that decided the spend), per model. */
+export const ServedSchema = z.record(z.string(), z.record(z.string(), ModelServedSchema));
+export type Served = z.infer<typeof ServedSchema>;
+
 /** One online request, as serving reports it when it ends (ledger.finish, release, or a refusal at begin). */
 export const RequestRecordSchema = z.object({
   route: z.enum(ONLINE_ROUTES),
@@ -34,8 +40,10 @@ export const RequestRecordSchema = z.object({
   lm_retries: count,
   lm_errors: count,
   earned: EarnedSumsSchema.nullable(),
-  /** The predictor's single-sample success against the first sample's reward, per prompt. */
+  /** The predictor's single-sample success against the first sample's reward, per prompt (a router's: of the model that first sample was drawn from). */
   calibration: z.object({ predictor: z.string(), points: z.array(z.object({ predicted: z.number(), observed: z.number() })) }).nullable(),
+  /** Prompts whose spend a predictor or router decided, per model: `ServedSchema`. Absent: none. */
+  served: ServedSchema.optional(),
 });
 export type RequestRecord = z.infer<typeof RequestRecordSchema>;
 
@@ -152,7 +160,8 @@ export const TenantSummarySchema = z
     keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
     totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int().describe("429s"), rejected: z.int().describe("other 4xx"), failed: z.int().describe("5xx"), units: z.number(), batch_units: z.number() }),
     earned: EarnedSchema.nullable(),
-    calibration: z.record(z.string(), CalibrationSchema).describe("per predictor, live: first sample's reward against predicted single-sample success, in tenths"),
+    calibration: z.record(z.string(), CalibrationSchema).describe("per predictor or router, live: first sample's reward against predicted single-sample success, in tenths"),
+    served: ServedSchema.describe("per predictor or router, per model: the online prompts whose spend it decided, the samples drawn and their units"),
   })
   .openapi("TenantSummary");
 export type TenantSummary = z.infer<typeof TenantSummarySchema>;

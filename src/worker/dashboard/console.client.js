@@ -233,6 +233,19 @@
     return bins.filter((b) => b.n > 0).map((b) => ({ n: b.n, predicted: b.predicted / b.n, observed: b.observed / b.n }));
   }
 
+  /** Per model, the online prompts `name` decided over every tenant: answered by it, samples drawn of it, their units. */
+  function servedBy(name) {
+    const out = {};
+    for (const t of state.tenants)
+      for (const [m, x] of Object.entries((t.served || {})[name] || {})) {
+        const into = (out[m] ??= { prompts: 0, samples: 0, units: 0 });
+        into.prompts += x.prompts;
+        into.samples += x.samples;
+        into.units += x.units;
+      }
+    return out;
+  }
+
   async function renderPredictors() {
     const list = await api("/admin/predictors");
     const metric = (m, ...keys) => {
@@ -246,13 +259,16 @@
         : `${m.test_saved_b4 === undefined ? "—" : pct(m.test_saved_b4)} / ${m.test_saved_waves_b4 === undefined ? "—" : pct(m.test_saved_waves_b4)}`;
     $("#predictors tbody").innerHTML = list.data
       .map((p) => {
-        const live = calibrationOf(p.name).reduce((s, b) => s + b.n, 0);
+        const models = Object.entries(servedBy(p.name));
+        const prompts = models.reduce((s, [, x]) => s + x.prompts, 0);
+        // A router's prompts per model: the model whose answer was kept, and the samples drawn of each.
+        const mix = p.route && models.length ? "<br><small>" + models.map(([m, x]) => `${esc(m)}: ${x.prompts} answered, ${x.samples} samples`).join("<br>") + "</small>" : "";
         return `<tr data-predictor="${esc(p.name)}"><td><b>${esc(p.name)}</b><br><small>${esc(p.source)} · ${esc(p.kind)}${p.route ? " router" : ""}</small></td>
           <td>${esc(p.lm_model)}</td><td>${esc(p.reward_model)}</td>
           <td>${metric(p.metrics, "spearman_validation", "spearman_validation_strong")} / ${metric(p.metrics, "test_spearman")}</td>
           <td>${metric(p.metrics, "ece_validation", "ece_validation_strong")} / ${metric(p.metrics, "test_ece")}</td>
           <td>${saved(p.metrics, p.route)}</td>
-          <td>${live}</td></tr>`;
+          <td data-served="${prompts}">${prompts}${mix}</td></tr>`;
       })
       .join("");
     const used = list.data.map((p) => p.name).filter((n) => calibrationOf(n).length > 0);

@@ -50,7 +50,7 @@ code{font:12px ui-monospace,monospace} small{color:var(--mute)} code.revoked{tex
       <div id="batch-progress"></div><p id="batch-alloc"></p><button id="show-results" type="button">Show results</button><pre id="batch-results"></pre></div>
   </section>
   <section><h2>Predictors and routers</h2>
-    <table id="predictors"><thead><tr><th>Name</th><th>LM</th><th>Reward</th><th>Spearman (validation / test)</th><th>ECE (validation / test)</th><th>Compute saved at B = 4 (test): one round / waves or cascade</th><th>Prompts served</th></tr></thead><tbody></tbody></table>
+    <table id="predictors"><thead><tr><th>Name</th><th>LM</th><th>Reward</th><th>Spearman (validation / test)</th><th>ECE (validation / test)</th><th>Compute saved at B = 4 (test): one round / waves or cascade</th><th>Prompts served online (a router: per model)</th></tr></thead><tbody></tbody></table>
     <div id="calibration"></div>
   </section>
 </main>

@@ -63,6 +63,10 @@ interface Progress {
   query: RoundsPlan["query"] | null;
   /** The fixed plan's option drawn (or to draw), for a prompt served in one round. */
   option: number;
+  /** The model of its first sample and that model's predicted single-sample success (the console's calibration). */
+  first: { model: string; predicted: number | null } | null;
+  /** Samples drawn per model and their units (a router's prompt may draw from several). */
+  byModel: Record<string, { samples: number; units: number }>;
 }
 
 /** This round's draw for prompt i: a model and k samples at a cost per sample, or nothing. */
@@ -299,7 +303,17 @@ const startProgress = (p: PromptPlan): Progress => ({
   model: p.kind === "fixed" ? p.options[p.chosen].model : p.models[0],
   query: p.kind === "rounds" ? p.query : null,
   option: p.kind === "fixed" ? p.chosen : 0,
+  first: null,
+  byModel: {},
 });
+
+/** Counts draw `d` (k samples of a model) in the prompt's progress by model, and notes its first. */
+function countDraw(p: Progress, plan: PromptPlan, d: RoundDraw): void {
+  if (p.first === null) p.first = { model: d.model, predicted: plan.kind === "fixed" ? plan.options[p.option].predicted : (plan.predicted[d.arm] ?? null) };
+  const m = (p.byModel[d.model] ??= { samples: 0, units: 0 });
+  m.samples += d.k;
+  m.units += d.k * d.unitCost;
+}
 
 /** The request's one draw when its plan is one sample of one prompt (nothing then to choose between), else null. */
 function oneSample(plans: readonly PromptPlan[], n: number, price: number, maxRounds: number): RoundDraw | null {
@@ -356,6 +370,7 @@ async function streamSample(
     throw e;
   });
   progress.result = r;
+  countDraw(progress, plan, d);
   progress.model = d.model;
   progress.samples = 1;
   progress.units = d.unitCost;
@@ -410,6 +425,7 @@ async function drawRounds(
       const merged = p.result === null ? r : combine(p.result, r);
       // The kept sample is this round's when the ranking puts one of its samples first.
       if (p.result === null || merged.order[0] >= p.result.drawn.length) p.model = d.model;
+      countDraw(p, plans[d.i], d);
       p.result = merged;
       p.samples += d.k;
       p.units += d.k * d.unitCost;

@@ -493,6 +493,7 @@ export class TenantLedger extends DurableObject<Env> {
       totals: { requests: all.requests, ok: all.ok, refused: all.refused, rejected: all.rejected, failed: all.failed, units: all.units, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),
       calibration: all.calibration,
+      served: all.served,
     };
   }
 
