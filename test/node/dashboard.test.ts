@@ -84,13 +84,21 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     await page.click(`tr[data-tenant="${traffic.tenant.id}"]`);
     await page.waitForFunction((id) => document.querySelector("#tenant-name")!.textContent!.includes(id), {}, traffic.tenant.id);
     await page.waitForSelector("#chart-requests canvas");
-    await page.waitForSelector("#chart-latency canvas");
+    await page.waitForSelector("#chart-added canvas");
     // The requests chart's points are the requests the test sent (ok + 429 + 5xx per minute).
     const plotted = await page.evaluate(() => {
       const u = (window as unknown as { allotConsole: { charts: { data: (number | null)[][]; series: { label: string }[] }[] } }).allotConsole.charts[0];
       return u.series.map((s, i) => ({ label: s.label, total: (u.data[i] as (number | null)[]).reduce((a: number, b) => a + (b ?? 0), 0) }));
     });
     expect(plotted.find((s) => s.label === "ok")!.total).toBe(traffic.sent[traffic.tenant.id].ok);
+    expect(plotted.find((s) => s.label === "other 4xx")!.total).toBe(traffic.sent[traffic.tenant.id].rejected);
+    // The time axis is fitted to the traffic (sent within a minute or two), not the whole last hour.
+    const xs = await page.evaluate(() => (window as unknown as { allotConsole: { charts: { data: number[][] }[] } }).allotConsole.charts[0].data[0]);
+    expect(xs.length).toBeLessThanOrEqual(6);
+    expect(xs.at(-1)! - xs[0]).toBeLessThanOrEqual(6 * 60);
+    // Each figure on its own chart and scale: units per prompt against the target in units; allot's latency apart from the LM's.
+    const titles = await page.$$eval("#charts .u-title", (els) => els.map((e) => e.textContent));
+    expect(titles).toEqual(expect.arrayContaining(["Units per prompt the price decided, and the target", "Samples and rounds per request served", "Latency added by allot (ms)", "Time in the LM (ms)"]));
     // Drawn: the canvas has the "ok" line's colour on it.
     const inked = await page.$eval("#chart-requests canvas", (c) => {
       const ctx = (c as HTMLCanvasElement).getContext("2d")!;

@@ -93,6 +93,10 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     // Per prompt, in samples' units: the prefills are the same whatever the allocation.
     const prefill = Number(SETTINGS.PREFILL_UNITS.default);
     expect(body.earned.predicted!.mean_units).toBeCloseTo((served.reduce((s, r) => s + r.units, 0) + chatUnits - 5 * prefill) / 5, 6);
+    // Units per prompt the price decided, in the target's units (no prefills, no pinned requests): over a day, one point.
+    const days = (await series(t.id, "?step=day")).body.points.filter((p) => p.requests > 0);
+    if (days.length === 1) expect(days[0].units_per_prompt).toBeCloseTo(body.earned.predicted!.mean_units, 6);
+    expect(body.points.filter((p) => p.units_per_prompt !== null).every((p) => p.units_per_prompt! >= 1 && p.units_per_prompt! <= 16)).toBe(true);
   });
 
   it("takes steps of minutes, hours or days, and refuses a range it cannot answer in the error envelope", async () => {

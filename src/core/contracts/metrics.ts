@@ -42,6 +42,8 @@ export const RequestRecordSchema = z.object({
   earned: EarnedSumsSchema.nullable(),
   /** The predictor's single-sample success against the first sample's reward, per prompt (a router's: of the model that first sample was drawn from). */
   calibration: z.object({ predictor: z.string(), points: z.array(z.object({ predicted: z.number(), observed: z.number() })) }).nullable(),
+  /** The units the price decided, per prompt (samples at their model's cost, no prefills): what it steers to the target. Absent: none (pinned, greedy, failed). */
+  decided: z.array(z.number().nonnegative()).optional(),
   /** Prompts whose spend a predictor or router decided, per model: `ServedSchema`. Absent: none. */
   served: ServedSchema.optional(),
 });
@@ -110,6 +112,8 @@ export const COUNTERS = {
   samples: { doc: "samples drawn for online requests", point: false, prometheus: "allot_samples_total" },
   rounds: { doc: "rounds of sampling of online requests", point: false },
   priced: { doc: "requests whose spend the price decided", point: false },
+  decided_prompts: { doc: "prompts whose spend the price decided", point: false },
+  decided_units: { doc: "the units the price decided for them (samples at their model's cost, no prefills): what it steers to the target", point: false },
   price_sum: { doc: "the price summed over those", point: false },
   lm_retries: { doc: "LM, hidden-state and reward calls retried (online)", point: true, prometheus: "allot_lm_retries_total" },
   lm_errors: { doc: "LM, hidden-state and reward calls that failed after their retries (online)", point: true, prometheus: "allot_lm_errors_total" },
@@ -125,10 +129,11 @@ export const POINT_COUNTERS = (Object.keys(COUNTERS) as Counter[]).filter((k) =>
 export const UsagePointSchema = z.object({
   t: z.string().describe("start of the bucket (ISO 8601, UTC)"),
   ...(Object.fromEntries(POINT_COUNTERS.map((k) => [k, z.number().describe(COUNTERS[k].doc)])) as Record<(typeof POINT_COUNTERS)[number], z.ZodNumber>),
-  samples_per_request: z.number().nullable(),
+  samples_per_request: z.number().nullable().describe("samples drawn per request served"),
   rounds_per_request: z.number().nullable(),
+  units_per_prompt: z.number().nullable().describe("units the price decided per prompt (samples at their model's cost, no prefills): what the target is in"),
   price: z.number().nullable().describe("mean price over the requests it decided"),
-  target: z.number().nullable().describe("the online target (units per request) in force"),
+  target: z.number().nullable().describe("the online target (units per prompt the price decides) in force"),
   added_ms: Quantiles.describe("latency allot added (total − time waiting on the LM)"),
   lm_ms: Quantiles.describe("time waiting on the LM, hidden-state and reward calls"),
 });

@@ -118,6 +118,23 @@
     return u;
   }
 
+  /**
+   * The points worth drawing: from the first bucket with traffic to the last (one empty
+   * bucket either side, at least 6 in all), so a fresh install's minutes are not squeezed
+   * into the right edge of an hour. Nothing at all: every point (an empty chart).
+   */
+  function fitted(points) {
+    const busy = (p) => p.requests > 0 || p.batch_units > 0 || p.audits > 0;
+    const first = points.findIndex(busy);
+    if (first < 0) return points;
+    let last = points.length - 1;
+    while (!busy(points[last])) last--;
+    let from = Math.max(0, first - 1);
+    const to = Math.min(points.length, last + 2);
+    from = Math.max(0, Math.min(from, to - 6));
+    return points.slice(from, to);
+  }
+
   async function renderTenant() {
     const id = state.tenant;
     const t = state.tenants.find((x) => x.id === id);
@@ -126,8 +143,8 @@
     state.charts.forEach((c) => c.destroy());
     state.charts = [];
     const box = $("#charts");
-    box.innerHTML = ["requests", "units", "spend", "price", "latency"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
-    const p = usage.points;
+    box.innerHTML = ["requests", "units", "decided", "samples", "price", "added", "lm"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
+    const p = fitted(usage.points);
     chart($("#chart-requests"), "Requests per " + state.step, p, [
       { label: "ok", value: (x) => x.ok },
       { label: "429 (over budget)", value: (x) => x.refused, color: "#b98a2b" },
@@ -140,17 +157,24 @@
       { label: "online", value: (x) => x.units },
       { label: "batches", value: (x) => x.batch_units },
     ]);
-    chart($("#chart-spend"), "Samples per request and the target", p, [
+    // The target is in units the price decides per prompt (a routed sample of the strong model costs 3): plotted against that, not samples.
+    chart($("#chart-decided"), "Units per prompt the price decided, and the target", p, [
+      { label: "units / prompt", value: (x) => x.units_per_prompt },
+      { label: "target (units / prompt)", value: (x) => x.target, color: "#c0392b" },
+    ]);
+    chart($("#chart-samples"), "Samples and rounds per request served", p, [
       { label: "samples / request", value: (x) => x.samples_per_request },
       { label: "rounds / request", value: (x) => x.rounds_per_request },
-      { label: "target (units)", value: (x) => x.target, color: "#c0392b" },
     ]);
     chart($("#chart-price"), "Price (reward per unit)", p, [{ label: "price", value: (x) => x.price }]);
-    chart($("#chart-latency"), "Latency (ms)", p, [
-      { label: "added by allot p50", value: (x) => x.added_ms.p50 },
-      { label: "added p99", value: (x) => x.added_ms.p99 },
-      { label: "in the LM p50", value: (x) => x.lm_ms.p50 },
-      { label: "in the LM p99", value: (x) => x.lm_ms.p99 },
+    // Each on its own scale: the LM's seconds would flatten allot's milliseconds onto zero.
+    chart($("#chart-added"), "Latency added by allot (ms)", p, [
+      { label: "p50", value: (x) => x.added_ms.p50 },
+      { label: "p99", value: (x) => x.added_ms.p99 },
+    ]);
+    chart($("#chart-lm"), "Time in the LM (ms)", p, [
+      { label: "p50", value: (x) => x.lm_ms.p50, color: "#8e44ad" },
+      { label: "p99", value: (x) => x.lm_ms.p99, color: "#7f8c8d" },
     ]);
     // The audited figure first (measured, with its interval); the prediction after it, labelled so.
     const a = usage.earned.audited;

@@ -27,9 +27,19 @@ const deciderOf = (p: PromptPlan | undefined): string | undefined => p?.curve?.p
  * failed): its counts; for prompts whose spend the price decided, what allot earned
  * (best-of-k only: a routed prompt's uniform comparison would need every model's curve)
  * and a calibration point (the first sample's reward against its model's predicted
- * success); for prompts a predictor or router decided, what was drawn per model.
+ * success); for prompts a predictor or router decided, what was drawn per model; and
+ * `decided`, the units per prompt the price decided (what the price controller saw).
  */
-export function recordOf(req: OnlineRequest, status: number, priced: boolean, meter: CallMeter, started: number, plans: readonly PromptPlan[] = [], drawn: readonly DrawnForRecord[] = []): RequestRecord {
+export function recordOf(
+  req: OnlineRequest,
+  status: number,
+  priced: boolean,
+  meter: CallMeter,
+  started: number,
+  plans: readonly PromptPlan[] = [],
+  drawn: readonly DrawnForRecord[] = [],
+  decided: readonly number[] | null = null,
+): RequestRecord {
   let earned: EarnedSums | null = null;
   const points: { predicted: number; observed: number }[] = [];
   const served: Served = {};
@@ -67,5 +77,6 @@ export function recordOf(req: OnlineRequest, status: number, priced: boolean, me
     earned,
     calibration: predictor && points.length > 0 ? { predictor, points } : null,
     ...(Object.keys(served).length > 0 ? { served } : {}),
+    ...(decided && decided.length > 0 ? { decided: [...decided] } : {}),
   };
 }

@@ -176,7 +176,7 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
       // The price sees what the price decided: for rounds what they drew, else the plan's
       // units (even when the budget cut them short); nothing of pinned or greedy requests.
       const observed = priced ? plans.map((p, i) => (p.kind === "rounds" ? served.progress[i].units : plannedUnits(p))) : null;
-      await account.finish(reservation.id, served.spent, observed, recordOf(req, 200, priced, meter, started, plans, served.progress));
+      await account.finish(reservation.id, served.spent, observed, recordOf(req, 200, priced, meter, started, plans, served.progress, observed));
       return served;
     } catch (e) {
       await account.release(reservation.id, recordOf(req, httpError(e).status, priced, meter, started, plans));

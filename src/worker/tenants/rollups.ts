@@ -66,6 +66,8 @@ export function rollupOf(r: RequestRecord, units: number, price: number, target:
     rounds: r.rounds,
     priced: ok && r.priced ? 1 : 0,
     price_sum: ok && r.priced ? price : 0,
+    decided_prompts: ok ? (r.decided?.length ?? 0) : 0,
+    decided_units: ok ? (r.decided ?? []).reduce((s, u) => s + u, 0) : 0,
     target,
     lm_retries: r.lm_retries,
     lm_errors: r.lm_errors,
