@@ -7,7 +7,10 @@ import type { TenantLedger } from "../../src/worker/tenants/ledger.js";
 import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
 import type { z } from "@hono/zod-openapi";
-import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/core/contracts/metrics.js";
+import type { CalibrationReportSchema, EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/core/contracts/metrics.js";
+import { reliability } from "../../src/core/audit/calibration.js";
+import type { AuditRecord } from "../../src/worker/tenants/audits.js";
+import { tenantLedger } from "../../src/worker/tenants/lookup.js";
 import type { Env } from "../../src/worker/env.js";
 import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/core/metrics/earned.js";
 import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/core/metrics/histogram.js";
@@ -243,6 +246,58 @@ describe("GET /admin/tenants and GET /metrics", () => {
     const others = Object.keys(row.served).filter((k) => k !== "route");
     expect(others).toHaveLength(1);
     expect(Object.values(row.served[others[0]])).toEqual([expect.objectContaining({ prompts: 1 })]);
+  });
+
+  it("plots reliability from audited prompts when there are enough, with prompts and Wilson intervals per bin; else from live first samples, saying so", async () => {
+    type Report = z.infer<typeof CalibrationReportSchema>;
+    const report = async () => ((await (await call("/admin/calibration", { headers: ADMIN })).json()) as { data: Report[] }).data;
+    // Audits as serving records them, for a predictor of this test's own (the report pools every tenant's).
+    const name = "audited-test-predictor";
+    const audit = (predicted: number, passes: number): AuditRecord => ({
+      model: "strong",
+      predictor: name,
+      predicted,
+      curve: null,
+      rewards: Array.from({ length: 8 }, (_, i) => (i < passes ? 1 : 0)),
+      samples: 2,
+      units: 2,
+      reward: passes > 0 ? 1 : 0,
+      audit_units: 6,
+    });
+    const rows = [...Array.from({ length: 20 }, (_, i) => audit(0.15, i % 3)), ...Array.from({ length: 14 }, (_, i) => audit(0.85, 6 + (i % 3)))];
+    const a = await newTenant();
+    const b = await newTenant();
+    await tenantLedger(env, a.id).recordAudits(rows.slice(0, 10));
+    let mine = (await report()).find((r) => r.predictor === name)!;
+    // Ten audits: too few; nothing live for this predictor either.
+    expect(mine.source).toBe("live");
+    expect(mine.audited.prompts).toBe(10);
+    expect(mine.note).toMatch(/too few audits to tell: 10 of 30/);
+    // Pooled over tenants: 34 in all.
+    await tenantLedger(env, a.id).recordAudits(rows.slice(10, 20));
+    await tenantLedger(env, b.id).recordAudits(rows.slice(20));
+    mine = (await report()).find((r) => r.predictor === name)!;
+    expect(mine.source).toBe("audits");
+    expect(mine.note).toBeNull();
+    expect(mine.audited.prompts).toBe(34);
+    const want = reliability(rows.map((r) => ({ p: r.predicted!, successes: r.rewards.reduce((s, x) => s + x, 0), samples: r.rewards.length })));
+    expect(mine.audited.bins.map((x) => x.n)).toEqual(want.map((x) => x.n));
+    expect(mine.audited.bins[1]).toMatchObject({ n: 20 });
+    expect(mine.audited.bins[8]).toMatchObject({ n: 14 });
+    for (const i of [1, 8]) {
+      expect(mine.audited.bins[i].observed).toBeCloseTo(want[i].observed, 9);
+      expect(mine.audited.bins[i].ci95[0]).toBeCloseTo(want[i].ci95[0], 9);
+      expect(mine.audited.bins[i].ci95[1]).toBeCloseTo(want[i].ci95[1], 9);
+      expect(mine.audited.bins[i].ci95[0]).toBeLessThan(mine.audited.bins[i].observed);
+      expect(mine.audited.bins[i].ci95[1]).toBeGreaterThan(mine.audited.bins[i].observed);
+    }
+    // Routed traffic is not audited: the router's plot is its live first samples, labelled so.
+    expect((await complete(a.headers, { prompt: "12345+678=", model: "route" })).status).toBe(200);
+    const route = (await report()).find((r) => r.predictor === "route")!;
+    expect(route.source).toBe("live");
+    expect(route.live.prompts).toBeGreaterThanOrEqual(1);
+    expect(route.note).toMatch(/too few audits/);
+    expect((await call("/admin/calibration")).status).toBe(401);
   });
 
   it("exposes Prometheus counters, histograms and gauges per tenant, matching the rollups", async () => {

@@ -170,3 +170,28 @@ export const TenantSummarySchema = z
   })
   .openapi("TenantSummary");
 export type TenantSummary = z.infer<typeof TenantSummarySchema>;
+
+const ReliabilityBinSchema = z.object({
+  n: z.int().describe("prompts in the bin"),
+  predicted: z.number().describe("their mean predicted single-sample success"),
+  observed: z.number().describe("their mean observed pass rate"),
+  ci95: pair.describe("95% Wilson interval of the observed rate, on the bin's pooled samples"),
+});
+
+const ReliabilitySchema = z.object({
+  prompts: z.int(),
+  bins: z.array(ReliabilityBinSchema).length(CALIBRATION_BINS).describe("per tenth of predicted p"),
+  ece: z.number().describe("expected calibration error: prompt-weighted mean |predicted − observed| over the bins"),
+});
+
+export const CalibrationReportSchema = z
+  .object({
+    predictor: z.string().describe("a predictor or router"),
+    source: z.enum(["audits", "live"]).describe("what the plot shows: audits when there are enough, else the live first samples"),
+    audited: ReliabilitySchema.extend({ needed: z.int().describe("audited prompts it takes before the plot uses them") }).describe(
+      "on audited prompts: each prompt's pass rate over every sample drawn, an unbiased label",
+    ),
+    live: ReliabilitySchema.describe("each served prompt's first sample's reward: one draw per prompt, so each label is 0 or 1"),
+    note: z.string().nullable().describe("why the plot is not from audits, in words"),
+  })
+  .openapi("CalibrationReport");

@@ -10,7 +10,7 @@
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
   const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%");
-  const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], batch: null, timers: [] };
+  const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], calibration: [], batch: null, timers: [] };
   // The console's state, charts included, for tests and the curious (the browser's devtools).
   window.allotConsole = state;
 
@@ -246,15 +246,40 @@
 
   // ---- predictors
 
-  function calibrationOf(name) {
-    const bins = Array.from({ length: 10 }, () => ({ n: 0, predicted: 0, observed: 0 }));
-    for (const t of state.tenants)
-      (t.calibration[name] || []).forEach((b, i) => {
-        bins[i].n += b.n;
-        bins[i].predicted += b.predicted;
-        bins[i].observed += b.observed;
-      });
-    return bins.filter((b) => b.n > 0).map((b) => ({ n: b.n, predicted: b.predicted / b.n, observed: b.observed / b.n }));
+  /**
+   * Draws each bin's 95% interval as a vertical bar and its prompts beside its point
+   * (uPlot plugin: on the canvas, after the series).
+   */
+  function binsPlugin(bins) {
+    return {
+      hooks: {
+        draw: [
+          (u) => {
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.strokeStyle = "#2b7bb9";
+            ctx.fillStyle = "#1d2330";
+            ctx.lineWidth = 1.5 * devicePixelRatio;
+            ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+            for (const b of bins) {
+              const x = u.valToPos(b.predicted, "x", true);
+              const lo = u.valToPos(b.ci95[0], "y", true);
+              const hi = u.valToPos(b.ci95[1], "y", true);
+              ctx.beginPath();
+              ctx.moveTo(x, lo);
+              ctx.lineTo(x, hi);
+              ctx.moveTo(x - 4 * devicePixelRatio, lo);
+              ctx.lineTo(x + 4 * devicePixelRatio, lo);
+              ctx.moveTo(x - 4 * devicePixelRatio, hi);
+              ctx.lineTo(x + 4 * devicePixelRatio, hi);
+              ctx.stroke();
+              ctx.fillText(String(b.n), x + 6 * devicePixelRatio, u.valToPos(b.observed, "y", true) - 4 * devicePixelRatio);
+            }
+            ctx.restore();
+          },
+        ],
+      },
+    };
   }
 
   /** Per model, the online prompts `name` decided over every tenant: answered by it, samples drawn of it, their units. */
@@ -295,30 +320,54 @@
           <td data-served="${prompts}">${prompts}${mix}</td></tr>`;
       })
       .join("");
-    const used = list.data.map((p) => p.name).filter((n) => calibrationOf(n).length > 0);
+    // Reliability per predictor and router over every tenant: from audits when there are enough, else the live first samples (GET /admin/calibration).
+    const report = (await api("/admin/calibration")).data;
+    state.calibration = report;
+    const known = new Set(list.data.map((p) => p.name));
+    const used = report.filter((r) => known.has(r.predictor) && (r.audited.prompts > 0 || r.live.prompts > 0));
     state.calCharts.forEach((c) => c.destroy());
     state.calCharts = [];
     const box = $("#calibration");
     box.innerHTML = used.length ? "" : "<p>No predicted traffic yet: the calibration plot fills as requests are served.</p>";
-    for (const name of used) {
-      const bins = calibrationOf(name);
+    for (const r of used) {
+      const audited = r.source === "audits";
+      const shown = audited ? r.audited : r.live;
+      const bins = shown.bins.filter((b) => b.n > 0);
       const el = document.createElement("div");
       el.className = "chart";
-      el.dataset.calibration = name;
+      el.dataset.calibration = r.predictor;
+      el.dataset.source = r.source;
       box.appendChild(el);
+      const title = audited
+        ? `${r.predictor}: audited pass rate vs predicted (${shown.prompts} audited prompts, ECE ${fmt(shown.ece, 3)})`
+        : `${r.predictor}: first sample's reward vs predicted (live, ${shown.prompts} prompts, ECE ${fmt(shown.ece, 3)})`;
       const u = new uPlot(
         {
-          title: `${name}: first sample's reward vs predicted (live, ${bins.reduce((s, b) => s + b.n, 0)} prompts)`,
+          title,
           width: Math.max(320, Math.min(520, box.clientWidth - 8)),
           height: 240,
           scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
-          axes: [{ label: "predicted" }, { label: "observed", size: 48 }],
+          axes: [{ label: "predicted" }, { label: audited ? "pass rate over every sample" : "first sample's reward", size: 48 }],
           series: [{}, { label: "observed", stroke: "#2b7bb9", width: 0, paths: () => null, points: { size: 8, fill: "#2b7bb9" } }, { label: "perfect", stroke: "#aaa", dash: [4, 4], points: { show: false } }],
+          plugins: [binsPlugin(bins)],
         },
         [bins.map((b) => b.predicted), bins.map((b) => b.observed), bins.map((b) => b.predicted)],
         el,
       );
       state.calCharts.push(u);
+      // The numbers behind the plot: per bin, its prompts, predicted and observed, and the 95% interval (the bars).
+      const table = document.createElement("table");
+      table.className = "bins";
+      table.innerHTML =
+        `<thead><tr><th>predicted</th><th>observed</th><th>95% interval</th><th>prompts</th></tr></thead><tbody>` +
+        bins.map((b) => `<tr data-n="${b.n}"><td>${fmt(b.predicted, 2)}</td><td>${fmt(b.observed, 2)}</td><td>${fmt(b.ci95[0], 2)}–${fmt(b.ci95[1], 2)}</td><td>${b.n}</td></tr>`).join("") +
+        "</tbody>";
+      const note = document.createElement("p");
+      note.className = "note";
+      note.innerHTML = audited
+        ? `<small>Each audited prompt's pass rate over all its samples: an unbiased label. Bars: 95% Wilson intervals; numbers: prompts per bin.</small>`
+        : `<small><b>Not from audits:</b> ${esc(r.note)}. Each prompt's first sample is one draw (0 or 1), so the bars are wide until many prompts fall in a bin.</small>`;
+      el.append(note, table);
     }
   }
 

@@ -19,7 +19,7 @@ code{font:12px ui-monospace,monospace} small{color:var(--mute)} code.revoked{tex
 .bar span{position:absolute;left:0;top:0;bottom:0;background:#9cc3e4} .bar em{position:relative;font:11px/18px ui-monospace,monospace;padding-left:6px;font-style:normal}
 .bar.big{height:26px} .bar.big em{line-height:26px;font-size:13px}
 #charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:.6em} .chart{min-width:320px}
-#calibration{display:flex;flex-wrap:wrap;gap:1em}
+#calibration{display:flex;flex-wrap:wrap;gap:1em} #calibration .chart{max-width:540px} table.bins{width:auto;font:12px ui-monospace,monospace} table.bins td,table.bins th{padding:.15em .6em} .note{margin:.3em 0}
 .status{font:600 11px ui-monospace,monospace;padding:2px 6px;border-radius:4px;background:#edf0f3} .status.done{background:#d8f0e0} .status.failed{background:#f6d6d2} .status.sampling,.status.predicting{background:#fdf0cc}
 .steps button{border:1px solid var(--line);background:#fff;padding:.2em .8em;border-radius:4px;cursor:pointer} .steps button.on{background:var(--blue);color:#fff;border-color:var(--blue)}
 #earned{background:#f3f8f3;border-left:4px solid #2e9b5f;padding:.6em .8em;margin:.8em 0}

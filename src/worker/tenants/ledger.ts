@@ -4,10 +4,11 @@ import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
-import { type Earned, estimateEarned } from "../../core/metrics/earned.js";
+import { type CalibrationBins, type Earned, estimateEarned } from "../../core/metrics/earned.js";
+import type { BinSums } from "../../core/audit/calibration.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
-import { type AuditRecord, Audits, type StoredAudit } from "./audits.js";
+import { type AuditRecord, Audits, type StoredAudit, auditedBins } from "./audits.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
 import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
@@ -367,6 +368,16 @@ export class TenantLedger extends DurableObject<Env> {
     const now = this.now();
     this.audits.add(rows, now);
     this.rollups.add({ ...emptyRollup(), audits: rows.length, audit_units: units(rows.reduce((s, a) => s + a.audit_units, 0)) }, now);
+  }
+
+  /**
+   * What the console's reliability plot pools over tenants, per predictor: the bins' sums
+   * over the audits kept (unbiased labels: each prompt's pass rate over every sample), and
+   * the live bins (each prompt's first sample). Null if the tenant does not exist.
+   */
+  calibrationSums(): { audited: Record<string, BinSums[]>; live: Record<string, CalibrationBins> } | null {
+    if (!this.exists()) return null;
+    return { audited: auditedBins(this.audits.list()), live: this.rollups.lifetime().calibration };
   }
 
   /** Audited prompts kept, recorded in [from, to), oldest first; null if the tenant does not exist. */
