@@ -28,7 +28,8 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     // Between the gateway and the LM: slowed down later, so a batch runs long enough to watch.
     proxy = await startSwitchProxy(lm.url);
     gw = await startGateway(proxy.url);
-    traffic = await sendTraffic(gw);
+    // Three rounds: enough audited prompts (one per priced prompt) for the reliability plot to be drawn from audits.
+    traffic = await sendTraffic(gw, { rounds: 3 });
     browser = await launchChromium();
     page = await (browser.browser as Browser).newPage();
     await page.setViewport({ width: 1400, height: 1000 });
@@ -115,6 +116,25 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     expect(earned).toMatch(/Predicted[\s\S]* over \d+ adaptive prompts/);
     // The calibration plot of the predictor that served them.
     await page.waitForSelector("#calibration [data-calibration] canvas");
+  });
+
+  it("counts routed prompts under the router per model, and draws the reliability plot from audits with prompts and intervals per bin", async () => {
+    // Three routed requests a round, each one prompt.
+    const routed = await page.$eval('tr[data-predictor="route"] td[data-served]', (td) => ({ n: Number((td as HTMLElement).dataset.served), text: td.textContent! }));
+    expect(routed.n).toBe(9);
+    expect(routed.text).toMatch(/(weak|strong): \d+ answered, \d+ samples/);
+    type Report = { predictor: string; source: string; audited: { prompts: number; bins: { n: number }[] }; live: { prompts: number } };
+    const report = await page.evaluate(() => (window as unknown as { allotConsole: { calibration: Report[] } }).allotConsole.calibration);
+    // Every priced best-of-k prompt was audited (audit_rate 1): 13 a round, 39 in all, past the 30 it takes.
+    const audited = report.find((r) => r.source === "audits")!;
+    expect(audited.audited.prompts).toBeGreaterThanOrEqual(30);
+    const shown = await page.$$eval(`#calibration [data-calibration="${audited.predictor}"] table.bins tbody tr`, (rows) => rows.map((r) => Number((r as HTMLElement).dataset.n)));
+    expect(shown.reduce((s, n) => s + n, 0)).toBe(audited.audited.prompts);
+    expect(await page.$eval(`#calibration [data-calibration="${audited.predictor}"]`, (el) => el.textContent!)).toMatch(/audited pass rate vs predicted \(\d+ audited prompts/);
+    // The router is not audited: its plot is the live first samples, and says so.
+    const route = await page.$eval('#calibration [data-calibration="route"]', (el) => ({ source: (el as HTMLElement).dataset.source, text: el.textContent! }));
+    expect(route.source).toBe("live");
+    expect(route.text).toMatch(/Not from audits: too few audits to tell: 0 of 30/);
   });
 
   it("opens a running batch and shows its progress moving until it is done", async () => {
