@@ -257,6 +257,7 @@
           (u) => {
             const ctx = u.ctx;
             ctx.save();
+            ctx.setLineDash([]);
             ctx.strokeStyle = "#2b7bb9";
             ctx.fillStyle = "#1d2330";
             ctx.lineWidth = 1.5 * devicePixelRatio;
@@ -347,7 +348,7 @@
           width: Math.max(320, Math.min(520, box.clientWidth - 8)),
           height: 240,
           scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
-          axes: [{ label: "predicted" }, { label: audited ? "pass rate over every sample" : "first sample's reward", size: 48 }],
+          axes: [{ label: "predicted" }, { label: audited ? "pass rate" : "first sample", size: 48 }],
           series: [{}, { label: "observed", stroke: "#2b7bb9", width: 0, paths: () => null, points: { size: 8, fill: "#2b7bb9" } }, { label: "perfect", stroke: "#aaa", dash: [4, 4], points: { show: false } }],
           plugins: [binsPlugin(bins)],
         },
