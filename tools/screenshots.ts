@@ -42,7 +42,7 @@ try {
   await page.click("#login button[type=submit]");
   await page.waitForSelector(`tr[data-tenant="${traffic.tenant.id}"]`);
   await page.click(`tr[data-tenant="${traffic.tenant.id}"]`);
-  await page.waitForSelector("#chart-latency canvas");
+  await page.waitForSelector("#chart-added canvas");
   await page.waitForSelector("#calibration canvas");
   await page.waitForSelector(`tr[data-batch="${running}"]`);
   await page.click(`tr[data-batch="${running}"]`);

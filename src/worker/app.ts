@@ -15,6 +15,7 @@ import { completions } from "./routes/completions.js";
 import { dashboard } from "./routes/dashboard.js";
 import { docs } from "./routes/docs.js";
 import { allocateRoute } from "./routes/allocate.js";
+import { calibration } from "./routes/calibration.js";
 import { health } from "./routes/health.js";
 import { metrics } from "./routes/metrics.js";
 import { models } from "./routes/models.js";
@@ -45,6 +46,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.route("/", admin);
   app.route("/", adminAudits);
   app.route("/", predictors);
+  app.route("/", calibration);
   app.route("/", metrics);
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN secret." });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "A tenant's API key." });

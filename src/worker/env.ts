@@ -33,4 +33,4 @@ export interface Env extends Vars {
   readonly PREDICTORS?: R2Bucket;
 }
 
-export type AppEnv = { Bindings: Env; Variables: { tenant: string; home: import("./tenants/account.js").BudgetHome } };
+export type AppEnv = { Bindings: Env; Variables: { tenant: string; home: import("./tenants/account.js").BudgetHome; tally: import("./online/unbegun.js").OnlineTally } };

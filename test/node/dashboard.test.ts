@@ -28,7 +28,8 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     // Between the gateway and the LM: slowed down later, so a batch runs long enough to watch.
     proxy = await startSwitchProxy(lm.url);
     gw = await startGateway(proxy.url);
-    traffic = await sendTraffic(gw);
+    // Three rounds: enough audited prompts (one per priced prompt) for the reliability plot to be drawn from audits.
+    traffic = await sendTraffic(gw, { rounds: 3 });
     browser = await launchChromium();
     page = await (browser.browser as Browser).newPage();
     await page.setViewport({ width: 1400, height: 1000 });
@@ -44,6 +45,8 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
   it("asks for the admin token, refuses a wrong one, and keeps the right one in the tab's session, not the URL", async () => {
     await page.goto(`${gw.url}/dashboard`);
     await page.waitForSelector("#login:not([hidden])");
+    // Nothing to log out of yet.
+    expect(await page.$eval("#logout", (b) => getComputedStyle(b).display)).toBe("none");
     await page.type("#token", "not-the-token");
     await page.click("#login button[type=submit]");
     await page.waitForFunction(() => document.querySelector("#login-error")!.textContent!.includes("refused"));
@@ -51,6 +54,7 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     await page.type("#token", gw.admin);
     await page.click("#login button[type=submit]");
     await page.waitForSelector("#app:not([hidden])");
+    expect(await page.$eval("#logout", (b) => getComputedStyle(b).display)).not.toBe("none");
     expect(page.url()).toBe(`${gw.url}/dashboard`);
     expect(await page.evaluate(() => sessionStorage.getItem("allot-admin-token"))).toBe(gw.admin);
   });
@@ -66,10 +70,14 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     expect(bars[1].text).toBe(`day: ${day} / 20000`);
     expect(parseFloat(bars[1].width)).toBeCloseTo((100 * day) / 20_000, 1);
     const requests = await page.$eval(`${row} td:nth-child(6)`, (td) => td.textContent!);
-    expect(requests).toContain(String(traffic.sent[traffic.tenant.id].ok));
+    const sent = traffic.sent[traffic.tenant.id];
+    expect(requests).toContain(String(sent.ok + sent.refused + sent.rejected));
+    // The 400s and 404s it answered before any work are counted too.
+    expect(sent.rejected).toBeGreaterThan(0);
+    expect(requests).toContain(`${sent.rejected} rejected (4xx)`);
     // The small tenant's 429s.
     const other = await page.$eval(`tr[data-tenant="${traffic.other.id}"] td:nth-child(6)`, (td) => td.textContent!);
-    expect(other).toContain(`${traffic.sent[traffic.other.id].refused} refused`);
+    expect(other).toContain(`${traffic.sent[traffic.other.id].refused} over budget (429)`);
     expect(traffic.sent[traffic.other.id].refused).toBeGreaterThan(0);
   });
 
@@ -77,13 +85,21 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     await page.click(`tr[data-tenant="${traffic.tenant.id}"]`);
     await page.waitForFunction((id) => document.querySelector("#tenant-name")!.textContent!.includes(id), {}, traffic.tenant.id);
     await page.waitForSelector("#chart-requests canvas");
-    await page.waitForSelector("#chart-latency canvas");
+    await page.waitForSelector("#chart-added canvas");
     // The requests chart's points are the requests the test sent (ok + 429 + 5xx per minute).
     const plotted = await page.evaluate(() => {
       const u = (window as unknown as { allotConsole: { charts: { data: (number | null)[][]; series: { label: string }[] }[] } }).allotConsole.charts[0];
       return u.series.map((s, i) => ({ label: s.label, total: (u.data[i] as (number | null)[]).reduce((a: number, b) => a + (b ?? 0), 0) }));
     });
     expect(plotted.find((s) => s.label === "ok")!.total).toBe(traffic.sent[traffic.tenant.id].ok);
+    expect(plotted.find((s) => s.label === "other 4xx")!.total).toBe(traffic.sent[traffic.tenant.id].rejected);
+    // The time axis is fitted to the traffic (sent within a minute or two), not the whole last hour.
+    const xs = await page.evaluate(() => (window as unknown as { allotConsole: { charts: { data: number[][] }[] } }).allotConsole.charts[0].data[0]);
+    expect(xs.length).toBeLessThanOrEqual(6);
+    expect(xs.at(-1)! - xs[0]).toBeLessThanOrEqual(6 * 60);
+    // Each figure on its own chart and scale: units per prompt against the target in units; allot's latency apart from the LM's.
+    const titles = await page.$$eval("#charts .u-title", (els) => els.map((e) => e.textContent));
+    expect(titles).toEqual(expect.arrayContaining(["Units per prompt the price decided, and the target", "Samples and rounds per request served", "Latency added by allot (ms)", "Time in the LM (ms)"]));
     // Drawn: the canvas has the "ok" line's colour on it.
     const inked = await page.$eval("#chart-requests canvas", (c) => {
       const ctx = (c as HTMLCanvasElement).getContext("2d")!;
@@ -100,6 +116,25 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     expect(earned).toMatch(/Predicted[\s\S]* over \d+ adaptive prompts/);
     // The calibration plot of the predictor that served them.
     await page.waitForSelector("#calibration [data-calibration] canvas");
+  });
+
+  it("counts routed prompts under the router per model, and draws the reliability plot from audits with prompts and intervals per bin", async () => {
+    // Three routed requests a round, each one prompt.
+    const routed = await page.$eval('tr[data-predictor="route"] td[data-served]', (td) => ({ n: Number((td as HTMLElement).dataset.served), text: td.textContent! }));
+    expect(routed.n).toBe(9);
+    expect(routed.text).toMatch(/(weak|strong): \d+ answered, \d+ samples/);
+    type Report = { predictor: string; source: string; audited: { prompts: number; bins: { n: number }[] }; live: { prompts: number } };
+    const report = await page.evaluate(() => (window as unknown as { allotConsole: { calibration: Report[] } }).allotConsole.calibration);
+    // Every priced best-of-k prompt was audited (audit_rate 1): 13 a round, 39 in all, past the 30 it takes.
+    const audited = report.find((r) => r.source === "audits")!;
+    expect(audited.audited.prompts).toBeGreaterThanOrEqual(30);
+    const shown = await page.$$eval(`#calibration [data-calibration="${audited.predictor}"] table.bins tbody tr`, (rows) => rows.map((r) => Number((r as HTMLElement).dataset.n)));
+    expect(shown.reduce((s, n) => s + n, 0)).toBe(audited.audited.prompts);
+    expect(await page.$eval(`#calibration [data-calibration="${audited.predictor}"]`, (el) => el.textContent!)).toMatch(/audited pass rate vs predicted \(\d+ audited prompts/);
+    // The router is not audited: its plot is the live first samples, and says so.
+    const route = await page.$eval('#calibration [data-calibration="route"]', (el) => ({ source: (el as HTMLElement).dataset.source, text: el.textContent! }));
+    expect(route.source).toBe("live");
+    expect(route.text).toMatch(/Not from audits: too few audits to tell: 0 of 30/);
   });
 
   it("opens a running batch and shows its progress moving until it is done", async () => {

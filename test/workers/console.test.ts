@@ -7,11 +7,14 @@ import type { TenantLedger } from "../../src/worker/tenants/ledger.js";
 import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
 import type { z } from "@hono/zod-openapi";
-import type { EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/core/contracts/metrics.js";
+import type { CalibrationReportSchema, EarnedSchema, UsagePointSchema, UsageSeriesSchema } from "../../src/core/contracts/metrics.js";
+import { reliability } from "../../src/core/audit/calibration.js";
+import type { AuditRecord } from "../../src/worker/tenants/audits.js";
+import { tenantLedger } from "../../src/worker/tenants/lookup.js";
 import type { Env } from "../../src/worker/env.js";
 import { estimateEarned, curvePoints, earnedOf, emptyEarned, addEarned } from "../../src/core/metrics/earned.js";
 import { LATENCY_BOUNDS_MS, emptyHistogram, observe, quantile } from "../../src/core/metrics/histogram.js";
-import { ADMIN, call, newTenant } from "./support.js";
+import { ADMIN, call, newTenant, until } from "./support.js";
 
 const env = workerEnv as unknown as Env;
 
@@ -93,6 +96,10 @@ describe("per-minute rollups (GET /admin/tenants/{id}/usage)", () => {
     // Per prompt, in samples' units: the prefills are the same whatever the allocation.
     const prefill = Number(SETTINGS.PREFILL_UNITS.default);
     expect(body.earned.predicted!.mean_units).toBeCloseTo((served.reduce((s, r) => s + r.units, 0) + chatUnits - 5 * prefill) / 5, 6);
+    // Units per prompt the price decided, in the target's units (no prefills, no pinned requests): over a day, one point.
+    const days = (await series(t.id, "?step=day")).body.points.filter((p) => p.requests > 0);
+    if (days.length === 1) expect(days[0].units_per_prompt).toBeCloseTo(body.earned.predicted!.mean_units, 6);
+    expect(body.points.filter((p) => p.units_per_prompt !== null).every((p) => p.units_per_prompt! >= 1 && p.units_per_prompt! <= 16)).toBe(true);
   });
 
   it("takes steps of minutes, hours or days, and refuses a range it cannot answer in the error envelope", async () => {
@@ -174,6 +181,123 @@ describe("GET /admin/tenants and GET /metrics", () => {
     expect((await call("/admin/tenants?limit=0", { headers: ADMIN })).status).toBe(400);
     expect((await call("/admin/tenants?after=nope", { headers: ADMIN })).status).toBe(400);
     expect((await call("/admin/tenants")).status).toBe(401);
+  });
+
+  it("counts every 4xx in the tenant row and the rollups, those answered before the ledger too, each once", async () => {
+    const t = await newTenant();
+    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, max_units: 8 }) });
+    // Before any work: a body that fails validation, an unknown model, a pinned value that does not parse.
+    expect((await complete(t.headers, { prompt: "" })).status).toBe(400);
+    expect((await complete(t.headers, { prompt: "1+2=", model: "no-such-model" })).status).toBe(404);
+    expect((await complete(t.headers, { prompt: "1+2=" }, { "x-allot-units": "lots" })).status).toBe(400);
+    const chat = await call("/v1/chat/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", messages: [] }) });
+    expect(chat.status).toBe(400);
+    // At the ledger: more units pinned than the tenant's max (counted there, not again).
+    expect((await complete(t.headers, { prompt: "1+2=" }, { "x-allot-units": "9" })).status).toBe(400);
+    expect((await complete(t.headers, { prompt: "1+2=" })).status).toBe(200);
+    type Totals = { requests: number; ok: number; refused: number; rejected: number; failed: number };
+    const totals = async () => {
+      const page = (await (await call("/admin/tenants?limit=100", { headers: ADMIN })).json()) as { data: { id: string; totals: Totals }[] };
+      return page.data.find((x) => x.id === t.id)?.totals;
+    };
+    // The ones before the ledger are counted after their answer (waitUntil).
+    const row = await until(async () => {
+      const x = await totals();
+      return x && x.rejected >= 5 && x;
+    }, { timeoutMs: 5_000, what: "the 4xx answers to be counted" });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await totals()).toEqual({ ...row, requests: 6, ok: 1, refused: 0, rejected: 5, failed: 0 });
+    const { body } = await series(t.id);
+    expect(sum(body.points, (p) => p.rejected)).toBe(5);
+    expect(sum(body.points, (p) => p.requests)).toBe(6);
+    // A key that is not the tenant's has no tenant to count against: 401, and nothing counted.
+    expect((await complete({ ...t.headers, authorization: "Bearer sk-nope" }, { prompt: "1+2=" })).status).toBe(401);
+    expect((await totals())!.requests).toBe(6);
+  });
+
+  it("counts routed prompts under their router, per model (answered, samples, units), with the router's calibration", async () => {
+    const t = await newTenant();
+    const kept: Record<string, number> = {};
+    let samples = 0;
+    let units = 0;
+    const prompts = ["12345+678=", "54321+9876=", "345+678=", "4567*89=", "98765+4321="];
+    for (const [i, prompt] of prompts.entries()) {
+      // Waves (a cascade over the models), and one round decided up front.
+      const res = await complete(t.headers, { prompt, model: "route", seed: 60 + i }, i % 2 ? { "x-allot-rounds": "1" } : {});
+      expect(res.status).toBe(200);
+      const a = ((await res.json()) as { allot: { model: string; samples: number; units: number } }).allot;
+      kept[a.model] = (kept[a.model] ?? 0) + 1;
+      samples += a.samples;
+      units += a.units - Number(SETTINGS.PREFILL_UNITS.default);
+    }
+    // And a best-of-k request, counted under its own predictor.
+    expect((await complete(t.headers, { prompt: "12+34=" })).status).toBe(200);
+    const page = (await (await call("/admin/tenants?limit=100", { headers: ADMIN })).json()) as {
+      data: { id: string; served: Record<string, Record<string, { prompts: number; samples: number; units: number }>>; calibration: Record<string, { n: number }[]> }[];
+    };
+    const row = page.data.find((x) => x.id === t.id)!;
+    const route = row.served.route;
+    expect(Object.fromEntries(Object.entries(route).filter(([, x]) => x.prompts > 0).map(([m, x]) => [m, x.prompts]))).toEqual(kept);
+    expect(Object.values(route).reduce((s, x) => s + x.samples, 0)).toBe(samples);
+    expect(Object.values(route).reduce((s, x) => s + x.units, 0)).toBeCloseTo(units, 9);
+    for (const m of Object.keys(route)) expect(["weak", "strong"]).toContain(m);
+    // The router's calibration: one point per routed prompt (its first sample's model's predicted success).
+    expect(row.calibration.route.reduce((s, b) => s + b.n, 0)).toBe(prompts.length);
+    const others = Object.keys(row.served).filter((k) => k !== "route");
+    expect(others).toHaveLength(1);
+    expect(Object.values(row.served[others[0]])).toEqual([expect.objectContaining({ prompts: 1 })]);
+  });
+
+  it("plots reliability from audited prompts when there are enough, with prompts and Wilson intervals per bin; else from live first samples, saying so", async () => {
+    type Report = z.infer<typeof CalibrationReportSchema>;
+    const report = async () => ((await (await call("/admin/calibration", { headers: ADMIN })).json()) as { data: Report[] }).data;
+    // Audits as serving records them, for a predictor of this test's own (the report pools every tenant's).
+    const name = "audited-test-predictor";
+    const audit = (predicted: number, passes: number): AuditRecord => ({
+      model: "strong",
+      predictor: name,
+      predicted,
+      curve: null,
+      rewards: Array.from({ length: 8 }, (_, i) => (i < passes ? 1 : 0)),
+      samples: 2,
+      units: 2,
+      reward: passes > 0 ? 1 : 0,
+      audit_units: 6,
+    });
+    const rows = [...Array.from({ length: 20 }, (_, i) => audit(0.15, i % 3)), ...Array.from({ length: 14 }, (_, i) => audit(0.85, 6 + (i % 3)))];
+    const a = await newTenant();
+    const b = await newTenant();
+    await tenantLedger(env, a.id).recordAudits(rows.slice(0, 10));
+    let mine = (await report()).find((r) => r.predictor === name)!;
+    // Ten audits: too few; nothing live for this predictor either.
+    expect(mine.source).toBe("live");
+    expect(mine.audited.prompts).toBe(10);
+    expect(mine.note).toMatch(/too few audits to tell: 10 of 30/);
+    // Pooled over tenants: 34 in all.
+    await tenantLedger(env, a.id).recordAudits(rows.slice(10, 20));
+    await tenantLedger(env, b.id).recordAudits(rows.slice(20));
+    mine = (await report()).find((r) => r.predictor === name)!;
+    expect(mine.source).toBe("audits");
+    expect(mine.note).toBeNull();
+    expect(mine.audited.prompts).toBe(34);
+    const want = reliability(rows.map((r) => ({ p: r.predicted!, successes: r.rewards.reduce((s, x) => s + x, 0), samples: r.rewards.length })));
+    expect(mine.audited.bins.map((x) => x.n)).toEqual(want.map((x) => x.n));
+    expect(mine.audited.bins[1]).toMatchObject({ n: 20 });
+    expect(mine.audited.bins[8]).toMatchObject({ n: 14 });
+    for (const i of [1, 8]) {
+      expect(mine.audited.bins[i].observed).toBeCloseTo(want[i].observed, 9);
+      expect(mine.audited.bins[i].ci95[0]).toBeCloseTo(want[i].ci95[0], 9);
+      expect(mine.audited.bins[i].ci95[1]).toBeCloseTo(want[i].ci95[1], 9);
+      expect(mine.audited.bins[i].ci95[0]).toBeLessThan(mine.audited.bins[i].observed);
+      expect(mine.audited.bins[i].ci95[1]).toBeGreaterThan(mine.audited.bins[i].observed);
+    }
+    // Routed traffic is not audited: the router's plot is its live first samples, labelled so.
+    expect((await complete(a.headers, { prompt: "12345+678=", model: "route" })).status).toBe(200);
+    const route = (await report()).find((r) => r.predictor === "route")!;
+    expect(route.source).toBe("live");
+    expect(route.live.prompts).toBeGreaterThanOrEqual(1);
+    expect(route.note).toMatch(/too few audits/);
+    expect((await call("/admin/calibration")).status).toBe(401);
   });
 
   it("exposes Prometheus counters, histograms and gauges per tenant, matching the rollups", async () => {

@@ -32,6 +32,7 @@ describe("meta routes", () => {
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/admin/calibration",
       "/admin/doctor",
       "/admin/predictors",
       "/admin/predictors/{name}",

@@ -48,30 +48,60 @@ function wilson(s: number, n: number): [number, number] {
   return [Math.max(0, c - h), Math.min(1, c + h)];
 }
 
+/** A bin's sums, which add across tenants: prompts, their predicted p and pass rates summed, and the samples and successes pooled. */
+export interface BinSums {
+  readonly n: number;
+  readonly predicted: number;
+  readonly observed: number;
+  readonly successes: number;
+  readonly samples: number;
+}
+
+/** Per tenth of predicted p (after a temperature T), the sums of the labelled prompts in it. */
+export function binSums(data: readonly Labelled[], T = 1): BinSums[] {
+  const bins = Array.from({ length: BINS }, () => ({ n: 0, predicted: 0, observed: 0, successes: 0, samples: 0 }));
+  for (const d of data) {
+    if (d.samples <= 0) continue;
+    const p = scaled(d.p, T);
+    const b = bins[Math.min(BINS - 1, Math.floor(p * BINS))];
+    b.n++;
+    b.predicted += p;
+    b.observed += d.successes / d.samples;
+    b.successes += d.successes;
+    b.samples += d.samples;
+  }
+  return bins;
+}
+
+/** a + b, bin by bin. */
+export const addBinSums = (a: readonly BinSums[], b: readonly BinSums[]): BinSums[] =>
+  a.map((x, i) => ({ n: x.n + b[i].n, predicted: x.predicted + b[i].predicted, observed: x.observed + b[i].observed, successes: x.successes + b[i].successes, samples: x.samples + b[i].samples }));
+
+/**
+ * The reliability plot's bins from their sums: mean predicted, mean observed pass rate,
+ * and a 95% Wilson interval on the bin's pooled samples.
+ */
+export const reliabilityOf = (sums: readonly BinSums[]): ReliabilityBin[] =>
+  sums.map((b) => ({ n: b.n, predicted: b.n ? b.predicted / b.n : 0, observed: b.n ? b.observed / b.n : 0, ci95: wilson(b.successes, b.samples) }));
+
+/** Expected calibration error of reliability bins (prompt-weighted). */
+export function eceOf(bins: readonly ReliabilityBin[]): number {
+  const n = bins.reduce((s, b) => s + b.n, 0);
+  return n === 0 ? 0 : bins.reduce((s, b) => s + (b.n / n) * Math.abs(b.predicted - b.observed), 0);
+}
+
 /**
  * The reliability plot's bins.
  *
  * @example reliability([{ p: 0.3, successes: 3, samples: 10 }])[3] // { n: 1, predicted: 0.3, observed: 0.3, ci95: […] }
  */
 export function reliability(data: readonly Labelled[], T = 1): ReliabilityBin[] {
-  const bins = Array.from({ length: BINS }, () => ({ n: 0, predicted: 0, observed: 0, s: 0, k: 0 }));
-  for (const d of data) {
-    const p = scaled(d.p, T);
-    const b = bins[Math.min(BINS - 1, Math.floor(p * BINS))];
-    b.n++;
-    b.predicted += p;
-    b.observed += d.successes / d.samples;
-    b.s += d.successes;
-    b.k += d.samples;
-  }
-  return bins.map((b) => ({ n: b.n, predicted: b.n ? b.predicted / b.n : 0, observed: b.n ? b.observed / b.n : 0, ci95: wilson(b.s, b.k) }));
+  return reliabilityOf(binSums(data, T));
 }
 
 /** Expected calibration error over the bins (prompt-weighted). */
 export function ece(data: readonly Labelled[], T = 1): number {
-  const bins = reliability(data, T);
-  const n = bins.reduce((s, b) => s + b.n, 0);
-  return n === 0 ? 0 : bins.reduce((s, b) => s + (b.n / n) * Math.abs(b.predicted - b.observed), 0);
+  return eceOf(reliability(data, T));
 }
 
 /** The binomial log-likelihood of the audits under temperature T. */

@@ -19,6 +19,12 @@ export const EarnedSumsSchema = z.object({
   curve: z.array(z.number()).length(CURVE_UNITS),
 });
 
+/** Per model, the prompts it answered (the kept sample's model), the samples drawn of it and their units. */
+export const ModelServedSchema = z.object({ prompts: count, samples: count, units: z.number().nonnegative() });
+/** Per predictor or router (the one that decided the spend), per model. */
+export const ServedSchema = z.record(z.string(), z.record(z.string(), ModelServedSchema));
+export type Served = z.infer<typeof ServedSchema>;
+
 /** One online request, as serving reports it when it ends (ledger.finish, release, or a refusal at begin). */
 export const RequestRecordSchema = z.object({
   route: z.enum(ONLINE_ROUTES),
@@ -34,8 +40,12 @@ export const RequestRecordSchema = z.object({
   lm_retries: count,
   lm_errors: count,
   earned: EarnedSumsSchema.nullable(),
-  /** The predictor's single-sample success against the first sample's reward, per prompt. */
+  /** The predictor's single-sample success against the first sample's reward, per prompt (a router's: of the model that first sample was drawn from). */
   calibration: z.object({ predictor: z.string(), points: z.array(z.object({ predicted: z.number(), observed: z.number() })) }).nullable(),
+  /** The units the price decided, per prompt (samples at their model's cost, no prefills): what it steers to the target. Absent: none (pinned, greedy, failed). */
+  decided: z.array(z.number().nonnegative()).optional(),
+  /** Prompts whose spend a predictor or router decided, per model: `ServedSchema`. Absent: none. */
+  served: ServedSchema.optional(),
 });
 export type RequestRecord = z.infer<typeof RequestRecordSchema>;
 
@@ -102,6 +112,8 @@ export const COUNTERS = {
   samples: { doc: "samples drawn for online requests", point: false, prometheus: "allot_samples_total" },
   rounds: { doc: "rounds of sampling of online requests", point: false },
   priced: { doc: "requests whose spend the price decided", point: false },
+  decided_prompts: { doc: "prompts whose spend the price decided", point: false },
+  decided_units: { doc: "the units the price decided for them (samples at their model's cost, no prefills): what it steers to the target", point: false },
   price_sum: { doc: "the price summed over those", point: false },
   lm_retries: { doc: "LM, hidden-state and reward calls retried (online)", point: true, prometheus: "allot_lm_retries_total" },
   lm_errors: { doc: "LM, hidden-state and reward calls that failed after their retries (online)", point: true, prometheus: "allot_lm_errors_total" },
@@ -117,10 +129,11 @@ export const POINT_COUNTERS = (Object.keys(COUNTERS) as Counter[]).filter((k) =>
 export const UsagePointSchema = z.object({
   t: z.string().describe("start of the bucket (ISO 8601, UTC)"),
   ...(Object.fromEntries(POINT_COUNTERS.map((k) => [k, z.number().describe(COUNTERS[k].doc)])) as Record<(typeof POINT_COUNTERS)[number], z.ZodNumber>),
-  samples_per_request: z.number().nullable(),
+  samples_per_request: z.number().nullable().describe("samples drawn per request served"),
   rounds_per_request: z.number().nullable(),
+  units_per_prompt: z.number().nullable().describe("units the price decided per prompt (samples at their model's cost, no prefills): what the target is in"),
   price: z.number().nullable().describe("mean price over the requests it decided"),
-  target: z.number().nullable().describe("the online target (units per request) in force"),
+  target: z.number().nullable().describe("the online target (units per prompt the price decides) in force"),
   added_ms: Quantiles.describe("latency allot added (total − time waiting on the LM)"),
   lm_ms: Quantiles.describe("time waiting on the LM, hidden-state and reward calls"),
 });
@@ -150,9 +163,35 @@ export const TenantSummarySchema = z
     usage: z.array(z.object({ window: z.enum(["hour", "day", "month"]), limit: z.int().nullable(), used: z.number(), reserved: z.number() })),
     online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), audit_rate: z.number(), price: z.number(), mean_units: z.number(), requests: z.int() }),
     keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
-    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int(), failed: z.int(), units: z.number(), batch_units: z.number() }),
+    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int().describe("429s"), rejected: z.int().describe("other 4xx"), failed: z.int().describe("5xx"), units: z.number(), batch_units: z.number() }),
     earned: EarnedSchema.nullable(),
-    calibration: z.record(z.string(), CalibrationSchema).describe("per predictor, live: first sample's reward against predicted single-sample success, in tenths"),
+    calibration: z.record(z.string(), CalibrationSchema).describe("per predictor or router, live: first sample's reward against predicted single-sample success, in tenths"),
+    served: ServedSchema.describe("per predictor or router, per model: the online prompts whose spend it decided, the samples drawn and their units"),
   })
   .openapi("TenantSummary");
 export type TenantSummary = z.infer<typeof TenantSummarySchema>;
+
+const ReliabilityBinSchema = z.object({
+  n: z.int().describe("prompts in the bin"),
+  predicted: z.number().describe("their mean predicted single-sample success"),
+  observed: z.number().describe("their mean observed pass rate"),
+  ci95: pair.describe("95% Wilson interval of the observed rate, on the bin's pooled samples"),
+});
+
+const ReliabilitySchema = z.object({
+  prompts: z.int(),
+  bins: z.array(ReliabilityBinSchema).length(CALIBRATION_BINS).describe("per tenth of predicted p"),
+  ece: z.number().describe("expected calibration error: prompt-weighted mean |predicted − observed| over the bins"),
+});
+
+export const CalibrationReportSchema = z
+  .object({
+    predictor: z.string().describe("a predictor or router"),
+    source: z.enum(["audits", "live"]).describe("what the plot shows: audits when there are enough, else the live first samples"),
+    audited: ReliabilitySchema.extend({ needed: z.int().describe("audited prompts it takes before the plot uses them") }).describe(
+      "on audited prompts: each prompt's pass rate over every sample drawn, an unbiased label",
+    ),
+    live: ReliabilitySchema.describe("each served prompt's first sample's reward: one draw per prompt, so each label is 0 or 1"),
+    note: z.string().nullable().describe("why the plot is not from audits, in words"),
+  })
+  .openapi("CalibrationReport");

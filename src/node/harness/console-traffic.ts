@@ -1,6 +1,8 @@
 // Real traffic for the console to show, through the gateway's public API (the same calls
-// users make): two tenants, adaptive and pinned completions, chat, requests over budget,
-// and batches. Used by the browser test and by `npm run screenshots`.
+// users make): two tenants, adaptive and pinned completions, chat, routed completions
+// (the shipped weak/strong router), requests over budget, requests the gateway rejects (an
+// empty prompt, an unknown model), and batches. The main tenant audits every priced
+// request (audit_rate 1), so its audited prompts fill the reliability plot. Used by the browser test and by `npm run screenshots`.
 import { type RunningGateway, createTenant } from "./gateway.js";
 
 /** Arithmetic prompts from easy to hopeless, like the reference LM's task. */
@@ -10,7 +12,7 @@ export interface Traffic {
   readonly tenant: { id: string; key: string };
   readonly other: { id: string; key: string };
   /** Requests sent per tenant, by outcome, as the gateway answered them. */
-  readonly sent: Record<string, { ok: number; refused: number }>;
+  readonly sent: Record<string, { ok: number; refused: number; rejected: number }>;
 }
 
 async function complete(gw: RunningGateway, key: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<number> {
@@ -30,12 +32,13 @@ export async function sendTraffic(gw: RunningGateway, opts: { rounds?: number; p
   await fetch(`${gw.url}/admin/tenants/${tenant.id}/online`, {
     method: "PUT",
     headers: { authorization: `Bearer ${gw.admin}`, "content-type": "application/json" },
-    body: JSON.stringify({ target_units: 4, min_units: 1, max_units: 16 }),
+    body: JSON.stringify({ target_units: 4, min_units: 1, max_units: 16, audit_rate: 1 }),
   });
-  const sent: Traffic["sent"] = { [tenant.id]: { ok: 0, refused: 0 }, [other.id]: { ok: 0, refused: 0 } };
+  const sent: Traffic["sent"] = { [tenant.id]: { ok: 0, refused: 0, rejected: 0 }, [other.id]: { ok: 0, refused: 0, rejected: 0 } };
   const count = (id: string, status: number) => {
     if (status === 200) sent[id].ok++;
     else if (status === 429) sent[id].refused++;
+    else if (status === 400 || status === 404) sent[id].rejected++;
     else throw new Error(`unexpected ${status}`);
   };
   const rounds = opts.rounds ?? 1;
@@ -49,6 +52,11 @@ export async function sendTraffic(gw: RunningGateway, opts: { rounds?: number; p
     });
     await chat.arrayBuffer();
     count(tenant.id, chat.status);
+    // Routed: the router picks the model (weak costs 1 a sample, strong 3).
+    for (const [i, prompt] of ["12345+678=", "54321+9876=", "345+678="].entries()) count(tenant.id, await complete(gw, tenant.key, { prompt, model: "route", seed: r * 10 + i }));
+    // Rejected before any work: an empty prompt (400), a model the gateway does not serve (404).
+    count(tenant.id, await complete(gw, tenant.key, { prompt: "" }));
+    count(tenant.id, await complete(gw, tenant.key, { prompt: "1+2=", model: "no-such-model" }));
     // The small tenant runs out of its 40 units a day: 429s.
     for (let i = 0; i < 6; i++) count(other.id, await complete(gw, other.key, { prompt: "56*78=", seed: r * 10 + i }, { "x-allot-units": "8" }));
     if (r < rounds - 1 && opts.pauseMs) await new Promise((res) => setTimeout(res, opts.pauseMs));

@@ -10,7 +10,7 @@
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
   const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%");
-  const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], batch: null, timers: [] };
+  const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], calibration: [], batch: null, timers: [] };
   // The console's state, charts included, for tests and the curious (the browser's devtools).
   window.allotConsole = state;
 
@@ -31,6 +31,7 @@
     state.timers.forEach(clearInterval);
     state.timers = [];
     $("#app").hidden = true;
+    $("#logout").hidden = true;
     $("#login").hidden = false;
     $("#login-error").textContent = why || "";
   }
@@ -46,6 +47,7 @@
     sessionStorage.setItem(KEY, token);
     $("#login").hidden = true;
     $("#app").hidden = false;
+    $("#logout").hidden = false;
     await refresh();
     state.timers.push(setInterval(() => refresh().catch(showError), 10_000));
   }
@@ -84,7 +86,7 @@
       <td><b>${esc(t.name)}</b><br><code>${esc(t.id)}</code></td>
       <td class="bars">${t.usage.map(bar).join("")}</td>
       <td>${fmt(t.online.target_units, 1)}</td><td>${fmt(t.online.price, 4)}</td><td>${fmt(t.online.mean_units)}</td>
-      <td>${t.totals.requests}<br><small>${t.totals.refused} refused · ${t.totals.failed} failed</small></td>
+      <td>${t.totals.requests}<br><small data-outcomes>${t.totals.refused} over budget (429) · ${t.totals.rejected} rejected (4xx) · ${t.totals.failed} failed (5xx)</small></td>
       <td>${t.totals.units} online<br><small>${t.totals.batch_units} batch</small></td>
       <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}, predicted</small>` : "—"}</td>
       <td>${t.keys.map((k) => `<code class="${k.revoked ? "revoked" : ""}">${esc(k.id)}</code>`).join(" ")}</td></tr>`);
@@ -116,6 +118,23 @@
     return u;
   }
 
+  /**
+   * The points worth drawing: from the first bucket with traffic to the last (one empty
+   * bucket either side, at least 6 in all), so a fresh install's minutes are not squeezed
+   * into the right edge of an hour. Nothing at all: every point (an empty chart).
+   */
+  function fitted(points) {
+    const busy = (p) => p.requests > 0 || p.batch_units > 0 || p.audits > 0;
+    const first = points.findIndex(busy);
+    if (first < 0) return points;
+    let last = points.length - 1;
+    while (!busy(points[last])) last--;
+    let from = Math.max(0, first - 1);
+    const to = Math.min(points.length, last + 2);
+    from = Math.max(0, Math.min(from, to - 6));
+    return points.slice(from, to);
+  }
+
   async function renderTenant() {
     const id = state.tenant;
     const t = state.tenants.find((x) => x.id === id);
@@ -124,11 +143,12 @@
     state.charts.forEach((c) => c.destroy());
     state.charts = [];
     const box = $("#charts");
-    box.innerHTML = ["requests", "units", "spend", "price", "latency"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
-    const p = usage.points;
+    box.innerHTML = ["requests", "units", "decided", "samples", "price", "added", "lm"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
+    const p = fitted(usage.points);
     chart($("#chart-requests"), "Requests per " + state.step, p, [
       { label: "ok", value: (x) => x.ok },
       { label: "429 (over budget)", value: (x) => x.refused, color: "#b98a2b" },
+      { label: "other 4xx", value: (x) => x.rejected, color: "#e67e22" },
       { label: "5xx", value: (x) => x.failed, color: "#c0392b" },
       { label: "LM errors", value: (x) => x.lm_errors, color: "#8e44ad" },
       { label: "LM retries", value: (x) => x.lm_retries, color: "#7f8c8d" },
@@ -137,17 +157,24 @@
       { label: "online", value: (x) => x.units },
       { label: "batches", value: (x) => x.batch_units },
     ]);
-    chart($("#chart-spend"), "Samples per request and the target", p, [
+    // The target is in units the price decides per prompt (a routed sample of the strong model costs 3): plotted against that, not samples.
+    chart($("#chart-decided"), "Units per prompt the price decided, and the target", p, [
+      { label: "units / prompt", value: (x) => x.units_per_prompt },
+      { label: "target (units / prompt)", value: (x) => x.target, color: "#c0392b" },
+    ]);
+    chart($("#chart-samples"), "Samples and rounds per request served", p, [
       { label: "samples / request", value: (x) => x.samples_per_request },
       { label: "rounds / request", value: (x) => x.rounds_per_request },
-      { label: "target (units)", value: (x) => x.target, color: "#c0392b" },
     ]);
     chart($("#chart-price"), "Price (reward per unit)", p, [{ label: "price", value: (x) => x.price }]);
-    chart($("#chart-latency"), "Latency (ms)", p, [
-      { label: "added by allot p50", value: (x) => x.added_ms.p50 },
-      { label: "added p99", value: (x) => x.added_ms.p99 },
-      { label: "in the LM p50", value: (x) => x.lm_ms.p50 },
-      { label: "in the LM p99", value: (x) => x.lm_ms.p99 },
+    // Each on its own scale: the LM's seconds would flatten allot's milliseconds onto zero.
+    chart($("#chart-added"), "Latency added by allot (ms)", p, [
+      { label: "p50", value: (x) => x.added_ms.p50 },
+      { label: "p99", value: (x) => x.added_ms.p99 },
+    ]);
+    chart($("#chart-lm"), "Time in the LM (ms)", p, [
+      { label: "p50", value: (x) => x.lm_ms.p50, color: "#8e44ad" },
+      { label: "p99", value: (x) => x.lm_ms.p99, color: "#7f8c8d" },
     ]);
     // The audited figure first (measured, with its interval); the prediction after it, labelled so.
     const a = usage.earned.audited;
@@ -219,15 +246,54 @@
 
   // ---- predictors
 
-  function calibrationOf(name) {
-    const bins = Array.from({ length: 10 }, () => ({ n: 0, predicted: 0, observed: 0 }));
+  /**
+   * Draws each bin's 95% interval as a vertical bar and its prompts beside its point
+   * (uPlot plugin: on the canvas, after the series).
+   */
+  function binsPlugin(bins) {
+    return {
+      hooks: {
+        draw: [
+          (u) => {
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.setLineDash([]);
+            ctx.strokeStyle = "#2b7bb9";
+            ctx.fillStyle = "#1d2330";
+            ctx.lineWidth = 1.5 * devicePixelRatio;
+            ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+            for (const b of bins) {
+              const x = u.valToPos(b.predicted, "x", true);
+              const lo = u.valToPos(b.ci95[0], "y", true);
+              const hi = u.valToPos(b.ci95[1], "y", true);
+              ctx.beginPath();
+              ctx.moveTo(x, lo);
+              ctx.lineTo(x, hi);
+              ctx.moveTo(x - 4 * devicePixelRatio, lo);
+              ctx.lineTo(x + 4 * devicePixelRatio, lo);
+              ctx.moveTo(x - 4 * devicePixelRatio, hi);
+              ctx.lineTo(x + 4 * devicePixelRatio, hi);
+              ctx.stroke();
+              ctx.fillText(String(b.n), x + 6 * devicePixelRatio, u.valToPos(b.observed, "y", true) - 4 * devicePixelRatio);
+            }
+            ctx.restore();
+          },
+        ],
+      },
+    };
+  }
+
+  /** Per model, the online prompts `name` decided over every tenant: answered by it, samples drawn of it, their units. */
+  function servedBy(name) {
+    const out = {};
     for (const t of state.tenants)
-      (t.calibration[name] || []).forEach((b, i) => {
-        bins[i].n += b.n;
-        bins[i].predicted += b.predicted;
-        bins[i].observed += b.observed;
-      });
-    return bins.filter((b) => b.n > 0).map((b) => ({ n: b.n, predicted: b.predicted / b.n, observed: b.observed / b.n }));
+      for (const [m, x] of Object.entries((t.served || {})[name] || {})) {
+        const into = (out[m] ??= { prompts: 0, samples: 0, units: 0 });
+        into.prompts += x.prompts;
+        into.samples += x.samples;
+        into.units += x.units;
+      }
+    return out;
   }
 
   async function renderPredictors() {
@@ -243,39 +309,66 @@
         : `${m.test_saved_b4 === undefined ? "—" : pct(m.test_saved_b4)} / ${m.test_saved_waves_b4 === undefined ? "—" : pct(m.test_saved_waves_b4)}`;
     $("#predictors tbody").innerHTML = list.data
       .map((p) => {
-        const live = calibrationOf(p.name).reduce((s, b) => s + b.n, 0);
+        const models = Object.entries(servedBy(p.name));
+        const prompts = models.reduce((s, [, x]) => s + x.prompts, 0);
+        // A router's prompts per model: the model whose answer was kept, and the samples drawn of each.
+        const mix = p.route && models.length ? "<br><small>" + models.map(([m, x]) => `${esc(m)}: ${x.prompts} answered, ${x.samples} samples`).join("<br>") + "</small>" : "";
         return `<tr data-predictor="${esc(p.name)}"><td><b>${esc(p.name)}</b><br><small>${esc(p.source)} · ${esc(p.kind)}${p.route ? " router" : ""}</small></td>
           <td>${esc(p.lm_model)}</td><td>${esc(p.reward_model)}</td>
           <td>${metric(p.metrics, "spearman_validation", "spearman_validation_strong")} / ${metric(p.metrics, "test_spearman")}</td>
           <td>${metric(p.metrics, "ece_validation", "ece_validation_strong")} / ${metric(p.metrics, "test_ece")}</td>
           <td>${saved(p.metrics, p.route)}</td>
-          <td>${live}</td></tr>`;
+          <td data-served="${prompts}">${prompts}${mix}</td></tr>`;
       })
       .join("");
-    const used = list.data.map((p) => p.name).filter((n) => calibrationOf(n).length > 0);
+    // Reliability per predictor and router over every tenant: from audits when there are enough, else the live first samples (GET /admin/calibration).
+    const report = (await api("/admin/calibration")).data;
+    state.calibration = report;
+    const known = new Set(list.data.map((p) => p.name));
+    const used = report.filter((r) => known.has(r.predictor) && (r.audited.prompts > 0 || r.live.prompts > 0));
     state.calCharts.forEach((c) => c.destroy());
     state.calCharts = [];
     const box = $("#calibration");
     box.innerHTML = used.length ? "" : "<p>No predicted traffic yet: the calibration plot fills as requests are served.</p>";
-    for (const name of used) {
-      const bins = calibrationOf(name);
+    for (const r of used) {
+      const audited = r.source === "audits";
+      const shown = audited ? r.audited : r.live;
+      const bins = shown.bins.filter((b) => b.n > 0);
       const el = document.createElement("div");
       el.className = "chart";
-      el.dataset.calibration = name;
+      el.dataset.calibration = r.predictor;
+      el.dataset.source = r.source;
       box.appendChild(el);
+      const title = audited
+        ? `${r.predictor}: audited pass rate vs predicted (${shown.prompts} audited prompts, ECE ${fmt(shown.ece, 3)})`
+        : `${r.predictor}: first sample's reward vs predicted (live, ${shown.prompts} prompts, ECE ${fmt(shown.ece, 3)})`;
       const u = new uPlot(
         {
-          title: `${name}: first sample's reward vs predicted (live, ${bins.reduce((s, b) => s + b.n, 0)} prompts)`,
+          title,
           width: Math.max(320, Math.min(520, box.clientWidth - 8)),
           height: 240,
           scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
-          axes: [{ label: "predicted" }, { label: "observed", size: 48 }],
+          axes: [{ label: "predicted" }, { label: audited ? "pass rate" : "first sample", size: 48 }],
           series: [{}, { label: "observed", stroke: "#2b7bb9", width: 0, paths: () => null, points: { size: 8, fill: "#2b7bb9" } }, { label: "perfect", stroke: "#aaa", dash: [4, 4], points: { show: false } }],
+          plugins: [binsPlugin(bins)],
         },
         [bins.map((b) => b.predicted), bins.map((b) => b.observed), bins.map((b) => b.predicted)],
         el,
       );
       state.calCharts.push(u);
+      // The numbers behind the plot: per bin, its prompts, predicted and observed, and the 95% interval (the bars).
+      const table = document.createElement("table");
+      table.className = "bins";
+      table.innerHTML =
+        `<thead><tr><th>predicted</th><th>observed</th><th>95% interval</th><th>prompts</th></tr></thead><tbody>` +
+        bins.map((b) => `<tr data-n="${b.n}"><td>${fmt(b.predicted, 2)}</td><td>${fmt(b.observed, 2)}</td><td>${fmt(b.ci95[0], 2)}–${fmt(b.ci95[1], 2)}</td><td>${b.n}</td></tr>`).join("") +
+        "</tbody>";
+      const note = document.createElement("p");
+      note.className = "note";
+      note.innerHTML = audited
+        ? `<small>Each audited prompt's pass rate over all its samples: an unbiased label. Bars: 95% Wilson intervals; numbers: prompts per bin.</small>`
+        : `<small><b>Not from audits:</b> ${esc(r.note)}. Each prompt's first sample is one draw (0 or 1), so the bars are wide until many prompts fall in a bin.</small>`;
+      el.append(note, table);
     }
   }
 

@@ -14,6 +14,7 @@ export function pointOf(t: number, r: Rollup): z.infer<typeof UsagePointSchema> 
     ...(Object.fromEntries(POINT_COUNTERS.map((k) => [k, r[k]])) as Record<(typeof POINT_COUNTERS)[number], number>),
     samples_per_request: ratio(r.samples, r.ok),
     rounds_per_request: ratio(r.rounds, r.ok),
+    units_per_prompt: ratio(r.decided_units, r.decided_prompts),
     price: ratio(r.price_sum, r.priced),
     target: r.target,
     added_ms: { p50: ms(quantile(r.added, 0.5)), p99: ms(quantile(r.added, 0.99)) },

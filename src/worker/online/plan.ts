@@ -34,6 +34,8 @@ interface Common {
    * best of k (k = 1..CURVE_UNITS), what the console's "what allot earned" compares with.
    */
   readonly curve?: { readonly predictor: string; readonly points: readonly number[] };
+  /** Set when a router decided the model and spend: its name (the console counts its prompts per model, and its calibration). */
+  readonly router?: string;
   /**
    * Set when the deployment could not predict (a Misconfigured hidden-state server or no
    * predictor for the input's form): the prompt gets the tenant's target units instead of
@@ -81,8 +83,8 @@ const fixed = (model: string, k: number, cost = k, predicted: number | null = nu
 });
 
 /** A rounds plan for `arms`, with its cap at the price. */
-function rounds(query: Query, models: readonly string[], predicted: readonly (number | null)[], price: number, curve?: Common["curve"]): RoundsPlan {
-  return { kind: "rounds", query, models, predicted, cap: capAtPrice(query, price), ...(curve ? { curve } : {}) };
+function rounds(query: Query, models: readonly string[], predicted: readonly (number | null)[], price: number, curve?: Common["curve"], router?: string): RoundsPlan {
+  return { kind: "rounds", query, models, predicted, cap: capAtPrice(query, price), ...(curve ? { curve } : {}), ...(router ? { router } : {}) };
 }
 
 /**
@@ -149,7 +151,7 @@ export async function planRoute(env: Env, router: Predictor, req: OnlineRequest,
     if (maxRounds > 1 && strength !== undefined && !req.pinned && !greedy && n === 1) {
       const arms = models.map((m, j) => ({ cost: m.cost, belief: { prior: priorOf(p[j], strength) }, max: Math.floor(s.max_units / m.cost) }));
       if (arms.every((a) => a.max === 0)) throw new Invalid({ message: `no model of the router costs at most this tenant's max of ${s.max_units} units`, param: "model" });
-      return rounds({ arms, state: startState(arms.length), min: s.min_units, max: s.max_units }, models.map((m) => m.model), p, s.price);
+      return rounds({ arms, state: startState(arms.length), min: s.min_units, max: s.max_units }, models.map((m) => m.model), p, s.price, undefined, router.manifest.name);
     }
     const menu = (greedy ? routeMenu(models, n, (j) => p[j], { max: maxCost }).filter((o) => o.k === n) : predictedMenu(models, p, minCost, maxCost)).filter(enough);
     if (menu.length === 0) {
@@ -160,8 +162,9 @@ export async function planRoute(env: Env, router: Predictor, req: OnlineRequest,
     const choice = chooseAtPrice(menu, req.pinned ? 0 : s.price);
     const option = (o: RouteChoice): FixedOption => ({ model: models[o.option].model, k: o.k, cost: o.cost, value: o.value, predicted: p[o.option] });
     // A pinned request gets what it pinned, or nothing: no cheaper fallback.
-    if (req.pinned) return { kind: "fixed", options: [option(choice)], chosen: 0 };
+    const by = router.manifest.name;
+    if (req.pinned) return { kind: "fixed", options: [option(choice)], chosen: 0, router: by };
     const options = menu.filter((o) => o.cost <= choice.cost);
-    return { kind: "fixed", options: options.map(option), chosen: options.findIndex((o) => o.option === choice.option && o.k === choice.k) };
+    return { kind: "fixed", options: options.map(option), chosen: options.findIndex((o) => o.option === choice.option && o.k === choice.k), router: by };
   });
 }

@@ -43,6 +43,7 @@ import { Channel } from "./channel.js";
 import { type FixedPlan, type PromptPlan, type RoundsPlan, planBestOfK, planRoute, plannedUnits } from "./plan.js";
 import { auditServed, picksAudit } from "./audit.js";
 import { recordOf } from "./record.js";
+import type { OnlineTally } from "./unbegun.js";
 import { type Answer, GREEDY_TEMPERATURE, type OnlineRequest, type OnlineResult, type ServedChoice } from "./request.js";
 
 export { GREEDY_TEMPERATURE, pinnedUnits, roundsCap, type Answer, type OnlineRequest, type OnlineResult, type ServedChoice } from "./request.js";
@@ -62,6 +63,10 @@ interface Progress {
   query: RoundsPlan["query"] | null;
   /** The fixed plan's option drawn (or to draw), for a prompt served in one round. */
   option: number;
+  /** The model of its first sample and that model's predicted single-sample success (the console's calibration). */
+  first: { model: string; predicted: number | null } | null;
+  /** Samples drawn per model and their units (a router's prompt may draw from several). */
+  byModel: Record<string, { samples: number; units: number }>;
 }
 
 /** This round's draw for prompt i: a model and k samples at a cost per sample, or nothing. */
@@ -109,9 +114,10 @@ export async function serveOnline(env: Env, home: BudgetHome, req: OnlineRequest
  * Starts serving the request: resolves once it is planned (a refusal, an invalid request,
  * an unknown model throw here, before any answer is sent) and, asked `live` for a request
  * whose plan is one sample, once the LM has started streaming it (its refusal throws here
- * too). The rest goes on in `waitUntil`.
+ * too). The rest goes on in `waitUntil`. `tally` is told when the request reaches its
+ * ledger (online/unbegun.ts counts the errors answered before).
  */
-export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}, opts: { live?: boolean } = {}): Promise<Serving> {
+export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest, waitUntil: (p: Promise<unknown>) => void = () => {}, opts: { live?: boolean; tally?: OnlineTally } = {}): Promise<Serving> {
   const meter = new CallMeter();
   const started = Date.now();
   const config = settings(env);
@@ -124,6 +130,8 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const prefillEach = predicts ? config.PREFILL_UNITS : 0;
   // What the prefills cost; nothing when the deployment could not predict (plan.ts: unpredicted).
   let prefill = prefillEach * req.inputs.length;
+  // From here the ledger counts the request, whatever its outcome (online/unbegun.ts counts those that end before).
+  if (opts.tally) opts.tally.begun = true;
   const begun = await account.begin({
     key: crypto.randomUUID(),
     prompts: req.inputs.length,
@@ -168,7 +176,7 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
       // The price sees what the price decided: for rounds what they drew, else the plan's
       // units (even when the budget cut them short); nothing of pinned or greedy requests.
       const observed = priced ? plans.map((p, i) => (p.kind === "rounds" ? served.progress[i].units : plannedUnits(p))) : null;
-      await account.finish(reservation.id, served.spent, observed, recordOf(req, 200, priced, meter, started, plans, served.progress));
+      await account.finish(reservation.id, served.spent, observed, recordOf(req, 200, priced, meter, started, plans, served.progress, observed));
       return served;
     } catch (e) {
       await account.release(reservation.id, recordOf(req, httpError(e).status, priced, meter, started, plans));
@@ -295,7 +303,17 @@ const startProgress = (p: PromptPlan): Progress => ({
   model: p.kind === "fixed" ? p.options[p.chosen].model : p.models[0],
   query: p.kind === "rounds" ? p.query : null,
   option: p.kind === "fixed" ? p.chosen : 0,
+  first: null,
+  byModel: {},
 });
+
+/** Counts draw `d` (k samples of a model) in the prompt's progress by model, and notes its first. */
+function countDraw(p: Progress, plan: PromptPlan, d: RoundDraw): void {
+  if (p.first === null) p.first = { model: d.model, predicted: plan.kind === "fixed" ? plan.options[p.option].predicted : (plan.predicted[d.arm] ?? null) };
+  const m = (p.byModel[d.model] ??= { samples: 0, units: 0 });
+  m.samples += d.k;
+  m.units += d.k * d.unitCost;
+}
 
 /** The request's one draw when its plan is one sample of one prompt (nothing then to choose between), else null. */
 function oneSample(plans: readonly PromptPlan[], n: number, price: number, maxRounds: number): RoundDraw | null {
@@ -352,6 +370,7 @@ async function streamSample(
     throw e;
   });
   progress.result = r;
+  countDraw(progress, plan, d);
   progress.model = d.model;
   progress.samples = 1;
   progress.units = d.unitCost;
@@ -406,6 +425,7 @@ async function drawRounds(
       const merged = p.result === null ? r : combine(p.result, r);
       // The kept sample is this round's when the ranking puts one of its samples first.
       if (p.result === null || merged.order[0] >= p.result.drawn.length) p.model = d.model;
+      countDraw(p, plans[d.i], d);
       p.result = merged;
       p.samples += d.k;
       p.units += d.k * d.unitCost;

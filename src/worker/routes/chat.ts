@@ -1,5 +1,6 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
+import { countUnbegun } from "../online/unbegun.js";
 import type { ChatMessage } from "../../core/contracts/lm-protocol.js";
 import { AllotInfoSchema, UsageSchema, lmExtras, nullMeansAbsent, requestSchema, stopList } from "../../core/contracts/openai.js";
 import type { AppEnv } from "../env.js";
@@ -55,7 +56,7 @@ const ChatResponse = z
   .openapi("ChatCompletionResponse");
 
 export const chat = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-chat.use("/v1/chat/completions", requireTenant, nullMeansAbsent);
+chat.use("/v1/chat/completions", requireTenant, countUnbegun("chat"), nullMeansAbsent);
 
 chat.openapi(
   createRoute({
@@ -89,7 +90,7 @@ chat.openapi(
         route: "chat",
       },
       (p) => c.executionCtx.waitUntil(p),
-      { live: body.stream === true },
+      { live: body.stream === true, tally: c.get("tally") },
     );
     return openaiResponse(c, serving, CHAT_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false });
   },

@@ -1,5 +1,6 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
+import { countUnbegun } from "../online/unbegun.js";
 import { AllotInfoSchema, UsageSchema, lmExtras, nullMeansAbsent, requestSchema, stopList } from "../../core/contracts/openai.js";
 import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
@@ -33,7 +34,7 @@ const CompletionResponse = z
   .openapi("CompletionResponse");
 
 export const completions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-completions.use("/v1/completions", requireTenant, nullMeansAbsent);
+completions.use("/v1/completions", requireTenant, countUnbegun("completions"), nullMeansAbsent);
 
 completions.openapi(
   createRoute({
@@ -72,7 +73,7 @@ completions.openapi(
         route: "completions",
       },
       (p) => c.executionCtx.waitUntil(p),
-      { live: body.stream === true },
+      { live: body.stream === true, tally: c.get("tally") },
     );
     return openaiResponse(c, serving, COMPLETIONS_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false }, (i) => (body.echo ? prompts[i] : ""));
   },

@@ -8,6 +8,7 @@
  */
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
+import { countUnbegun } from "../online/unbegun.js";
 import { EmbeddingResponseSchema } from "../../core/contracts/lm-protocol.js";
 import { NotFound, isUpstream } from "../../core/errors.js";
 import { postJson } from "../../core/lm/http.js";
@@ -53,7 +54,7 @@ export function base64Floats(v: readonly number[]): string {
 }
 
 export const embeddings = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-embeddings.use("/v1/embeddings", requireTenant, nullMeansAbsent);
+embeddings.use("/v1/embeddings", requireTenant, countUnbegun("embeddings"), nullMeansAbsent);
 
 embeddings.openapi(
   createRoute({
@@ -79,6 +80,7 @@ embeddings.openapi(
     const account = accountOf(c.env, home);
     const started = Date.now();
     const meter = new CallMeter();
+    c.get("tally").begun = true;
     // Pinned at 0 samples: what is reserved, and charged, is each input's prefill.
     const begun = await account.begin({ key: crypto.randomUUID(), prompts: inputs, pinned: 0, rounds: null, greedy: false, unitCost: 1, prefill: s.PREFILL_UNITS, route: "embeddings" });
     const reservation = begun.reservation!;

@@ -11,6 +11,7 @@
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import { requireTenant } from "../auth/middleware.js";
 import { newResponseId } from "../auth/response-id.js";
+import { countUnbegun } from "../online/unbegun.js";
 import { AllotInfoSchema, lmExtras, nullMeansAbsent, requestSchema } from "../../core/contracts/openai.js";
 import {
   type InputItem,
@@ -127,7 +128,7 @@ export function extrasOf(body: ResponsesBody): Record<string, unknown> {
 }
 
 export const responses = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-responses.use("/v1/responses", requireTenant, nullMeansAbsent);
+responses.use("/v1/responses", requireTenant, countUnbegun("responses"), nullMeansAbsent);
 responses.use("/v1/responses/*", requireTenant);
 
 responses.openapi(
@@ -186,7 +187,7 @@ responses.openapi(
         route: "responses",
       },
       (p) => c.executionCtx.waitUntil(p),
-      { live: body.stream === true },
+      { live: body.stream === true, tally: c.get("tally") },
     );
     const store = body.store !== false;
     /** The finished response, kept (when stored) before anyone is told it is done. */

@@ -5,6 +5,7 @@
  * best-of-k can be replayed on them (core/audit/earned.ts). Storage only: the Durable
  * Object (ledger.ts) serialises the calls.
  */
+import { type BinSums, type Labelled, binSums } from "../../core/audit/calibration.js";
 import type { Audit } from "../../core/audit/earned.js";
 import { type EarnedReport, earnedReport } from "../../core/audit/report.js";
 import type { Earned } from "../../core/metrics/earned.js";
@@ -94,6 +95,26 @@ export class Audits {
       }));
     return { rows: rows.slice(0, limit), more: rows.length > limit };
   }
+}
+
+/**
+ * An audited prompt as a label for its predictor (core/audit/calibration.ts): the p it was
+ * served with against its pass rate over every sample drawn (rewards summed: for pass/fail
+ * rewards, the passes). Null when nothing predicted it.
+ */
+export const labelledOf = (a: AuditRecord): (Labelled & { predictor: string }) | null =>
+  a.predictor === null || a.predicted === null || a.rewards.length === 0
+    ? null
+    : { predictor: a.predictor, p: a.predicted, successes: a.rewards.reduce((s, r) => s + Math.min(1, Math.max(0, r)), 0), samples: a.rewards.length };
+
+/** Per predictor, the reliability bins' sums over these audits. */
+export function auditedBins(audits: readonly AuditRecord[]): Record<string, BinSums[]> {
+  const by = new Map<string, Labelled[]>();
+  for (const a of audits) {
+    const l = labelledOf(a);
+    if (l) by.set(l.predictor, [...(by.get(l.predictor) ?? []), l]);
+  }
+  return Object.fromEntries([...by].map(([p, data]) => [p, binSums(data)]));
 }
 
 /** What core/audit/earned.ts replays of a stored audit. */

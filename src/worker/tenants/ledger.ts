@@ -5,10 +5,11 @@ import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
-import { type Earned, estimateEarned } from "../../core/metrics/earned.js";
+import { type CalibrationBins, type Earned, estimateEarned } from "../../core/metrics/earned.js";
+import type { BinSums } from "../../core/audit/calibration.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
 import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.js";
-import { type AuditRecord, Audits, type ExportedAudit, type StoredAudit } from "./audits.js";
+import { type AuditRecord, Audits, type ExportedAudit, type StoredAudit, auditedBins } from "./audits.js";
 import { type FeedbackRow, FeedbackStore } from "./feedback.js";
 import { ApiKeys } from "./keys.js";
 import { randomHex as hex } from "./lookup.js";
@@ -353,6 +354,12 @@ export class TenantLedger extends DurableObject<Env> {
     return freed;
   }
 
+  /** Counts an online request answered with an error before it reached `begin` (online/unbegun.ts): nothing held, nothing charged. */
+  countUnbegun(r: RequestRecord): void {
+    this.mustExist();
+    this.record(r, 0, this.now());
+  }
+
   // ---- audits (online/audit.ts)
 
   /**
@@ -365,6 +372,16 @@ export class TenantLedger extends DurableObject<Env> {
     const now = this.now();
     this.audits.add(rows, now);
     this.rollups.add({ ...emptyRollup(), audits: rows.length, audit_units: units(rows.reduce((s, a) => s + a.audit_units, 0)) }, now);
+  }
+
+  /**
+   * What the console's reliability plot pools over tenants, per predictor: the bins' sums
+   * over the audits kept (unbiased labels: each prompt's pass rate over every sample), and
+   * the live bins (each prompt's first sample). Null if the tenant does not exist.
+   */
+  calibrationSums(): { audited: Record<string, BinSums[]>; live: Record<string, CalibrationBins> } | null {
+    if (!this.exists()) return null;
+    return { audited: auditedBins(this.audits.list()), live: this.rollups.lifetime().calibration };
   }
 
   /** Audited prompts kept, recorded in [from, to), oldest first; null if the tenant does not exist. */
@@ -513,9 +530,10 @@ export class TenantLedger extends DurableObject<Env> {
       usage: u.windows.map((w) => ({ window: w.window, limit: w.limit, used: w.used, reserved: w.reserved })),
       online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate, price: online.price, mean_units: online.mean_units, requests: online.requests },
       keys: t.keys.map((k) => ({ id: k.id, revoked: k.revoked_at !== null })),
-      totals: { requests: all.requests, ok: all.ok, refused: all.refused, failed: all.failed, units: all.units, batch_units: all.batch_units },
+      totals: { requests: all.requests, ok: all.ok, refused: all.refused, rejected: all.rejected, failed: all.failed, units: all.units, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),
       calibration: all.calibration,
+      served: all.served,
     };
   }
 

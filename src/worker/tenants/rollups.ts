@@ -5,7 +5,7 @@
  * dropped at most once a minute, so the table stays under ~3,700 rows of ~1 KB.
  * Storage only: the Durable Object serialises the calls.
  */
-import type { RequestRecord, Step } from "../../core/contracts/metrics.js";
+import type { RequestRecord, Served, Step } from "../../core/contracts/metrics.js";
 import { COUNTERS, type Counter, STEPS } from "../../core/contracts/metrics.js";
 import { type EarnedSums, addEarned, calibrationBin, emptyCalibration, emptyEarned, type CalibrationBins } from "../../core/metrics/earned.js";
 import { type Histogram, addHistograms, emptyHistogram, observe } from "../../core/metrics/histogram.js";
@@ -21,10 +21,11 @@ export type Rollup = Record<Counter, number> & {
   earned: EarnedSums;
 };
 
-/** The all-time row also counts requests per route and status, and the live calibration per predictor. */
+/** The all-time row also counts requests per route and status, the live calibration per predictor, and the prompts each predictor or router decided per model. */
 export interface Lifetime extends Rollup {
   by_status: Record<string, number>;
   calibration: Record<string, CalibrationBins>;
+  served: Served;
 }
 
 const COUNTER_NAMES = Object.keys(COUNTERS) as Counter[];
@@ -65,6 +66,8 @@ export function rollupOf(r: RequestRecord, units: number, price: number, target:
     rounds: r.rounds,
     priced: ok && r.priced ? 1 : 0,
     price_sum: ok && r.priced ? price : 0,
+    decided_prompts: ok ? (r.decided?.length ?? 0) : 0,
+    decided_units: ok ? (r.decided ?? []).reduce((s, u) => s + u, 0) : 0,
     target,
     lm_retries: r.lm_retries,
     lm_errors: r.lm_errors,
@@ -76,14 +79,28 @@ export function rollupOf(r: RequestRecord, units: number, price: number, target:
   };
 }
 
-/** What only the all-time row keeps: requests per "route status", calibration bins per predictor. */
-export type Extras = Pick<Lifetime, "by_status" | "calibration">;
+/** What only the all-time row keeps: requests per "route status", calibration bins per predictor, prompts per predictor and model. */
+export type Extras = Pick<Lifetime, "by_status" | "calibration" | "served">;
 
-export const emptyExtras = (): Extras => ({ by_status: {}, calibration: {} });
+export const emptyExtras = (): Extras => ({ by_status: {}, calibration: {}, served: {} });
 
-/** One request's extras: its route and status, and its calibration points binned. */
+/** a + b, as a new object. */
+export function addServed(a: Served, b: Served): Served {
+  const out: Served = {};
+  for (const s of [a, b])
+    for (const [p, models] of Object.entries(s))
+      for (const [m, x] of Object.entries(models)) {
+        const into = ((out[p] ??= {})[m] ??= { prompts: 0, samples: 0, units: 0 });
+        into.prompts += x.prompts;
+        into.samples += x.samples;
+        into.units += x.units;
+      }
+  return out;
+}
+
+/** One request's extras: its route and status, its calibration points binned, and what it served per model. */
 export function extrasOf(r: RequestRecord): Extras {
-  const out: Extras = { by_status: { [`${r.route} ${r.status}`]: 1 }, calibration: {} };
+  const out: Extras = { by_status: { [`${r.route} ${r.status}`]: 1 }, calibration: {}, served: r.served ?? {} };
   const cal = r.calibration;
   if (cal && cal.points.length > 0) {
     const bins = (out.calibration[cal.predictor] = emptyCalibration());
@@ -111,7 +128,7 @@ export function addExtras(a: Extras, b: Extras): Extras {
       into[i].observed += x.observed;
     });
   }
-  return { by_status, calibration };
+  return { by_status, calibration, served: addServed(a.served ?? {}, b.served ?? {}) };
 }
 
 const RES = { minute: "m", hour: "h", all: "all" } as const;
@@ -131,7 +148,7 @@ export class Rollups {
 
   lifetime(): Lifetime {
     const r = this.read(RES.all, 0) as Partial<Lifetime> | null;
-    return { ...emptyRollup(), by_status: {}, calibration: {}, ...r } as Lifetime;
+    return { ...emptyRollup(), by_status: {}, calibration: {}, served: {}, ...r } as Lifetime;
   }
 
   /** Adds `delta` to the minute, the hour and all time containing `now`, and `extras` to all time. */
@@ -143,7 +160,7 @@ export class Rollups {
     const h = this.read(RES.hour, hour);
     this.write(RES.hour, hour, h ? addRollups(h, delta) : delta);
     const all = this.lifetime();
-    const sum = addExtras({ by_status: all.by_status, calibration: all.calibration }, extras);
+    const sum = addExtras({ by_status: all.by_status, calibration: all.calibration, served: all.served }, extras);
     this.write(RES.all, 0, { ...addRollups(all, delta), ...sum });
     if (!m && now - this.prunedAt >= STEPS.minute) this.prune(now);
   }
