@@ -33,7 +33,7 @@ import { promptSet } from "../src/node/reference-lm/task.js";
 import { mulberry32 } from "../src/core/allocation/select.js";
 import { createTenant, startGateway } from "../src/node/harness/gateway.js";
 import { startLmServer } from "../src/node/harness/lm-server.js";
-import { AUDIT_RETENTION } from "../src/worker/tenants/audits.js";
+import { AUDIT_RETENTION } from "../src/core/audit/earned.js";
 import { arg } from "./args.js";
 
 const N = Number(arg("prompts", "2000"));

@@ -70,7 +70,8 @@ describe.each(["0.22.0", "0.11.0"])("your own vLLM %s: doctor → collect → tr
     reward = await startVllmDouble({ version, runner: "pooling", name: REWARD, weights: "verifier" });
     dir = mkdtempSync("/tmp/allot-deploy-");
     gw = await startGateway(gen.url, {
-      vars: { LM_MODEL: MODEL, HIDDEN_STATES_URL: pool.url, REWARD_URL: reward.url, REWARD_MODEL: REWARD, REWARDS: "vllm-classify", PREDICTOR_CACHE_SECONDS: "0" },
+      // AUDIT_RATE 0: the tests count what reaches the LM, and an audit's background draws (5% of priced requests by default) would add to it.
+      vars: { LM_MODEL: MODEL, HIDDEN_STATES_URL: pool.url, REWARD_URL: reward.url, REWARD_MODEL: REWARD, REWARDS: "vllm-classify", PREDICTOR_CACHE_SECONDS: "0", AUDIT_RATE: "0" },
     });
     ({ key } = await createTenant(gw));
     client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });

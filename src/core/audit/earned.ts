@@ -109,6 +109,9 @@ function estimate(audits: readonly Audit[], table: readonly Float64Array[], K: n
 /** Prompts needed before a figure is reported: fewer, and the interval says nothing. */
 export const MIN_AUDITS = 30;
 
+/** Audited prompts kept: the last ones. Enough for an interval of a few points on `saved`; a bootstrap over them takes about 0.4 s, which the Worker computes, not the ledger. */
+export const AUDIT_RETENTION = 2_000;
+
 /**
  * The audited estimate, with 95% intervals from `resamples` bootstrap resamples of the
  * prompts (seeded: the same audits give the same figures). Null without audits; `saved`

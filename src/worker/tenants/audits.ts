@@ -11,8 +11,9 @@ import { type EarnedReport, earnedReport } from "../../core/audit/report.js";
 import type { Earned } from "../../core/metrics/earned.js";
 import { units } from "./budget.js";
 
-/** Audited prompts kept: the last ones. Enough for an interval of a few points on `saved`; a bootstrap over them takes about 0.4 s (core/audit/earned.ts), which the Worker computes, not the ledger. */
-export const AUDIT_RETENTION = 2_000;
+import { AUDIT_RETENTION } from "../../core/audit/earned.js";
+
+export { AUDIT_RETENTION };
 
 /** One audited prompt as serving reports it. */
 export interface AuditRecord {
