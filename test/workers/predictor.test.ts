@@ -23,6 +23,9 @@ import weakParity from "../../models/predictors/weak-binary.parity.json";
 import routeModel from "../../models/predictors/route.onnx";
 import routeManifest from "../../models/predictors/route.manifest.json";
 import routeParity from "../../models/predictors/route.parity.json";
+import thinkingModel from "../../models/predictors/thinking.onnx";
+import thinkingManifest from "../../models/predictors/thinking.manifest.json";
+import thinkingParity from "../../models/predictors/thinking.parity.json";
 
 const env = workerEnv as unknown as Env;
 
@@ -313,5 +316,18 @@ describe("loading several predictors at once in one isolate", () => {
       const [out] = await predictor.predict([f.hidden]);
       f.expected.forEach((want, j) => expect(Math.abs(out[j] - want)).toBeLessThanOrEqual(1e-5));
     }
+  });
+
+  it("runs the thinking predictor (p at each thinking budget) as onnxruntime-node does: a value per level, non-decreasing in the budget", async () => {
+    const manifest = PredictorManifestSchema.parse(thinkingManifest);
+    expect(manifest.thinking?.levels).toEqual([0, 4, 8, 16, 32, 64]);
+    const predictor = await EdgePredictor.create(thinkingModel, manifest);
+    const out = await predictor.predict(thinkingParity.map((f) => f.hidden));
+    thinkingParity.forEach((f, i) => {
+      expect(out[i]).toHaveLength(manifest.thinking!.levels.length);
+      f.expected.forEach((want, j) => expect(Math.abs(out[i][j] - want)).toBeLessThanOrEqual(1e-5));
+      // Non-decreasing by construction, to within float32's sigmoid in the tail (docs/thinking.md).
+      for (let j = 1; j < out[i].length; j++) expect(out[i][j]).toBeGreaterThanOrEqual(out[i][j - 1] - 1e-6);
+    });
   });
 });
