@@ -95,6 +95,22 @@ describe("calibration that learns from a tenant's audits", () => {
     expect(await complete(t.headers)).toBeCloseTo(scaled(shipped, T), 12);
   });
 
+  it("reaches a tenant on budget shards with their grant (at the shards' next report)", async () => {
+    const probe = await tenantWith({ audit_rate: 1 });
+    const shipped = await complete(probe.headers);
+    const probeLedger = tenantLedger(env, probe.id);
+    await until(async () => (await probeLedger.listAudits())!.length === 1, { timeoutMs: 30_000, what: "the probe's audit" });
+    const predictor = (await probeLedger.listAudits())![0].predictor!;
+
+    const t = await tenantWith({ audit_rate: 0, shards: 2 });
+    expect(await complete(t.headers)).toBeCloseTo(shipped, 12);
+    await tenantLedger(env, t.id).recordAudits(crafted(predictor, 30));
+    const [c] = await calibrationOf(t.headers);
+    // The shards serve by their last report's grant: make them report now rather than wait a report interval.
+    await Promise.all([0, 1].map((k) => env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName(`${t.id}/${k}`)).sync()));
+    for (let i = 0; i < 3; i++) expect(await complete(t.headers)).toBeCloseTo(scaled(shipped, c.refit.temperature), 12);
+  });
+
   it("recomputes every REFIT_EVERY new audits, keeping a bounded history", async () => {
     const t = await tenantWith({ audit_rate: 0 });
     const ledger = tenantLedger(env, t.id);
