@@ -106,7 +106,7 @@ export const OnlineSchema = z
       ),
   })
   .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
-  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0, audit_rate: 0.05 } });
+  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0, audit_rate: 0.05, calibration: "audited" } });
 
 export type Online = z.infer<typeof OnlineSchema>;
 export type CreateTenant = z.infer<typeof CreateTenantSchema>;
