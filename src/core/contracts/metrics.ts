@@ -155,6 +155,26 @@ export const UsageSeriesSchema = z
 
 export const CalibrationSchema = z.array(z.object({ n: z.int(), predicted: z.number(), observed: z.number() })).length(CALIBRATION_BINS);
 
+/** A tenant's calibration of one predictor, learnt from its audits (docs/audits.md#calibration-that-learns). */
+export const CalibrationStatusSchema = z
+  .object({
+    predictor: z.string(),
+    ece: z.number().describe("the ECE of what is served now (the refit when applied, else the predictor as shipped) on the latest audits the refit used"),
+    drifted: z.boolean().describe("ece above the drift threshold (0.05): the predictor is miscalibrated on this traffic beyond what a temperature corrects"),
+    applied: z.boolean().describe("whether serving uses the refit (the tenant's online `calibration` is \"audited\")"),
+    refit: z.object({
+      temperature: z.number().describe("T on the predictor's logit, p' = σ(logit(p) / T), within [1/4, 4]"),
+      strength: z.number().describe("the waves prior's strength refitted on p'"),
+      audits: z.int().describe("audited prompts it was fitted on"),
+      ece_before: z.number().describe("ECE of the predictor as shipped on them"),
+      ece_after: z.number().describe("ECE after the refit on them"),
+      at: z.string().describe("when it was fitted"),
+    }),
+  })
+  .openapi("CalibrationStatus");
+
+export type CalibrationStatus = z.infer<typeof CalibrationStatusSchema>;
+
 export const TenantSummarySchema = z
   .object({
     id: z.string(),
@@ -166,6 +186,7 @@ export const TenantSummarySchema = z
     totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int().describe("429s"), rejected: z.int().describe("other 4xx"), failed: z.int().describe("5xx"), units: z.number(), batch_units: z.number() }),
     earned: EarnedSchema.nullable(),
     calibration: z.record(z.string(), CalibrationSchema).describe("per predictor or router, live: first sample's reward against predicted single-sample success, in tenths"),
+    audited_calibration: z.array(CalibrationStatusSchema).describe("per predictor with enough audits, its calibration refitted on this tenant's audits and whether it has drifted (as GET /v1/usage `calibration`)"),
     served: ServedSchema.describe("per predictor or router, per model: the online prompts whose spend it decided, the samples drawn and their units"),
   })
   .openapi("TenantSummary");

@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { FeedbackSummarySchema } from "./feedback.js";
-import { EarnedReportSchema } from "./metrics.js";
+import { CalibrationStatusSchema, EarnedReportSchema } from "./metrics.js";
+
+export { type CalibrationStatus, CalibrationStatusSchema } from "./metrics.js";
 
 const units = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -62,6 +64,10 @@ export const UsageSchema = z
       "what allot earned on this tenant's online traffic: `audited` measured on its audited prompts (kept: the last 2,000), with 95% intervals, and `predicted` from the predictor's curves (all time)",
     ),
     feedback: FeedbackSummarySchema.optional(),
+    calibration: z
+      .array(CalibrationStatusSchema)
+      .optional()
+      .describe("per predictor with enough audits (30), its calibration refitted on this tenant's audits, and whether it has drifted (docs/audits.md#calibration-that-learns)"),
   })
   .openapi("Usage");
 
@@ -92,9 +98,15 @@ export const OnlineSchema = z
       .describe(
         "The share of online requests audited, picked at random (absent: the deployment's AUDIT_RATE, 0.05 unless set): each audited prompt also draws the rest of its max_units samples, scored, after its answer is sent, so the saving is measured without bias (docs/audits.md). The answer and the charge are the policy's; the extra samples are the cost of proof, counted apart and never charged to the budget. 0: no audits.",
       ),
+    calibration: z
+      .enum(["audited", "shipped"])
+      .optional()
+      .describe(
+        "\"audited\" (absent: the default): once 30 audits of a predictor exist, its p and the waves prior's strength are refitted on this tenant's audits (a bounded temperature; recomputed every 30 new audits) and served. \"shipped\": the predictor as published. Reversible either way (docs/audits.md#calibration-that-learns).",
+      ),
   })
   .refine((o) => o.min_units <= o.target_units && o.target_units <= o.max_units, { message: "need min_units ≤ target_units ≤ max_units", path: ["target_units"] })
-  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0, audit_rate: 0.05 } });
+  .openapi("Online", { example: { target_units: 4, min_units: 1, max_units: 16, max_rounds: 4, shards: 0, audit_rate: 0.05, calibration: "audited" } });
 
 export type Online = z.infer<typeof OnlineSchema>;
 export type CreateTenant = z.infer<typeof CreateTenantSchema>;

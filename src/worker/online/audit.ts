@@ -66,7 +66,8 @@ export async function auditServed(env: Env, tenant: string, req: OnlineRequest, 
       return {
         model: d.model,
         predictor: plan.curve?.predictor ?? null,
-        predicted: plan.kind === "fixed" ? plan.options[plan.chosen].predicted : (plan.predicted[0] ?? null),
+        // The shipped p, not the tenant's refit of it: a refit is always of the predictor as published (plan.ts shipped).
+        predicted: plan.shipped ?? (plan.kind === "fixed" ? plan.options[plan.chosen].predicted : (plan.predicted[0] ?? null)),
         curve: plan.curve?.points ?? null,
         rewards: [...r.rewards, ...more],
         samples: d.samples,

@@ -9,6 +9,8 @@ import { atomsFromCurve } from "../../core/allocation/pandora.js";
 import { singleQuery, unitsAtPrice } from "../../core/allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../../core/allocation/route.js";
 import { priorOf } from "../../core/allocation/waves.js";
+import { scaled } from "../../core/audit/calibration.js";
+import type { Applied } from "../../core/audit/recalibration.js";
 import type { CallMeter } from "../../core/lm/meter.js";
 import { curvePoints } from "../../core/metrics/earned.js";
 import { Invalid } from "../../core/errors.js";
@@ -42,6 +44,12 @@ interface Common {
    * failing, and no prefill is charged for a prediction that did not happen.
    */
   readonly unpredicted?: string;
+  /**
+   * The predictor's single-sample success as shipped, when the tenant's refit (refits.ts)
+   * changed what was served: audits label the shipped p, so each refit is of the predictor
+   * as published, never of an earlier refit.
+   */
+  readonly shipped?: number;
   /** The prompt's hidden state the prediction was made from: an audit keeps it, so audited prompts can train a predictor (docs/audits.md). */
   readonly hidden?: Float32Array | readonly number[];
 }
@@ -71,6 +79,8 @@ export interface PlanSettings {
   readonly max_units: number;
   readonly target_units: number;
   readonly price: number;
+  /** The tenant's refits per predictor name, when it serves them (calibration "audited"). */
+  readonly refits?: Readonly<Record<string, Applied>>;
 }
 
 /** Units the plan intends to spend: the chosen option, or the rounds' cap. */
@@ -107,11 +117,17 @@ export async function planBestOfK(env: Env, req: OnlineRequest, s: PlanSettings,
   const got = await predictOrDefault(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
   // The deployment cannot predict: the tenant's target (uniform allocation at its average budget), at least n.
   if ("unpredicted" in got) return req.inputs.map(() => ({ ...fixed(req.model, Math.max(n, defaultUnits(s))), unpredicted: got.unpredicted.message }));
-  const preds = got.predictions;
-  const strength = predictor.manifest.prior_strength;
+  // The tenant's refit of this predictor, if it serves one: p → σ(logit(p) / T) and the
+  // prior's strength refitted with it (a single-sample p only: curves are served as shipped).
+  const tuned = s.refits?.[predictor.manifest.name];
+  const preds = tuned ? got.predictions.map((pr) => ("p" in pr ? { ...pr, p: scaled(pr.p, tuned.temperature) } : pr)) : got.predictions;
+  const strength = tuned && predictor.manifest.prior_strength !== undefined ? tuned.strength : predictor.manifest.prior_strength;
   // At least n samples per prompt: the tenant's min_units, raised to n.
   const least = Math.max(s.min_units, n);
-  return preds.map((pr, i) => ({ ...planOne(pr), hidden: got.hidden[i] }));
+  return preds.map((pr, i) => {
+    const raw = got.predictions[i];
+    return { ...planOne(pr), hidden: got.hidden[i], ...(tuned && "p" in raw ? { shipped: raw.p } : {}) };
+  });
   function planOne(pr: (typeof preds)[number]): PromptPlan {
     const curve = { predictor: predictor.manifest.name, points: curvePoints(pr) };
     const one = (belief: Query["arms"][number]["belief"], p: number) =>

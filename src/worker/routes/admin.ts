@@ -108,7 +108,7 @@ admin.openapi(
     const { id } = c.req.valid("param");
     const online = await ledger(c.env, id).setOnline(c.req.valid("json"));
     if (!online) throw noTenant(id);
-    return c.json({ target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate }, 200);
+    return c.json({ target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate, calibration: online.calibration }, 200);
   },
 );
 

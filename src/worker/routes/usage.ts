@@ -19,7 +19,8 @@ usage.openapi(
       "`earned.audited` is measured on the tenant's audited prompts (docs/audits.md): allot's policy and uniform best-of-k at the same mean spend replayed on " +
       "every sample of each audited prompt, with 95% intervals; null until there are enough audits (`earned.audits.note` says how many of how many). " +
       "`earned.predicted` is the model-based estimate, a prediction: only as good as the predictor's calibration on this traffic. " +
-      "`feedback` counts the clients' rewards (POST /v1/feedback): a signal, not an unbiased label (docs/audits.md#feedback).",
+      "`feedback` counts the clients' rewards (POST /v1/feedback): a signal, not an unbiased label (docs/audits.md#feedback). " +
+      "`calibration`: per predictor with at least 30 audits, its temperature and prior strength refitted on them, the ECE of what is served, and `drifted` past 0.05 (docs/audits.md#calibration-that-learns).",
     tags: ["tenants"],
     security: [{ apiKey: [] }],
     responses: {
@@ -30,8 +31,8 @@ usage.openapi(
   async (c) => {
     const tenant = c.get("tenant");
     const ledger = tenantLedger(c.env, tenant);
-    const [u, e, f] = await Promise.all([ledger.usage(), ledger.earnedInputs(), ledger.feedbackSummary()]);
-    if (!u || !e || !f) throw new UnknownTenant({ tenant });
-    return c.json({ ...u, earned: reportOf(e.audits, e.predicted), feedback: f }, 200);
+    const [u, e, f, cal] = await Promise.all([ledger.usage(), ledger.earnedInputs(), ledger.feedbackSummary(), ledger.calibration()]);
+    if (!u || !e || !f || !cal) throw new UnknownTenant({ tenant });
+    return c.json({ ...u, earned: reportOf(e.audits, e.predicted), feedback: f, calibration: cal }, 200);
   },
 );

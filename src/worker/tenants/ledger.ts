@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { CreateTenant, Online, Tenant, Usage } from "../../core/contracts/tenants.js";
+import type { CalibrationStatus, CreateTenant, Online, Tenant, Usage } from "../../core/contracts/tenants.js";
 import type { FeedbackSummary } from "../../core/contracts/feedback.js";
 import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
@@ -12,8 +12,9 @@ import { Budget, type BudgetLimits, type ReserveResult, units } from "./budget.j
 import { type AuditRecord, Audits, type ExportedAudit, type StoredAudit, auditedBins } from "./audits.js";
 import { type FeedbackRow, FeedbackStore } from "./feedback.js";
 import { ApiKeys } from "./keys.js";
+import { Refits } from "./refits.js";
 import { randomHex as hex } from "./lookup.js";
-import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
+import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, type OnlineView, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
 import { type Lifetime, type Rollup, Rollups, emptyRollup, extrasOf, rollupOf } from "./rollups.js";
 import { holdsLedger, migrate } from "./schema.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
@@ -47,6 +48,7 @@ export class TenantLedger extends DurableObject<Env> {
   private readonly rollups: Rollups;
   private readonly audits: Audits;
   private readonly feedback: FeedbackStore;
+  private readonly refits: Refits;
   private readonly calls: Record<Call, number> = { admit: 0, begin: 0, step: 0, renew: 0, finish: 0, release: 0, report: 0 };
   /** When begin last made the shards give back parked units (wall time). */
   private syncedAt = 0;
@@ -66,6 +68,7 @@ export class TenantLedger extends DurableObject<Env> {
     this.rollups = new Rollups(this.sql);
     this.audits = new Audits(this.sql);
     this.feedback = new FeedbackStore(this.sql);
+    this.refits = new Refits(this.sql);
     settings(env); // a misconfigured deployment fails here, naming the setting, not halfway through a call
   }
 
@@ -174,6 +177,15 @@ export class TenantLedger extends DurableObject<Env> {
 
   // ---- online settings and price
 
+  /**
+   * The online settings as a request is served by (begin here, and a budget shard's grant):
+   * with the tenant's refits per predictor when its calibration is "audited" (refits.ts).
+   */
+  private online(): OnlineView {
+    const o = this.settings.view();
+    return o.calibration === "audited" ? { ...o, refits: this.refits.applied() } : o;
+  }
+
   async setOnline(o: Online): Promise<Online | null> {
     if (!this.exists()) return null;
     const before = this.settings.view().shards;
@@ -266,7 +278,7 @@ export class TenantLedger extends DurableObject<Env> {
   async begin(req: BeginRequest): Promise<Begun> {
     this.calls.begin++;
     this.mustExist();
-    const online = this.settings.view();
+    const online = this.online();
     const invalid = invalidFor(online, req);
     if (invalid) {
       this.record(refusalOf(req, 400), 0, this.now());
@@ -371,6 +383,7 @@ export class TenantLedger extends DurableObject<Env> {
     this.mustExist();
     const now = this.now();
     this.audits.add(rows, now);
+    this.refits.update(rows.flatMap((a) => (a.predictor !== null && a.predicted !== null ? [a.predictor] : [])), now);
     this.rollups.add({ ...emptyRollup(), audits: rows.length, audit_units: units(rows.reduce((s, a) => s + a.audit_units, 0)) }, now);
   }
 
@@ -400,6 +413,21 @@ export class TenantLedger extends DurableObject<Env> {
   earnedInputs(): { audits: StoredAudit[]; predicted: Earned | null } | null {
     if (!this.exists()) return null;
     return { audits: this.audits.list(), predicted: estimateEarned(this.rollups.lifetime().earned) };
+  }
+
+  /**
+   * Per predictor with a refit, the tenant's calibration of it learnt from its audits, and
+   * whether it has drifted (GET /v1/usage, the admin summary); null if the tenant does not exist.
+   */
+  calibration(): CalibrationStatus[] | null {
+    if (!this.exists()) return null;
+    return this.refits.status(this.settings.view().calibration === "audited");
+  }
+
+  /** A predictor's refits kept, newest first (the latest is the one served); null if the tenant does not exist. */
+  refitHistory(predictor: string): { at: number; audits: number; temperature: number; strength: number; ece_before: number; ece_after: number }[] | null {
+    if (!this.exists()) return null;
+    return this.refits.history(predictor).map((r) => ({ at: r.at, audits: r.audits, temperature: r.temperature, strength: r.strength, ece_before: r.ece_before, ece_after: r.ece_after }));
   }
 
   // ---- feedback (routes/feedback.ts)
@@ -446,7 +474,7 @@ export class TenantLedger extends DurableObject<Env> {
         this.sql.exec("INSERT INTO shard_report VALUES (?, ?, ?) ON CONFLICT(shard) DO UPDATE SET seq = excluded.seq, at = excluded.at", r.shard, sent.seq, now);
       }
     }
-    const online = this.settings.view();
+    const online = this.online();
     const keep = online.shards === 0 ? r.atLeast : r.keep;
     const block = this.budget.resize(r.block, keep, r.atLeast, Math.max(1, online.shards), now, this.lease.online, `shard ${r.shard}`);
     this.wake();
@@ -533,6 +561,7 @@ export class TenantLedger extends DurableObject<Env> {
       totals: { requests: all.requests, ok: all.ok, refused: all.refused, rejected: all.rejected, failed: all.failed, units: all.units, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),
       calibration: all.calibration,
+      audited_calibration: this.refits.status(online.calibration === "audited"),
       served: all.served,
     };
   }

@@ -3,9 +3,24 @@ import { type PriceState, currentPrice, defaultPriceConfig, initialPriceState, o
 import type { RequestRecord } from "../../core/contracts/metrics.js";
 import type { Online } from "../../core/contracts/tenants.js";
 import type { Refusal } from "./budget.js";
+import type { Applied } from "../../core/audit/recalibration.js";
 
-/** The online settings as serving reads them: with the price and the audit rate now in force. */
-export type OnlineView = Omit<Online, "audit_rate"> & { audit_rate: number; price: number; requests: number; mean_units: number };
+/**
+ * The online settings as serving reads them: with the price and the audit rate now in
+ * force, and (added by the ledger: refits.ts) the tenant's refits per predictor name when
+ * its calibration is "audited", so a request's begin carries them to planning.
+ */
+export type OnlineView = Omit<Online, "audit_rate" | "calibration"> & {
+  audit_rate: number;
+  calibration: Calibration;
+  price: number;
+  requests: number;
+  mean_units: number;
+  refits?: Readonly<Record<string, Applied>>;
+};
+
+/** Whether the tenant serves its predictors refitted on its audits, or as shipped. */
+export type Calibration = NonNullable<Online["calibration"]>;
 
 /** What an online request tells its ledger (or budget shard) before any LM work. */
 export type BeginRequest = {
@@ -69,10 +84,11 @@ export const refusalOf = (req: BeginRequest, status: number): RequestRecord => (
   calibration: null,
 });
 
-const DEFAULT = { target: 4, min: 1, max: 16, rounds: 4, shards: 0, auditRate: null };
+const DEFAULT = { target: 4, min: 1, max: 16, rounds: 4, shards: 0, auditRate: null, calibration: null };
 
 /** `auditRate` null: the deployment's AUDIT_RATE. */
-type Row = { target: number; min: number; max: number; rounds: number; shards: number; auditRate: number | null; state: PriceState };
+/** `calibration` null: "audited". */
+type Row = { target: number; min: number; max: number; rounds: number; shards: number; auditRate: number | null; calibration: Calibration | null; state: PriceState };
 
 export class OnlineSettings {
   /** `defaultAuditRate`: the deployment's AUDIT_RATE, for a tenant that does not set its own. */
@@ -83,23 +99,26 @@ export class OnlineSettings {
 
   private row(): Row {
     const r = this.sql
-      .exec<{ target: number; min: number; max: number; max_rounds: number; shards: number; audit_rate: number | null; state: string }>("SELECT target, min, max, max_rounds, shards, audit_rate, state FROM online")
+      .exec<{ target: number; min: number; max: number; max_rounds: number; shards: number; audit_rate: number | null; calibration: Calibration | null; state: string }>(
+        "SELECT target, min, max, max_rounds, shards, audit_rate, calibration, state FROM online",
+      )
       .toArray()[0];
-    if (r) return { target: r.target, min: r.min, max: r.max, rounds: r.max_rounds, shards: r.shards, auditRate: r.audit_rate, state: JSON.parse(r.state) as PriceState };
+    if (r) return { target: r.target, min: r.min, max: r.max, rounds: r.max_rounds, shards: r.shards, auditRate: r.audit_rate, calibration: r.calibration, state: JSON.parse(r.state) as PriceState };
     return { ...DEFAULT, state: initialPriceState(defaultPriceConfig(DEFAULT.target)) };
   }
 
   private write(r: Row): void {
     this.sql.exec(
-      `INSERT INTO online (k, target, min, max, max_rounds, shards, audit_rate, state) VALUES (0, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET
+      `INSERT INTO online (k, target, min, max, max_rounds, shards, audit_rate, calibration, state) VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(k) DO UPDATE SET
          target = excluded.target, min = excluded.min, max = excluded.max, max_rounds = excluded.max_rounds, shards = excluded.shards,
-         audit_rate = excluded.audit_rate, state = excluded.state`,
+         audit_rate = excluded.audit_rate, calibration = excluded.calibration, state = excluded.state`,
       r.target,
       r.min,
       r.max,
       r.rounds,
       r.shards,
       r.auditRate,
+      r.calibration,
       JSON.stringify(r.state),
     );
   }
@@ -113,6 +132,7 @@ export class OnlineSettings {
       rounds: o.max_rounds,
       shards: o.shards,
       auditRate: o.audit_rate ?? null,
+      calibration: o.calibration ?? null,
       state: initialPriceState(defaultPriceConfig(o.target_units)),
     });
   }
@@ -126,6 +146,7 @@ export class OnlineSettings {
       max_rounds: r.rounds,
       shards: r.shards,
       audit_rate: r.auditRate ?? this.defaultAuditRate(),
+      calibration: r.calibration ?? "audited",
       price: currentPrice(r.state),
       requests: r.state.requests,
       mean_units: r.state.meanUnits,

@@ -78,6 +78,17 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "audit", "hidden", "BLOB");
     addColumn(sql, "audit", "form", "TEXT");
   },
+  // 9: calibration that learns (refits.ts, docs/audits.md): per predictor, the refits of its
+  // temperature and prior strength on the tenant's audits, the latest applied and a bounded
+  // history kept; and whether the tenant serves them (null: "audited", the default).
+  (sql) => {
+    addColumn(sql, "online", "calibration", "TEXT");
+    sql.exec(`
+      CREATE TABLE refit (id INTEGER PRIMARY KEY AUTOINCREMENT, predictor TEXT NOT NULL, at INTEGER NOT NULL, audits INTEGER NOT NULL,
+        last_audit INTEGER NOT NULL, temperature REAL NOT NULL, strength REAL NOT NULL, ece_before REAL NOT NULL, ece_after REAL NOT NULL);
+      CREATE INDEX refit_predictor ON refit (predictor, id);
+      CREATE INDEX audit_predictor ON audit (predictor, id);`);
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */

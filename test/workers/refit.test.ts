@@ -1,0 +1,148 @@
+// Calibration that learns from traffic (src/worker/tenants/refits.ts, docs/audits.md):
+// once a predictor has MIN_AUDITS audits of a tenant, its temperature and prior strength are
+// refitted on them, stored in the tenant's ledger, served (calibration "audited") or not
+// ("shipped"), and shown in GET /v1/usage with a drift flag. Real ledgers and the reference
+// LM; the audits are recorded through the ledger, crafted so the predictor is overconfident
+// on this "traffic" by a known temperature.
+import { env as workerEnv } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { scaled } from "../../src/core/audit/calibration.js";
+import { DRIFT_ECE, REFIT_EVERY, REFIT_HISTORY } from "../../src/core/audit/recalibration.js";
+import type { CalibrationStatus } from "../../src/core/contracts/tenants.js";
+import type { Env } from "../../src/worker/env.js";
+import type { AuditRecord } from "../../src/worker/tenants/audits.js";
+import { tenantLedger } from "../../src/worker/tenants/lookup.js";
+import { ADMIN, call, newTenant, until } from "./support.js";
+
+const env = workerEnv as unknown as Env;
+/** Samples per crafted audit: enough that a pass rate is close to its p. */
+const K = 16;
+/** The temperature the crafted traffic is miscalibrated by (the predictor overconfident). */
+const TRUE_T = 2;
+
+async function tenantWith(online: Record<string, unknown>) {
+  const t = await newTenant();
+  const res = await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, min_units: 1, max_units: 8, ...online }) });
+  expect(res.status).toBe(200);
+  return t;
+}
+
+type Choice = { predicted_success: number | null };
+const complete = async (h: Record<string, string>) => {
+  const res = await call("/v1/completions", { method: "POST", headers: h, body: JSON.stringify({ model: "strong", prompt: "345+678=", seed: 7, temperature: 0.8, max_tokens: 12 }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { allot: { choices: Choice[] } }).allot.choices[0].predicted_success!;
+};
+
+/** `n` audits of `predictor` whose pass rates are scaled(p, TRUE_T): what a predictor overconfident by TRUE_T would be labelled with. */
+const crafted = (predictor: string, n: number, offset = 0): AuditRecord[] =>
+  Array.from({ length: n }, (_, i) => {
+    const p = [0.1, 0.25, 0.4, 0.6, 0.75, 0.9][(i + offset) % 6];
+    const s = Math.round(K * scaled(p, TRUE_T));
+    const rewards = Array.from({ length: K }, (_, j) => (j < s ? 1 : 0));
+    return { model: "strong", predictor, predicted: p, curve: null, rewards, samples: 1, units: 1, reward: rewards[0], audit_units: K - 1 };
+  });
+
+const calibrationOf = async (h: Record<string, string>) => ((await (await call("/v1/usage", { headers: h })).json()) as { calibration: CalibrationStatus[] }).calibration;
+
+describe("calibration that learns from a tenant's audits", () => {
+  it("refits after MIN_AUDITS audits, serves scaled(p, T), is reversible, and flags drift", async () => {
+    // The predictor's name and its shipped p on this prompt, from an audited request before any refit.
+    const probe = await tenantWith({ audit_rate: 1 });
+    const shipped = await complete(probe.headers);
+    const probeLedger = tenantLedger(env, probe.id);
+    await until(async () => (await probeLedger.listAudits())!.length === 1, { timeoutMs: 30_000, what: "the probe's audit" });
+    const predictor = (await probeLedger.listAudits())![0].predictor!;
+    expect((await probeLedger.listAudits())![0].predicted).toBeCloseTo(shipped, 12);
+
+    const t = await tenantWith({ audit_rate: 0 });
+    const ledger = tenantLedger(env, t.id);
+    expect(await calibrationOf(t.headers)).toEqual([]);
+    await ledger.recordAudits(crafted(predictor, 29));
+    expect(await calibrationOf(t.headers)).toEqual([]); // fewer than MIN_AUDITS: nothing refitted, nothing applied
+    expect(await complete(t.headers)).toBeCloseTo(shipped, 12);
+
+    await ledger.recordAudits(crafted(predictor, 1, 29));
+    const [c] = await calibrationOf(t.headers);
+    expect(c).toMatchObject({ predictor, applied: true });
+    expect(c.refit.audits).toBe(30);
+    expect(c.refit.temperature).toBeGreaterThan(1.6); // about TRUE_T (pass rates rounded to sixteenths)
+    expect(c.refit.temperature).toBeLessThan(2.4);
+    expect(c.refit.strength).toBeGreaterThan(0);
+    expect(c.refit.ece_before).toBeGreaterThan(DRIFT_ECE);
+    expect(c.refit.ece_after).toBeLessThan(c.refit.ece_before);
+    // Served: what is served is calibrated on these audits.
+    expect(c.ece).toBe(c.refit.ece_after);
+    expect(c.drifted).toBe(c.refit.ece_after > DRIFT_ECE);
+    expect((await ledger.summary())!.audited_calibration).toEqual([c]);
+
+    // A request gets the refitted p; its audit still labels the shipped p (a refit is always of the predictor as published).
+    const T = c.refit.temperature;
+    expect(await complete(t.headers)).toBeCloseTo(scaled(shipped, T), 12);
+    await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, min_units: 1, max_units: 8, audit_rate: 1 }) });
+    expect(await complete(t.headers)).toBeCloseTo(scaled(shipped, T), 12);
+    await until(async () => (await ledger.listAudits())!.length === 31, { timeoutMs: 30_000, what: "the request's audit" });
+    expect((await ledger.listAudits())!.at(-1)!.predicted).toBeCloseTo(shipped, 12);
+
+    // Reversible: "shipped" serves the predictor as published, and says its calibration on this traffic has drifted.
+    const off = await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, min_units: 1, max_units: 8, audit_rate: 0, calibration: "shipped" }) });
+    expect(((await off.json()) as { calibration: string }).calibration).toBe("shipped");
+    expect(await complete(t.headers)).toBeCloseTo(shipped, 12);
+    const [s] = await calibrationOf(t.headers);
+    expect(s).toMatchObject({ predictor, applied: false, drifted: true, ece: c.refit.ece_before });
+    const on = await call(`/admin/tenants/${t.id}/online`, { method: "PUT", headers: ADMIN, body: JSON.stringify({ target_units: 4, min_units: 1, max_units: 8, audit_rate: 0 }) });
+    expect(((await on.json()) as { calibration: string }).calibration).toBe("audited");
+    expect(await complete(t.headers)).toBeCloseTo(scaled(shipped, T), 12);
+  });
+
+  it("reaches a tenant on budget shards with their grant (at the shards' next report)", async () => {
+    const probe = await tenantWith({ audit_rate: 1 });
+    const shipped = await complete(probe.headers);
+    const probeLedger = tenantLedger(env, probe.id);
+    await until(async () => (await probeLedger.listAudits())!.length === 1, { timeoutMs: 30_000, what: "the probe's audit" });
+    const predictor = (await probeLedger.listAudits())![0].predictor!;
+
+    const t = await tenantWith({ audit_rate: 0, shards: 2 });
+    expect(await complete(t.headers)).toBeCloseTo(shipped, 12);
+    await tenantLedger(env, t.id).recordAudits(crafted(predictor, 30));
+    const [c] = await calibrationOf(t.headers);
+    // The shards serve by their last report's grant: make them report now rather than wait a report interval.
+    await Promise.all([0, 1].map((k) => env.BUDGET_SHARDS.get(env.BUDGET_SHARDS.idFromName(`${t.id}/${k}`)).sync()));
+    for (let i = 0; i < 3; i++) expect(await complete(t.headers)).toBeCloseTo(scaled(shipped, c.refit.temperature), 12);
+  });
+
+  it("recomputes every REFIT_EVERY new audits, keeping a bounded history", async () => {
+    const t = await tenantWith({ audit_rate: 0 });
+    const ledger = tenantLedger(env, t.id);
+    await ledger.recordAudits(crafted("some-predictor", 30));
+    expect(await ledger.refitHistory("some-predictor")).toHaveLength(1);
+    await ledger.recordAudits(crafted("some-predictor", REFIT_EVERY - 1));
+    expect(await ledger.refitHistory("some-predictor")).toHaveLength(1);
+    await ledger.recordAudits(crafted("some-predictor", 1));
+    const two = (await ledger.refitHistory("some-predictor"))!;
+    expect(two).toHaveLength(2);
+    expect(two[0].audits).toBe(30 + REFIT_EVERY);
+    for (let i = 0; i < REFIT_HISTORY + 2; i++) await ledger.recordAudits(crafted("some-predictor", REFIT_EVERY));
+    expect(await ledger.refitHistory("some-predictor")).toHaveLength(REFIT_HISTORY);
+    // Audits of another predictor, or unpredicted, refit nothing of this one.
+    expect((await calibrationOf(t.headers)).map((c) => c.predictor)).toEqual(["some-predictor"]);
+  });
+
+  it("a drifted predictor a temperature cannot fix stays flagged when its refit is applied", async () => {
+    const t = await tenantWith({ audit_rate: 0 });
+    const ledger = tenantLedger(env, t.id);
+    // Upside down: the higher the predicted p, the lower the pass rate. T is bounded to [1/4, 4], never negative.
+    const rows = Array.from({ length: 30 }, (_, i): AuditRecord => {
+      const p = [0.1, 0.3, 0.7, 0.9][i % 4];
+      const s = Math.round(K * (1 - p));
+      const rewards = Array.from({ length: K }, (_, j) => (j < s ? 1 : 0));
+      return { model: "strong", predictor: "upside-down", predicted: p, curve: null, rewards, samples: 1, units: 1, reward: rewards[0], audit_units: K - 1 };
+    });
+    await ledger.recordAudits(rows);
+    const [c] = await calibrationOf(t.headers);
+    expect(c.refit.temperature).toBeLessThanOrEqual(4 + 1e-9);
+    expect(c.refit.temperature).toBeGreaterThanOrEqual(0.25 - 1e-9);
+    expect(c).toMatchObject({ predictor: "upside-down", applied: true, drifted: true });
+    expect(c.ece).toBeGreaterThan(DRIFT_ECE);
+  });
+});
