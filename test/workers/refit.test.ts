@@ -12,6 +12,10 @@ import type { CalibrationStatus } from "../../src/core/contracts/tenants.js";
 import type { Env } from "../../src/worker/env.js";
 import type { AuditRecord } from "../../src/worker/tenants/audits.js";
 import { tenantLedger } from "../../src/worker/tenants/lookup.js";
+import { priorOf } from "../../src/core/allocation/waves.js";
+import { CallMeter } from "../../src/core/lm/meter.js";
+import { planBestOfK } from "../../src/worker/online/plan.js";
+import { findPredictor } from "../../src/worker/predictor/registry.js";
 import { ADMIN, call, newTenant, until } from "./support.js";
 
 const env = workerEnv as unknown as Env;
@@ -144,5 +148,20 @@ describe("calibration that learns from a tenant's audits", () => {
     expect(c.refit.temperature).toBeGreaterThanOrEqual(0.25 - 1e-9);
     expect(c).toMatchObject({ predictor: "upside-down", applied: true, drifted: true });
     expect(c.ece).toBeGreaterThan(DRIFT_ECE);
+  });
+
+  it("a refit's prior strength is the waves prior's: the plan's Beta prior is priorOf(scaled p, refitted strength)", async () => {
+    const shipped = (await findPredictor(env, { lmModel: "strong" }))!;
+    expect(shipped.manifest.prior_strength).toBeDefined();
+    const req = { inputs: [{ prompt: "345+678=" }], model: "strong", params: { temperature: 0.8 } };
+    const base = { min_units: 1, max_units: 16, target_units: 4, price: 0.02 };
+    const [asShipped] = await planBestOfK(env, req, base, false, 4, new CallMeter());
+    const refit = { temperature: 2, strength: shipped.manifest.prior_strength! * 3 };
+    const [tuned] = await planBestOfK(env, req, { ...base, refits: { [shipped.manifest.name]: refit } }, false, 4, new CallMeter());
+    if (asShipped.kind !== "rounds" || tuned.kind !== "rounds") throw new Error("expected waves (rounds) plans");
+    const p = asShipped.predicted[0]!;
+    expect(asShipped.query.arms[0].belief).toEqual({ prior: priorOf(p, shipped.manifest.prior_strength!) });
+    expect(tuned.predicted[0]).toBeCloseTo(scaled(p, 2), 12);
+    expect(tuned.query.arms[0].belief).toEqual({ prior: priorOf(scaled(p, 2), refit.strength) });
   });
 });
