@@ -109,7 +109,8 @@ const vllm = (): ThinkingBackend => (model, input, n, p, seed, budget) => {
 /**
  * SGLang: top-level `custom_logit_processor` (the processor's `to_str()`) and
  * `custom_params: {"thinking_budget": N}`, which `ThinkingBudgetLogitProcessor` reads.
- * The server must run with `--enable-custom-logit-processor`, else it refuses the request.
+ * The server must run with `--enable-custom-logit-processor`: without it current SGLang
+ * refuses the request, and older releases dropped the processor with only a warning.
  * Unlimited sends neither field (the processor skips a negative budget anyway).
  */
 const sglang =
