@@ -129,6 +129,20 @@ describe("batches", () => {
     expect((await status(t.headers, sub.body.id)).allocation).toMatchObject({ mode: "uniform", predictor: null, allocated_units: 18 });
   });
 
+  it("a fractional B gives the remainder to prompts picked at random, not to the first ones", async () => {
+    const t = await tenant();
+    const texts = Array.from({ length: 40 }, (_, i) => `${i}+1=`);
+    const sub = await submit(t.headers, { prompts: prompts(texts), allocation: "uniform", budget: { average: 1.5, min: 1, max: 4 }, sampling: { seed: 7 } });
+    await drive(t.headers, sub.body.id);
+    const rs = await results(t.headers, sub.body.id);
+    expect(rs.reduce((a, r) => a + r.units, 0)).toBe(60);
+    const twos = rs.filter((r) => r.units === 2).map((r) => Number(r.id.slice(1)));
+    expect(twos).toHaveLength(20);
+    // In order, the extras would be p0..p19; at random, both halves get some.
+    expect(twos.some((i) => i < 20)).toBe(true);
+    expect(twos.some((i) => i >= 20)).toBe(true);
+  });
+
   it("resume after an eviction mid-sampling without charging any sample twice (drawn through shards)", async () => {
     const t = await tenant();
     const texts = Array.from({ length: 2 * PROMPTS_PER_STEP + 6 }, (_, i) => `${10 + i}+${20 + i}=`);

@@ -5,6 +5,7 @@
  * (model, k)), or rounds decided by the sequential core as they go (waves for best-of-k,
  * a cascade for a router), which `planRounds` plans for every mode alike.
  */
+import { mulberry32, shuffleInPlace } from "../../core/allocation/select.js";
 import { solveBatch } from "../../core/allocation/batch.js";
 import { buildBatch } from "../../core/allocation/build.js";
 import { solveMenu } from "../../core/allocation/menu.js";
@@ -43,7 +44,11 @@ export interface BatchMode {
 
 const lmModel = (env: Env, spec: BatchSpec) => spec.model ?? settings(env).LM_MODEL;
 
-/** Best-of-B for everyone; a fractional B spreads the remainder over the first prompts. */
+/**
+ * Best-of-B for everyone; a fractional B gives the remainder's extra samples to prompts
+ * picked at random (seeded by the batch's sampling seed), not to the first ones: a file
+ * ordered by difficulty would otherwise bias the baseline every comparison is made against.
+ */
 const uniform: BatchMode = {
   source: async () => null,
   predict: async () => [],
@@ -51,9 +56,12 @@ const uniform: BatchMode = {
     const idx = items.pendingIdx();
     const base = Math.floor(spec.budget.average);
     const extra = budget - base * idx.length;
+    const order = shuffleInPlace([...idx.keys()], mulberry32(spec.sampling.seed ?? idx.length));
+    const rank = new Array<number>(idx.length);
+    order.forEach((n, r) => (rank[n] = r));
     let allocated = 0;
     idx.forEach((i, n) => {
-      const k = Math.min(spec.budget.max, Math.max(spec.budget.min, base + (n < extra ? 1 : 0)));
+      const k = Math.min(spec.budget.max, Math.max(spec.budget.min, base + (rank[n] < extra ? 1 : 0)));
       allocated += k;
       items.fix(i, { model: lmModel(env, spec), samples: k, units: k, p: null });
     });
