@@ -32,6 +32,19 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A server's non-2xx answer as the error to retry on (Unavailable), or, refused for what
+ * it asked (a 4xx other than 408 and 429: the caller's to fix, not tried again), thrown
+ * as UpstreamRefused. One reading for whole and streamed calls.
+ */
+function failedAnswer(url: string, res: Response, json: unknown, text: string): Unavailable {
+  const fields = errorFields(json);
+  const detail = fields.message ?? text.slice(0, 200);
+  const failed = { message: `${url} answered ${res.status}: ${detail}`, reason: `${res.status}: ${detail}`, upstreamStatus: res.status, param: fields.param };
+  if (res.status < 500 && res.status !== 429 && res.status !== 408) throw new UpstreamRefused(failed);
+  return new Unavailable(failed);
+}
+
 /** The message and param of an error body: OpenAI's and current vLLM's {error: {…}}, or vLLM 0.10's flat one. */
 function errorFields(body: unknown): { message: string | null; param: string | null } {
   const b = body as { error?: { message?: unknown; param?: unknown }; message?: unknown; param?: unknown } | null;
@@ -97,12 +110,7 @@ async function postWithRetries<T>(
         if (parsed.success) return parsed.data;
         last = new Unavailable({ message: `${url} answered 200 with an unexpected body: ${text.slice(0, 200)}`, reason: "the server answered with an unexpected body", upstreamStatus: res.status });
       } else {
-        const fields = errorFields(json);
-        const detail = fields.message ?? text.slice(0, 200);
-        const failed = { message: `${url} answered ${res.status}: ${detail}`, reason: `${res.status}: ${detail}`, upstreamStatus: res.status, param: fields.param };
-        // Refused for what it asked (a 4xx other than 408 and 429): the caller's to fix, not tried again.
-        if (res.status < 500 && res.status !== 429 && res.status !== 408) throw new UpstreamRefused(failed);
-        last = new Unavailable(failed);
+        last = failedAnswer(url, res, json, text);
         wait = retryAfterMs(res.headers.get("retry-after"));
         lastWait = wait;
       }
@@ -188,11 +196,7 @@ export async function postStream(
         } catch {
           /* not JSON */
         }
-        const fields = errorFields(json);
-        const detail = fields.message ?? text.slice(0, 200);
-        const failed = { message: `${url} answered ${res.status}: ${detail}`, reason: `${res.status}: ${detail}`, upstreamStatus: res.status, param: fields.param };
-        if (res.status < 500 && res.status !== 429 && res.status !== 408) throw new UpstreamRefused(failed);
-        last = new Unavailable(failed);
+        last = failedAnswer(url, res, json, text);
         wait = retryAfterMs(res.headers.get("retry-after"));
         lastWait = wait;
       } catch (e) {

@@ -3,6 +3,7 @@ import { type DataRecord, type ExportSettings, RecordSchema } from "../../core/p
 import { intFlag, parseFlags } from "./args.js";
 import { CliError } from "./io.js";
 import { adminToken } from "./publish.js";
+import { adminCall } from "./admin-call.js";
 
 export const usage = `allot audits export --tenant ID --out PATH [--gateway http://127.0.0.1:8787] [--model MODEL] [--form prompt|chat]
 
@@ -29,22 +30,7 @@ async function fetchAudits(gateway: string, tenant: string): Promise<{ audits: A
   let rewardModel: string | null = null;
   for (;;) {
     const url = `${gateway}/admin/tenants/${encodeURIComponent(tenant)}/audits?limit=100&after=${after}`;
-    let res: Response;
-    try {
-      res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-    } catch (e) {
-      throw new CliError(`${url}: ${(e as Error).message}`, 1);
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      let message = text.slice(0, 300);
-      try {
-        message = (JSON.parse(text) as { error: { message: string } }).error.message;
-      } catch {
-        // not the envelope: the text as it came
-      }
-      throw new CliError(`${url} answered ${res.status}: ${message}`, 1);
-    }
+    const text = await adminCall(url, token);
     const page = JSON.parse(text) as Page;
     audits.push(...page.data);
     rewardModel = page.reward_model;

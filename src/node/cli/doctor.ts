@@ -3,6 +3,7 @@ import { formatFinding } from "../../core/doctor.js";
 import { parseFlags } from "./args.js";
 import { devVar } from "./dev-vars.js";
 import { CliError } from "./io.js";
+import { adminCall } from "./admin-call.js";
 
 export const usage = `allot doctor [--gateway http://127.0.0.1:8787] [--admin-token TOKEN] [--json]
              [--probe-prompt "12+34="] [--probe-right 46] [--probe-wrong 47]
@@ -33,22 +34,7 @@ export async function runDoctor(args: string[]): Promise<void> {
   const query = new URLSearchParams();
   for (const [flag, key] of [["probe-prompt", "prompt"], ["probe-right", "right"], ["probe-wrong", "wrong"]] as const) if (f[flag] !== undefined) query.set(key, String(f[flag]));
   const url = `${String(f.gateway).replace(/\/+$/, "")}/admin/doctor${query.size > 0 ? `?${query}` : ""}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-  } catch (e) {
-    throw new CliError(`${url}: ${(e as Error).message}`, 1);
-  }
-  const text = await res.text();
-  if (!res.ok) {
-    let message = text.slice(0, 300);
-    try {
-      message = (JSON.parse(text) as { error: { message: string } }).error.message;
-    } catch {
-      /* not the error envelope */
-    }
-    throw new CliError(`${url} answered ${res.status}: ${message}`, 1);
-  }
+  const text = await adminCall(url, token);
   const report = DoctorReportSchema.parse(JSON.parse(text));
   if (f.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
   else {

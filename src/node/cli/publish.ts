@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseFlags } from "./args.js";
 import { devVar } from "./dev-vars.js";
 import { CliError } from "./io.js";
+import { adminCall } from "./admin-call.js";
 
 export const usage = `allot publish --predictor PATH [--gateway http://127.0.0.1:8787] [--name NAME]
 
@@ -41,27 +42,7 @@ export async function runPublish(args: string[]): Promise<void> {
   // A new name renames the predictor: the manifest says who it is.
   const name = f.name ? String(f.name) : manifest.name;
   const url = `${String(f.gateway).replace(/\/+$/, "")}/admin/predictors/${encodeURIComponent(name)}`;
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" },
-      body: JSON.stringify({ manifest: { ...manifest, name }, onnx: onnx.toString("base64"), parity }),
-    });
-  } catch (e) {
-    throw new CliError(`${url}: ${(e as Error).message}`, 1);
-  }
-  const text = await res.text();
-  if (!res.ok) {
-    const message = (() => {
-      try {
-        return (JSON.parse(text) as { error: { message: string } }).error.message;
-      } catch {
-        return text.slice(0, 300);
-      }
-    })();
-    throw new CliError(`${url} answered ${res.status}: ${message}`, 1);
-  }
+  const text = await adminCall(url, adminToken(), { method: "PUT", body: JSON.stringify({ manifest: { ...manifest, name }, onnx: onnx.toString("base64"), parity }) });
   const s = JSON.parse(text) as { name: string; lm_model: string; kind: string; route: unknown };
   process.stdout.write(`published ${s.name} (${s.route ? "router" : s.kind}, reads ${s.lm_model}'s hidden states) to ${String(f.gateway)}\n`);
 }

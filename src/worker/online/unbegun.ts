@@ -12,6 +12,7 @@ import { createMiddleware } from "hono/factory";
 import type { ONLINE_ROUTES, RequestRecord } from "../../core/contracts/metrics.js";
 import type { AppEnv } from "../env.js";
 import { tenantLedger } from "../tenants/lookup.js";
+import { nothingDrawn } from "../tenants/online-settings.js";
 
 /** Set by serving when the request reaches its ledger (from then on the ledger counts it). */
 export interface OnlineTally {
@@ -19,20 +20,7 @@ export interface OnlineTally {
 }
 
 /** What a request that ended before its ledger records: its route and status, nothing drawn. */
-export const unbegunRecord = (route: (typeof ONLINE_ROUTES)[number], status: number): RequestRecord => ({
-  route,
-  status,
-  prompts: 0,
-  samples: 0,
-  rounds: 0,
-  priced: false,
-  total_ms: 0,
-  lm_ms: 0,
-  lm_retries: 0,
-  lm_errors: 0,
-  earned: null,
-  calibration: null,
-});
+export const unbegunRecord = (route: (typeof ONLINE_ROUTES)[number], status: number): RequestRecord => nothingDrawn(route, status, 0);
 
 /**
  * Counts the route's error answers that never reached the ledger. Sets `c.var.tally`,

@@ -69,10 +69,13 @@ export function boundsFor(o: Online, req: BeginRequest): { least: number; want: 
 }
 
 /** What a request refused before any work records. */
-export const refusalOf = (req: BeginRequest, status: number): RequestRecord => ({
-  route: req.route ?? "completions",
+export const refusalOf = (req: BeginRequest, status: number): RequestRecord => nothingDrawn(req.route ?? "completions", status, req.prompts);
+
+/** The record of a request that ended with nothing drawn: its route, status and prompts. */
+export const nothingDrawn = (route: RequestRecord["route"], status: number, prompts: number): RequestRecord => ({
+  route,
   status,
-  prompts: req.prompts,
+  prompts,
   samples: 0,
   rounds: 0,
   priced: false,
