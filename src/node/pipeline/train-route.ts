@@ -10,7 +10,7 @@ import { expectedCalibrationError, fitTemperature, spearman } from "../training/
 import { normStats } from "../../core/predictor/hidden-norm.js";
 import type { InputForm, PredictorManifest } from "../../core/predictor/manifest.js";
 import { type Rows, defaultTrainOptions, forwardRaw, sigmoid, train } from "../training/mlp.js";
-import { exportChecked, standardizer, trainingSummary } from "./train.js";
+import { exportChecked, standardizer, trainingSummary } from "./train-common.js";
 import { type RoutedPrompt, readRouted, successes } from "./route-data.js";
 
 export interface TrainRouteOptions {

@@ -17,7 +17,7 @@ import { normStats } from "../../core/predictor/hidden-norm.js";
 import type { PredictorManifest } from "../../core/predictor/manifest.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../training/calibration.js";
 import { type Rows, defaultTrainOptions, forwardRaw, levelLogits, predict, sigmoid, softplus, train } from "../training/mlp.js";
-import { exportChecked, standardizer, trainingSummary } from "./train.js";
+import { exportChecked, standardizer, trainingSummary } from "./train-common.js";
 
 export interface TrainThinkingOptions {
   readonly out: string;

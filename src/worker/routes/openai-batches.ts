@@ -29,7 +29,7 @@ import type { AppEnv, Env } from "../env.js";
 import { outputItems } from "../online/responses-format.js";
 import { findRouter } from "../predictor/registry.js";
 import { vault } from "../storage/vault.js";
-import { submitBatch } from "./batches.js";
+import { submitBatch } from "../batches/submit.js";
 import { type ChatBody, ChatRequest, chatExtras } from "./chat.js";
 import { type CompletionBody } from "./completions.js";
 import { type CommonBody, offersTools, samplingOf } from "./openai-fields.js";
