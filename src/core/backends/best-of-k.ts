@@ -14,7 +14,8 @@
  */
 import { runCall } from "./call.js";
 import { type Reasoning, type Sample, type SamplingParams, StreamedSample } from "./completions.js";
-import type { LmConfig } from "./deployment.js";
+import { type LmConfig, thinkingOf } from "./deployment.js";
+import { runThinking, thinkingBackend } from "./thinking.js";
 import { CompletionChunkSchema, type LmInput, type ToolCall } from "../contracts/lm-protocol.js";
 import { Unavailable } from "../errors.js";
 import { type RetryPolicy, postStream } from "../lm/http.js";
@@ -24,6 +25,11 @@ export interface RerankItem {
   /** Samples to draw (the allocated units); 0 draws nothing. */
   readonly units: number;
   readonly seed?: number;
+  /**
+   * A thinking budget in tokens (-1: unlimited), sent the way the model's server takes one
+   * (cfg.thinking, core/backends/thinking.ts); absent: none is sent.
+   */
+  readonly budget?: number;
 }
 
 /** A sample drawn, with its reward (null: not scored, a tool call). */
@@ -55,6 +61,8 @@ export interface RerankResult {
   readonly rewards: readonly number[];
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Of completionTokens, those spent thinking, as the server counted them (0 when it does not say). */
+  readonly reasoningTokens: number;
 }
 
 /** Runs `work` over items with at most `limit` in flight; results in input order. */
@@ -91,7 +99,7 @@ function callKey(calls: readonly ToolCall[]): string {
  *
  * @example rank([{ text: "", toolCalls: [a1], … }, { text: "", toolCalls: [a2], … }, { text: "", toolCalls: [a1], … }], 10, 8).votes // 2
  */
-export function rank(drawn: readonly Drawn[], promptTokens: number, completionTokens: number): RerankResult {
+export function rank(drawn: readonly Drawn[], promptTokens: number, completionTokens: number, reasoningTokens = 0): RerankResult {
   const calls = drawn.flatMap((d, i) => (d.toolCalls ? [i] : []));
   const texts = drawn.flatMap((d, i) => (d.toolCalls ? [] : [i])).sort((a, b) => (drawn[b].reward ?? -Infinity) - (drawn[a].reward ?? -Infinity) || a - b);
   const byAgreement = calls.length > 0 && calls.length * 2 >= drawn.length;
@@ -125,6 +133,7 @@ export function rank(drawn: readonly Drawn[], promptTokens: number, completionTo
     rewards: drawn.map((d) => d.reward ?? 0),
     promptTokens,
     completionTokens,
+    reasoningTokens,
   };
 }
 
@@ -145,7 +154,8 @@ export function cutAtStop(text: string, stop: readonly string[]): { text: string
 }
 
 /** Two rounds' samples ranked together, every sample's tokens counted. */
-export const combine = (a: RerankResult, b: RerankResult): RerankResult => rank([...a.drawn, ...b.drawn], a.promptTokens + b.promptTokens, a.completionTokens + b.completionTokens);
+export const combine = (a: RerankResult, b: RerankResult): RerankResult =>
+  rank([...a.drawn, ...b.drawn], a.promptTokens + b.promptTokens, a.completionTokens + b.completionTokens, a.reasoningTokens + b.reasoningTokens);
 
 /** Scores the text samples of `input` with the reward backend; tool calls are left unscored (null). */
 export async function score(cfg: LmConfig, input: LmInput, samples: readonly Sample[], policy: RetryPolicy = cfg.policy): Promise<Drawn[]> {
@@ -183,8 +193,12 @@ export async function sampleAndRerank(
     // A reward model that cannot be called (unset, or text only for a conversation) is
     // known before any sample is paid for: building its call throws.
     scoringCheck(cfg, item.input);
-    const sampled = await runCall({ url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey, role: "sampling" }, cfg.completions.sample(cfg.model, item.input, item.units, params, item.seed), policy, cfg.meter);
-    return rank(await score(cfg, item.input, sampled.samples, policy), sampled.promptTokens, sampled.completionTokens);
+    const to = { url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey, role: "sampling" as const };
+    const sampled =
+      item.budget === undefined
+        ? await runCall(to, cfg.completions.sample(cfg.model, item.input, item.units, params, item.seed), policy, cfg.meter)
+        : await runThinking(to, thinkingBackend(thinkingOf(cfg, cfg.model).backend)(cfg.model, item.input, item.units, params, item.seed, item.budget), policy, cfg.meter);
+    return rank(await score(cfg, item.input, sampled.samples, policy), sampled.promptTokens, sampled.completionTokens, sampled.reasoningTokens ?? 0);
   });
 }
 

@@ -8,6 +8,7 @@ import type { CallMeter } from "../lm/meter.js";
 import type { CompletionsBackend } from "./completions.js";
 import type { HiddenStatesBackend } from "./hidden-states.js";
 import type { RewardBackend, RewardLabel } from "./rewards.js";
+import { type ThinkingModel, ThinkingModelSchema } from "./thinking.js";
 
 export interface LmConfig {
   /** LM_URL: where models not named in LM_URLS are served. */
@@ -29,6 +30,14 @@ export interface LmConfig {
   readonly reward: { readonly url: string; readonly model: string; readonly apiKey?: string; readonly backend: RewardBackend; readonly label: RewardLabel };
   /** Per-request timeout and attempts for every LM and reward call (LM_TIMEOUT_MS, LM_ATTEMPTS). */
   readonly policy: RetryPolicy;
+  /** The models that think (THINKING_MODELS): how each one's server takes a thinking budget. */
+  readonly thinking?: ReadonlyMap<string, ThinkingModel>;
   /** The request these calls are made for, when it measures them (its time in the LM, retries, failures). */
   readonly meter?: CallMeter;
 }
+
+/**
+ * How `model` takes a thinking budget: as THINKING_MODELS says, else vLLM's field (the
+ * protocol the project's reference LM and current vLLM share).
+ */
+export const thinkingOf = (cfg: Pick<LmConfig, "thinking">, model: string): ThinkingModel => cfg.thinking?.get(model) ?? ThinkingModelSchema.parse({});

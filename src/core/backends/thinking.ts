@@ -15,6 +15,7 @@
 import { z } from "zod";
 import type { LmInput } from "../contracts/lm-protocol.js";
 import type { RetryPolicy } from "../lm/http.js";
+import type { CallMeter } from "../lm/meter.js";
 import { type BackendCall, type Endpoint, runCall } from "./call.js";
 import { COMPLETIONS_BACKENDS, type Sampled, type SamplingParams } from "./completions.js";
 
@@ -58,6 +59,19 @@ export const ThinkingBackendConfigSchema = z.discriminatedUnion("kind", [
   }),
 ]);
 export type ThinkingBackendConfig = z.output<typeof ThinkingBackendConfigSchema>;
+
+/**
+ * A model that thinks, as the deployment serves it (THINKING_MODELS): how its server takes
+ * a budget, and what a unit of a tenant's budget buys in its generated tokens (thinking,
+ * the markers and the answer: what the GPU spends). Unset: its predictor's manifest says.
+ */
+export const ThinkingModelSchema = z.strictObject({
+  backend: ThinkingBackendConfigSchema.default({ kind: "vllm" }),
+  tokens_per_unit: z.number().positive().max(1e6).optional(),
+  /** A sample's most tokens when neither the client (max_tokens) nor a thinking predictor bounds it: what is reserved for it. */
+  max_tokens: z.int().positive().max(1_000_000).default(1024),
+});
+export type ThinkingModel = z.output<typeof ThinkingModelSchema>;
 
 const openai = COMPLETIONS_BACKENDS.openai;
 
@@ -199,11 +213,11 @@ export function thinkingBackend(config: ThinkingBackendConfig): ThinkingBackend 
 }
 
 /** Makes a thinking request's calls in turn, each built from the one before; the last result is the answer. */
-export async function runThinking(to: Endpoint, step: ThinkingStep, policy: RetryPolicy): Promise<Sampled> {
-  let r = await runCall(to, step.call, policy);
+export async function runThinking(to: Endpoint, step: ThinkingStep, policy: RetryPolicy, meter?: CallMeter): Promise<Sampled> {
+  let r = await runCall(to, step.call, policy, meter);
   while (step.next) {
     step = step.next(r);
-    r = await runCall(to, step.call, policy);
+    r = await runCall(to, step.call, policy, meter);
   }
   return r;
 }

@@ -14,6 +14,7 @@ import { z } from "zod";
 import { COMPLETIONS_BACKENDS } from "../backends/completions.js";
 import { HIDDEN_STATE_BACKENDS } from "../backends/hidden-states.js";
 import { REWARD_BACKENDS, type RewardLabel, parseLabel } from "../backends/rewards.js";
+import { type ThinkingModel, ThinkingModelSchema } from "../backends/thinking.js";
 import { Misconfigured } from "../errors.js";
 import { defaultRetryPolicy } from "../lm/http.js";
 
@@ -103,6 +104,29 @@ const label = format<RewardLabel>(
   'a label index (0, 1, …; -1 is the last) or a label name (the model\'s id2label, e.g. "LABEL_1")',
 );
 
+/**
+ * The models that think, as JSON: per model, how its server takes a thinking budget
+ * (core/backends/thinking.ts) and what a unit of compute is in its tokens.
+ */
+const thinkingModels = format(
+  z.string().transform((text, ctx) => {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not JSON" });
+      return z.NEVER;
+    }
+    const parsed = z.record(z.string().min(1), ThinkingModelSchema).safeParse(json);
+    if (!parsed.success) {
+      ctx.addIssue({ code: "custom", message: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+      return z.NEVER;
+    }
+    return new Map(Object.entries(parsed.data)) as ReadonlyMap<string, ThinkingModel>;
+  }),
+  'JSON: {"<model>": {"backend": {"kind": "vllm" | "sglang" | "reasoning-effort" | "budget-forcing", …}, "tokens_per_unit": 16}} (docs/thinking.md)',
+);
+
 /** "*" or browser origins (scheme://host[:port]), separated by commas. */
 const origins = format(
   z
@@ -143,6 +167,7 @@ export const SETTINGS = {
   LM_TIMEOUT_MS: setting({ area: "LM servers", format: integer(1), default: String(defaultRetryPolicy.timeoutMs), unit: "ms", description: "Each LM and reward call gives up after this long (and is tried again)." }),
   LM_ATTEMPTS: setting({ area: "LM servers", format: integer(1), default: String(defaultRetryPolicy.attempts), unit: "attempts", description: "Tries of each LM and reward call in all, backing off and honouring Retry-After." }),
   LM_MAX_IN_FLIGHT: setting({ area: "LM servers", format: integer(1), default: "96", unit: "requests", description: "LM requests one batch may have in flight across its shards: what protects the GPU servers." }),
+  THINKING_MODELS: setting({ area: "LM servers", format: thinkingModels, unset: "no model thinks: no thinking budget is sent, and every sample costs its model's units", description: "Models whose thinking allot budgets per prompt: how each model's server takes a thinking budget (vllm: thinking_token_budget; sglang: its thinking-budget logit processor; reasoning-effort: the nearest level; budget-forcing: two /v1/completions calls), and tokens_per_unit, what one unit of a tenant's budget buys in that model's generated tokens (default: its predictor's manifest). Its samples are charged by the tokens they generate (docs/thinking.md)." }),
   // ---- hidden states
   HIDDEN_STATES: setting({ area: "hidden states", format: oneOf(HIDDEN_STATE_BACKENDS), default: "vllm-pooling", description: "The protocol hidden states are read with (the predictors' input)." }),
   HIDDEN_STATES_URL: setting({ area: "hidden states", format: url, unset: "none: required for predictions (a vLLM instance generates or pools, never both, so LM_URL is no default)", description: "Where hidden states come from: a vLLM pooling instance of the LM's weights, served under the LM's name; for SGLang a server that serves hidden states only." }),

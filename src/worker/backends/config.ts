@@ -58,6 +58,7 @@ export function lmConfig(env: Env): LmConfig {
     hidden: HIDDEN_STATE_BACKENDS[s.HIDDEN_STATES],
     completions: COMPLETIONS_BACKENDS[s.COMPLETIONS],
     policy: { ...defaultRetryPolicy, timeoutMs: s.LM_TIMEOUT_MS, attempts: s.LM_ATTEMPTS },
+    ...(s.THINKING_MODELS ? { thinking: s.THINKING_MODELS } : {}),
     reward: {
       url: s.REWARD_URL ?? "",
       model: s.REWARD_MODEL ?? "",

@@ -82,6 +82,7 @@ const choiceInfo = (c: ServedChoice) => ({
   rounds: c.rounds,
   ranked_by: c.result.by,
   agreement: c.result.votes === null ? null : c.result.votes / c.result.drawn.length,
+  ...(c.thinking ? { thinking: c.thinking } : {}),
 });
 
 /** allot's account of the request: the first choice's model and prediction, totals, and each prompt. */
@@ -101,9 +102,11 @@ export function allotInfo(served: OnlineResult) {
 
 /** Token usage of every sample drawn, in chat and completions' shape. */
 export function usageOf(served: OnlineResult) {
-  const prompt = served.choices.reduce((s, ch) => s + ch.result.promptTokens, 0);
-  const completion = served.choices.reduce((s, ch) => s + ch.result.completionTokens, 0);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const prompt = served.choices.reduce((s, c) => s + c.result.promptTokens, 0);
+  const completion = served.choices.reduce((s, c) => s + c.result.completionTokens, 0);
+  const reasoning = served.choices.reduce((s, c) => s + c.result.reasoningTokens, 0);
+  // Reasoning tokens as OpenAI and vLLM report them, when the samples thought.
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...(reasoning > 0 ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}) };
 }
 
 /**

@@ -28,6 +28,10 @@ export interface FixedOption {
   readonly value: number;
   /** The predictor's single-sample success of this model; null when not predicted. */
   readonly predicted: number | null;
+  /** A thinking model's budget for each sample, in tokens (-1 unlimited); absent: none sent. */
+  readonly budget?: number;
+  /** A thinking model's most units one sample can cost (reserved before drawing); absent: cost / k. */
+  readonly ceiling?: number;
 }
 
 interface Common {
@@ -50,6 +54,11 @@ interface Common {
    * as published, never of an earlier refit.
    */
   readonly shipped?: number;
+  /**
+   * Set for a model that thinks (THINKING_MODELS): a sample is charged the tokens it
+   * generated, this many to a unit, not its planned cost.
+   */
+  readonly tokensPerUnit?: number;
   /** The prompt's hidden state the prediction was made from: an audit keeps it, so audited prompts can train a predictor (docs/audits.md). */
   readonly hidden?: Float32Array | readonly number[];
 }
@@ -69,6 +78,8 @@ export interface RoundsPlan extends Common {
   readonly predicted: readonly (number | null)[];
   /** The units the rule could spend at the price if nothing ended the prompt (its cap). */
   readonly cap: number;
+  /** A thinking model's arms: each one's budget in tokens (absent: none sent) and the most units one sample can cost. */
+  readonly thinking?: { readonly budgets: readonly (number | undefined)[]; readonly ceiling: readonly number[] };
 }
 
 export type PromptPlan = FixedPlan | RoundsPlan;

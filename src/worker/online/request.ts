@@ -59,6 +59,12 @@ export interface ServedChoice {
   readonly result: RerankResult;
   /** The answers given back for this input, best first (n of them). */
   readonly answers: readonly Answer[];
+  /**
+   * A thinking model's (THINKING_MODELS): the thinking budget of each round's samples, in
+   * tokens (null: allot sent none, the client's own or the model's), the tokens they
+   * generated (what `units` charges) and those spent thinking.
+   */
+  readonly thinking?: { readonly budgets: readonly (number | null)[]; readonly tokens: number; readonly reasoning_tokens: number };
 }
 
 export interface OnlineResult {

@@ -35,13 +35,14 @@ import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { httpError } from "../http/errors.js";
 import { modelNotFound } from "../predictor/predict.js";
-import { findRouter, knownModel } from "../predictor/registry.js";
+import { findPredictor, findRouter, knownModel } from "../predictor/registry.js";
 import { type BudgetHome, type OnlineAccount, accountOf } from "../tenants/account.js";
 import { refusalError } from "../tenants/budget-error.js";
 import type { Begun } from "../tenants/online-settings.js";
 import { Channel } from "./channel.js";
 import { type FixedPlan, type PromptPlan, type RoundsPlan, planBestOfK, planRoute, plannedUnits } from "./plan.js";
 import { auditServed, picksAudit } from "./audit.js";
+import { planThinking } from "./plan-thinking.js";
 import { recordOf } from "./record.js";
 import type { OnlineTally } from "./unbegun.js";
 import { type Answer, GREEDY_TEMPERATURE, type OnlineRequest, type OnlineResult, type ServedChoice } from "./request.js";
@@ -67,6 +68,8 @@ interface Progress {
   first: { model: string; predicted: number | null } | null;
   /** Samples drawn per model and their units (a router's prompt may draw from several). */
   byModel: Record<string, { samples: number; units: number }>;
+  /** A thinking model's: the budget each round's samples thought under (null: none sent), and the tokens generated and spent thinking. */
+  thinking: { budgets: (number | null)[]; tokens: number; reasoningTokens: number } | null;
 }
 
 /** This round's draw for prompt i: a model and k samples at a cost per sample, or nothing. */
@@ -76,7 +79,27 @@ interface RoundDraw {
   readonly arm: number;
   readonly k: number;
   readonly unitCost: number;
+  /** A thinking model's budget per sample, in tokens (absent: none sent). */
+  readonly budget?: number;
+  /** A thinking model's most units per sample: what is reserved before drawing (absent: unitCost). */
+  readonly ceiling?: number;
+  /** Set for a thinking model: the draw is charged the tokens it generated, this many to a unit. */
+  readonly tokensPerUnit?: number;
 }
+
+/**
+ * What a draw sends: a thinking model's samples, unless the client capped their tokens,
+ * may generate up to their ceiling (completions default to 16 tokens on vLLM, which
+ * would cut the thinking a budget allows).
+ */
+const paramsFor = (d: RoundDraw, params: SamplingParams): SamplingParams =>
+  d.tokensPerUnit && d.ceiling !== undefined && params.maxTokens === undefined ? { ...params, maxTokens: Math.max(1, Math.floor(d.ceiling * d.tokensPerUnit + 1e-9)) } : params;
+
+/** Units reserved before drawing `d`: each sample's ceiling (a thinking model) or cost. */
+const reserveOf = (d: RoundDraw): number => d.k * (d.ceiling ?? d.unitCost);
+
+/** Units a drawn round costs: the tokens it generated for a thinking model, else its samples' cost. */
+const usedBy = (d: RoundDraw, r: RerankResult): number => (d.tokensPerUnit ? r.completionTokens / d.tokensPerUnit : d.k * d.unitCost);
 
 /** A request being served: its answer's pieces as the LM streams them (one planned sample, asked for live), and its result. */
 export interface Serving {
@@ -125,6 +148,8 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const greedy = req.params.temperature !== undefined && req.params.temperature < GREEDY_TEMPERATURE;
   const router = await findRouter(env, req.model);
   if (!router && !(await knownModel(env, req.model))) throw modelNotFound(req.model);
+  // A model that thinks: allot chooses each prompt's thinking budget, and charges tokens (plan-thinking.ts).
+  const thinks = router ? undefined : config.THINKING_MODELS?.get(req.model);
   // Hidden states are read (a prefill per prompt) when a prediction decides: always for a router, else unless pinned or greedy.
   const predicts = router !== null || !(req.pinned || greedy);
   const prefillEach = predicts ? config.PREFILL_UNITS : 0;
@@ -151,7 +176,8 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const priced = !req.pinned && !greedy;
   const lease = keepAlive(account, reservation.id, config.ONLINE_LEASE_SECONDS * 1000);
   const n = req.n ?? 1;
-  const audited = picksAudit(begun.audit_rate, { priced, routed: router !== null, tools: req.tools === true });
+  // Thinking requests are not audited yet: an audit set would need samples at every budget (docs/audits.md).
+  const audited = !thinks && picksAudit(begun.audit_rate, { priced, routed: router !== null, tools: req.tools === true });
 
   // Sampling and settlement run to the end whatever happens to the client.
   let plans: PromptPlan[] = [];
@@ -160,7 +186,11 @@ export async function startOnline(env: Env, home: BudgetHome, req: OnlineRequest
   const ready = deferred<{ pieces: AsyncIterable<StreamPiece>; model: string } | null>();
   const work = (async () => {
     try {
-      plans = router ? await planRoute(env, router, req, begun, greedy, maxRounds, meter) : await planBestOfK(env, req, begun, greedy, maxRounds, meter);
+      plans = router
+        ? await planRoute(env, router, req, begun, greedy, maxRounds, meter)
+        : thinks
+          ? await planThinking(env, await findPredictor(env, { lmModel: req.model }), thinks, req, begun, greedy, maxRounds, meter)
+          : await planBestOfK(env, req, begun, greedy, maxRounds, meter);
       if (plans.some((p) => p.unpredicted)) prefill = 0;
       const cfg = { ...lmConfig(env), meter };
       const o = { tenant: home.tenant, price: begun.price, maxRounds, prefill, lease };
@@ -221,6 +251,7 @@ function resultOf(req: OnlineRequest, plans: readonly PromptPlan[], served: Draw
     rounds: d.rounds,
     result: d.result!,
     answers: answersOf(d.result!, n, req.stop ?? []),
+    ...(d.thinking ? { thinking: { budgets: d.thinking.budgets, tokens: d.thinking.tokens, reasoning_tokens: d.thinking.reasoningTokens } } : {}),
   }));
   const planned = plans.reduce((s, p) => s + plannedUnits(p), 0);
   const budget = begun.budget ? { limit: begun.budget.limit, remaining: Math.max(0, begun.budget.remaining + reserved - served.spent), resetsAt: begun.budget.resetsAt } : null;
@@ -305,21 +336,28 @@ const startProgress = (p: PromptPlan): Progress => ({
   option: p.kind === "fixed" ? p.chosen : 0,
   first: null,
   byModel: {},
+  thinking: p.tokensPerUnit ? { budgets: [], tokens: 0, reasoningTokens: 0 } : null,
 });
 
-/** Counts draw `d` (k samples of a model) in the prompt's progress by model, and notes its first. */
-function countDraw(p: Progress, plan: PromptPlan, d: RoundDraw): void {
+/** Counts draw `d` (k samples of a model, costing `units`) in the prompt's progress by model, and notes its first. */
+function countDraw(p: Progress, plan: PromptPlan, d: RoundDraw, r: RerankResult, units: number): void {
   if (p.first === null) p.first = { model: d.model, predicted: plan.kind === "fixed" ? plan.options[p.option].predicted : (plan.predicted[d.arm] ?? null) };
   const m = (p.byModel[d.model] ??= { samples: 0, units: 0 });
   m.samples += d.k;
-  m.units += d.k * d.unitCost;
+  m.units += units;
+  if (p.thinking) {
+    p.thinking.budgets.push(d.budget ?? null);
+    p.thinking.tokens += r.completionTokens;
+    p.thinking.reasoningTokens += r.reasoningTokens;
+  }
 }
 
 /** The request's one draw when its plan is one sample of one prompt (nothing then to choose between), else null. */
 function oneSample(plans: readonly PromptPlan[], n: number, price: number, maxRounds: number): RoundDraw | null {
   if (plans.length !== 1 || n !== 1) return null;
   const [d] = nextDraw(0, plans[0], startProgress(plans[0]), 0, price, maxRounds);
-  if (!d || d.k !== 1) return null;
+  // A thinking model's sample is charged by its tokens and may take two calls: drawn whole.
+  if (!d || d.k !== 1 || d.tokensPerUnit) return null;
   return plans[0].kind === "fixed" || plans[0].cap <= d.unitCost ? d : null;
 }
 
@@ -370,7 +408,7 @@ async function streamSample(
     throw e;
   });
   progress.result = r;
-  countDraw(progress, plan, d);
+  countDraw(progress, plan, d, r, d.unitCost);
   progress.model = d.model;
   progress.samples = 1;
   progress.units = d.unitCost;
@@ -404,7 +442,7 @@ async function drawRounds(
     let draws = plans.flatMap((p, i) => nextDraw(i, p, progress[i], round, o.price, o.maxRounds));
     if (draws.length === 0) break;
     o.lease.signal.throwIfAborted();
-    const need = draws.reduce((s, d) => s + d.k * d.unitCost, 0);
+    const need = draws.reduce((s, d) => s + reserveOf(d), 0);
     held = await holdFor(account, reservation.id, spent, need, held);
     if (spent + need > held) {
       budgetLimited = true;
@@ -417,7 +455,7 @@ async function drawRounds(
     const results = await mapBounded(draws, IN_FLIGHT, (d) => {
       o.lease.signal.throwIfAborted();
       const seed = round === 0 && plans[d.i].kind === "fixed" ? req.seed : roundSeed(req.seed, progress[d.i].rounds);
-      return sampleAndRerank({ ...cfg, model: d.model }, [{ input: req.inputs[d.i] as LmInput, units: d.k, seed }], params).then(([r]) => r);
+      return sampleAndRerank({ ...cfg, model: d.model }, [{ input: req.inputs[d.i] as LmInput, units: d.k, seed, ...(d.budget !== undefined ? { budget: d.budget } : {}) }], paramsFor(d, params)).then(([r]) => r);
     });
     draws.forEach((d, k) => {
       const r = results[k];
@@ -425,13 +463,14 @@ async function drawRounds(
       const merged = p.result === null ? r : combine(p.result, r);
       // The kept sample is this round's when the ranking puts one of its samples first.
       if (p.result === null || merged.order[0] >= p.result.drawn.length) p.model = d.model;
-      countDraw(p, plans[d.i], d);
+      const used = usedBy(d, r);
+      countDraw(p, plans[d.i], d, r, used);
       p.result = merged;
       p.samples += d.k;
-      p.units += d.k * d.unitCost;
+      p.units += used;
       p.rounds++;
-      if (p.query) p.query = { ...p.query, state: afterRound(p.query.arms, p.query.state, d.arm, r.rewards) };
-      spent += d.k * d.unitCost;
+      if (p.query) p.query = { ...p.query, state: afterRound(p.query.arms, p.query.state, d.arm, r.rewards, used) };
+      spent += used;
     });
   }
   if (progress.some((d) => d.result === null)) throw new Unavailable({ message: "no sample was drawn", reason: "no sample was drawn", retryable: true });
@@ -443,11 +482,17 @@ function nextDraw(i: number, plan: PromptPlan, p: Progress, round: number, price
   if (plan.kind === "fixed") {
     if (round > 0) return [];
     const opt = plan.options[p.option];
-    return [{ i, model: opt.model, arm: 0, k: opt.k, unitCost: opt.cost / opt.k }];
+    return [{ i, model: opt.model, arm: 0, k: opt.k, unitCost: opt.cost / opt.k, ...thinkingOf(plan, opt.budget, opt.ceiling) }];
   }
   if (p.rounds >= maxRounds) return [];
   const d: Draw | null = drawAtPrice(p.query!, price, { last: p.rounds === maxRounds - 1 });
-  return d ? [{ i, model: plan.models[d.arm], arm: d.arm, k: d.count, unitCost: p.query!.arms[d.arm].cost }] : [];
+  return d ? [{ i, model: plan.models[d.arm], arm: d.arm, k: d.count, unitCost: p.query!.arms[d.arm].cost, ...thinkingOf(plan, plan.thinking?.budgets[d.arm], plan.thinking?.ceiling[d.arm]) }] : [];
+}
+
+/** A thinking model's part of a draw: its budget, its samples' ceiling and how its tokens are charged. */
+function thinkingOf(plan: PromptPlan, budget: number | undefined, ceiling: number | undefined): Pick<RoundDraw, "budget" | "ceiling" | "tokensPerUnit"> {
+  if (!plan.tokensPerUnit) return {};
+  return { tokensPerUnit: plan.tokensPerUnit, ...(budget !== undefined ? { budget } : {}), ...(ceiling !== undefined ? { ceiling } : {}) };
 }
 
 /**
@@ -462,13 +507,16 @@ function fitRound(draws: readonly RoundDraw[], plans: readonly PromptPlan[], pro
     const started = progress[d.i].result !== null;
     const owed = Math.max(0, n - progress[d.i].samples);
     if (plan.kind === "fixed") {
-      const opts = plan.options.map((x, k) => ({ cost: x.cost, value: x.value, draw: { ...d, model: x.model, k: x.k, unitCost: x.cost / x.k, option: k } }));
+      const opts = plan.options.map((x, k) => {
+        const draw = { ...d, model: x.model, k: x.k, unitCost: x.cost / x.k, ...thinkingOf(plan, x.budget, x.ceiling), option: k };
+        return { cost: reserveOf(draw), value: x.value, draw };
+      });
       return started ? [{ cost: 0, value: 0, draw: null }, ...opts] : opts;
     }
     // Rounds: fewer samples of the same arm, valued by the path's gains.
     const path = pathOf(progress[d.i].query!);
     let value = 0;
-    const opts = Array.from({ length: d.k }, (_, j) => ({ cost: (j + 1) * d.unitCost, value: (value += path[j]?.gain ?? 0), draw: { ...d, k: j + 1, option: 0 } })).filter((x) => x.draw.k >= owed);
+    const opts = Array.from({ length: d.k }, (_, j) => ({ cost: (j + 1) * (d.ceiling ?? d.unitCost), value: (value += path[j]?.gain ?? 0), draw: { ...d, k: j + 1, option: 0 } })).filter((x) => x.draw.k >= owed);
     return owed > 0 ? opts : [{ cost: 0, value: 0, draw: null }, ...opts];
   });
   const affordable = menus.map((m) => m.filter((x) => x.cost <= units));

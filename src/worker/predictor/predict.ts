@@ -18,7 +18,17 @@ import { noteFault } from "../backends/seen.js";
 import { type Predictor, catalog, findPredictor, loadPredictor } from "./registry.js";
 
 /** A predicted curve: p for a Bernoulli predictor, q(1..b_max) for a curve predictor. */
-export type Prediction = { p: number } | { curve: number[] };
+export type Prediction = { p: number; levels?: ThinkingLevels } | { curve: number[] };
+
+/**
+ * A thinking predictor's prediction of a prompt, by the manifest's levels (budgets): a
+ * sample's chance of passing with its thinking capped there (non-decreasing), and the
+ * tokens one sample is expected to generate there.
+ */
+export interface ThinkingLevels {
+  readonly p: readonly number[];
+  readonly tokens: readonly number[];
+}
 
 /** Hidden states of prompts or conversations, from the configured LM backend: prompts in batches, conversations one per call. */
 export async function hiddenStates(env: Env, model: string, inputs: readonly (string | LmInput)[], meter?: CallMeter): Promise<Float32Array[]> {
@@ -200,7 +210,16 @@ async function predictWithHidden(
     }
     return x.hidden;
   });
-  const outputs = await (await loadPredictor(chosen)).predict(hidden);
+  const loaded = await loadPredictor(chosen);
+  if (m.thinking) {
+    const t = await loaded.predictThinking(hidden);
+    const clip = (x: number) => Math.min(1, Math.max(0, x));
+    // Each level's p and tokens, the p at the largest level standing for the prompt (what a
+    // sample with the model's own thinking passes with), as the console and audits read it.
+    const predictions = t.p.map((row, i) => ({ p: clip(row[row.length - 1]), levels: { p: Array.from(row, clip), tokens: Array.from(t.tokens[i], (x) => Math.max(1, x)) } }));
+    return { predictions, hidden };
+  }
+  const outputs = await loaded.predict(hidden);
   return { predictions: outputs.map((o) => (m.kind === "bernoulli" ? { p: Math.min(1, Math.max(0, o[0])) } : { curve: Array.from(o) })), hidden };
 }
 

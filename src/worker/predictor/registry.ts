@@ -23,6 +23,8 @@ import weakBinaryChatManifest from "../../../models/predictors/weak-binary-chat.
 import weakBinaryChat from "../../../models/predictors/weak-binary-chat.onnx";
 import routeChatManifest from "../../../models/predictors/route-chat.manifest.json";
 import routeChat from "../../../models/predictors/route-chat.onnx";
+import thinkingManifest from "../../../models/predictors/thinking.manifest.json";
+import thinking from "../../../models/predictors/thinking.onnx";
 import type { Env } from "../env.js";
 import { type PredictorManifest, PredictorManifestSchema, inputForm } from "../../core/predictor/manifest.js";
 import { EdgePredictor } from "./runtime-web.js";
@@ -50,6 +52,8 @@ export const SHIPPED: readonly Predictor[] = [
   [weakBinaryChatManifest, weakBinaryChat],
   [strongGradedChatManifest, strongGradedChat],
   [routeChatManifest, routeChat],
+  // The thinking reference LM's: p and tokens at each thinking budget (THINKING_MODELS serves its budgets).
+  [thinkingManifest, thinking],
 ].map(([m, bytes]) => ({ manifest: PredictorManifestSchema.parse(m), source: "shipped" as const, model: async () => bytes as ArrayBuffer }));
 
 /** Every predictor and router this gateway can use now: published ones first, then the shipped ones they do not replace. */

@@ -70,6 +70,23 @@ export class EdgePredictor {
 
   /** One row of outputs per hidden state (see outputWidth). */
   async predict(hidden: readonly ArrayLike<number>[]): Promise<Float32Array[]> {
+    return (await this.run(hidden, [this.manifest.output]))[0];
+  }
+
+  /**
+   * A thinking predictor's two outputs, one row per hidden state and a value per level:
+   * p (a sample's chance of passing at each budget) and its expected tokens per sample.
+   */
+  async predictThinking(hidden: readonly ArrayLike<number>[]): Promise<{ p: Float32Array[]; tokens: Float32Array[] }> {
+    const t = this.manifest.thinking;
+    if (!t) throw new RangeError(`${this.manifest.name} does not predict thinking budgets`);
+    const [p, own] = await this.run(hidden, [this.manifest.output, ...(t.tokens_output ? [t.tokens_output] : [])]);
+    // Without a tokens output every prompt is expected to spend the training prompts' mean.
+    return { p, tokens: own ?? p.map(() => Float32Array.from(t.expected_tokens)) };
+  }
+
+  /** The named outputs, each as one row per hidden state of outputWidth values. */
+  private async run(hidden: readonly ArrayLike<number>[], names: readonly string[]): Promise<Float32Array[][]> {
     const d = this.manifest.input_size;
     const flat = new Float32Array(hidden.length * d);
     hidden.forEach((h, i) => {
@@ -77,13 +94,15 @@ export class EdgePredictor {
       flat.set(h, i * d);
     });
     const out = await this.session.run({ hidden: new ort.Tensor("float32", flat, [hidden.length, d]) });
-    const tensor = out[this.manifest.output];
-    if (!tensor) throw new RangeError(`${this.manifest.name} has no output named "${this.manifest.output}"`);
-    const data = tensor.data as Float32Array;
     const width = outputWidth(this.manifest);
-    if (data.length !== hidden.length * width) {
-      throw new RangeError(`${this.manifest.name} gave ${data.length} outputs for ${hidden.length} inputs; its manifest says ${width} each`);
-    }
-    return hidden.map((_, i) => data.slice(i * width, (i + 1) * width));
+    return names.map((name) => {
+      const tensor = out[name];
+      if (!tensor) throw new RangeError(`${this.manifest.name} has no output named "${name}"`);
+      const data = tensor.data as Float32Array;
+      if (data.length !== hidden.length * width) {
+        throw new RangeError(`${this.manifest.name} gave ${data.length} values of ${name} for ${hidden.length} inputs; its manifest says ${width} each`);
+      }
+      return hidden.map((_, i) => data.slice(i * width, (i + 1) * width));
+    });
   }
 }
