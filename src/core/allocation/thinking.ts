@@ -36,14 +36,17 @@ export interface LevelsManifest {
 }
 
 /**
- * Tokens a sample's answer may take after its thinking: twice the longest mean answer
- * (tokens outside the thinking) the training prompts showed at any level, at least 8.
+ * Tokens a sample's answer may take after its thinking: half as much again as the longest
+ * mean answer (tokens outside the thinking: markers, answer, end-of-sequence) the training
+ * prompts showed at any level, at least 4. Kept tight because allot sends it as part of
+ * max_tokens when the client sets none, and a server refuses a max_tokens the context
+ * cannot hold.
  *
- * @example answerAllowance({ levels: [0, 64], expected_tokens: [5.9, 24.1], expected_reasoning_tokens: [0, 18.2] }) // 12
+ * @example answerAllowance({ levels: [0, 64], expected_tokens: [5.9, 24.1], expected_reasoning_tokens: [0, 18.2] }) // 9
  */
 export function answerAllowance(m: LevelsManifest): number {
   const longest = Math.max(...m.expected_tokens.map((t, l) => t - (m.expected_reasoning_tokens[l] ?? 0)));
-  return Math.max(8, Math.ceil(2 * longest));
+  return Math.max(4, Math.ceil(1.5 * longest));
 }
 
 /**

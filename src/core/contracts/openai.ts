@@ -146,7 +146,14 @@ export const FIELDS: readonly FieldRow[] = [
     name: "reasoning_effort",
     on: chatOnly(REASONING_EFFORT),
     kind: "lm",
-    does: "passed to the LM's chat template (vLLM's values; \"max\" is for DeepSeek V4); vLLM refuses any other with a 400, so allot does first",
+    does: "passed to the LM's chat template (vLLM's values; \"max\" is for DeepSeek V4); vLLM refuses any other with a 400, so allot does first. For a model in THINKING_MODELS it pins the thinking: allot chooses no budget of its own",
+    sent: "when given",
+  },
+  {
+    name: "thinking_token_budget",
+    on: { chat: z.int().min(-1).max(1_000_000), completions: z.int().min(-1).max(1_000_000) },
+    kind: "lm",
+    does: "vLLM's cap on a sample's thinking tokens (-1: unlimited): the client's own, kept as it is; for a model in THINKING_MODELS allot then chooses no budget of its own (as for reasoning_effort), and otherwise chooses one per prompt (docs/thinking.md)",
     sent: "when given",
   },
   {

@@ -8,13 +8,16 @@
  */
 import { type Belief, priorOf } from "../../core/allocation/waves.js";
 import { type Arm, type Query, type QueryState, afterRound, startState } from "../../core/sequential/index.js";
-import type { ItemDetail, ItemRequest } from "./work.js";
+import type { ArmThinking, ItemDetail, ItemRequest } from "./work.js";
 
 /** An arm of a batch drawn in rounds: a model at a cost per sample (one arm for best-of-k, one per model for a router). */
 export interface BatchArm {
   readonly model: string;
   readonly cost: number;
+  /** A thinking level (batches/thinking.ts): the budget sent, the tokens to a unit it is charged by, and a sample's most tokens. */
+  readonly thinking?: ArmThinking;
 }
+
 
 /** How the batch's prompts are drawn in rounds: its arms, the prior's strength, and each prompt's bounds in units. */
 export interface Rounds {
@@ -33,6 +36,8 @@ export interface Due {
   readonly units: number;
   /** The prompt's own request (a batch made from a file of OpenAI requests), as JSON (ItemRequest). */
   readonly request?: string;
+  /** A thinking level's budget and charge (batches/thinking.ts); absent: samples at their cost. */
+  readonly thinking?: ArmThinking;
 }
 
 /** A prompt as a file batch's output file reports it: what it drew and kept, or why it failed. */
@@ -101,13 +106,14 @@ export class Items {
   // ---- one round, fixed up front
 
   /** A prompt's whole allocation: `samples` of `model` for `units` (0 units: done now, nothing to draw). */
-  fix(idx: number, a: { model: string | null; samples: number; units: number; p: number | null }): void {
+  fix(idx: number, a: { model: string | null; samples: number; units: number; p: number | null; arm?: number }): void {
     this.sql.exec(
-      "UPDATE item SET model = ?, samples = 0, units = ?, planned = ?, p = ?, state = CASE WHEN ? = 0 THEN 'done' ELSE state END WHERE idx = ?",
+      "UPDATE item SET model = ?, samples = 0, units = ?, planned = ?, p = ?, arm = ?, state = CASE WHEN ? = 0 THEN 'done' ELSE state END WHERE idx = ?",
       a.model,
       a.units,
       a.samples,
       a.p,
+      a.arm ?? null,
       a.samples,
       idx,
     );
@@ -173,7 +179,14 @@ export class Items {
    * Up to `limit` prompts of shard `shard` (of `shards`: by index modulo) due to draw now,
    * and when the shard should ask again if there is nothing now (null: nothing left for it).
    */
-  due(shard: number, shards: number, limit: number, now: number, modelOf: (arm: number | null, model: string | null) => string): { items: Due[]; retryAt: number | null } {
+  due(
+    shard: number,
+    shards: number,
+    limit: number,
+    now: number,
+    modelOf: (arm: number | null, model: string | null) => string,
+    thinkingOf: (arm: number | null) => ArmThinking | undefined = () => undefined,
+  ): { items: Due[]; retryAt: number | null } {
     const mine = "state = 'pending' AND planned > 0 AND idx % ? = ?";
     type Row = { idx: number; prompt: string; model: string | null; planned: number; arm: number | null; rounds: number; request: string | null };
     const rows = limit > 0 ? this.sql.exec<Row>(`SELECT idx, prompt, model, planned, arm, rounds, request FROM item WHERE ${mine} AND not_before <= ? ORDER BY idx LIMIT ?`, shards, shard, now, limit).toArray() : [];
@@ -184,6 +197,7 @@ export class Items {
       model: modelOf(r.arm, r.model),
       units: r.planned,
       ...(r.request ? { request: r.request } : {}),
+      ...(thinkingOf(r.arm) ? { thinking: thinkingOf(r.arm) } : {}),
     }));
     const next = this.sql.exec<{ at: number | null }>(`SELECT MIN(not_before) AS at FROM item WHERE ${mine}`, shards, shard).one().at;
     return { items, retryAt: next === null ? null : Math.max(next, now + 1) };
@@ -195,7 +209,7 @@ export class Items {
    * Rounds: the core's state moves on (the kept sample, its model and the router's p for it
    * change only when this round's best is better); a pass ends the prompt.
    */
-  delivered(o: { idx: number; round: number; best: string | null; reward: number | null; rewards: readonly number[]; detail?: ItemDetail }, rounds: Rounds | null): boolean {
+  delivered(o: { idx: number; round: number; best: string | null; reward: number | null; rewards: readonly number[]; units?: number; detail?: ItemDetail }, rounds: Rounds | null): boolean {
     const r = this.seqRows(`idx = ${Number(o.idx)} AND state = 'pending' AND planned > 0 AND rounds = ${Number(o.round)}`)[0];
     if (!r) return false;
     const planned = this.sql.exec<{ planned: number; units: number }>("SELECT planned, units FROM item WHERE idx = ?", o.idx).one();
@@ -212,12 +226,20 @@ export class Items {
       );
     }
     if (rounds === null) {
-      this.sql.exec("UPDATE item SET state = 'done', best = ?, reward = ?, samples = planned, planned = 0, rounds = 1, delivered = units WHERE idx = ?", o.best, o.reward, o.idx);
+      // What it cost: the tokens it generated for a thinking level (o.units), else what was allocated.
+      this.sql.exec(
+        "UPDATE item SET state = 'done', best = ?, reward = ?, samples = planned, planned = 0, rounds = 1, units = COALESCE(?, units), delivered = COALESCE(?, units) WHERE idx = ?",
+        o.best,
+        o.reward,
+        o.units ?? null,
+        o.units ?? null,
+        o.idx,
+      );
       return true;
     }
     const arm = r.arm ?? 0;
     const query = this.queryOf(r, rounds);
-    const after = afterRound(query.arms, query.state, arm, o.rewards);
+    const after = afterRound(query.arms, query.state, arm, o.rewards, o.units);
     const better = r.reward === null || (o.reward ?? -Infinity) > r.reward;
     const several = rounds.arms.length > 1;
     const p = several ? json<number[]>(r.route_p, [])[arm] : r.p;

@@ -18,8 +18,9 @@ import { planRound } from "../../core/sequential/index.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import { type Prediction, choosePredictor, marginalsOf, predict, predictRoute } from "../predictor/predict.js";
-import { type Predictor, findRouter } from "../predictor/registry.js";
-import type { Items, Rounds } from "./items.js";
+import { type Predictor, findPredictor, findRouter } from "../predictor/registry.js";
+import type { BatchArm, Items, Rounds } from "./items.js";
+import { batchThinking, levelArms, startLearnedThinking, startWavesThinking, uniformThinking } from "./thinking.js";
 
 /** A batch as kept in its row: the request without its prompts, its allocation resolved at submission. */
 export type BatchSpec = Omit<BatchRequest, "prompts" | "allocation"> & { allocation: NonNullable<BatchRequest["allocation"]> };
@@ -31,6 +32,8 @@ export interface Started {
   readonly allocated: number;
   /** How prompts are drawn in rounds; null when each draws one round fixed up front. */
   readonly rounds: Rounds | null;
+  /** A thinking batch drawn in one round: its levels as arms (an item's `arm` is its level). */
+  readonly levels?: readonly BatchArm[];
 }
 
 export interface BatchMode {
@@ -39,7 +42,7 @@ export interface BatchMode {
   /** Predictions for a page of prompts, in order (hidden states read from the LM: prefills). */
   predict(env: Env, source: Predictor, page: readonly LmInput[]): Promise<unknown[]>;
   /** Every prompt predicted: what each draws, within `budget` units. */
-  start(items: Items, spec: BatchSpec, budget: number, source: Predictor | null, env: Env): Started;
+  start(items: Items, spec: BatchSpec, budget: number, source: Predictor | null, env: Env): Started | Promise<Started>;
 }
 
 const lmModel = (env: Env, spec: BatchSpec) => spec.model ?? settings(env).LM_MODEL;
@@ -52,7 +55,20 @@ const lmModel = (env: Env, spec: BatchSpec) => spec.model ?? settings(env).LM_MO
 const uniform: BatchMode = {
   source: async () => null,
   predict: async () => [],
-  start(items, spec, budget, _source, env) {
+  async start(items, spec, budget, _source, env) {
+    const model = lmModel(env, spec);
+    // A model that thinks: the same thinking budget and samples for every prompt (nothing is predicted; the levels are its predictor's).
+    const thinking = batchThinking(env, model, settings(env).THINKING_MODELS?.has(model) ? await findPredictor(env, { lmModel: model }) : null);
+    if (thinking) {
+      const u = uniformThinking(spec.budget.average, thinking);
+      const arms = levelArms(model, thinking);
+      let allocated = 0;
+      for (const i of items.pendingIdx()) {
+        allocated += u.cost;
+        items.fix(i, { model, samples: u.k, units: u.cost, p: null, arm: u.level });
+      }
+      return { predictor: null, allocated, rounds: null, levels: arms };
+    }
     const idx = items.pendingIdx();
     const base = Math.floor(spec.budget.average);
     const extra = budget - base * idx.length;
@@ -77,6 +93,12 @@ const learned: BatchMode = {
   source: bestOfKSource,
   predict: bestOfKPredict,
   start(items, spec, budget, source, env) {
+    const model = lmModel(env, spec);
+    const thinking = batchThinking(env, model, source);
+    if (thinking) {
+      const allocated = startLearnedThinking(items, model, budget, spec.budget, thinking);
+      return { predictor: source!.manifest.name, allocated, rounds: null, levels: levelArms(model, thinking) };
+    }
     const ok = items.predictions<Prediction>();
     let allocated = 0;
     if (ok.length > 0) {
@@ -102,6 +124,12 @@ const waves: BatchMode = {
   predict: bestOfKPredict,
   start(items, spec, budget, source, env) {
     const model = lmModel(env, spec);
+    const thinking = batchThinking(env, model, source);
+    if (thinking) {
+      // One arm per thinking level: after a failure the core may think longer or sample again.
+      startWavesThinking(items, model);
+      return { predictor: source!.manifest.name, allocated: budget, rounds: { arms: levelArms(model, thinking), strength: source!.manifest.prior_strength, min: spec.budget.min, max: spec.budget.max } };
+    }
     for (const { pr, idx } of items.predictions<Prediction>()) {
       if ("p" in pr) items.startRounds(idx, [pr.p], null, model);
       else items.startRounds(idx, [pr.curve[0]], Array.from(atomsFromCurve(pr.curve), (x) => Number(x.toFixed(6))), model);

@@ -336,14 +336,14 @@ export class BatchRun extends DurableObject<Env> {
         return;
       }
     }
-    const started = mode.start(this.items, spec, b.budget_units, source, this.env);
+    const started = await mode.start(this.items, spec, b.budget_units, source, this.env);
     if (this.row()!.status !== "predicting") return;
     this.sql.exec(
       "UPDATE batch SET status = 'sampling', predictor = ?, allocated = ?, prior_strength = ?, route_options = ?",
       started.predictor,
       started.allocated,
       started.rounds?.strength ?? null,
-      started.rounds ? JSON.stringify(started.rounds.arms) : null,
+      started.rounds ? JSON.stringify(started.rounds.arms) : started.levels ? JSON.stringify(started.levels) : null,
     );
     await this.nextStep();
   }
@@ -421,7 +421,16 @@ export class BatchRun extends DurableObject<Env> {
     const spec = this.spec(b);
     const rounds = this.rounds(b, spec);
     const fallback = spec.model ?? settings(this.env).LM_MODEL;
-    const due = this.items.due(shard, shards, limit, Date.now(), (arm, model) => (rounds ? rounds.arms[arm ?? 0].model : (model ?? fallback)));
+    // A thinking batch's arms are its levels (in rounds, or one round: then an item's arm is its level).
+    const arms = rounds?.arms ?? (b.route_options ? (JSON.parse(b.route_options) as Rounds["arms"]) : null);
+    const due = this.items.due(
+      shard,
+      shards,
+      limit,
+      Date.now(),
+      (arm, model) => (rounds ? rounds.arms[arm ?? 0].model : (model ?? fallback)),
+      (arm) => (arm === null ? undefined : arms?.[arm]?.thinking),
+    );
     const seedOf = (idx: number, round: number) => (spec.sampling.seed === undefined ? undefined : ((spec.sampling.seed + idx + round * 7919) >>> 0));
     return { items: due.items.map((d) => ({ ...d, ...(seedOf(d.idx, d.round) === undefined ? {} : { seed: seedOf(d.idx, d.round) }) })), retryAt: due.retryAt };
   }

@@ -32,6 +32,13 @@ export interface ItemDetail {
   readonly completion_tokens: number;
 }
 
+/** What drawing a thinking level needs: its budget, how its tokens are charged, and a sample's most tokens. */
+export interface ArmThinking {
+  readonly budget: number;
+  readonly tokensPerUnit: number;
+  readonly maxTokens: number;
+}
+
 /** Draw `units` samples of `model` for prompt `idx` (in its round `round`), keep the best. */
 export interface Work {
   readonly idx: number;
@@ -42,6 +49,8 @@ export interface Work {
   readonly seed?: number;
   /** The prompt's own request (a file batch), as JSON (ItemRequest); absent: `prompt` with the batch's sampling. */
   readonly request?: string;
+  /** A thinking level: its budget is sent, and the samples are charged the tokens they generated (batches/thinking.ts). */
+  readonly thinking?: ArmThinking;
 }
 
 /** Why a prompt's LM calls failed (an UpstreamRefused or Unavailable, as data). */
@@ -53,7 +62,17 @@ export interface Failure {
 }
 
 export type Outcome =
-  | { readonly idx: number; readonly round: number; readonly ok: true; readonly best: string | null; readonly reward: number | null; readonly rewards: readonly number[]; readonly detail?: ItemDetail }
+  | {
+      readonly idx: number;
+      readonly round: number;
+      readonly ok: true;
+      readonly best: string | null;
+      readonly reward: number | null;
+      readonly rewards: readonly number[];
+      /** What the draw cost when that is known only now: a thinking level's tokens / tokens to a unit. */
+      readonly units?: number;
+      readonly detail?: ItemDetail;
+    }
   | { readonly idx: number; readonly round: number; readonly ok: false; readonly failure: Failure };
 
 /** LM requests in flight at once from one invocation (the Workers limit on simultaneous connections). */
@@ -66,8 +85,13 @@ export async function drawWork(env: Env, sampling: BatchRequest["sampling"], wor
   return mapBounded(work, IN_FLIGHT, async (w): Promise<Outcome> => {
     const own = w.request ? (JSON.parse(w.request) as ItemRequest) : null;
     try {
-      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: own?.input ?? { prompt: w.prompt }, units: w.units, seed: w.seed }], own?.params ?? params);
-      if (!own) return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards };
+      const t = w.thinking;
+      const given = own?.params ?? params;
+      // A thinking sample may generate its budget and its answer: max_tokens bounds the whole (vLLM counts both).
+      const sent = t ? { ...given, maxTokens: Math.max(given.maxTokens ?? 0, t.maxTokens) } : given;
+      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: own?.input ?? { prompt: w.prompt }, units: w.units, seed: w.seed, ...(t ? { budget: t.budget } : {}) }], sent);
+      const cost = t ? { units: r.completionTokens / t.tokensPerUnit } : {};
+      if (!own) return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards, ...cost };
       const cut = r.toolCalls ? null : cutAtStop(r.best ?? "", own.stop ?? []);
       const detail: ItemDetail = {
         finish_reason: r.toolCalls ? "tool_calls" : cut?.stopped ? "stop" : r.finishReason,
@@ -76,7 +100,7 @@ export async function drawWork(env: Env, sampling: BatchRequest["sampling"], wor
         prompt_tokens: r.promptTokens,
         completion_tokens: r.completionTokens,
       };
-      return { idx: w.idx, round: w.round, ok: true, best: cut ? cut.text : r.best, reward: r.reward, rewards: r.rewards, detail };
+      return { idx: w.idx, round: w.round, ok: true, best: cut ? cut.text : r.best, reward: r.reward, rewards: r.rewards, ...cost, detail };
     } catch (e) {
       if (!isUpstream(e)) throw e;
       return { idx: w.idx, round: w.round, ok: false, failure: { retryable: e.retryable, rejected: e instanceof UpstreamRefused, reason: e.reason, retryAfterMs: e.retryAfterMs } };

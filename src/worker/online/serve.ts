@@ -58,8 +58,9 @@ interface Progress {
   samples: number;
   rounds: number;
   units: number;
-  /** The model whose sample is kept. */
+  /** The model whose sample is kept, and the arm it was drawn from (a thinking level, a router's model). */
   model: string;
+  arm: number;
   /** The sequential core's query, for a prompt served in rounds. */
   query: RoundsPlan["query"] | null;
   /** The fixed plan's option drawn (or to draw), for a prompt served in one round. */
@@ -306,8 +307,7 @@ function warningsOf(req: OnlineRequest, choices: readonly ServedChoice[]): strin
 /** The predicted single-sample success of the model that answered. */
 function predictedOf(plan: PromptPlan, d: Progress): number | null {
   if (plan.kind === "fixed") return plan.options[d.option].predicted;
-  const arm = plan.models.indexOf(d.model);
-  return plan.predicted[arm < 0 ? 0 : arm];
+  return plan.predicted[d.arm] ?? null;
 }
 
 /**
@@ -332,6 +332,7 @@ const startProgress = (p: PromptPlan): Progress => ({
   rounds: 0,
   units: 0,
   model: p.kind === "fixed" ? p.options[p.chosen].model : p.models[0],
+  arm: 0,
   query: p.kind === "rounds" ? p.query : null,
   option: p.kind === "fixed" ? p.chosen : 0,
   first: null,
@@ -410,6 +411,7 @@ async function streamSample(
   progress.result = r;
   countDraw(progress, plan, d, r, d.unitCost);
   progress.model = d.model;
+  progress.arm = d.arm;
   progress.samples = 1;
   progress.units = d.unitCost;
   progress.rounds = 1;
@@ -462,7 +464,10 @@ async function drawRounds(
       const p = progress[d.i];
       const merged = p.result === null ? r : combine(p.result, r);
       // The kept sample is this round's when the ranking puts one of its samples first.
-      if (p.result === null || merged.order[0] >= p.result.drawn.length) p.model = d.model;
+      if (p.result === null || merged.order[0] >= p.result.drawn.length) {
+        p.model = d.model;
+        p.arm = d.arm;
+      }
       const used = usedBy(d, r);
       countDraw(p, plans[d.i], d, r, used);
       p.result = merged;
