@@ -60,6 +60,7 @@ if [ -z "$*" ] || [[ "$ONLY" == *" route-chat "* ]]; then
     --cost-basis "a strong sample takes 2.9× a weak one's time at full batches (npm run bench:lm, 64 prompts × n = 32: 3,506 vs 10,102 samples/s), rounded up to whole units" \
     --out models/predictors/route-chat
   $A eval --data weak=data/weak-binary-chat-test.jsonl,strong=data/strong-binary-chat-test.jsonl --predictor models/predictors/route-chat --out reports/route-chat
+fi
 
 # Reward against thinking budget: the thinking model's task (sums of 2-6 operands), 2,400
 # training, 300 validation and 600 test prompts (held out: the splits are disjoint by prompt), K = 16 samples at each thinking budget
@@ -75,4 +76,24 @@ if [ -z "$*" ] || [[ "$ONLY" == *" thinking "* ]]; then
   done
   $A train --train data/thinking-train.jsonl --validation data/thinking-validation.jsonl --out models/predictors/thinking
   $A eval --data data/thinking-test.jsonl --predictor models/predictors/thinking --out reports/thinking/allocation --b-max 8
+fi
+
+# The same, asked as conversations (collect --chat: the sum as the user's message, its hidden
+# state through the chat template): the thinking predictor for chat requests (the OpenAI
+# clients' /v1/chat/completions and the Responses API), on the first 800 training, 150
+# validation and 200 test prompts of the same splits (fewer: it was collected on a busy machine).
+if [ -z "$*" ] || [[ "$ONLY" == *" thinking-chat "* ]]; then
+  [ -f data/sums-train.jsonl ] || $A prompts --task sums --split train --count 2400 --seed 1 > data/sums-train.jsonl
+  head -800 data/sums-train.jsonl > data/sums-chat-train.jsonl
+  [ -f data/sums-validation.jsonl ] || $A prompts --task sums --split validation --count 300 --seed 2 > data/sums-validation.jsonl
+  head -150 data/sums-validation.jsonl > data/sums-chat-validation.jsonl
+  [ -f data/sums-test.jsonl ] || $A prompts --task sums --split test --count 600 --seed 3 > data/sums-test.jsonl
+  head -200 data/sums-test.jsonl > data/sums-chat-test.jsonl
+  rm -f data/thinking-chat-*.jsonl data/thinking-chat-*.jsonl.meta.json
+  for split in train validation test; do
+    $A collect --prompts "data/sums-chat-$split.jsonl" --out "data/thinking-chat-$split.jsonl" --lm "$LM" --model thinking \
+      --samples 16 --thinking-budgets 0,4,8,16,32,64 --chat
+  done
+  $A train --train data/thinking-chat-train.jsonl --validation data/thinking-chat-validation.jsonl --out models/predictors/thinking-chat
+  $A eval --data data/thinking-chat-test.jsonl --predictor models/predictors/thinking-chat --out reports/thinking/allocation-chat --b-max 8
 fi
