@@ -137,6 +137,27 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     expect(route.text).toMatch(/Not from audits: too few audits to tell: 0 of 30/);
   });
 
+  it("shows the tenant's calibration learnt from its audits: the refit, whether it is served, the drift flag", async () => {
+    type Status = { predictor: string; ece: number; drifted: boolean; applied: boolean; refit: { temperature: number; strength: number; audits: number; ece_before: number; ece_after: number }; history: unknown[] };
+    const usage = (await (await fetch(`${gw.url}/v1/usage`, { headers: { authorization: `Bearer ${traffic.tenant.key}` } })).json()) as { calibration: Status[] };
+    // 39 audits of the tenant's predictor: refitted once (at 30).
+    expect(usage.calibration.length).toBeGreaterThan(0);
+    const c = usage.calibration[0];
+    const row = `#refits tr[data-refit="${c.predictor}"]`;
+    await page.waitForSelector(row);
+    const shown = await page.$eval(row, (tr) => {
+      const cell = (k: string) => tr.querySelector(`[data-${k}]`)!.textContent!.trim();
+      const d = (tr as HTMLElement).dataset;
+      return { applied: d.applied, drifted: d.drifted, temperature: cell("temperature"), strength: cell("strength"), audits: cell("audits"), ece: cell("ece"), text: tr.textContent! };
+    });
+    expect(shown).toMatchObject({ applied: String(c.applied), drifted: String(c.drifted), temperature: c.refit.temperature.toFixed(3), strength: c.refit.strength.toFixed(1), audits: String(c.refit.audits) });
+    expect(shown.ece).toBe(`${c.refit.ece_before.toFixed(3)} → ${c.refit.ece_after.toFixed(3)}`);
+    // The default calibration ("audited") serves the refit.
+    expect(c.applied).toBe(true);
+    expect(shown.text).toContain("audited: the refit is served");
+    expect(shown.text).toContain(c.history.length === 0 ? "none before" : `${c.history.length} earlier`);
+  });
+
   it("opens a running batch and shows its progress moving until it is done", async () => {
     proxy.delayMs = 120;
     const id = await submitBatch(gw, traffic.tenant.key, 96);
@@ -165,6 +186,12 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]);
     await page.click("#show-results");
     await page.waitForFunction(() => document.querySelector("#batch-results")!.textContent!.includes('"id":"q0"'));
+    // The batch's prompts are counted apart from the online ones once it has ended (the page refreshes every 10 s).
+    const cell = `tr[data-tenant="${traffic.tenant.id}"] td[data-batch-prompts]`;
+    await page.waitForFunction((sel) => Number((document.querySelector(sel) as HTMLElement | null)?.dataset.batchPrompts) === 96, { timeout: 20_000 }, cell);
+    const prompts = await page.$eval(cell, (td) => ({ online: Number((td as HTMLElement).dataset.prompts), text: td.textContent! }));
+    expect(prompts.online).toBeGreaterThan(0);
+    expect(prompts.text).toMatch(/^\d+ online96 batch \(\d+ samples\)$/);
   });
 
   it("/docs expands request fields, prefills an example body that the gateway accepts, and pretty-prints the answer", async () => {
