@@ -159,6 +159,10 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
   });
 
   it("opens a running batch and shows its progress moving until it is done", async () => {
+    // A client's feedback on an answer it got: shown in the tenant's view at the next refresh.
+    const auth = { authorization: `Bearer ${traffic.tenant.key}`, "content-type": "application/json" };
+    const answer = (await (await fetch(`${gw.url}/v1/completions`, { method: "POST", headers: auth, body: JSON.stringify({ model: "strong", prompt: "12+34=", max_tokens: 8 }) })).json()) as { id: string };
+    expect((await fetch(`${gw.url}/v1/feedback`, { method: "POST", headers: auth, body: JSON.stringify({ response_id: answer.id, reward: 1 }) })).status).toBe(200);
     proxy.delayMs = 120;
     const id = await submitBatch(gw, traffic.tenant.key, 96);
     // The list refreshes every 10 s; selecting the tenant again reloads it at once.
@@ -192,6 +196,9 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     const prompts = await page.$eval(cell, (td) => ({ online: Number((td as HTMLElement).dataset.prompts), text: td.textContent! }));
     expect(prompts.online).toBeGreaterThan(0);
     expect(prompts.text).toMatch(/^\d+ online96 batch \(\d+ samples\)$/);
+    // Refreshed with it, the feedback sent before the batch.
+    await page.waitForFunction(() => (document.querySelector("#feedback [data-feedback-count]") as HTMLElement | null)?.dataset.feedbackCount === "1", { timeout: 20_000 });
+    expect(await page.$eval("#feedback", (e) => e.textContent!)).toMatch(/1 answer rated, mean 1\.000: a signal for drift, not a label/);
   });
 
   it("/docs expands request fields, prefills an example body that the gateway accepts, and pretty-prints the answer", async () => {

@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { CALIBRATION_BINS, CURVE_UNITS } from "../metrics/earned.js";
+import { FeedbackSummarySchema } from "./feedback.js";
 
 export const ONLINE_ROUTES = ["completions", "chat", "responses", "embeddings"] as const;
 
@@ -196,6 +197,7 @@ export const TenantSummarySchema = z
     calibration: z.record(z.string(), CalibrationSchema).describe("per predictor or router, live: first sample's reward against predicted single-sample success, in tenths"),
     audited_calibration: z.array(CalibrationStatusSchema).describe("per predictor with enough audits, its calibration refitted on this tenant's audits and whether it has drifted (as GET /v1/usage `calibration`)"),
     served: ServedSchema.describe("per predictor or router, per model: the online prompts whose spend it decided, the samples drawn and their units"),
+    feedback: FeedbackSummarySchema.describe("clients' feedback on the tenant's answers, and on its audited prompts against the verifier (as GET /v1/usage `feedback`)"),
     batch_served: ServedSchema.describe("per predictor or router (\"uniform\" for a uniform batch), per model: batches' prompts answered, the samples drawn and their units, counted when each batch ends"),
   })
   .openapi("TenantSummary");

@@ -199,6 +199,7 @@
       : "<p data-predicted><small>No adaptive requests in this range yet.</small></p>";
     $("#earned").innerHTML = measured + predicted;
     renderRefits(t);
+    renderFeedback(t);
     await renderBatches();
   }
 
@@ -228,6 +229,24 @@
     $("#refits").innerHTML = list.length
       ? `<h3>Calibration learnt from this tenant's audits</h3><table id="refit-table"><thead><tr><th>Predictor</th><th>Temperature</th><th>Prior strength</th><th>Audits used</th><th>ECE before → after</th><th>Refitted</th><th>Calibration</th><th>Drifted (ECE > 0.05)</th><th>History</th></tr></thead><tbody>${rows.join("")}</tbody></table>`
       : `<p data-refits-none><small>No refit yet: a predictor is refitted on this tenant's audits once it has 30.</small></p>`;
+  }
+
+  /**
+   * Clients' feedback (POST /v1/feedback): a signal, not a label (each rated answer is the
+   * sample allot selected); on audited prompts, against the verifier's reward of the same answers.
+   */
+  function renderFeedback(t) {
+    const f = t && t.feedback;
+    if (!f || f.count === 0) {
+      $("#feedback").innerHTML = "<p data-feedback><small>No client feedback yet (POST /v1/feedback).</small></p>";
+      return;
+    }
+    const a = f.audited;
+    const audited = a.count
+      ? ` On the <span data-feedback-audited="${a.count}">${a.count}</span> audited prompts among them: clients ${fmt(a.mean_feedback, 3)}, the verifier ${fmt(a.mean_reward, 3)} for the same answers
+         (the prompts' pass rate over their audit sets: ${fmt(a.mean_pass_rate, 3)}); they agree (both above or both below 0.5) on ${pct(a.agreement)}.`
+      : " None of them is on an audited prompt yet.";
+    $("#feedback").innerHTML = `<p data-feedback><b>Client feedback:</b> <span data-feedback-count="${f.count}">${f.count}</span> answer${f.count === 1 ? "" : "s"} rated, mean ${fmt(f.mean_reward, 3)}: a signal for drift, not a label (each is the answer allot selected).${audited}</p>`;
   }
 
   // ---- batches

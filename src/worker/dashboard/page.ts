@@ -42,7 +42,7 @@ code{font:12px ui-monospace,monospace} small{color:var(--mute)} code.revoked{tex
   </section>
   <section><div class="row"><h2>Over time: <span id="tenant-name"></span></h2>
     <span class="steps"><button type="button" data-step="minute" class="on">last hour, per minute</button> <button type="button" data-step="hour">last day, per hour</button></span></div>
-    <div id="earned"></div><div id="refits"></div><div id="charts"></div>
+    <div id="earned"></div><div id="refits"></div><div id="feedback"></div><div id="charts"></div>
   </section>
   <section><h2>Batches</h2>
     <table id="batches"><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Units used / budget</th><th>Mode</th><th>Quality gain</th></tr></thead><tbody></tbody></table>

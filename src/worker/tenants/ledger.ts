@@ -580,6 +580,7 @@ export class TenantLedger extends DurableObject<Env> {
       earned: estimateEarned(all.earned),
       calibration: all.calibration,
       audited_calibration: this.refits.status(online.calibration === "audited"),
+      feedback: this.feedback.summary(),
       served: all.served,
       batch_served: all.batch_served,
     };
