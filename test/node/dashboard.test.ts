@@ -75,6 +75,10 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     // The 400s and 404s it answered before any work are counted too.
     expect(sent.rejected).toBeGreaterThan(0);
     expect(requests).toContain(`${sent.rejected} rejected (4xx)`);
+    // Units as charged, rounded to hundredths: no float noise from summing 0.1-unit prefills.
+    const charged = await page.$eval(`${row} td[data-units]`, (td) => ({ units: Number((td as HTMLElement).dataset.units), text: td.textContent! }));
+    expect(charged.text).toMatch(/^\d+(\.\d{1,2})? online\d+(\.\d{1,2})? batch$/);
+    expect(parseFloat(charged.text)).toBeCloseTo(charged.units, 2);
     // The small tenant's 429s.
     const other = await page.$eval(`tr[data-tenant="${traffic.other.id}"] td:nth-child(6)`, (td) => td.textContent!);
     expect(other).toContain(`${traffic.sent[traffic.other.id].refused} over budget (429)`);

@@ -9,6 +9,8 @@
   const $ = (sel, el = document) => el.querySelector(sel);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
+  // Units summed over many requests carry float noise (0.1 prefills): two decimals at most, no trailing zeros.
+  const units = (x) => String(Math.round(x * 100) / 100);
   const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%");
   const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], calibration: [], batch: null, timers: [] };
   // The console's state, charts included, for tests and the curious (the browser's devtools).
@@ -88,7 +90,7 @@
       <td>${fmt(t.online.target_units, 1)}</td><td>${fmt(t.online.price, 4)}</td><td>${fmt(t.online.mean_units)}</td>
       <td>${t.totals.requests}<br><small data-outcomes>${t.totals.refused} over budget (429) · ${t.totals.rejected} rejected (4xx) · ${t.totals.failed} failed (5xx)</small></td>
       <td data-prompts="${t.totals.prompts}" data-batch-prompts="${t.totals.batch_prompts}">${t.totals.prompts} online<br><small>${t.totals.batch_prompts} batch (${t.totals.batch_samples} samples)</small></td>
-      <td>${t.totals.units} online<br><small>${t.totals.batch_units} batch</small></td>
+      <td data-units="${t.totals.units}">${units(t.totals.units)} online<br><small>${units(t.totals.batch_units)} batch</small></td>
       <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}, predicted</small>` : "—"}</td>
       <td>${t.keys.map((k) => `<code class="${k.revoked ? "revoked" : ""}">${esc(k.id)}</code>`).join(" ")}</td></tr>`);
     $("#tenants tbody").innerHTML = rows.join("") || `<tr><td colspan="10">No tenants yet: POST /admin/tenants creates one.</td></tr>`;
