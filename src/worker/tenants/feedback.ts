@@ -38,8 +38,13 @@ export class FeedbackStore {
    */
   summary(): FeedbackSummary {
     const r = this.sql.exec<{ n: number; mean: number | null }>("SELECT COUNT(*) AS n, AVG(reward) AS mean FROM feedback").one();
+    // Driven from the audits (at most AUDIT_RETENTION, each one lookup in feedback's unique
+    // index), never from the feedback (up to FEEDBACK_RETENTION): SQLite's CROSS JOIN keeps
+    // that order. The console reads this for every tenant it lists.
     const rated = this.sql
-      .exec<{ feedback: number; reward: number; rewards: string }>("SELECT f.reward AS feedback, a.reward AS reward, a.rewards AS rewards FROM feedback f JOIN audit a ON a.response_id = f.response_id")
+      .exec<{ feedback: number; reward: number; rewards: string }>(
+        "SELECT f.reward AS feedback, a.reward AS reward, a.rewards AS rewards FROM audit a CROSS JOIN feedback f ON f.response_id = a.response_id WHERE a.response_id IS NOT NULL",
+      )
       .toArray()
       .map((x) => ({ feedback: x.feedback, reward: x.reward, passRate: passRate(JSON.parse(x.rewards) as number[]) }));
     return { count: r.n, mean_reward: r.mean, audited: agreementOf(rated) };
