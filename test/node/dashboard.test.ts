@@ -75,6 +75,10 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     // The 400s and 404s it answered before any work are counted too.
     expect(sent.rejected).toBeGreaterThan(0);
     expect(requests).toContain(`${sent.rejected} rejected (4xx)`);
+    // Units as charged, rounded to hundredths: no float noise from summing 0.1-unit prefills.
+    const charged = await page.$eval(`${row} td[data-units]`, (td) => ({ units: Number((td as HTMLElement).dataset.units), text: td.textContent! }));
+    expect(charged.text).toMatch(/^\d+(\.\d{1,2})? online\d+(\.\d{1,2})? batch$/);
+    expect(parseFloat(charged.text)).toBeCloseTo(charged.units, 2);
     // The small tenant's 429s.
     const other = await page.$eval(`tr[data-tenant="${traffic.other.id}"] td:nth-child(6)`, (td) => td.textContent!);
     expect(other).toContain(`${traffic.sent[traffic.other.id].refused} over budget (429)`);
@@ -137,7 +141,32 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     expect(route.text).toMatch(/Not from audits: too few audits to tell: 0 of 30/);
   });
 
+  it("shows the tenant's calibration learnt from its audits: the refit, whether it is served, the drift flag", async () => {
+    type Status = { predictor: string; ece: number; drifted: boolean; applied: boolean; refit: { temperature: number; strength: number; audits: number; ece_before: number; ece_after: number }; history: unknown[] };
+    const usage = (await (await fetch(`${gw.url}/v1/usage`, { headers: { authorization: `Bearer ${traffic.tenant.key}` } })).json()) as { calibration: Status[] };
+    // 39 audits of the tenant's predictor: refitted once (at 30).
+    expect(usage.calibration.length).toBeGreaterThan(0);
+    const c = usage.calibration[0];
+    const row = `#refits tr[data-refit="${c.predictor}"]`;
+    await page.waitForSelector(row);
+    const shown = await page.$eval(row, (tr) => {
+      const cell = (k: string) => tr.querySelector(`[data-${k}]`)!.textContent!.trim();
+      const d = (tr as HTMLElement).dataset;
+      return { applied: d.applied, drifted: d.drifted, temperature: cell("temperature"), strength: cell("strength"), audits: cell("audits"), ece: cell("ece"), text: tr.textContent! };
+    });
+    expect(shown).toMatchObject({ applied: String(c.applied), drifted: String(c.drifted), temperature: c.refit.temperature.toFixed(3), strength: c.refit.strength.toFixed(1), audits: String(c.refit.audits) });
+    expect(shown.ece).toBe(`${c.refit.ece_before.toFixed(3)} → ${c.refit.ece_after.toFixed(3)}`);
+    // The default calibration ("audited") serves the refit.
+    expect(c.applied).toBe(true);
+    expect(shown.text).toContain("audited: the refit is served");
+    expect(shown.text).toContain(c.history.length === 0 ? "none before" : `${c.history.length} earlier`);
+  });
+
   it("opens a running batch and shows its progress moving until it is done", async () => {
+    // A client's feedback on an answer it got: shown in the tenant's view at the next refresh.
+    const auth = { authorization: `Bearer ${traffic.tenant.key}`, "content-type": "application/json" };
+    const answer = (await (await fetch(`${gw.url}/v1/completions`, { method: "POST", headers: auth, body: JSON.stringify({ model: "strong", prompt: "12+34=", max_tokens: 8 }) })).json()) as { id: string };
+    expect((await fetch(`${gw.url}/v1/feedback`, { method: "POST", headers: auth, body: JSON.stringify({ response_id: answer.id, reward: 1 }) })).status).toBe(200);
     proxy.delayMs = 120;
     const id = await submitBatch(gw, traffic.tenant.key, 96);
     // The list refreshes every 10 s; selecting the tenant again reloads it at once.
@@ -165,6 +194,15 @@ describe.skipIf(!chromium)("the operator's console (/dashboard) in headless chro
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]);
     await page.click("#show-results");
     await page.waitForFunction(() => document.querySelector("#batch-results")!.textContent!.includes('"id":"q0"'));
+    // The batch's prompts are counted apart from the online ones once it has ended (the page refreshes every 10 s).
+    const cell = `tr[data-tenant="${traffic.tenant.id}"] td[data-batch-prompts]`;
+    await page.waitForFunction((sel) => Number((document.querySelector(sel) as HTMLElement | null)?.dataset.batchPrompts) === 96, { timeout: 20_000 }, cell);
+    const prompts = await page.$eval(cell, (td) => ({ online: Number((td as HTMLElement).dataset.prompts), text: td.textContent! }));
+    expect(prompts.online).toBeGreaterThan(0);
+    expect(prompts.text).toMatch(/^\d+ online96 batch \(\d+ samples\)$/);
+    // Refreshed with it, the feedback sent before the batch.
+    await page.waitForFunction(() => (document.querySelector("#feedback [data-feedback-count]") as HTMLElement | null)?.dataset.feedbackCount === "1", { timeout: 20_000 });
+    expect(await page.$eval("#feedback", (e) => e.textContent!)).toMatch(/1 answer rated, mean 1\.000: a signal for drift, not a label/);
   });
 
   it("/docs expands request fields, prefills an example body that the gateway accepts, and pretty-prints the answer", async () => {

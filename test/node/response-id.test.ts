@@ -2,7 +2,7 @@
 // /v1/feedback checks. An id passes for the tenant, prefix and secret it was made under,
 // and for nothing else.
 import { describe, expect, it } from "vitest";
-import { RESPONSE_PREFIXES, SIGNED_ID, givenTo, signedResponseId } from "../../src/core/feedback/response-id.js";
+import { RESPONSE_PREFIXES, SIGNED_ID, batchResponseId, givenTo, signedResponseId } from "../../src/core/feedback/response-id.js";
 import { RESPONSE_ID, itemId, responseOfItem } from "../../src/core/contracts/responses.js";
 
 describe("signed response ids", () => {
@@ -22,6 +22,21 @@ describe("signed response ids", () => {
       }
     }
     expect(await signedResponseId("s", "t1", "resp_")).not.toBe(await signedResponseId("s", "t1", "resp_"));
+  });
+
+  it("of a batch's answer: the same for the same answer, one per answer, passing only for its tenant and secret", async () => {
+    for (const prefix of RESPONSE_PREFIXES) {
+      const id = await batchResponseId("s", "t1", prefix, "b_1\nq1");
+      expect(SIGNED_ID.test(id) && id.startsWith(prefix)).toBe(true);
+      expect(await batchResponseId("s", "t1", prefix, "b_1\nq1")).toBe(id);
+      expect(await batchResponseId("s", "t1", prefix, "b_1\nq2")).not.toBe(id);
+      expect(await batchResponseId("s", "t1", prefix, "b_2\nq1")).not.toBe(id);
+      expect(await givenTo("s", "t1", id)).toBe(true);
+      expect(await givenTo("s", "t2", id)).toBe(false);
+      expect(await givenTo("other secret", "t1", id)).toBe(false);
+    }
+    // Another tenant's answer with the same batch and custom id has another id.
+    expect(await batchResponseId("s", "t2", "cmpl-", "b_1\nq1")).not.toBe(await batchResponseId("s", "t1", "cmpl-", "b_1\nq1"));
   });
 
   it("refuse text of any other shape without error", async () => {

@@ -239,3 +239,58 @@ describe("GET /admin/tenants/{id}/audits (allot audits export)", () => {
     expect((await call(`/admin/tenants/${t.id}/audits`, { headers: t.headers })).status).toBe(401);
   });
 });
+
+describe("feedback on audited prompts (docs/audits.md#feedback)", () => {
+  type Agreement = { count: number; mean_feedback: number | null; mean_reward: number | null; mean_pass_rate: number | null; agreement: number | null };
+  const feedbackOf = async (h: Record<string, string>) => ((await (await call("/v1/usage", { headers: h })).json()) as { feedback: { count: number; audited: Agreement } }).feedback;
+  const give = (h: Record<string, string>, response_id: string, reward: number) => call("/v1/feedback", { method: "POST", headers: h, body: JSON.stringify({ response_id, reward }) });
+  const passRate = (rewards: readonly number[]) => rewards.reduce((s, r) => s + Math.min(1, Math.max(0, r)), 0) / rewards.length;
+
+  it("an audit keeps its response's id, and feedback on it is compared with the verifier's reward of the same answer", async () => {
+    const t = await auditingTenant(1);
+    const ledger = tenantLedger(env, t.id);
+    const chat = await call("/v1/chat/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", messages: [{ role: "user", content: "345+678=" }], seed: 3, max_tokens: 12 }) });
+    expect(chat.status).toBe(200);
+    const chatId = ((await chat.json()) as { id: string }).id;
+    const two = (await (await call("/v1/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "strong", prompt: ["12+34=", "4567*8912="], seed: 4, max_tokens: 12 }) })).json()) as { id: string };
+    // Pinned: not audited (the price decided nothing), so its feedback is not among the audited.
+    const pinned = (await (await call("/v1/completions", { method: "POST", headers: { ...t.headers, "x-allot-units": "1" }, body: JSON.stringify({ model: "strong", prompt: "1+1=", max_tokens: 8 }) })).json()) as { id: string };
+    const audits = await until(async () => {
+      const a = (await ledger.listAudits()) ?? [];
+      return a.length === 3 && a;
+    }, { timeoutMs: 30_000, what: "three audited prompts" });
+    const byId = (id: string) => audits.filter((a) => a.response_id === id);
+    expect(byId(chatId)).toHaveLength(1);
+    expect(byId(two.id)).toHaveLength(2); // a completions request of two prompts: one id for both
+    expect(byId(pinned.id)).toHaveLength(0);
+    expect(await feedbackOf(t.headers)).toMatchObject({ count: 0, audited: { count: 0, mean_feedback: null, mean_reward: null, mean_pass_rate: null, agreement: null } });
+
+    for (const [id, reward] of [[chatId, 1], [two.id, 0], [pinned.id, 1]] as const) expect((await give(t.headers, id, reward)).status).toBe(200);
+    const f = await feedbackOf(t.headers);
+    expect(f.count).toBe(3);
+    const rated = [
+      { feedback: 1, audit: byId(chatId)[0] },
+      ...byId(two.id).map((audit) => ({ feedback: 0, audit })),
+    ];
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(f.audited.count).toBe(3);
+    expect(f.audited.mean_feedback).toBeCloseTo(1 / 3, 12);
+    expect(f.audited.mean_reward).toBeCloseTo(mean(rated.map((r) => r.audit.reward)), 12);
+    expect(f.audited.mean_pass_rate).toBeCloseTo(mean(rated.map((r) => passRate(r.audit.rewards))), 12);
+    expect(f.audited.agreement).toBeCloseTo(mean(rated.map((r) => ((r.feedback >= 0.5) === (r.audit.reward >= 0.5) ? 1 : 0))), 12);
+    // A second feedback replaces the first there too.
+    expect((await give(t.headers, chatId, 0)).status).toBe(200);
+    expect((await feedbackOf(t.headers)).audited.mean_feedback).toBe(0);
+  });
+
+  it("links feedback that arrives before its audit is recorded", async () => {
+    const t = await auditingTenant(0);
+    const ledger = tenantLedger(env, t.id);
+    const id = "chatcmpl-" + "ab".repeat(24);
+    await ledger.recordFeedback({ response_id: id, reward: 1, comment: null });
+    expect((await feedbackOf(t.headers)).audited.count).toBe(0);
+    const audit: AuditRecord = { model: "strong", predictor: null, predicted: null, curve: null, rewards: [1, 0, 0, 1], samples: 2, units: 2, reward: 1, audit_units: 2, response_id: id };
+    await ledger.recordAudits([audit, { ...audit, response_id: null }]);
+    expect((await feedbackOf(t.headers)).audited).toEqual({ count: 1, mean_feedback: 1, mean_reward: 1, mean_pass_rate: 0.5, agreement: 1 });
+  });
+});

@@ -404,6 +404,43 @@ describe("GET /v1/batches", () => {
     expect((await results.text()).trim().split("\n")).toHaveLength(2);
   });
 
+  it("counts batches' prompts, samples and units in the rollups apart from online traffic, each batch once, under its predictor and model", async () => {
+    const t = await newTenant();
+    expect((await complete(t.headers, { prompt: "1+1=" }, { "x-allot-units": "2" })).status).toBe(200);
+    const learned = await submit(t.headers, ["12+34=", "345+678=", "56*78="], "learned");
+    const uniform = await submit(t.headers, ["9+9=", "99+99="], "uniform");
+    await finish(t.headers, learned);
+    await finish(t.headers, uniform);
+    // Settling again (a status read of an ended batch, an alarm) counts nothing more.
+    await runDurableObjectAlarm(env.BATCHES.get(env.BATCHES.idFromName(learned)));
+    await call(`/v1/batches/${learned}`, { headers: t.headers });
+    const results = async (id: string) =>
+      new TextDecoder()
+        .decode(await (await call(`/v1/batches/${id}/results`, { headers: t.headers })).arrayBuffer())
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { status: string; samples: number; units: number; model: string });
+    const rows = [...(await results(learned)), ...(await results(uniform))].filter((r) => r.status === "done");
+    const samples = rows.reduce((s, r) => s + r.samples, 0);
+    const { body } = await series(t.id);
+    expect(sum(body.points, (p) => p.prompts)).toBe(1);
+    expect(sum(body.points, (p) => p.batch_prompts)).toBe(rows.length);
+    expect(sum(body.points, (p) => p.batch_samples)).toBe(samples);
+    const listed = (await list(t.headers)).body.data;
+    expect(sum(body.points, (p) => p.batch_units)).toBeCloseTo(listed.reduce((s, b) => s + b.allocation!.units_used, 0), 6);
+    const summary = (await tenantLedger(env, t.id).summary())!;
+    expect(summary.totals).toMatchObject({ prompts: 1, batch_prompts: rows.length, batch_samples: samples });
+    // Per predictor ("uniform" for the uniform batch) and model, as online prompts are under `served`.
+    const byPredictor = Object.fromEntries(Object.entries(summary.batch_served).map(([p, models]) => [p, Object.values(models).reduce((s, x) => s + x.prompts, 0)]));
+    expect(byPredictor.uniform).toBe(2);
+    expect(Object.entries(byPredictor).filter(([p]) => p !== "uniform").map(([, n]) => n)).toEqual([3]);
+    expect(Object.keys(summary.batch_served.uniform)).toEqual(["strong"]);
+    // Prometheus counts them too.
+    const text = await (await call("/metrics", { headers: ADMIN })).text();
+    expect(text).toContain(`allot_batch_prompts_total{tenant="${t.id}"} ${rows.length}`);
+    expect(text).toContain(`allot_batch_samples_total{tenant="${t.id}"} ${samples}`);
+  });
+
   it("leaves a refused submission out of the list and its units out of the rollups", async () => {
     const t = await newTenant({ day: 2 });
     const res = await call("/v1/batches", { method: "POST", headers: t.headers, body: JSON.stringify({ prompts: [{ id: "a", prompt: "1+1=" }], budget: { average: 3 } }) });

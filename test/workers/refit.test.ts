@@ -127,7 +127,13 @@ describe("calibration that learns from a tenant's audits", () => {
     expect(two).toHaveLength(2);
     expect(two[0].audits).toBe(30 + REFIT_EVERY);
     for (let i = 0; i < REFIT_HISTORY + 2; i++) await ledger.recordAudits(crafted("some-predictor", REFIT_EVERY));
-    expect(await ledger.refitHistory("some-predictor")).toHaveLength(REFIT_HISTORY);
+    const kept = (await ledger.refitHistory("some-predictor"))!;
+    expect(kept).toHaveLength(REFIT_HISTORY);
+    // The usage API (and the console) show the latest and the history before it, newest first.
+    const [status] = await calibrationOf(t.headers);
+    const shown = (r: (typeof kept)[number]) => ({ temperature: r.temperature, strength: r.strength, audits: r.audits, ece_before: r.ece_before, ece_after: r.ece_after, at: new Date(r.at).toISOString() });
+    expect(status.refit).toEqual(shown(kept[0]));
+    expect(status.history).toEqual(kept.slice(1).map(shown));
     // Audits of another predictor, or unpredicted, refit nothing of this one.
     expect((await calibrationOf(t.headers)).map((c) => c.predictor)).toEqual(["some-predictor"]);
   });

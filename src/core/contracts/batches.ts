@@ -94,6 +94,11 @@ export const BatchResultSchema = z.object({
   predicted_success: z.number().nullable(),
   status: z.enum(["done", "failed"]),
   error: z.string().optional().describe("why a failed prompt failed: the model server refused it (its reason), or kept failing"),
+  response_id: z
+    .string()
+    .nullable()
+    .optional()
+    .describe("the answer's response id, signed for the tenant as an online answer's: POST /v1/feedback takes it (null for a prompt that failed)"),
 });
 
 export type BatchRequest = z.infer<typeof BatchRequestSchema>;

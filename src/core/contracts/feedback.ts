@@ -34,10 +34,22 @@ export const FeedbackSchema = z
   .openapi("Feedback");
 export type Feedback = z.infer<typeof FeedbackSchema>;
 
+export const FeedbackAgreementSchema = z
+  .object({
+    count: z.int().describe("audited prompts whose answer a client rated (a completions request of several prompts counts each)"),
+    mean_feedback: z.number().nullable().describe("the clients' mean reward of those answers"),
+    mean_reward: z.number().nullable().describe("the verifier's (reward model's) mean reward of the same answers"),
+    mean_pass_rate: z.number().nullable().describe("the prompts' mean pass rate over every sample their audits drew: what a random sample scores, below the selected answers'"),
+    agreement: z.number().nullable().describe("share of them on which the client and the verifier fall on the same side of 0.5"),
+  })
+  .describe("feedback on audited prompts, against the verifier's labels of the same answers (docs/audits.md#feedback); null figures without any")
+  .openapi("FeedbackAgreement");
+
 export const FeedbackSummarySchema = z
   .object({
     count: z.int().describe("responses with feedback (kept: the last 50,000), each counted once"),
     mean_reward: z.number().nullable().describe("their mean reward; null without feedback"),
+    audited: FeedbackAgreementSchema,
   })
   .describe(
     "the clients' rewards of the answers they got: a signal for drift and, with care, for retraining; not an unbiased label of the prompts' pass rates (each answer is the one allot selected from its samples: docs/audits.md#feedback)",

@@ -5,6 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { CALIBRATION_BINS, CURVE_UNITS } from "../metrics/earned.js";
+import { FeedbackSummarySchema } from "./feedback.js";
 
 export const ONLINE_ROUTES = ["completions", "chat", "responses", "embeddings"] as const;
 
@@ -24,6 +25,7 @@ export const ModelServedSchema = z.object({ prompts: count, samples: count, unit
 /** Per predictor or router (the one that decided the spend), per model. */
 export const ServedSchema = z.record(z.string(), z.record(z.string(), ModelServedSchema));
 export type Served = z.infer<typeof ServedSchema>;
+export type ModelServed = z.infer<typeof ModelServedSchema>;
 
 /** One online request, as serving reports it when it ends (ledger.finish, release, or a refusal at begin). */
 export const RequestRecordSchema = z.object({
@@ -109,6 +111,8 @@ export const COUNTERS = {
   prompts: { doc: "prompts in online requests", point: true, prometheus: "allot_prompts_total" },
   units: { doc: "units charged online: samples at their model's cost, and prefills", point: true },
   batch_units: { doc: "units charged by batches", point: true },
+  batch_prompts: { doc: "prompts of batches answered, counted when their batch ends", point: true, prometheus: "allot_batch_prompts_total" },
+  batch_samples: { doc: "samples drawn for those prompts, counted when their batch ends", point: true, prometheus: "allot_batch_samples_total" },
   samples: { doc: "samples drawn for online requests", point: false, prometheus: "allot_samples_total" },
   rounds: { doc: "rounds of sampling of online requests", point: false },
   priced: { doc: "requests whose spend the price decided", point: false },
@@ -155,6 +159,15 @@ export const UsageSeriesSchema = z
 
 export const CalibrationSchema = z.array(z.object({ n: z.int(), predicted: z.number(), observed: z.number() })).length(CALIBRATION_BINS);
 
+const RefitSchema = z.object({
+  temperature: z.number().describe("T on the predictor's logit, p' = σ(logit(p) / T), within [1/4, 4]"),
+  strength: z.number().describe("the waves prior's strength refitted on p'"),
+  audits: z.int().describe("audited prompts it was fitted on"),
+  ece_before: z.number().describe("ECE of the predictor as shipped on them"),
+  ece_after: z.number().describe("ECE after the refit on them"),
+  at: z.string().describe("when it was fitted"),
+});
+
 /** A tenant's calibration of one predictor, learnt from its audits (docs/audits.md#calibration-that-learns). */
 export const CalibrationStatusSchema = z
   .object({
@@ -162,14 +175,8 @@ export const CalibrationStatusSchema = z
     ece: z.number().describe("the ECE of what is served now (the refit when applied, else the predictor as shipped) on the latest audits the refit used"),
     drifted: z.boolean().describe("ece above the drift threshold (0.05): the predictor is miscalibrated on this traffic beyond what a temperature corrects"),
     applied: z.boolean().describe("whether serving uses the refit (the tenant's online `calibration` is \"audited\")"),
-    refit: z.object({
-      temperature: z.number().describe("T on the predictor's logit, p' = σ(logit(p) / T), within [1/4, 4]"),
-      strength: z.number().describe("the waves prior's strength refitted on p'"),
-      audits: z.int().describe("audited prompts it was fitted on"),
-      ece_before: z.number().describe("ECE of the predictor as shipped on them"),
-      ece_after: z.number().describe("ECE after the refit on them"),
-      at: z.string().describe("when it was fitted"),
-    }),
+    refit: RefitSchema.describe("the latest refit: the one served when applied"),
+    history: z.array(RefitSchema).describe("the refits before it, newest first (20 are kept in all, the latest included): how the calibration moved"),
   })
   .openapi("CalibrationStatus");
 
@@ -183,11 +190,15 @@ export const TenantSummarySchema = z
     usage: z.array(z.object({ window: z.enum(["hour", "day", "month"]), limit: z.int().nullable(), used: z.number(), reserved: z.number() })),
     online: z.object({ target_units: z.number(), min_units: z.int(), max_units: z.int(), max_rounds: z.int(), shards: z.int(), audit_rate: z.number(), price: z.number(), mean_units: z.number(), requests: z.int() }),
     keys: z.array(z.object({ id: z.string(), revoked: z.boolean() })),
-    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int().describe("429s"), rejected: z.int().describe("other 4xx"), failed: z.int().describe("5xx"), units: z.number(), batch_units: z.number() }),
+    totals: z.object({ requests: z.int(), ok: z.int(), refused: z.int().describe("429s"), rejected: z.int().describe("other 4xx"), failed: z.int().describe("5xx"),
+      prompts: z.int().describe("prompts of online requests"), units: z.number().describe("units charged online"),
+      batch_prompts: z.int().describe("prompts of batches answered (counted when their batch ends)"), batch_samples: z.int().describe("samples drawn for them"), batch_units: z.number().describe("units charged by batches") }),
     earned: EarnedSchema.nullable(),
     calibration: z.record(z.string(), CalibrationSchema).describe("per predictor or router, live: first sample's reward against predicted single-sample success, in tenths"),
     audited_calibration: z.array(CalibrationStatusSchema).describe("per predictor with enough audits, its calibration refitted on this tenant's audits and whether it has drifted (as GET /v1/usage `calibration`)"),
     served: ServedSchema.describe("per predictor or router, per model: the online prompts whose spend it decided, the samples drawn and their units"),
+    feedback: FeedbackSummarySchema.describe("clients' feedback on the tenant's answers, and on its audited prompts against the verifier (as GET /v1/usage `feedback`)"),
+    batch_served: ServedSchema.describe("per predictor or router (\"uniform\" for a uniform batch), per model: batches' prompts answered, the samples drawn and their units, counted when each batch ends"),
   })
   .openapi("TenantSummary");
 export type TenantSummary = z.infer<typeof TenantSummarySchema>;

@@ -59,7 +59,22 @@ export async function signedResponseId(secret: string, tenant: string, prefix: R
 }
 
 /**
- * Whether `id` was made by signedResponseId for `tenant` under `secret` (the tag compared
+ * The signed id of a batch's answer: the same for every read of the batch's results or
+ * output file (they are written from its rows on each read, so the id cannot be random),
+ * and one per answer. Its random part is a hash of `answer` (the batch and the prompt's
+ * custom id), so it says nothing of the batch to whoever reads it; its tag is signed as an
+ * online id's, so POST /v1/feedback takes it alike.
+ *
+ * @example await batchResponseId("s", "t_1", "chatcmpl-", "b_0f…/q1") // the same on every call
+ */
+export async function batchResponseId(secret: string, tenant: string, prefix: ResponsePrefix, answer: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", enc.encode(`batch-answer\n${tenant}\n${answer}`));
+  const random = hex(new Uint8Array(digest).slice(0, RANDOM_HEX / 2));
+  return `${prefix}${random}${await tagOf(secret, tenant, prefix, random)}`;
+}
+
+/**
+ * Whether `id` was made by signedResponseId (or batchResponseId) for `tenant` under `secret` (the tag compared
  * in constant time). False for any other text: another tenant's id, a forged or altered
  * one (its prefix too), an id made under another secret, or one of the unsigned ids made before.
  *

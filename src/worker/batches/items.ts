@@ -298,6 +298,16 @@ export class Items {
     return this.sql.exec<{ sampled: number; failed: number }>("SELECT COALESCE(SUM(state = 'done'), 0) AS sampled, COALESCE(SUM(state = 'failed'), 0) AS failed FROM item").one();
   }
 
+  /** Per model, the prompts answered, the samples drawn for them and the units they delivered: what the tenant's rollups count when the batch ends. */
+  servedByModel(): Record<string, { prompts: number; samples: number; units: number }> {
+    const rows = this.sql
+      .exec<{ model: string; prompts: number; samples: number; units: number }>(
+        "SELECT COALESCE(model, '') AS model, COUNT(*) AS prompts, COALESCE(SUM(samples), 0) AS samples, COALESCE(SUM(delivered), 0) AS units FROM item WHERE state = 'done' GROUP BY 1",
+      )
+      .toArray();
+    return Object.fromEntries(rows.map((r) => [r.model, { prompts: r.prompts, samples: r.samples, units: r.units }]));
+  }
+
   /** Prompts answered by each model (routing). */
   models(): Record<string, number> {
     return Object.fromEntries(this.sql.exec<{ model: string; n: number }>("SELECT model, COUNT(*) AS n FROM item WHERE model IS NOT NULL AND samples > 0 GROUP BY model ORDER BY model").toArray().map((r) => [r.model, r.n]));

@@ -513,7 +513,7 @@ export class BatchRun extends DurableObject<Env> {
     const ledger = this.ledger(b.tenant);
     await this.charge(b);
     if (b.reservation) await ledger.releaseBatch(b.reservation);
-    await ledger.endBatch(b.id, { status: b.status, summary: JSON.stringify({ ...this.view(b), earned: this.earned(b) }) });
+    await ledger.endBatch(b.id, { status: b.status, summary: JSON.stringify({ ...this.view(b), earned: this.earned(b) }), served: this.items.servedByModel() });
     const finished = b.finished_at ?? Date.now();
     this.sql.exec("UPDATE batch SET settled = 1, finished_at = ?", finished);
     await this.nextStep(finished + this.timing.retentionMs);

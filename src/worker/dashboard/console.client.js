@@ -9,6 +9,8 @@
   const $ = (sel, el = document) => el.querySelector(sel);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
+  // Units summed over many requests carry float noise (0.1 prefills): two decimals at most, no trailing zeros.
+  const units = (x) => String(Math.round(x * 100) / 100);
   const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%");
   const state = { token: sessionStorage.getItem(KEY), tenant: null, step: "minute", tenants: [], charts: [], calCharts: [], calibration: [], batch: null, timers: [] };
   // The console's state, charts included, for tests and the curious (the browser's devtools).
@@ -87,10 +89,11 @@
       <td class="bars">${t.usage.map(bar).join("")}</td>
       <td>${fmt(t.online.target_units, 1)}</td><td>${fmt(t.online.price, 4)}</td><td>${fmt(t.online.mean_units)}</td>
       <td>${t.totals.requests}<br><small data-outcomes>${t.totals.refused} over budget (429) · ${t.totals.rejected} rejected (4xx) · ${t.totals.failed} failed (5xx)</small></td>
-      <td>${t.totals.units} online<br><small>${t.totals.batch_units} batch</small></td>
+      <td data-prompts="${t.totals.prompts}" data-batch-prompts="${t.totals.batch_prompts}">${t.totals.prompts} online<br><small>${t.totals.batch_prompts} batch (${t.totals.batch_samples} samples)</small></td>
+      <td data-units="${t.totals.units}">${units(t.totals.units)} online<br><small>${units(t.totals.batch_units)} batch</small></td>
       <td>${t.earned ? `${fmt(t.earned.gain, 3)}<br><small>saved ${pct(t.earned.saved)}, predicted</small>` : "—"}</td>
       <td>${t.keys.map((k) => `<code class="${k.revoked ? "revoked" : ""}">${esc(k.id)}</code>`).join(" ")}</td></tr>`);
-    $("#tenants tbody").innerHTML = rows.join("") || `<tr><td colspan="9">No tenants yet: POST /admin/tenants creates one.</td></tr>`;
+    $("#tenants tbody").innerHTML = rows.join("") || `<tr><td colspan="10">No tenants yet: POST /admin/tenants creates one.</td></tr>`;
     $("#tenant-count").textContent = String(state.tenants.length);
   }
 
@@ -124,7 +127,7 @@
    * into the right edge of an hour. Nothing at all: every point (an empty chart).
    */
   function fitted(points) {
-    const busy = (p) => p.requests > 0 || p.batch_units > 0 || p.audits > 0;
+    const busy = (p) => p.requests > 0 || p.batch_units > 0 || p.batch_prompts > 0 || p.audits > 0;
     const first = points.findIndex(busy);
     if (first < 0) return points;
     let last = points.length - 1;
@@ -143,7 +146,7 @@
     state.charts.forEach((c) => c.destroy());
     state.charts = [];
     const box = $("#charts");
-    box.innerHTML = ["requests", "units", "decided", "samples", "price", "added", "lm"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
+    box.innerHTML = ["requests", "prompts", "units", "decided", "samples", "price", "added", "lm"].map((k) => `<div class="chart" id="chart-${k}"></div>`).join("");
     const p = fitted(usage.points);
     chart($("#chart-requests"), "Requests per " + state.step, p, [
       { label: "ok", value: (x) => x.ok },
@@ -152,6 +155,11 @@
       { label: "5xx", value: (x) => x.failed, color: "#c0392b" },
       { label: "LM errors", value: (x) => x.lm_errors, color: "#8e44ad" },
       { label: "LM retries", value: (x) => x.lm_retries, color: "#7f8c8d" },
+    ]);
+    // Batches' prompts are counted when their batch ends; their units as they are charged.
+    chart($("#chart-prompts"), "Prompts served", p, [
+      { label: "online", value: (x) => x.prompts },
+      { label: "batch", value: (x) => x.batch_prompts },
     ]);
     chart($("#chart-units"), "Units charged", p, [
       { label: "online", value: (x) => x.units },
@@ -192,7 +200,55 @@
          uniform would need ${e.uniform_units === null ? "more than 32" : fmt(e.uniform_units)} units a prompt: ${pct(e.saved)} saved.</small></p>`
       : "<p data-predicted><small>No adaptive requests in this range yet.</small></p>";
     $("#earned").innerHTML = measured + predicted;
+    renderRefits(t);
+    renderFeedback(t);
     await renderBatches();
+  }
+
+  // ---- calibration learnt from the tenant's audits
+
+  /**
+   * Per predictor refitted on the tenant's audits: the refit (temperature, prior strength,
+   * audits, ECE before → after, when), whether it is served (the tenant's calibration
+   * "audited") or not ("shipped"), the drift flag, and the refits before it.
+   */
+  function renderRefits(t) {
+    const list = (t && t.audited_calibration) || [];
+    const ece = (r) => `${fmt(r.ece_before, 3)} → ${fmt(r.ece_after, 3)}`;
+    const when = (at) => esc(at.replace("T", " ").slice(0, 19));
+    const rows = list.map((c) => {
+      const r = c.refit;
+      const history = c.history.length
+        ? `<details><summary>${c.history.length} earlier</summary><table class="bins"><thead><tr><th>when</th><th>T</th><th>strength</th><th>audits</th><th>ECE before → after</th></tr></thead><tbody>` +
+          c.history.map((h) => `<tr data-history><td>${when(h.at)}</td><td>${fmt(h.temperature, 3)}</td><td>${fmt(h.strength, 1)}</td><td>${h.audits}</td><td>${ece(h)}</td></tr>`).join("") +
+          "</tbody></table></details>"
+        : "<small>none before</small>";
+      return `<tr data-refit="${esc(c.predictor)}" data-applied="${c.applied}" data-drifted="${c.drifted}"><td><b>${esc(c.predictor)}</b></td>
+        <td data-temperature>${fmt(r.temperature, 3)}</td><td data-strength>${fmt(r.strength, 1)}</td><td data-audits>${r.audits}</td><td data-ece>${ece(r)}</td><td>${when(r.at)}</td>
+        <td>${c.applied ? "audited: the refit is served" : "shipped: served as published"}</td>
+        <td>${c.drifted ? `<b class="error">drifted</b> (ECE served ${fmt(c.ece, 3)})` : `no (ECE served ${fmt(c.ece, 3)})`}</td><td>${history}</td></tr>`;
+    });
+    $("#refits").innerHTML = list.length
+      ? `<h3>Calibration learnt from this tenant's audits</h3><table id="refit-table"><thead><tr><th>Predictor</th><th>Temperature</th><th>Prior strength</th><th>Audits used</th><th>ECE before → after</th><th>Refitted</th><th>Calibration</th><th>Drifted (ECE > 0.05)</th><th>History</th></tr></thead><tbody>${rows.join("")}</tbody></table>`
+      : `<p data-refits-none><small>No refit yet: a predictor is refitted on this tenant's audits once it has 30.</small></p>`;
+  }
+
+  /**
+   * Clients' feedback (POST /v1/feedback): a signal, not a label (each rated answer is the
+   * sample allot selected); on audited prompts, against the verifier's reward of the same answers.
+   */
+  function renderFeedback(t) {
+    const f = t && t.feedback;
+    if (!f || f.count === 0) {
+      $("#feedback").innerHTML = "<p data-feedback><small>No client feedback yet (POST /v1/feedback).</small></p>";
+      return;
+    }
+    const a = f.audited;
+    const audited = a.count
+      ? ` On the <span data-feedback-audited="${a.count}">${a.count}</span> audited prompts among them: clients ${fmt(a.mean_feedback, 3)}, the verifier ${fmt(a.mean_reward, 3)} for the same answers
+         (the prompts' pass rate over their audit sets: ${fmt(a.mean_pass_rate, 3)}); they agree (both above or both below 0.5) on ${pct(a.agreement)}.`
+      : " None of them is on an audited prompt yet.";
+    $("#feedback").innerHTML = `<p data-feedback><b>Client feedback:</b> <span data-feedback-count="${f.count}">${f.count}</span> answer${f.count === 1 ? "" : "s"} rated, mean ${fmt(f.mean_reward, 3)}: a signal for drift, not a label (each is the answer allot selected).${audited}</p>`;
   }
 
   // ---- batches
@@ -283,11 +339,11 @@
     };
   }
 
-  /** Per model, the online prompts `name` decided over every tenant: answered by it, samples drawn of it, their units. */
-  function servedBy(name) {
+  /** Per model, the prompts `name` decided over every tenant (`key`: "served" online, "batch_served" in batches): answered by it, samples drawn of it, their units. */
+  function servedBy(name, key = "served") {
     const out = {};
     for (const t of state.tenants)
-      for (const [m, x] of Object.entries((t.served || {})[name] || {})) {
+      for (const [m, x] of Object.entries((t[key] || {})[name] || {})) {
         const into = (out[m] ??= { prompts: 0, samples: 0, units: 0 });
         into.prompts += x.prompts;
         into.samples += x.samples;
@@ -311,6 +367,7 @@
       .map((p) => {
         const models = Object.entries(servedBy(p.name));
         const prompts = models.reduce((s, [, x]) => s + x.prompts, 0);
+        const batched = Object.values(servedBy(p.name, "batch_served")).reduce((s, x) => s + x.prompts, 0);
         // A router's prompts per model: the model whose answer was kept, and the samples drawn of each.
         const mix = p.route && models.length ? "<br><small>" + models.map(([m, x]) => `${esc(m)}: ${x.prompts} answered, ${x.samples} samples`).join("<br>") + "</small>" : "";
         return `<tr data-predictor="${esc(p.name)}"><td><b>${esc(p.name)}</b><br><small>${esc(p.source)} · ${esc(p.kind)}${p.route ? " router" : ""}</small></td>
@@ -318,7 +375,7 @@
           <td>${metric(p.metrics, "spearman_validation", "spearman_validation_strong")} / ${metric(p.metrics, "test_spearman")}</td>
           <td>${metric(p.metrics, "ece_validation", "ece_validation_strong")} / ${metric(p.metrics, "test_ece")}</td>
           <td>${saved(p.metrics, p.route)}</td>
-          <td data-served="${prompts}">${prompts}${mix}</td></tr>`;
+          <td data-served="${prompts}" data-batch-served="${batched}">${prompts} / ${batched}${mix}</td></tr>`;
       })
       .join("");
     // Reliability per predictor and router over every tenant: from audits when there are enough, else the live first samples (GET /admin/calibration).

@@ -38,11 +38,11 @@ code{font:12px ui-monospace,monospace} small{color:var(--mute)} code.revoked{tex
 <main id="app" hidden>
   <p id="error" class="error"></p>
   <section><h2>Tenants (<span id="tenant-count">0</span>)</h2>
-    <table id="tenants"><thead><tr><th>Tenant</th><th>Budget use per window</th><th>Target</th><th>Price</th><th>Mean units</th><th>Requests</th><th>Units</th><th>Quality gain</th><th>Keys</th></tr></thead><tbody></tbody></table>
+    <table id="tenants"><thead><tr><th>Tenant</th><th>Budget use per window</th><th>Target</th><th>Price</th><th>Mean units</th><th>Requests</th><th>Prompts served</th><th>Units</th><th>Quality gain</th><th>Keys</th></tr></thead><tbody></tbody></table>
   </section>
   <section><div class="row"><h2>Over time: <span id="tenant-name"></span></h2>
     <span class="steps"><button type="button" data-step="minute" class="on">last hour, per minute</button> <button type="button" data-step="hour">last day, per hour</button></span></div>
-    <div id="earned"></div><div id="charts"></div>
+    <div id="earned"></div><div id="refits"></div><div id="feedback"></div><div id="charts"></div>
   </section>
   <section><h2>Batches</h2>
     <table id="batches"><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Units used / budget</th><th>Mode</th><th>Quality gain</th></tr></thead><tbody></tbody></table>
@@ -50,7 +50,7 @@ code{font:12px ui-monospace,monospace} small{color:var(--mute)} code.revoked{tex
       <div id="batch-progress"></div><p id="batch-alloc"></p><button id="show-results" type="button">Show results</button><pre id="batch-results"></pre></div>
   </section>
   <section><h2>Predictors and routers</h2>
-    <table id="predictors"><thead><tr><th>Name</th><th>LM</th><th>Reward</th><th>Spearman (validation / test)</th><th>ECE (validation / test)</th><th>Compute saved at B = 4 (test): one round / waves or cascade</th><th>Prompts served online (a router: per model)</th></tr></thead><tbody></tbody></table>
+    <table id="predictors"><thead><tr><th>Name</th><th>LM</th><th>Reward</th><th>Spearman (validation / test)</th><th>ECE (validation / test)</th><th>Compute saved at B = 4 (test): one round / waves or cascade</th><th>Prompts served: online / batch (a router: per model)</th></tr></thead><tbody></tbody></table>
     <div id="calibration"></div>
   </section>
 </main>

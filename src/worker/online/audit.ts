@@ -76,6 +76,7 @@ export async function auditServed(env: Env, tenant: string, req: OnlineRequest, 
         audit_units: d.samples > 0 ? (extra * d.units) / d.samples : extra,
         hidden: plan.hidden ? Array.from(plan.hidden) : null,
         form: "messages" in (req.inputs[i] as LmInput) ? "chat" : "prompt",
+        response_id: req.responseId ?? null,
       };
     });
     const audits = rows.filter((a): a is AuditRecord => a !== null);

@@ -110,12 +110,18 @@ export function usageOf(served: OnlineResult) {
 }
 
 /**
+ * The id of a response in `format`, made before serving so an audit of the request keeps it
+ * (OnlineRequest.responseId); signed for the tenant, so POST /v1/feedback can tell it gave
+ * this id (auth/response-id.ts).
+ */
+export const responseIdFor = (c: Context<AppEnv>, format: WireFormat): Promise<string> => newResponseId(c.env, c.get("tenant"), format.idPrefix);
+
+/**
  * The served request as `format`'s JSON response, or as its stream when `stream` is set.
  * `prefix(i)` is text the answers to prompt i start with (a completions `echo`).
  */
-export async function openaiResponse(c: Context<AppEnv>, serving: Serving, format: WireFormat, stream: { on: boolean; usage: boolean }, prefix: (i: number) => string = () => ""): Promise<Response> {
-  // Signed for the tenant, so POST /v1/feedback can tell it gave this id (auth/response-id.ts).
-  const id = await newResponseId(c.env, c.get("tenant"), format.idPrefix);
+export async function openaiResponse(c: Context<AppEnv>, response: { id: string; serving: Serving }, format: WireFormat, stream: { on: boolean; usage: boolean }, prefix: (i: number) => string = () => ""): Promise<Response> {
+  const { id, serving } = response;
   const created = Math.floor(Date.now() / 1000);
   const withPrefix = (served: OnlineResult) => served.choices.map((ch, i) => ch.answers.map((a) => ({ ...a, text: prefix(i) + a.text })));
   if (!stream.on) {

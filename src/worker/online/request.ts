@@ -31,6 +31,11 @@ export interface OnlineRequest {
   readonly pinned?: { readonly units: number; readonly param: string };
   /** The most rounds the caller allows (x-allot-rounds or body allot.rounds), within the tenant's max_rounds. */
   readonly rounds?: { readonly max: number; readonly param: string };
+  /**
+   * The id the response will carry, made before serving so that an audit of the request
+   * keeps it and a client's feedback on it is joined to the audit (docs/audits.md#feedback).
+   */
+  readonly responseId?: string;
   /** The API route it came by, for the console's counts (default completions). */
   readonly route?: RequestRecord["route"];
 }

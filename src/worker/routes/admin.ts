@@ -16,6 +16,8 @@ import { pointOf } from "../metrics/series.js";
 import { HOUR_RETENTION_MS, MINUTE_RETENTION_MS, addRollups, emptyRollup } from "../tenants/rollups.js";
 import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
 import { BatchStatusSchema } from "../../core/contracts/batches.js";
+import { withAnswerIds } from "../batches/answer-ids.js";
+import { batchAnswerPrefix } from "./openai-batches.js";
 import { mapBounded } from "../../core/backends/best-of-k.js";
 import { DoctorQuerySchema, DoctorReportSchema } from "../../core/contracts/doctor.js";
 import { DEFAULT_PROBE, worst } from "../../core/doctor.js";
@@ -273,7 +275,8 @@ admin.get("/admin/tenants/:id/batches/:batchId/results", async (c) => {
   if (!parsed.success) throw new Invalid({ message: parsed.error.issues[0].message, param: String(parsed.error.issues[0].path[0]) });
   const results = await batchRun(c.env, parsed.data.batchId).results(parsed.data.id);
   if (!results) throw new NotFound({ what: "batch", message: `no batch ${parsed.data.batchId} for tenant ${parsed.data.id}`, param: "batchId" });
-  return c.body(ndjson(results), 200, { "content-type": "application/x-ndjson" });
+  const { id, batchId } = parsed.data;
+  return c.body(ndjson(await withAnswerIds(c.env, id, batchId, await batchAnswerPrefix(c.env, id, batchId), results)), 200, { "content-type": "application/x-ndjson" });
 });
 admin.openAPIRegistry.registerPath(
   createRoute({

@@ -7,7 +7,8 @@ import { Invalid, NotFound } from "../../core/errors.js";
 import { errorDoc, jsonResponse } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
 import { BatchListQuery, BatchListSchema, batchRun, listBatches, ndjson } from "../batches/list.js";
-import { openaiBatchCreate, openaiBatchList, openaiBatchView } from "./openai-batches.js";
+import { batchAnswerPrefix, openaiBatchCreate, openaiBatchList, openaiBatchView } from "./openai-batches.js";
+import { withAnswerIds } from "../batches/answer-ids.js";
 import { submitBatch } from "../batches/submit.js";
 
 const json = jsonResponse;
@@ -118,15 +119,17 @@ function batchIdOf(raw: string | undefined): string {
 
 documentStream(
   "/v1/batches/{id}/results",
-  "Results as JSON lines: id, best completion, its reward, units used, the model that answered, samples, predicted success",
+  "Results as JSON lines: id, best completion, its reward, units used, the model that answered, samples, predicted success, and the answer's response_id (POST /v1/feedback takes it)",
   "application/x-ndjson",
   "One JSON object per line, for the prompts finished so far.",
 );
 batches.get("/v1/batches/:id/results", async (c) => {
   const id = batchIdOf(c.req.param("id"));
-  const results = await run(c.env, id).results(c.get("tenant"));
+  const tenant = c.get("tenant");
+  const results = await run(c.env, id).results(tenant);
   if (!results) throw notFound(id);
-  return c.body(ndjson(results), 200, { "content-type": "application/x-ndjson" });
+  const answered = await withAnswerIds(c.env, tenant, id, await batchAnswerPrefix(c.env, tenant, id), results);
+  return c.body(ndjson(answered), 200, { "content-type": "application/x-ndjson" });
 });
 
 /** How often the events stream looks at the batch. */

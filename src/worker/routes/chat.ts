@@ -6,7 +6,7 @@ import { AllotInfoSchema, UsageSchema, lmExtras, nullMeansAbsent, requestSchema,
 import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
-import { CHAT_FORMAT, openaiResponse } from "../online/openai-response.js";
+import { CHAT_FORMAT, openaiResponse, responseIdFor } from "../online/openai-response.js";
 import { pinnedUnits, roundsCap, startOnline } from "../online/serve.js";
 import { type CommonBody, offersTools, samplingOf } from "./openai-fields.js";
 
@@ -74,6 +74,7 @@ chat.openapi(
   }),
   async (c) => {
     const body = c.req.valid("json") as ChatBody & Record<string, unknown>;
+    const responseId = await responseIdFor(c, CHAT_FORMAT);
     const serving = await startOnline(
       c.env,
       c.get("home"),
@@ -88,10 +89,11 @@ chat.openapi(
         pinned: pinnedUnits(c.req.header("x-allot-units"), body.allot?.units),
         rounds: roundsCap(c.req.header("x-allot-rounds"), body.allot?.rounds),
         route: "chat",
+        responseId,
       },
       (p) => c.executionCtx.waitUntil(p),
       { live: body.stream === true, tally: c.get("tally") },
     );
-    return openaiResponse(c, serving, CHAT_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false });
+    return openaiResponse(c, { id: responseId, serving }, CHAT_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false });
   },
 );

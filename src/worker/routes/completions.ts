@@ -5,7 +5,7 @@ import { AllotInfoSchema, UsageSchema, lmExtras, nullMeansAbsent, requestSchema,
 import type { AppEnv } from "../env.js";
 import { onlineResponses } from "../http/openapi.js";
 import { validationHook } from "../http/validation.js";
-import { COMPLETIONS_FORMAT, openaiResponse } from "../online/openai-response.js";
+import { COMPLETIONS_FORMAT, openaiResponse, responseIdFor } from "../online/openai-response.js";
 import { pinnedUnits, roundsCap, startOnline } from "../online/serve.js";
 import { type CommonBody, samplingOf } from "./openai-fields.js";
 
@@ -58,6 +58,7 @@ completions.openapi(
     const body = c.req.valid("json") as CompletionBody & Record<string, unknown>;
     const prompts = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
     const bestOf = body.best_of !== undefined && body.best_of > 1 ? body.best_of : undefined;
+    const responseId = await responseIdFor(c, COMPLETIONS_FORMAT);
     const serving = await startOnline(
       c.env,
       c.get("home"),
@@ -71,10 +72,11 @@ completions.openapi(
         pinned: pinnedUnits(c.req.header("x-allot-units"), body.allot?.units ?? bestOf, body.allot?.units !== undefined ? "allot.units" : "best_of"),
         rounds: roundsCap(c.req.header("x-allot-rounds"), body.allot?.rounds),
         route: "completions",
+        responseId,
       },
       (p) => c.executionCtx.waitUntil(p),
       { live: body.stream === true, tally: c.get("tally") },
     );
-    return openaiResponse(c, serving, COMPLETIONS_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false }, (i) => (body.echo ? prompts[i] : ""));
+    return openaiResponse(c, { id: responseId, serving }, COMPLETIONS_FORMAT, { on: body.stream === true, usage: body.stream_options?.include_usage ?? false }, (i) => (body.echo ? prompts[i] : ""));
   },
 );

@@ -29,7 +29,7 @@ feedback.openapi(
       "Records the client's reward (0 to 1) for a response allot gave this tenant (its id: chatcmpl-…, cmpl-… or resp_…), at any time after. " +
       "A second feedback on the same response replaces the first; it is counted once in GET /v1/usage (`feedback`). " +
       "The answer is the sample allot selected from its samples, so its reward is a signal for drift, not an unbiased label of the prompt (docs/audits.md#feedback). " +
-      "Responses of batches carry no signed id and take no feedback.",
+      "A batch's answers take it too: the `response_id` of each line of GET /v1/batches/{id}/results, or the `response.body.id` of a Batch API output line.",
     tags: ["tenants"],
     security: [{ apiKey: [] }],
     request: { body: { required: true, content: { "application/json": { schema: FeedbackRequestSchema } } } },
@@ -44,7 +44,7 @@ feedback.openapi(
     const body = c.req.valid("json");
     const tenant = c.get("tenant");
     if (!(await responseGivenTo(c.env, tenant, body.response_id))) {
-      throw new NotFound({ what: "response", message: `no response ${body.response_id} was given to this tenant (response ids of chat completions, completions and the Responses API)`, param: "response_id" });
+      throw new NotFound({ what: "response", message: `no response ${body.response_id} was given to this tenant (response ids of chat completions, completions, the Responses API and batches' answers)`, param: "response_id" });
     }
     const comment = body.comment ?? null;
     const r = await twice(() => tenantLedger(c.env, tenant).recordFeedback({ response_id: body.response_id, reward: body.reward, comment }));

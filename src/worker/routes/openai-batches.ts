@@ -34,6 +34,9 @@ import { type ChatBody, ChatRequest, chatExtras } from "./chat.js";
 import { type CompletionBody } from "./completions.js";
 import { type CommonBody, offersTools, samplingOf } from "./openai-fields.js";
 import { type ResponsesBody, ResponsesRequest, extrasOf } from "./responses.js";
+import type { ResponsePrefix } from "../../core/feedback/response-id.js";
+import { batchAnswerId } from "../auth/response-id.js";
+import { answerPrefix } from "../batches/answer-ids.js";
 
 /** What an OpenAI-shaped batch keeps beside its BatchRun (in the vault, as `batch:<id>`). */
 interface BatchRecord {
@@ -184,6 +187,11 @@ async function recordOf(env: Env, tenant: string, id: string): Promise<BatchReco
   return entry ? (JSON.parse(entry.meta) as BatchRecord) : null;
 }
 
+/** The prefix of batch `id`'s answer ids: its OpenAI endpoint's, or cmpl- for a batch of allot's own (batches/answer-ids.ts). */
+export async function batchAnswerPrefix(env: Env, tenant: string, id: string): Promise<ResponsePrefix> {
+  return answerPrefix((await recordOf(env, tenant, id))?.endpoint ?? null);
+}
+
 /** POST /v1/batches with input_file_id: OpenAI's Batch API. Any other body goes on to allot's own. */
 export const openaiBatchCreate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.method !== "POST") return next();
@@ -281,13 +289,15 @@ export async function outputFile(env: Env, tenant: string, id: string): Promise<
   if (!out || !TERMINAL_STATES.includes(out.status)) return null;
   const errors = m[2] === "errors";
   const rows = out.rows.filter((r) => (r.state === "done") !== errors);
-  const text = rows.map((r) => JSON.stringify(outputLine(batch, rec, r, out.status)) + "\n").join("");
+  const prefix = answerPrefix(rec.endpoint);
+  const lines = await Promise.all(rows.map(async (r) => outputLine(batch, rec, r, out.status, r.state === "done" ? await batchAnswerId(env, tenant, prefix, batch, r.id) : "")));
+  const text = lines.map((l) => JSON.stringify(l) + "\n").join("");
   const file = fileObject(id, { filename: `${batch}_${m[2]}.jsonl`, purpose: errors ? "batch_output" : "batch_output", bytes: new TextEncoder().encode(text).length, created_at: Math.floor(Date.now() / 1000), expires_at: null });
   return { file, text };
 }
 
-/** One line of an output or error file (OpenAI's BatchRequestOutput). */
-function outputLine(batch: string, rec: BatchRecord, r: OutputRow, status: BatchStatus["status"]) {
+/** One line of an output or error file (OpenAI's BatchRequestOutput); `answerId` is a done prompt's signed response id (batches/answer-ids.ts). */
+function outputLine(batch: string, rec: BatchRecord, r: OutputRow, status: BatchStatus["status"], answerId: string) {
   const reqId = `${batch}-${r.idx}`;
   const base = { id: `batch_req_${batch.slice(2)}_${r.idx}`, custom_id: r.id };
   if (r.state === "pending") {
@@ -319,14 +329,13 @@ function outputLine(batch: string, rec: BatchRecord, r: OutputRow, status: Batch
       ...(toolCalls ? { tool_calls: toolCalls } : {}),
       ...(d?.reasoning ? { [d.reasoning.field]: d.reasoning.text } : {}),
     };
-    body = { id: `chatcmpl-${reqId}`, object: "chat.completion", created, model, choices: [{ index: 0, message, finish_reason: d?.finish_reason ?? "stop", logprobs: null }], usage, allot };
+    body = { id: answerId, object: "chat.completion", created, model, choices: [{ index: 0, message, finish_reason: d?.finish_reason ?? "stop", logprobs: null }], usage, allot };
   } else if (rec.endpoint === "/v1/completions") {
-    body = { id: `cmpl-${reqId}`, object: "text_completion", created, model, choices: [{ index: 0, text, finish_reason: d?.finish_reason ?? "stop", logprobs: null }], usage, allot };
+    body = { id: answerId, object: "text_completion", created, model, choices: [{ index: 0, text, finish_reason: d?.finish_reason ?? "stop", logprobs: null }], usage, allot };
   } else {
-    const respId = `resp_${batch.slice(2)}`;
-    const output = outputItems(`${respId}`, { text, toolCalls, reasoning: d?.reasoning ?? null, finishReason: d?.finish_reason ?? null, logprobs: null, reward: r.reward }).map((item) => ({ ...item, id: `${item.id}_${r.idx}` }));
+    const output = outputItems(answerId, { text, toolCalls, reasoning: d?.reasoning ?? null, finishReason: d?.finish_reason ?? null, logprobs: null, reward: r.reward });
     body = {
-      id: `${respId}_${r.idx}`,
+      id: answerId,
       object: "response",
       created_at: created,
       status: d?.finish_reason === "length" ? "incomplete" : "completed",

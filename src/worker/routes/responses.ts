@@ -185,6 +185,7 @@ responses.openapi(
         pinned: pinnedUnits(c.req.header("x-allot-units"), body.allot?.units),
         rounds: roundsCap(c.req.header("x-allot-rounds"), body.allot?.rounds),
         route: "responses",
+        responseId: id,
       },
       (p) => c.executionCtx.waitUntil(p),
       { live: body.stream === true, tally: c.get("tally") },

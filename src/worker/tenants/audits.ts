@@ -39,6 +39,12 @@ export interface AuditRecord {
    */
   readonly hidden?: readonly number[] | null;
   readonly form?: "prompt" | "chat";
+  /**
+   * The id of the response the answer went out in (made before serving), so a client's
+   * feedback on it is joined to this audit (feedback.ts); null for audits recorded before.
+   * A completions request of several prompts gives one id to all of them.
+   */
+  readonly response_id?: string | null;
 }
 
 /** An audited prompt as stored, with when. */
@@ -54,7 +60,7 @@ export class Audits {
   add(rows: readonly AuditRecord[], now: number): void {
     for (const a of rows) {
       this.sql.exec(
-        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, hidden, form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, hidden, form, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         now,
         a.model,
         a.predictor,
@@ -67,6 +73,7 @@ export class Audits {
         a.audit_units,
         a.hidden ? new Float32Array(a.hidden).buffer : null,
         a.form ?? "prompt",
+        a.response_id ?? null,
       );
     }
     this.sql.exec("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", AUDIT_RETENTION);
@@ -74,9 +81,9 @@ export class Audits {
 
   /** Audited prompts recorded in [from, to), oldest first. */
   list(from = 0, to = Number.MAX_SAFE_INTEGER): StoredAudit[] {
-    type Row = { at: number; model: string; predictor: string | null; predicted: number | null; curve: string | null; rewards: string; samples: number; units: number; reward: number; audit_units: number };
+    type Row = { at: number; model: string; predictor: string | null; predicted: number | null; curve: string | null; rewards: string; samples: number; units: number; reward: number; audit_units: number; response_id: string | null };
     return this.sql
-      .exec<Row>("SELECT at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units FROM audit WHERE at >= ? AND at < ? ORDER BY id", from, to)
+      .exec<Row>("SELECT at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, response_id FROM audit WHERE at >= ? AND at < ? ORDER BY id", from, to)
       .toArray()
       .map((r) => ({ ...r, curve: r.curve ? (JSON.parse(r.curve) as number[]) : null, rewards: JSON.parse(r.rewards) as number[] }));
   }

@@ -58,8 +58,14 @@ export class BatchLog {
   }
 
   /** The batch ended (idempotent: the first ending is kept). */
-  end(id: string, status: string, summary: string, now: number): void {
-    this.sql.exec("UPDATE batch_log SET status = ?, ended_at = ?, summary = ? WHERE id = ? AND ended_at IS NULL", status, now, summary, id);
+  /** Whether the batch ended now (false: it had ended before, a settlement repeated). */
+  end(id: string, status: string, summary: string, now: number): boolean {
+    return this.sql.exec("UPDATE batch_log SET status = ?, ended_at = ?, summary = ? WHERE id = ? AND ended_at IS NULL", status, now, summary, id).rowsWritten > 0;
+  }
+
+  /** The model a batch was submitted for (null for a routed one, or one not listed). */
+  model(id: string): string | null {
+    return this.sql.exec<{ model: string | null }>("SELECT model FROM batch_log WHERE id = ?", id).toArray()[0]?.model ?? null;
   }
 
   /** A submission that never started (refused after its row was written). */

@@ -5,6 +5,7 @@
  * the calls, and the route has checked that the id was given to this tenant.
  */
 import type { FeedbackSummary } from "../../core/contracts/feedback.js";
+import { agreementOf, passRate } from "../../core/feedback/agreement.js";
 
 /** Responses with feedback kept: the last ones (about: a replaced row leaves a gap). With a 1 KiB comment each, at most ~50 MB. */
 export const FEEDBACK_RETENTION = 50_000;
@@ -30,9 +31,22 @@ export class FeedbackStore {
     return { replaced };
   }
 
-  /** How many responses have feedback, and their mean reward. */
+  /**
+   * How many responses have feedback and their mean reward; and on the audited prompts among
+   * them (joined by response id, whichever came first, the feedback or the audit), how the
+   * clients' rewards agree with the verifier's of the same answers.
+   */
   summary(): FeedbackSummary {
     const r = this.sql.exec<{ n: number; mean: number | null }>("SELECT COUNT(*) AS n, AVG(reward) AS mean FROM feedback").one();
-    return { count: r.n, mean_reward: r.mean };
+    // Driven from the audits (at most AUDIT_RETENTION, each one lookup in feedback's unique
+    // index), never from the feedback (up to FEEDBACK_RETENTION): SQLite's CROSS JOIN keeps
+    // that order. The console reads this for every tenant it lists.
+    const rated = this.sql
+      .exec<{ feedback: number; reward: number; rewards: string }>(
+        "SELECT f.reward AS feedback, a.reward AS reward, a.rewards AS rewards FROM audit a CROSS JOIN feedback f ON f.response_id = a.response_id WHERE a.response_id IS NOT NULL",
+      )
+      .toArray()
+      .map((x) => ({ feedback: x.feedback, reward: x.reward, passRate: passRate(JSON.parse(x.rewards) as number[]) }));
+    return { count: r.n, mean_reward: r.mean, audited: agreementOf(rated) };
   }
 }

@@ -4,7 +4,7 @@ import type { FeedbackSummary } from "../../core/contracts/feedback.js";
 import { UnknownTenant } from "../../core/errors.js";
 import { settings } from "../config.js";
 import type { Env } from "../env.js";
-import type { RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
+import type { ModelServed, RequestRecord, Step, TenantSummary } from "../../core/contracts/metrics.js";
 import { type CalibrationBins, type Earned, estimateEarned } from "../../core/metrics/earned.js";
 import type { BinSums } from "../../core/audit/calibration.js";
 import { BatchLog, BatchRegistry, type LoggedBatch } from "./batch-registry.js";
@@ -15,7 +15,7 @@ import { ApiKeys } from "./keys.js";
 import { Refits } from "./refits.js";
 import { randomHex as hex } from "./lookup.js";
 import { type BeginRefusal, type BeginRequest, type Begun, type BudgetView, OnlineSettings, type OnlineView, boundsFor, invalidFor, refusalOf } from "./online-settings.js";
-import { type Lifetime, type Rollup, Rollups, emptyRollup, extrasOf, rollupOf } from "./rollups.js";
+import { type Lifetime, type Rollup, Rollups, emptyExtras, emptyRollup, extrasOf, rollupOf } from "./rollups.js";
 import { holdsLedger, migrate } from "./schema.js";
 import { WINDOWS, type Window, windowBounds } from "./windows.js";
 
@@ -520,11 +520,29 @@ export class TenantLedger extends DurableObject<Env> {
    * summary, kept in the tenant's list); without it, the submission never started and
    * leaves the list.
    */
-  endBatch(id: string, ended: { status: string; summary: string } | null = null): void {
+  endBatch(id: string, ended: { status: string; summary: string; served?: Record<string, ModelServed> } | null = null): void {
     this.ensureSchema();
     this.batches.end(id);
-    if (ended) this.batchLog.end(id, ended.status, ended.summary, this.now());
-    else this.batchLog.drop(id);
+    const now = this.now();
+    if (!ended) return this.batchLog.drop(id);
+    // Counted once, when the batch first ends: a settlement repeated (BatchRun.settle is) adds nothing.
+    if (this.batchLog.end(id, ended.status, ended.summary, now) && ended.served) this.countBatch(id, ended.summary, ended.served, now);
+  }
+
+  /**
+   * A batch's answered prompts and their samples in the rollups, apart from online traffic
+   * (its units were counted as they were charged: commitTo), and per predictor (or
+   * "uniform") and model in the all-time `batch_served`, as `served` counts online prompts.
+   */
+  private countBatch(id: string, summary: string, served: Record<string, ModelServed>, now: number): void {
+    const predictor = (JSON.parse(summary) as { allocation?: { predictor?: string | null } | null }).allocation?.predictor ?? "uniform";
+    const model = this.batchLog.model(id);
+    const models: Record<string, ModelServed> = {};
+    for (const [m, x] of Object.entries(served)) models[m || (model ?? "unknown")] = x;
+    const all = Object.values(models);
+    const delta = { ...emptyRollup(), batch_prompts: all.reduce((s, x) => s + x.prompts, 0), batch_samples: all.reduce((s, x) => s + x.samples, 0) };
+    if (delta.batch_prompts === 0) return;
+    this.rollups.add(delta, now, { ...emptyExtras(), batch_served: { [predictor]: models } });
   }
 
   /** The tenant's batches, newest first: up to `limit` after the batch `after`; null if `after` is not one of them. */
@@ -558,11 +576,13 @@ export class TenantLedger extends DurableObject<Env> {
       usage: u.windows.map((w) => ({ window: w.window, limit: w.limit, used: w.used, reserved: w.reserved })),
       online: { target_units: online.target_units, min_units: online.min_units, max_units: online.max_units, max_rounds: online.max_rounds, shards: online.shards, audit_rate: online.audit_rate, price: online.price, mean_units: online.mean_units, requests: online.requests },
       keys: t.keys.map((k) => ({ id: k.id, revoked: k.revoked_at !== null })),
-      totals: { requests: all.requests, ok: all.ok, refused: all.refused, rejected: all.rejected, failed: all.failed, units: all.units, batch_units: all.batch_units },
+      totals: { requests: all.requests, ok: all.ok, refused: all.refused, rejected: all.rejected, failed: all.failed, prompts: all.prompts, units: all.units, batch_prompts: all.batch_prompts, batch_samples: all.batch_samples, batch_units: all.batch_units },
       earned: estimateEarned(all.earned),
       calibration: all.calibration,
       audited_calibration: this.refits.status(online.calibration === "audited"),
+      feedback: this.feedback.summary(),
       served: all.served,
+      batch_served: all.batch_served,
     };
   }
 

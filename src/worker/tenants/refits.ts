@@ -71,15 +71,10 @@ export class Refits {
 
   /** Per predictor refitted, its calibration now: the ECE of what is served (`applied`: the refit; else as shipped) on the audits its latest refit used, and whether that has drifted. */
   status(applied: boolean): CalibrationStatus[] {
+    const shown = (r: RefitRow) => ({ temperature: r.temperature, strength: r.strength, audits: r.audits, ece_before: r.ece_before, ece_after: r.ece_after, at: new Date(r.at).toISOString() });
     return this.all().map((r) => {
       const ece = applied ? r.ece_after : r.ece_before;
-      return {
-        predictor: r.predictor,
-        ece,
-        drifted: drifted(ece),
-        applied,
-        refit: { temperature: r.temperature, strength: r.strength, audits: r.audits, ece_before: r.ece_before, ece_after: r.ece_after, at: new Date(r.at).toISOString() },
-      };
+      return { predictor: r.predictor, ece, drifted: drifted(ece), applied, refit: shown(r), history: this.history(r.predictor).slice(1).map(shown) };
     });
   }
 

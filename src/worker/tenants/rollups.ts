@@ -21,11 +21,16 @@ export type Rollup = Record<Counter, number> & {
   earned: EarnedSums;
 };
 
-/** The all-time row also counts requests per route and status, the live calibration per predictor, and the prompts each predictor or router decided per model. */
+/**
+ * The all-time row also counts requests per route and status, the live calibration per
+ * predictor, the online prompts each predictor or router decided per model (`served`), and
+ * batches' prompts per predictor (or "uniform") and model (`batch_served`), apart.
+ */
 export interface Lifetime extends Rollup {
   by_status: Record<string, number>;
   calibration: Record<string, CalibrationBins>;
   served: Served;
+  batch_served: Served;
 }
 
 const COUNTER_NAMES = Object.keys(COUNTERS) as Counter[];
@@ -80,7 +85,7 @@ export function rollupOf(r: RequestRecord, units: number, price: number, target:
 }
 
 /** What only the all-time row keeps: requests per "route status", calibration bins per predictor, prompts per predictor and model. */
-export type Extras = Pick<Lifetime, "by_status" | "calibration" | "served">;
+export type Extras = Pick<Lifetime, "by_status" | "calibration" | "served"> & Partial<Pick<Lifetime, "batch_served">>;
 
 export const emptyExtras = (): Extras => ({ by_status: {}, calibration: {}, served: {} });
 
@@ -128,7 +133,7 @@ export function addExtras(a: Extras, b: Extras): Extras {
       into[i].observed += x.observed;
     });
   }
-  return { by_status, calibration, served: addServed(a.served ?? {}, b.served ?? {}) };
+  return { by_status, calibration, served: addServed(a.served ?? {}, b.served ?? {}), batch_served: addServed(a.batch_served ?? {}, b.batch_served ?? {}) };
 }
 
 const RES = { minute: "m", hour: "h", all: "all" } as const;
@@ -148,7 +153,7 @@ export class Rollups {
 
   lifetime(): Lifetime {
     const r = this.read(RES.all, 0) as Partial<Lifetime> | null;
-    return { ...emptyRollup(), by_status: {}, calibration: {}, served: {}, ...r } as Lifetime;
+    return { ...emptyRollup(), by_status: {}, calibration: {}, served: {}, batch_served: {}, ...r } as Lifetime;
   }
 
   /** Adds `delta` to the minute, the hour and all time containing `now`, and `extras` to all time. */
@@ -160,7 +165,7 @@ export class Rollups {
     const h = this.read(RES.hour, hour);
     this.write(RES.hour, hour, h ? addRollups(h, delta) : delta);
     const all = this.lifetime();
-    const sum = addExtras({ by_status: all.by_status, calibration: all.calibration, served: all.served }, extras);
+    const sum = addExtras({ by_status: all.by_status, calibration: all.calibration, served: all.served, batch_served: all.batch_served }, extras);
     this.write(RES.all, 0, { ...addRollups(all, delta), ...sum });
     if (!m && now - this.prunedAt >= STEPS.minute) this.prune(now);
   }

@@ -89,6 +89,13 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX refit_predictor ON refit (predictor, id);
       CREATE INDEX audit_predictor ON audit (predictor, id);`);
   },
+  // 10: feedback linked to audits (docs/audits.md#feedback): an audited prompt keeps the id
+  // of the response its answer went out in, so a client's feedback on that response is
+  // joined to the audit (the verifier's reward of the same answer, and the prompt's pass rate).
+  (sql) => {
+    addColumn(sql, "audit", "response_id", "TEXT");
+    sql.exec("CREATE INDEX audit_response ON audit (response_id) WHERE response_id IS NOT NULL");
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */
