@@ -44,6 +44,10 @@ export interface Doubles {
   vllmThinkingNoParser: string;
   /** vLLM 0.18 with a reasoning parser: before thinking_token_budget, an unknown field it ignores. */
   vllmThinking018: string;
+  /** SGLang generating the thinking reference LM: with --enable-custom-logit-processor, without (refused), and an older release without (dropped). */
+  sglangThinking: string;
+  sglangThinkingNoFlag: string;
+  sglangThinkingDrops: string;
 }
 
 declare module "vitest" {
@@ -79,6 +83,9 @@ export default async function setup(project: TestProject) {
     vllmThinking: await startVllmDouble({ version: "0.22.0", runner: "generate", name: "thinking", weights: thinking, reasoningParser: "qwen3" }),
     vllmThinkingNoParser: await startVllmDouble({ version: "0.22.0", runner: "generate", name: "thinking", weights: thinking }),
     vllmThinking018: await startVllmDouble({ version: "0.18.0", runner: "generate", name: "thinking", weights: thinking, reasoningParser: "qwen3" }),
+    sglangThinking: await startSglangDouble({ lm: thinking, name: "thinking", fixes: "all", enableCustomLogitProcessor: true }),
+    sglangThinkingNoFlag: await startSglangDouble({ lm: thinking, name: "thinking", fixes: "all" }),
+    sglangThinkingDrops: await startSglangDouble({ lm: thinking, name: "thinking", fixes: "all", dropsProcessor: true }),
   };
   project.provide("doubles", Object.fromEntries(Object.entries(started).map(([k, d]) => [k, d.url])) as unknown as Doubles);
   return async () => {
