@@ -41,19 +41,25 @@ export interface Measured {
  * The thinking of a one-sample result: usage.completion_tokens_details.reasoning_tokens
  * when the server reports it; else the reasoning text (chat: `reasoning` or
  * `reasoning_content`) or the text between the markers, in tokens estimated as that
- * text's share of the completion tokens (no tokenizer here: exact at 0, near elsewhere).
+ * text's share of the completion tokens, the markers a token each (no tokenizer here:
+ * exact at 0, near elsewhere).
  */
 export function measureThinking(r: Sampled, markers: { start: string; end: string }): Measured {
   if (r.reasoningTokens !== null) return { tokens: r.reasoningTokens, how: "usage" };
   const s = r.samples[0];
   const text = s.text;
-  const share = (thought: string, whole: number) => (thought.length === 0 ? 0 : Math.max(1, Math.round((r.completionTokens * thought.length) / Math.max(1, whole))));
-  if (s.reasoning) return { tokens: share(s.reasoning.text, s.reasoning.text.length + text.length), how: "reasoning text" };
+  // A server that counts no completion tokens for a text gives nothing to estimate from.
+  if (r.completionTokens <= 0) return { tokens: null, how: "none" };
+  // The markers are a token each on the models that have them: out of the share, so they do not dilute it.
+  const share = (thought: string, chars: number, tokens: number) => (thought.length === 0 ? 0 : Math.max(1, Math.round((Math.max(0, tokens) * thought.length) / Math.max(1, chars))));
+  if (s.reasoning) return { tokens: share(s.reasoning.text, s.reasoning.text.length + text.length, r.completionTokens), how: "reasoning text" };
   const a = text.indexOf(markers.start);
   if (a < 0) return { tokens: null, how: "none" };
   const rest = text.slice(a + markers.start.length);
   const b = rest.indexOf(markers.end);
-  return { tokens: share(b < 0 ? rest : rest.slice(0, b), text.length), how: "markers" };
+  const marks = b < 0 ? 1 : 2;
+  const chars = text.length - markers.start.length - (b < 0 ? 0 : markers.end.length);
+  return { tokens: share(b < 0 ? rest : rest.slice(0, b), chars, r.completionTokens - marks), how: "markers" };
 }
 
 /** What to change when the server refuses the budget's request, by backend. */

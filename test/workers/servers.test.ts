@@ -346,6 +346,20 @@ describe("allot doctor (GET /admin/doctor)", () => {
       expect(r[0].message).toMatch(cause);
     });
 
+    it("SGLang's thinking-budget processor: kept with --enable-custom-logit-processor, refused without, silently dropped by an older release", async () => {
+      const sglang = (which: "sglangThinking" | "sglangThinkingNoFlag" | "sglangThinkingDrops") =>
+        doctor(at({ LM_URLS: `thinking=${d[which]}`, THINKING_MODELS: models({ kind: "sglang", processor: '{"callable": "8004950000"}' }) })).then(thinkingOnly);
+      const kept = await sglang("sglangThinking");
+      expect(kept).toEqual([expect.objectContaining({ level: "ok", setting: null })]);
+      expect(kept[0].message).toMatch(/SGLang 0\.6\.0: the budget is kept \(backend sglang\): thinking 0 tokens at a budget of 0 and [1-9]\d* at 8, estimated from the markers/);
+      const refused = await sglang("sglangThinkingNoFlag");
+      expect(refused).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(refused[0].message).toMatch(/failed: .*start SGLang with --enable-custom-logit-processor/);
+      const dropped = await sglang("sglangThinkingDrops");
+      expect(dropped).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(dropped[0].message).toMatch(/the budget is not enforced: .*older SGLang drops a custom logit processor/);
+    });
+
     it("a server that refuses the field (a model that does not think): an error saying what to change", async () => {
       const r = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "vllm" }, "strong") })));
       expect(r).toEqual([expect.objectContaining({ level: "error", model: "strong", setting: "THINKING_MODELS" })]);
