@@ -72,7 +72,7 @@ function refusedHint(kind: ThinkingModel["backend"]["kind"]): string {
     case "reasoning-effort":
       return "the server refuses reasoning_effort or its level: the levels in THINKING_MODELS must be ones the server accepts (vLLM ≥ 0.16: none, minimal, low, medium, high, xhigh, max; before: low, medium, high)";
     case "budget-forcing":
-      return "budget forcing needs /v1/completions to continue a raw prompt; a server without it cannot take this backend";
+      return "budget forcing continues the raw prompt with the thinking markers through /v1/completions: check the markers (start, end) are the model's, and that the server serves /v1/completions";
   }
 }
 
@@ -135,6 +135,12 @@ export async function checkThinking(url: string, apiKey: string | undefined, mod
   if (over.length > 0) {
     const same = t0 === tN ? " (the same at both: the budget changes nothing)" : "";
     return [{ level: "error", message: `the budget is not enforced: the probe thought ${over.join(" and ")}${same}, ${how}; ${ignoredHint(kind)}` }];
+  }
+  if (kind === "budget-forcing") {
+    // The second call continues prompt + thinking + end: it must give an answer, or a budgeted request answers nothing.
+    const text = n.r.samples[0].text;
+    const answer = text.slice(text.lastIndexOf(markers.end) + markers.end.length);
+    if (answer.trim() === "") return [{ level: "error", message: `budget forcing's answer call (the second /v1/completions call, continuing the prompt, the thinking and ${markers.end}) gave no text at a budget of ${PROBE_BUDGET}: check the markers (start, end) are the model's` }];
   }
   if (tN === 0) {
     return [{ level: "warn", message: `the server accepts the budget (backend ${kind})${calls}, but the model did not think on the probe at a budget of ${PROBE_BUDGET} (${JSON.stringify(prompt)}): whether the budget caps the thinking cannot be verified; samples are still charged their completion tokens` }];

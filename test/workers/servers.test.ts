@@ -326,6 +326,10 @@ describe("allot doctor (GET /admin/doctor)", () => {
       expect(forcing).toEqual([expect.objectContaining({ level: "ok", model: "thinking" })]);
       expect(forcing[0].message).toMatch(/two \/v1\/completions calls/);
       expect(forcing[0].message).toMatch(/thinking 0 tokens at a budget of 0 and [1-9]\d* at 8/);
+      // Markers the model does not have: its server cannot read the raw prompt, and the doctor says to check them.
+      const wrong = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "budget-forcing", start: "<reasoning>", end: "</reasoning>" }) })));
+      expect(wrong).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(wrong[0].message).toMatch(/a request with a thinking budget of 0 \(backend budget-forcing\) failed: .*check the markers \(start, end\) are the model's/);
       const effort = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "reasoning-effort", levels: { none: 0, low: 8, max: null } }) })));
       expect(effort).toEqual([expect.objectContaining({ level: "ok" })]);
     });
