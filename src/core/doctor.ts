@@ -7,7 +7,8 @@
  * makes, core/backends), the hidden states' width and norm against every predictor's
  * manifest, SGLang's hidden states under concurrency (a prefix-cache hit, and a batch
  * shared with ordinary completions), and a known prompt's reward on a right and a wrong
- * answer, so that a reward read from the wrong label is caught.
+ * answer, so that a reward read from the wrong label is caught; and each thinking model's
+ * budget, sent as its server takes it and checked kept (doctor-thinking.ts).
  *
  * Fetch only: the Worker runs it (GET /admin/doctor, with its own settings and network
  * reach), and the CLI prints what the Worker found.
@@ -17,13 +18,14 @@ import { type BackendCall, runCall } from "./backends/call.js";
 import type { LmConfig } from "./backends/deployment.js";
 import { describeLabel } from "./backends/rewards.js";
 import type { ChatMessage } from "./contracts/lm-protocol.js";
+import { checkThinking } from "./doctor-thinking.js";
 import { AllotError, Misconfigured, isUpstream } from "./errors.js";
 import type { RetryPolicy } from "./lm/http.js";
 import { l2, normMismatch } from "./predictor/hidden-norm.js";
 import { type PredictorManifest, inputForm } from "./predictor/manifest.js";
 
 export type Level = "ok" | "warn" | "error";
-export type DoctorRole = "settings" | "generate" | "hidden states" | "rewards";
+export type DoctorRole = "settings" | "generate" | "hidden states" | "rewards" | "thinking";
 
 export interface Finding {
   readonly level: Level;
@@ -42,6 +44,8 @@ export interface Probe {
   /** A right and a wrong answer to it, for the reward model. */
   readonly right: string;
   readonly wrong: string;
+  /** A prompt thinking models think about for more than a few tokens (THINKING_PROBE when unset). */
+  readonly thinking?: string;
 }
 
 /** The reference task's prompt: readable by the reference LMs (digits, + and =) and by any real tokenizer. */
@@ -286,6 +290,23 @@ export async function runDoctor(input: DoctorInput): Promise<Finding[]> {
     } else add("ok", "hidden states", url, model, `${describe(id)}: concurrent requests (a prefix-cache hit${shared ? ", and ordinary completions in the same batch" : ""}) each got their own hidden state`);
   }
 
+  // ---- thinking: each THINKING_MODELS model's budget, through its backend, where it is served
+  for (const [model, tm] of cfg.thinking ?? []) {
+    const url = cfg.urlFor(model);
+    const id = await who(url, cfg.apiKey);
+    if (!id.reachable) {
+      add("error", "thinking", url, model, `the LM server ${id.error}`, url === cfg.url ? "LM_URL" : "LM_URLS");
+      continue;
+    }
+    if (id.models && !id.models.includes(model)) {
+      // wrangler.toml's THINKING_MODELS names the reference LM's thinking model, as the shipped predictors do: a deployment of its own LMs need not serve it.
+      const shipped = (input.optionalModels ?? []).includes(model);
+      add(shipped ? "warn" : "error", "thinking", url, model, `THINKING_MODELS names ${model}, but ${describe(id)} does not serve it (it lists ${id.models.join(", ") || "nothing"})${shipped ? ": remove it from THINKING_MODELS unless you serve it" : ""}`, shipped ? "THINKING_MODELS" : url === cfg.url ? "LM_URL" : "LM_URLS");
+      continue;
+    }
+    for (const f of await checkThinking(url, cfg.apiKey, model, tm, policy, probe.thinking)) add(f.level, "thinking", url, model, `${describe(id)}: ${f.message}`, f.level === "ok" ? null : "THINKING_MODELS");
+  }
+
   // ---- rewards
   await checkRewards();
   async function checkRewards(): Promise<void> {
@@ -351,9 +372,10 @@ export async function runDoctor(input: DoctorInput): Promise<Finding[]> {
     add("ok", "rewards", r.url, r.model, `${describe(id)} scores ${r.model}: right ${right.toFixed(3)} > wrong ${wrong.toFixed(3)}, reading ${label}${shape ? ` of ${shape.labels}` : ""}`);
   }
 
+  // A thinking model is named in THINKING_MODELS: its problems are the deployment's, never optional.
   const optional = new Set(input.optionalModels ?? []);
   return out.map((f) =>
-    f.level === "error" && f.model !== null && optional.has(f.model) && f.role !== "rewards"
+    f.level === "error" && f.model !== null && optional.has(f.model) && f.role !== "rewards" && f.role !== "thinking"
       ? { ...f, level: "warn", message: `${f.message} (only the predictors shipped for the reference LM read ${f.model}: ignore this unless you serve it)` }
       : f,
   );

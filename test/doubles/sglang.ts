@@ -37,6 +37,21 @@
  * `classify_request`) and /v1/classify, which softmaxes that output
  * (sglang@0114448:…/openai/serving_classify.py#L168), so a one-label model's probs are
  * always [1.0]. Errors are SGLang's flat ErrorResponse {object, message, type, param, code}.
+ *
+ * Thinking budgets (/v1/completions with a thinking model): a request's top-level
+ * `custom_logit_processor` needs `--enable-custom-logit-processor`. Without it, current
+ * SGLang refuses the request (TokenizerManager._validate_one_request,
+ * python/sglang/srt/managers/tokenizer_manager.py: ValueError "The server is not configured
+ * to enable custom logit processor. Please set `--enable-custom-logit-processor` to enable
+ * this feature.", a 400), while older releases dropped it in the scheduler with a warning
+ * (scheduler.py handle_generate_request: "The custom logit processor passed in will be
+ * ignored.", `custom_logit_processor = None`): `dropsProcessor`. With the flag, the
+ * processor (any string stands for ThinkingBudgetLogitProcessor here: the double cannot
+ * unpickle one) reads `custom_params.thinking_budget`, skips None, non-int and negative
+ * values, and forces the end of thinking once N tokens follow the start
+ * (sglang@065927d:python/sglang/srt/sampling/custom_logit_processor.py; the newline it
+ * forces first is not modelled, as the reference LM's newline is its end of sequence).
+ * Usage counts the prompt's and the completion's tokens, with no reasoning_tokens.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -63,6 +78,10 @@ export interface SglangDoubleOptions {
   readonly enableReturnHiddenStates?: boolean;
   /** How long the scheduler gathers requests into one batch (default 15 ms). */
   readonly batchWindowMs?: number;
+  /** --enable-custom-logit-processor (default off, as SGLang's). */
+  readonly enableCustomLogitProcessor?: boolean;
+  /** A release that drops a processor the server is not enabled for, with a warning, instead of refusing it (see the header). */
+  readonly dropsProcessor?: boolean;
 }
 
 export interface SglangDouble {
@@ -89,6 +108,8 @@ interface Pending {
   readonly temperature: number;
   readonly topP: number;
   readonly seed: number;
+  /** The thinking budget a custom logit processor keeps to, if any. */
+  readonly thinkingBudget?: number;
   resolve(out: { text: string; tokens: number; finish: "stop" | "length"; hidden: number[][] | number[] | null; cached: number }): void;
   reject(e: unknown): void;
 }
@@ -109,6 +130,7 @@ export async function startSglangDouble(o: SglangDoubleOptions): Promise<SglangD
     disable_radix_cache: o.disableRadixCache ?? false,
     speculative_algorithm: o.eagle3 ? "EAGLE3" : null,
     chunked_prefill_size: 8192,
+    enable_custom_logit_processor: o.enableCustomLogitProcessor ?? false,
   };
 
   // The radix cache: every prefix of every prompt prefilled so far.
@@ -144,7 +166,7 @@ export async function startSglangDouble(o: SglangDoubleOptions): Promise<SglangD
         });
       }
       let offset = 0;
-      const samples = await Promise.all(batch.map((p) => lm!.generate([p.ids], { n: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxNewTokens, stop: [], seed: p.seed })));
+      const samples = await Promise.all(batch.map((p) => lm!.generate([p.ids], { n: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxNewTokens, stop: [], seed: p.seed, thinkingBudget: p.thinkingBudget })));
       batch.forEach((p, i) => {
         let hidden: number[][] | number[] | null = null;
         if (p.hidden !== false) {
@@ -214,18 +236,33 @@ export async function startSglangDouble(o: SglangDoubleOptions): Promise<SglangD
       return c.json(single ? out[0] : out);
     });
     // OpenAI completions and chat share the scheduler: their prefills join the same batches.
+    /** The budget a request's processor keeps to (see the header), or a refusal. */
+    const thinkingBudget = (body: any): number | undefined => {
+      if (body.custom_logit_processor === undefined || body.custom_logit_processor === null) return undefined;
+      if (!serverArgs.enable_custom_logit_processor) {
+        if (o.dropsProcessor) return undefined;
+        throw new SglangError(400, "The server is not configured to enable custom logit processor. Please set `--enable-custom-logit-processor` to enable this feature.");
+      }
+      const b = body.custom_params?.thinking_budget;
+      return typeof b === "number" && Number.isInteger(b) && b >= 0 && lm!.manifest.thinking ? b : undefined;
+    };
     app.post("/v1/completions", async (c) => {
       const body = await json(c);
       const n = body.n ?? 1;
+      const budget = thinkingBudget(body);
+      let promptTokens = 0;
+      let completionTokens = 0;
       const prompts: string[] = typeof body.prompt === "string" ? [body.prompt] : body.prompt;
       const choices: { index: number; text: string; logprobs: null; finish_reason: string; matched_stop: null }[] = [];
       for (const [i, p] of prompts.entries()) {
         const outs = await Promise.all(
-          Array.from({ length: n }, (_, k) => schedule({ ids: encode(p), hidden: false, maxNewTokens: body.max_tokens ?? 16, temperature: body.temperature ?? 1, topP: body.top_p ?? 1, seed: (body.seed ?? 0) + k })),
+          Array.from({ length: n }, (_, k) => schedule({ ids: encode(p), hidden: false, maxNewTokens: body.max_tokens ?? 16, temperature: body.temperature ?? 1, topP: body.top_p ?? 1, seed: (body.seed ?? 0) + k, thinkingBudget: budget })),
         );
         outs.forEach((r, k) => choices.push({ index: i * n + k, text: r.text, logprobs: null, finish_reason: r.finish, matched_stop: null }));
+        promptTokens += encode(p).length * n;
+        completionTokens += outs.reduce((a, r) => a + r.tokens, 0);
       }
-      return c.json({ id: crypto.randomUUID(), object: "text_completion", created, model: o.name, choices, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } });
+      return c.json({ id: crypto.randomUUID(), object: "text_completion", created, model: o.name, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } });
     });
     app.post("/v1/chat/completions", async (c) => {
       const body = await json(c);

@@ -59,6 +59,21 @@
  * `reasoning_content` up to 0.11.0, both from 0.11.1, `reasoning` from 0.16 (PR #27752,
  * PR #33402).
  *
+ * Thinking budgets (a thinking model's weights): `thinking_token_budget` is a request field
+ * from 0.20 (PR #20859; absent in 0.18, notes §4.1), validated by SamplingParams
+ * (`validate_thinking_token_budget`: a bool, float or value below -1 is a 400 "`thinking_token_budget`
+ * must be a non-negative integer or -1 for unlimited."; -1 becomes None, idx:54502905867).
+ * Before 0.20 it is an unknown field, kept and ignored (OpenAIBaseModel extra="allow").
+ * From 0.20 it is kept only with a reasoning config, which `--reasoning-parser` gives:
+ * without one the engine builds no budget state (`maybe_create_thinking_budget_state_holder`
+ * returns None when reasoning_config is None, vllm@0278c17:vllm/v1/sample/thinking_budget_state.py
+ * #L20-L31, called by vllm/v1/worker/gpu_input_batch.py), so the request is accepted and
+ * the model thinks as long as it likes; with one, the end marker is forced once N thinking
+ * tokens are spent (`_update_think_state`, same file). The reasoning parser splits a chat
+ * answer's thinking into `reasoning` (serving_chat); /v1/completions returns the raw text,
+ * markers included. Usage carries no completion_tokens_details (vLLM's UsageInfo as the
+ * double sends it elsewhere).
+ *
  * What this double does not do: penalties, logit_bias and response_format are accepted
  * and recorded (vLLM's request models carry them) but do not change the samples; the
  * decode steps of a chat are not rendered beyond the reference template.
@@ -70,6 +85,7 @@ import { renderChat, renderScored } from "../../src/node/reference-lm/chat-templ
 import type { ReferenceLM } from "../../src/node/reference-lm/model.js";
 import { binaryReward, parseScored } from "../../src/node/reference-lm/task.js";
 import type { ChatMessage } from "../../src/core/contracts/lm-protocol.js";
+import { splitReasoning } from "../../src/node/reference-lm/server.js";
 
 /** Reward models this double serves (see the header). */
 export type RewardWeights = "verifier" | "classifier-2" | "prm";
@@ -90,6 +106,11 @@ export interface VllmDoubleOptions {
   readonly poolerUseActivation?: boolean;
   /** ≥ 0.21: `--pooler-config.task` (default: get_pooling_task's priority). */
   readonly poolerTask?: string;
+  /**
+   * `--reasoning-parser` (e.g. "qwen3"), for a thinking model: what makes vLLM ≥ 0.20 keep
+   * to thinking_token_budget, and splits a chat answer's thinking into `reasoning`.
+   */
+  readonly reasoningParser?: string;
 }
 
 export interface VllmDouble {
@@ -306,13 +327,20 @@ export async function startVllmDouble(o: VllmDoubleOptions): Promise<VllmDouble>
     if (!lm) throw new Error("a generate runner needs LM weights");
     // vllm/entrypoints/openai/completion/protocol.py CompletionRequest: extra fields are
     // allowed (OpenAIBaseModel extra="allow"); _SAMPLING_EPS = 1e-5 makes temperature 0 greedy.
+    /** The budget the engine keeps to (see the header): validated from 0.20, kept only with a reasoning parser. */
+    const thinkingBudget = (json: any): number | undefined => {
+      const b = json.thinking_token_budget;
+      if (v("0.20.0") < 0 || b === undefined || b === null) return undefined;
+      if (typeof b !== "number" || !Number.isInteger(b) || b < -1) throw invalid("`thinking_token_budget` must be a non-negative integer or -1 for unlimited.", "thinking_token_budget");
+      return b === -1 || !o.reasoningParser || !lm.manifest.thinking ? undefined : b;
+    };
     const sample = async (ids: number[][], json: any) => {
       const maxTokens = json.max_tokens ?? json.max_completion_tokens ?? 16;
       ids.forEach((p) => contextCheck(p.length, maxTokens));
       const n = json.n ?? 1;
       const stop = json.stop === undefined || json.stop === null ? [] : typeof json.stop === "string" ? [json.stop] : json.stop;
       const temperature = json.temperature ?? 1;
-      return lm.generate(ids, { n, temperature: temperature < 1e-5 ? 0 : temperature, topP: json.top_p ?? 1, maxTokens, stop, seed: json.seed ?? 0 });
+      return lm.generate(ids, { n, temperature: temperature < 1e-5 ? 0 : temperature, topP: json.top_p ?? 1, maxTokens, stop, seed: json.seed ?? 0, thinkingBudget: thinkingBudget(json) });
     };
     app.post("/v1/completions", async (c) => {
       const json = await body(c);
@@ -349,7 +377,9 @@ export async function startVllmDouble(o: VllmDoubleOptions): Promise<VllmDouble>
       const ids = encode(r.prompt, "messages");
       const [samples] = await sample([ids], json);
       const completion = samples.reduce((a, s) => a + s.tokens, 0);
-      const reasoning = v("0.11.1") < 0 ? { reasoning_content: null } : v("0.16.0") < 0 ? { reasoning: null, reasoning_content: null } : { reasoning: null };
+      // With a reasoning parser the thinking is split off into the version's field; without, it stays in content.
+      const fields = (r: string | null) => (v("0.11.1") < 0 ? { reasoning_content: r } : v("0.16.0") < 0 ? { reasoning: r, reasoning_content: r } : { reasoning: r });
+      const split = (text: string) => (o.reasoningParser ? splitReasoning(text) : { reasoning: null, content: text });
       return c.json({
         id: `chatcmpl-${crypto.randomUUID()}`,
         object: "chat.completion",
@@ -357,7 +387,7 @@ export async function startVllmDouble(o: VllmDoubleOptions): Promise<VllmDouble>
         model: o.name,
         choices: samples.map((s, index) => ({
           index,
-          message: { role: "assistant", content: s.text, refusal: null, annotations: null, audio: null, function_call: null, tool_calls: [], ...reasoning },
+          message: { role: "assistant", content: split(s.text).content, refusal: null, annotations: null, audio: null, function_call: null, tool_calls: [], ...fields(split(s.text).reasoning) },
           logprobs: json.logprobs ? { content: [...s.text].map((t) => ({ token: t, logprob: -0.1, bytes: null, top_logprobs: [] })) } : null,
           finish_reason: s.finishReason,
           stop_reason: null,

@@ -38,6 +38,16 @@ export interface Doubles {
   vllmPrm: string;
   /** vLLM 0.18 (several tasks per server): the two-label classifier. */
   vllmTwoLabel018: string;
+  /** vLLM 0.22 generating the thinking reference LM, with --reasoning-parser: keeps thinking_token_budget. */
+  vllmThinking: string;
+  /** The same without --reasoning-parser: accepts thinking_token_budget and ignores it. */
+  vllmThinkingNoParser: string;
+  /** vLLM 0.18 with a reasoning parser: before thinking_token_budget, an unknown field it ignores. */
+  vllmThinking018: string;
+  /** SGLang generating the thinking reference LM: with --enable-custom-logit-processor, without (refused), and an older release without (dropped). */
+  sglangThinking: string;
+  sglangThinkingNoFlag: string;
+  sglangThinkingDrops: string;
 }
 
 declare module "vitest" {
@@ -53,7 +63,7 @@ export default async function setup(project: TestProject) {
   // (see fault-proxy.ts); every other request reaches the real server unchanged.
   const proxy = await startFaultProxy(server.url);
   project.provide("lmUrl", proxy.url);
-  const [strong] = await loadModels(DEFAULT_MODELS_DIR, ["strong"]);
+  const [strong, thinking] = await loadModels(DEFAULT_MODELS_DIR, ["strong", "thinking"]);
   const started = {
     sglang: await startSglangDouble({ lm: strong, name: "strong" }),
     sglangNoCache: await startSglangDouble({ lm: strong, name: "strong", disableRadixCache: true }),
@@ -70,6 +80,12 @@ export default async function setup(project: TestProject) {
     vllmTwoLabel: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "rm-2", weights: "classifier-2" }),
     vllmPrm: await startVllmDouble({ version: "0.22.0", runner: "pooling", name: "prm", weights: "prm" }),
     vllmTwoLabel018: await startVllmDouble({ version: "0.18.0", runner: "pooling", name: "rm-2", weights: "classifier-2" }),
+    vllmThinking: await startVllmDouble({ version: "0.22.0", runner: "generate", name: "thinking", weights: thinking, reasoningParser: "qwen3" }),
+    vllmThinkingNoParser: await startVllmDouble({ version: "0.22.0", runner: "generate", name: "thinking", weights: thinking }),
+    vllmThinking018: await startVllmDouble({ version: "0.18.0", runner: "generate", name: "thinking", weights: thinking, reasoningParser: "qwen3" }),
+    sglangThinking: await startSglangDouble({ lm: thinking, name: "thinking", fixes: "all", enableCustomLogitProcessor: true }),
+    sglangThinkingNoFlag: await startSglangDouble({ lm: thinking, name: "thinking", fixes: "all" }),
+    sglangThinkingDrops: await startSglangDouble({ lm: thinking, name: "thinking", fixes: "all", dropsProcessor: true }),
   };
   project.provide("doubles", Object.fromEntries(Object.entries(started).map(([k, d]) => [k, d.url])) as unknown as Doubles);
   return async () => {

@@ -309,8 +309,73 @@ describe("allot doctor (GET /admin/doctor)", () => {
     expect(errors(r)).toEqual([]);
     expect(r.status).toBe("ok");
     const roles = new Set(r.findings.map((f) => f.role));
-    expect([...roles].sort()).toEqual(["generate", "hidden states", "rewards"]);
+    expect([...roles].sort()).toEqual(["generate", "hidden states", "rewards", "thinking"]);
     expect(r.findings.find((f) => f.role === "rewards")!.message).toMatch(/right 1\.000 > wrong 0\.000/);
+    // wrangler.toml's THINKING_MODELS: the reference LM keeps thinking_token_budget and reports reasoning_tokens.
+    const thinking = r.findings.filter((f) => f.role === "thinking");
+    expect(thinking).toEqual([expect.objectContaining({ level: "ok", model: "thinking", setting: null })]);
+    expect(thinking[0].message).toMatch(/the budget is kept \(backend vllm\): thinking 0 tokens at a budget of 0 and \d+ at 8, reasoning_tokens as the server reports them/);
+  });
+
+  describe("thinking budgets (THINKING_MODELS)", () => {
+    const thinkingOnly = (r: { findings: Finding[] }) => r.findings.filter((f) => f.role === "thinking");
+    const models = (backend: object, model = "thinking") => JSON.stringify({ [model]: { backend } });
+
+    it("budget forcing and reasoning_effort on the reference LM: kept, in two calls for budget forcing", async () => {
+      const forcing = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "budget-forcing" }) })));
+      expect(forcing).toEqual([expect.objectContaining({ level: "ok", model: "thinking" })]);
+      expect(forcing[0].message).toMatch(/two \/v1\/completions calls/);
+      expect(forcing[0].message).toMatch(/thinking 0 tokens at a budget of 0 and [1-9]\d* at 8/);
+      // Markers the model does not have: its server cannot read the raw prompt, and the doctor says to check them.
+      const wrong = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "budget-forcing", start: "<reasoning>", end: "</reasoning>" }) })));
+      expect(wrong).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(wrong[0].message).toMatch(/a request with a thinking budget of 0 \(backend budget-forcing\) failed: .*check the markers \(start, end\) are the model's/);
+      const effort = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "reasoning-effort", levels: { none: 0, low: 8, max: null } }) })));
+      expect(effort).toEqual([expect.objectContaining({ level: "ok" })]);
+    });
+
+    it("vLLM with --reasoning-parser keeps thinking_token_budget (read from the markers: vLLM reports no reasoning_tokens)", async () => {
+      const r = thinkingOnly(await doctor(at({ LM_URLS: `thinking=${d.vllmThinking}`, THINKING_MODELS: models({ kind: "vllm" }) })));
+      expect(r).toEqual([expect.objectContaining({ level: "ok", server: d.vllmThinking })]);
+      expect(r[0].message).toMatch(/vLLM 0\.22\.0: the budget is kept .* estimated from the markers/);
+    });
+
+    it.each([
+      ["vLLM 0.22 without --reasoning-parser", "vllmThinkingNoParser", /--reasoning-parser/],
+      ["vLLM 0.18 (before thinking_token_budget)", "vllmThinking018", /before 0\.20/],
+    ] as const)("%s accepts the budget and ignores it: an error naming THINKING_MODELS and the cause", async (_, which, cause) => {
+      const r = thinkingOnly(await doctor(at({ LM_URLS: `thinking=${d[which]}`, THINKING_MODELS: models({ kind: "vllm" }) })));
+      expect(r).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(r[0].message).toMatch(/the budget is not enforced: the probe thought (\d+) tokens at a budget of 0 and \1 tokens at a budget of 8 \(the same at both/);
+      expect(r[0].message).toMatch(cause);
+    });
+
+    it("SGLang's thinking-budget processor: kept with --enable-custom-logit-processor, refused without, silently dropped by an older release", async () => {
+      const sglang = (which: "sglangThinking" | "sglangThinkingNoFlag" | "sglangThinkingDrops") =>
+        doctor(at({ LM_URLS: `thinking=${d[which]}`, THINKING_MODELS: models({ kind: "sglang", processor: '{"callable": "8004950000"}' }) })).then(thinkingOnly);
+      const kept = await sglang("sglangThinking");
+      expect(kept).toEqual([expect.objectContaining({ level: "ok", setting: null })]);
+      expect(kept[0].message).toMatch(/SGLang 0\.6\.0: the budget is kept \(backend sglang\): thinking 0 tokens at a budget of 0 and [1-9]\d* at 8, estimated from the markers/);
+      const refused = await sglang("sglangThinkingNoFlag");
+      expect(refused).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(refused[0].message).toMatch(/failed: .*start SGLang with --enable-custom-logit-processor/);
+      const dropped = await sglang("sglangThinkingDrops");
+      expect(dropped).toEqual([expect.objectContaining({ level: "error", setting: "THINKING_MODELS" })]);
+      expect(dropped[0].message).toMatch(/the budget is not enforced: .*older SGLang drops a custom logit processor/);
+    });
+
+    it("a server that refuses the field (a model that does not think): an error saying what to change", async () => {
+      const r = thinkingOnly(await doctor(at({ THINKING_MODELS: models({ kind: "vllm" }, "strong") })));
+      expect(r).toEqual([expect.objectContaining({ level: "error", model: "strong", setting: "THINKING_MODELS" })]);
+      expect(r[0].message).toMatch(/a request with a thinking budget of 0 \(backend vllm\) failed: .*thinking_token_budget.*--reasoning-parser/);
+    });
+
+    it("a server that reports no thinking at all: a warning that the budget cannot be verified", async () => {
+      // strong on vLLM ignores reasoning_effort beyond its Literal and thinks nowhere: nothing to measure.
+      const r = thinkingOnly(await doctor(at({ LM_URLS: `strong=${d.vllmGenerate}`, THINKING_MODELS: models({ kind: "reasoning-effort", levels: { low: 8, high: 32 } }, "strong") })));
+      expect(r).toEqual([expect.objectContaining({ level: "warn", setting: "THINKING_MODELS" })]);
+      expect(r[0].message).toMatch(/charged their completion tokens, but whether the budget caps the thinking cannot be verified/);
+    });
   });
 
   it("names the setting for a generate instance as the hidden-state server and an inverted reward label", async () => {

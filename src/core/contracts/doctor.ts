@@ -4,7 +4,7 @@ import { z } from "@hono/zod-openapi";
 export const FindingSchema = z
   .object({
     level: z.enum(["ok", "warn", "error"]),
-    role: z.enum(["settings", "generate", "hidden states", "rewards"]),
+    role: z.enum(["settings", "generate", "hidden states", "rewards", "thinking"]),
     server: z.string().nullable().describe("the server's base URL (admins only)"),
     model: z.string().nullable(),
     message: z.string(),

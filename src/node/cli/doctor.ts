@@ -10,13 +10,15 @@ export const usage = `allot doctor [--gateway http://127.0.0.1:8787] [--admin-to
 
 Asks the gateway to probe every server it is configured with (GET /admin/doctor: the
 probes run from the gateway, with its settings), and prints one line per finding:
-ok, warn or error; the role (generate, hidden states, rewards) and model; the server;
+ok, warn or error; the role (generate, hidden states, rewards, thinking) and model; the server;
 what was found; and, for a problem, the setting to change. Checked: each server is
 reachable; what it is (vLLM's /version, SGLang's /get_server_info); that it has the
 route, the pooling task and the model the gateway asks for; the hidden states' width
 and norm against every predictor's manifest; SGLang's hidden states under concurrency;
-and that the reward model scores a right answer above a wrong one (--probe-*: a prompt
-and answers your reward model can judge).
+that the reward model scores a right answer above a wrong one (--probe-*: a prompt
+and answers your reward model can judge); and, for each model of THINKING_MODELS, that
+its server takes the thinking budget as configured and keeps to it (a probe at budget 0
+and at 8: a server that ignores the budget, or refuses it, is an error).
 Exit status 1 when any finding is an error. The admin token comes from --admin-token,
 else ADMIN_TOKEN, else .dev.vars (what \`npm start\` made).`;
 

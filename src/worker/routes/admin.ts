@@ -295,10 +295,11 @@ admin.openapi(
   createRoute({
     method: "get",
     path: "/admin/doctor",
-    summary: "Probe every configured server (generate, hidden states, rewards) and say what to change",
+    summary: "Probe every configured server (generate, hidden states, rewards, thinking) and say what to change",
     description:
       "Runs the checks of `allot doctor` from the gateway: each server's reachability, protocol and version, the route, task and model each role needs, " +
-      "the hidden states' width and norm against every predictor, SGLang's hidden states under concurrency, and the reward of a right and a wrong answer. " +
+      "the hidden states' width and norm against every predictor, SGLang's hidden states under concurrency, the reward of a right and a wrong answer, " +
+      "and each THINKING_MODELS model's thinking budget, sent through its backend at 0 and 8 and checked kept. " +
       "Each finding names the setting to change. Always 200: `status` is the worst finding's level.",
     tags: ["admin"],
     security,
