@@ -26,6 +26,9 @@ import routeParity from "../../models/predictors/route.parity.json";
 import thinkingModel from "../../models/predictors/thinking.onnx";
 import thinkingManifest from "../../models/predictors/thinking.manifest.json";
 import thinkingParity from "../../models/predictors/thinking.parity.json";
+import thinkingChatModel from "../../models/predictors/thinking-chat.onnx";
+import thinkingChatManifest from "../../models/predictors/thinking-chat.manifest.json";
+import thinkingChatParity from "../../models/predictors/thinking-chat.parity.json";
 
 const env = workerEnv as unknown as Env;
 
@@ -318,12 +321,19 @@ describe("loading several predictors at once in one isolate", () => {
     }
   });
 
-  it("runs the thinking predictor (p at each thinking budget) as onnxruntime-node does: a value per level, non-decreasing in the budget", async () => {
-    const manifest = PredictorManifestSchema.parse(thinkingManifest);
+  it.each([
+    ["thinking", thinkingModel, thinkingManifest, thinkingParity],
+    ["thinking-chat", thinkingChatModel, thinkingChatManifest, thinkingChatParity],
+  ] as const)("runs the %s predictor (p at each thinking budget) as onnxruntime-node does: a value per level, non-decreasing in the budget", async (_name, model, raw, parity) => {
+    const manifest = PredictorManifestSchema.parse(raw);
     expect(manifest.thinking?.levels).toEqual([0, 4, 8, 16, 32, 64]);
-    const predictor = await EdgePredictor.create(thinkingModel, manifest);
-    const out = await predictor.predict(thinkingParity.map((f) => f.hidden));
-    thinkingParity.forEach((f, i) => {
+    const predictor = await EdgePredictor.create(model, manifest);
+    const out = await predictor.predict(parity.map((f) => f.hidden));
+    // Its second output, each prompt's expected tokens per level, is read beside p.
+    const both = await predictor.predictThinking(parity.map((f) => f.hidden));
+    both.p.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(out[i])));
+    for (const row of both.tokens) for (let j = 1; j < row.length; j++) expect(row[j]).toBeGreaterThanOrEqual(row[j - 1] - 1e-4);
+    parity.forEach((f, i) => {
       expect(out[i]).toHaveLength(manifest.thinking!.levels.length);
       f.expected.forEach((want, j) => expect(Math.abs(out[i][j] - want)).toBeLessThanOrEqual(1e-5));
       // Non-decreasing by construction, to within float32's sigmoid in the tail (docs/thinking.md).

@@ -91,6 +91,22 @@ describe("online requests to a model that thinks", () => {
     expect(multi.some((b) => b.some((x, i) => i > 0 && x > b[0]))).toBe(true);
   });
 
+  it("chooses budgets for conversations too (the chat-form thinking predictor), returning the thinking apart as vLLM does", async () => {
+    const t = await thinkingTenant();
+    const chat = async (content: string) => {
+      const res = await call("/v1/chat/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "thinking", messages: [{ role: "user", content }], temperature: 0.8, seed: 2 }) });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { choices: { message: { content: string; reasoning?: string } }[]; allot: Choice & { warnings?: string[] } };
+    };
+    const easy = await chat(EASY[1]);
+    const hard = await chat(HARD[2]);
+    // Predicted, not the fallback without a prediction.
+    expect(easy.allot.warnings).toBeUndefined();
+    expect(easy.allot.thinking!.budgets[0]).not.toBeNull();
+    expect(hard.allot.thinking!.budgets[0]!).toBeGreaterThan(easy.allot.thinking!.budgets[0]!);
+    expect(hard.choices[0].message.reasoning?.length ?? 0).toBeGreaterThan(0);
+  });
+
   it("keeps a budget the client pinned (vLLM's thinking_token_budget): allot sends none of its own", async () => {
     const t = await thinkingTenant();
     const r = await complete(t.headers, { prompt: HARD[1], seed: 5, thinking_token_budget: 4 });

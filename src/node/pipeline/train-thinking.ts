@@ -14,7 +14,7 @@ import { writeFile } from "node:fs/promises";
 import { fitStrength } from "../../core/allocation/waves.js";
 import type { DataRecord } from "../../core/predictor/dataset.js";
 import { normStats } from "../../core/predictor/hidden-norm.js";
-import type { PredictorManifest } from "../../core/predictor/manifest.js";
+import type { InputForm, PredictorManifest } from "../../core/predictor/manifest.js";
 import { expectedCalibrationError, fitTemperature, spearman } from "../training/calibration.js";
 import { type Rows, defaultTrainOptions, forwardRaw, levelLogits, predict, sigmoid, softplus, train } from "../training/mlp.js";
 import { exportChecked, standardizer, trainingSummary } from "./train-common.js";
@@ -27,6 +27,8 @@ export interface TrainThinkingOptions {
   readonly rewardModel: string;
   /** Tokens one unit of compute stands for (the ledger's unit for this model). */
   readonly tokensPerUnit: number;
+  /** What the data's prompts were (collect --chat: conversations): the form the predictor serves. */
+  readonly inputForm?: InputForm;
 }
 
 /** The budget levels every record was collected at, refusing records that disagree. */
@@ -149,6 +151,7 @@ export async function trainThinkingPredictor(o: TrainThinkingOptions, unorderedT
     output: "p",
     input_size: d,
     b_max: null,
+    input_form: o.inputForm ?? "prompt",
     lm: { model: o.lmModel, hidden_size: d },
     hidden_norm: normStats(trainRecords.map((r) => r.hidden)),
     reward_model: o.rewardModel,

@@ -25,6 +25,8 @@ import routeChatManifest from "../../../models/predictors/route-chat.manifest.js
 import routeChat from "../../../models/predictors/route-chat.onnx";
 import thinkingManifest from "../../../models/predictors/thinking.manifest.json";
 import thinking from "../../../models/predictors/thinking.onnx";
+import thinkingChatManifest from "../../../models/predictors/thinking-chat.manifest.json";
+import thinkingChat from "../../../models/predictors/thinking-chat.onnx";
 import type { Env } from "../env.js";
 import { type PredictorManifest, PredictorManifestSchema, inputForm } from "../../core/predictor/manifest.js";
 import { EdgePredictor } from "./runtime-web.js";
@@ -54,6 +56,7 @@ export const SHIPPED: readonly Predictor[] = [
   [routeChatManifest, routeChat],
   // The thinking reference LM's: p and tokens at each thinking budget (THINKING_MODELS serves its budgets).
   [thinkingManifest, thinking],
+  [thinkingChatManifest, thinkingChat],
 ].map(([m, bytes]) => ({ manifest: PredictorManifestSchema.parse(m), source: "shipped" as const, model: async () => bytes as ArrayBuffer }));
 
 /** Every predictor and router this gateway can use now: published ones first, then the shipped ones they do not replace. */
