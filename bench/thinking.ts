@@ -29,9 +29,9 @@
  * the time any model-server call was in flight, so prediction's hidden states and the
  * verifier count as the model server's).
  *
- * Options: --prompts 600 --targets 1,2 --clients 4 --seed 2525 --batches 1 (0: skip them)
+ * Options: --prompts 600 --targets 1,2 --clients 4 --seed 2525 --batches 1 (0: skip them) --out calls.json
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { mulberry32 } from "../src/core/allocation/select.js";
 import { answerAllowance } from "../src/core/allocation/thinking.js";
@@ -46,6 +46,8 @@ const targets = arg("targets", "1,2").split(",").map(Number);
 const clients = Number(arg("clients", "4"));
 const seed = Number(arg("seed", "2525"));
 const withBatches = arg("batches", "1") !== "0";
+/** A file to write every call's outcome to (JSON), to look into a figure afterwards. */
+const out = arg("out", "");
 /**
  * The uniform policies: one sample at each level (0 … 64, and −1: unlimited), and 2 and 4
  * samples at 64 (the verifier keeps a passing one), which reach the accuracy of allot's
@@ -290,6 +292,8 @@ try {
     }
   }
 
+  if (out) writeFileSync(out, JSON.stringify({ records, uniform: Object.fromEntries(uniform), directs: Object.fromEntries(directs), online, batches: batches.map((b) => ({ ...b, failedIds: [...b.failedIds] })) }));
+
   // Tables.
   const f = (x: number | null | undefined, d = 2) => (x === null || x === undefined ? "—" : x.toFixed(d));
   const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(1)}%`);
@@ -312,17 +316,26 @@ try {
   }
   if (uniformLatency) console.log(`\nThe uniform tenant's usage series (all levels): allot's own time (total − model-server time) p50 ${f(uniformLatency.added.p50, 1)} / p99 ${f(uniformLatency.added.p99, 1)} ms; model-server time p50 ${f(uniformLatency.lm.p50, 1)} / p99 ${f(uniformLatency.lm.p99, 1)} ms`);
 
+  const all = records.map((_, i) => i);
   console.log(`\nOnline: allot chooses each prompt's budgets in rounds at the tenant's price (target_units T, min 1, max ${MAX_UNITS}); units charged = tokens / 16 + 0.1 prefill\n`);
-  console.log("| target T | accuracy | tokens | thinking tokens | units charged | samples | rounds | first budget (mean) | latency p50 / p95 ms | allot's own p50 / p99 ms | model-server p50 / p99 ms | wall s | refused (400) |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("| target T | accuracy | tokens | thinking tokens | units charged | samples | rounds | first budget (mean) | latency p50 / p95 ms | allot's own p50 / p99 ms | model-server p50 / p99 ms | minus direct calls at its budgets p50 / p95 ms | wall s | refused (400) |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const o of online) {
     const cs = o.calls;
     const firsts = cs.map((c) => c.budgets[0]).filter((b): b is number => typeof b === "number");
+    // Each request against the direct one-sample calls of the same prompt at the budgets it drew, one a round (requests
+    // that drew several samples in a round are left out): what the gateway added, prefill, prediction and verifier included.
+    const overs = all.flatMap((i) => {
+      const c = cs[i];
+      const ds = c.budgets.map((b) => (typeof b === "number" ? directs.get(labelOf({ budget: b, k: 1 }))?.[i] : undefined));
+      return c.error || c.samples !== c.rounds || ds.some((d) => !d) ? [] : [c.ms - ds.reduce((x, d) => x + d!.ms, 0)];
+    });
+    const over = overs.length > 0 ? `${f(quantile(overs, 0.5), 1)} / ${f(quantile(overs, 0.95), 1)} (${overs.length} requests)` : "—";
     const refused = cs.find((c) => c.error);
     if (refused) console.error(`online T = ${o.target}: a refused request: ${refused.error}`);
     console.log(
       `| ${o.target} | ${pct(mean(cs.map((c) => c.reward)))} | ${f(mean(cs.map((c) => c.tokens)))} | ${f(mean(cs.map((c) => c.thinking)))} | ${f(mean(cs.map((c) => c.units)), 3)} | ${f(mean(cs.map((c) => c.samples)))} | ${f(mean(cs.map((c) => c.rounds)))} | ${f(mean(firsts), 1)} | ${lat(cs)} | ` +
-        `${f(o.latency?.added.p50, 1)} / ${f(o.latency?.added.p99, 1)} | ${f(o.latency?.lm.p50, 1)} / ${f(o.latency?.lm.p99, 1)} | ${o.seconds.toFixed(0)} | ${cs.filter((c) => c.error).length} |`,
+        `${f(o.latency?.added.p50, 1)} / ${f(o.latency?.added.p99, 1)} | ${f(o.latency?.lm.p50, 1)} / ${f(o.latency?.lm.p99, 1)} | ${over} | ${o.seconds.toFixed(0)} | ${cs.filter((c) => c.error).length} |`,
     );
   }
 
@@ -344,7 +357,6 @@ try {
   };
   // Prompts some request or batch row was refused on (the gateway's max_tokens past the context) are scored wrong with
   // nothing generated on all prompts; the second set leaves them out of every policy alike.
-  const all = records.map((_, i) => i);
   const refusedOn = new Set<number>([
     ...[...uniform.values(), ...online.map((o) => o.calls)].flatMap((cs) => all.filter((i) => cs[i].error)),
     ...batches.flatMap((b) => [...b.failedIds]),
