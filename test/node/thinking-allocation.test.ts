@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { answerAllowance, levelsOf, thinkingArms, thinkingMenu } from "../../src/core/allocation/thinking.js";
 import { capAtPrice, drawAtPrice, startState } from "../../src/core/sequential/index.js";
+import { contextRoom } from "../../src/core/backends/best-of-k.js";
 import manifest from "../../models/predictors/thinking.manifest.json";
 
 const m = manifest.thinking;
@@ -45,5 +46,23 @@ describe("thinking levels in units", () => {
     expect(hard!.arm).toBeGreaterThanOrEqual(4);
     // At a high enough price nothing beyond what is owed is worth drawing.
     expect(capAtPrice(query([0.01, 0.02, 0.05, 0.2, 0.7, 0.9]), 1e6)).toBeLessThanOrEqual(24 / 16 + 1e-9);
+  });
+});
+
+describe("contextRoom: the completion tokens a context-length refusal says are left", () => {
+  it.each([
+    // The reference LM, after vLLM's older wording.
+    ["this model's maximum context length is 96 tokens; you requested 97 (24 in the prompt, 73 in the completion)", 72],
+    // vLLM (serving_engine._validate_input, older releases).
+    ["This model's maximum context length is 4096 tokens. However, you requested 4200 tokens (1000 in the messages, 3200 in the completion). Please reduce the length of the messages or completion.", 3096],
+    // vLLM (newer releases).
+    ["'max_tokens' or 'max_completion_tokens' is too large: 4000. This model's maximum context length is 4096 tokens and your request has 200 input tokens (4000 > 4096 - 200).", 3896],
+    ["This model's maximum context length is 16384 tokens. However, you requested 8192 output tokens and your prompt contains at least 8193 input tokens, for a total of at least 16385 tokens.", 8191],
+  ])("%s → %d", (message, room) => expect(contextRoom(message)).toBe(room));
+
+  it("is null for anything else, or when no room is left", () => {
+    expect(contextRoom("some other 400")).toBeNull();
+    expect(contextRoom("This model's maximum context length is 96 tokens.")).toBeNull();
+    expect(contextRoom("maximum context length is 96 tokens; you requested 120 (96 in the prompt, 24 in the completion)")).toBeNull();
   });
 });

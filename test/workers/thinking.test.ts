@@ -107,6 +107,18 @@ describe("online requests to a model that thinks", () => {
     expect(hard.choices[0].message.reasoning?.length ?? 0).toBeGreaterThan(0);
   });
 
+  it("draws a long prompt whose thinking ceiling overflows the context within the room the server names (allot's max_tokens, not the client's)", async () => {
+    const t = await thinkingTenant({ target_units: 4, max_units: 12 });
+    // Six 3-digit operands: 24 prompt tokens, and level 64 + the answer's allowance is 73 > the reference LM's 96 − 24.
+    const long = ["617+305+941+448+715+864=", "839+472+651+918+273+540=", "758+961+341+872+609+153="];
+    const runs = await Promise.all(long.flatMap((prompt) => [1, 2].map((seed) => complete(t.headers, { prompt, seed }))));
+    expect(runs.some((r) => r.allot.choices[0].thinking!.budgets.includes(64))).toBe(true);
+    // But a max_tokens the client set is the client's: refused as too long, naming max_tokens.
+    const res = await call("/v1/completions", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "thinking", prompt: long[0], max_tokens: 90 }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("context_length_exceeded");
+  });
+
   it("keeps a budget the client pinned (vLLM's thinking_token_budget): allot sends none of its own", async () => {
     const t = await thinkingTenant();
     const r = await complete(t.headers, { prompt: HARD[1], seed: 5, thinking_token_budget: 4 });

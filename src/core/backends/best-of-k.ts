@@ -17,7 +17,7 @@ import { type Reasoning, type Sample, type SamplingParams, StreamedSample } from
 import { type LmConfig, thinkingOf } from "./deployment.js";
 import { runThinking, thinkingBackend } from "./thinking.js";
 import { CompletionChunkSchema, type LmInput, type ToolCall } from "../contracts/lm-protocol.js";
-import { Unavailable } from "../errors.js";
+import { Unavailable, UpstreamRefused } from "../errors.js";
 import { type RetryPolicy, postStream } from "../lm/http.js";
 
 export interface RerankItem {
@@ -30,6 +30,29 @@ export interface RerankItem {
    * (cfg.thinking, core/backends/thinking.ts); absent: none is sent.
    */
   readonly budget?: number;
+  /**
+   * max_tokens is allot's own choice (a thinking sample's ceiling), not the client's: when
+   * the server refuses it for the context it has left, the draw is made once more within
+   * the room the refusal names (contextRoom).
+   */
+  readonly ownMaxTokens?: boolean;
+}
+
+/**
+ * The completion tokens a context-length refusal says are left: its context less the
+ * prompt's tokens, as vLLM words it in its releases and the reference LM after it
+ * ("maximum context length is 96 tokens … (24 in the prompt, 73 in the completion)", "… your
+ * request has 24 input tokens", "… your prompt contains at least 24 input tokens"); null when
+ * the message is not such a refusal or does not say both.
+ *
+ * @example contextRoom("this model's maximum context length is 96 tokens; you requested 97 (24 in the prompt, 73 in the completion)") // 72
+ */
+export function contextRoom(message: string): number | null {
+  const max = /maximum context length is (\d+)/i.exec(message);
+  const prompt = /(\d+) in the (?:prompt|messages)|has (\d+) input tokens|contains at least (\d+) input tokens/i.exec(message);
+  if (!max || !prompt) return null;
+  const room = Number(max[1]) - Number(prompt[1] ?? prompt[2] ?? prompt[3]);
+  return room >= 1 ? room : null;
 }
 
 /** A sample drawn, with its reward (null: not scored, a tool call). */
@@ -194,10 +217,16 @@ export async function sampleAndRerank(
     // known before any sample is paid for: building its call throws.
     scoringCheck(cfg, item.input);
     const to = { url: cfg.urlFor(cfg.model), apiKey: cfg.apiKey, role: "sampling" as const };
-    const sampled =
+    const draw = (p: SamplingParams) =>
       item.budget === undefined
-        ? await runCall(to, cfg.completions.sample(cfg.model, item.input, item.units, params, item.seed), policy, cfg.meter)
-        : await runThinking(to, thinkingBackend(thinkingOf(cfg, cfg.model).backend)(cfg.model, item.input, item.units, params, item.seed, item.budget), policy, cfg.meter);
+        ? runCall(to, cfg.completions.sample(cfg.model, item.input, item.units, p, item.seed), policy, cfg.meter)
+        : runThinking(to, thinkingBackend(thinkingOf(cfg, cfg.model).backend)(cfg.model, item.input, item.units, p, item.seed, item.budget), policy, cfg.meter);
+    const sampled = await draw(params).catch((e: unknown) => {
+      // allot's own max_tokens past the context the prompt leaves: once more, within that room.
+      const room = item.ownMaxTokens && e instanceof UpstreamRefused ? contextRoom(e.reason) : null;
+      if (room === null || params.maxTokens === undefined || room >= params.maxTokens) throw e;
+      return draw({ ...params, maxTokens: room });
+    });
     return rank(await score(cfg, item.input, sampled.samples, policy), sampled.promptTokens, sampled.completionTokens, sampled.reasoningTokens ?? 0);
   });
 }

@@ -56,7 +56,20 @@ export interface OutputRow {
   readonly completion_tokens: number;
 }
 
-type SeqRow = { idx: number; p: number | null; atoms: string | null; seen: string | null; route_p: string | null; arm_failures: string | null; samples: number; units: number; rounds: number; reward: number | null; arm: number | null };
+type SeqRow = {
+  idx: number;
+  p: number | null;
+  atoms: string | null;
+  seen: string | null;
+  route_p: string | null;
+  arm_failures: string | null;
+  arm_costs: string | null;
+  samples: number;
+  units: number;
+  rounds: number;
+  reward: number | null;
+  arm: number | null;
+};
 
 const json = <T>(text: string | null, fallback: T): T => (text === null ? fallback : (JSON.parse(text) as T));
 
@@ -122,7 +135,8 @@ export class Items {
   // ---- rounds
 
   /** Sets a prompt up for rounds: its predicted p per arm (one arm: `p`, and `atoms` for real-valued rewards). */
-  startRounds(idx: number, p: readonly number[], atoms: readonly number[] | null, model: string): void {
+  startRounds(idx: number, p: readonly number[], atoms: readonly number[] | null, model: string, armCosts?: readonly number[]): void {
+    if (armCosts) this.sql.exec("UPDATE item SET arm_costs = ? WHERE idx = ?", JSON.stringify(armCosts), idx);
     if (p.length === 1) this.sql.exec("UPDATE item SET p = ?, atoms = ?, units = 0, samples = 0, model = ? WHERE idx = ?", p[0], atoms ? JSON.stringify(atoms) : null, model, idx);
     else this.sql.exec("UPDATE item SET route_p = ?, arm_failures = ?, units = 0, samples = 0 WHERE idx = ?", JSON.stringify(p), JSON.stringify(p.map(() => 0)), idx);
   }
@@ -135,7 +149,9 @@ export class Items {
       if (r.atoms !== null) return { atoms: Float64Array.from(JSON.parse(r.atoms) as number[]), ...(rounds.strength !== undefined ? { strength: rounds.strength } : {}) };
       return { prior: priorOf(r.p!, rounds.strength!) };
     };
-    const arms: Arm[] = rounds.arms.map((a, j) => ({ cost: a.cost, belief: belief(j), max: Number.MAX_SAFE_INTEGER }));
+    // A thinking prompt's own cost per level (its predicted tokens), else the batch's.
+    const costs = json<number[] | null>(r.arm_costs, null);
+    const arms: Arm[] = rounds.arms.map((a, j) => ({ cost: costs?.[j] ?? a.cost, belief: belief(j), max: Number.MAX_SAFE_INTEGER }));
     const drawn = several ? json<number[]>(r.arm_failures, rounds.arms.map(() => 0)) : [r.samples];
     const state: QueryState = {
       ...startState(arms.length),
@@ -150,7 +166,7 @@ export class Items {
   }
 
   private seqRows(where: string): SeqRow[] {
-    return this.sql.exec<SeqRow>(`SELECT idx, p, atoms, seen, route_p, arm_failures, samples, units, rounds, reward, arm FROM item WHERE ${where} ORDER BY idx`).toArray();
+    return this.sql.exec<SeqRow>(`SELECT idx, p, atoms, seen, route_p, arm_failures, arm_costs, samples, units, rounds, reward, arm FROM item WHERE ${where} ORDER BY idx`).toArray();
   }
 
   /** Pending prompts with a round still to draw. */

@@ -127,7 +127,7 @@ const waves: BatchMode = {
     const thinking = batchThinking(env, model, source);
     if (thinking) {
       // One arm per thinking level: after a failure the core may think longer or sample again.
-      startWavesThinking(items, model);
+      startWavesThinking(items, model, thinking);
       return { predictor: source!.manifest.name, allocated: budget, rounds: { arms: levelArms(model, thinking), strength: source!.manifest.prior_strength, min: spec.budget.min, max: spec.budget.max } };
     }
     for (const { pr, idx } of items.predictions<Prediction>()) {

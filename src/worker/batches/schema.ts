@@ -74,6 +74,12 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "item", "prompt_tokens", "INTEGER NOT NULL DEFAULT 0");
     addColumn(sql, "item", "completion_tokens", "INTEGER NOT NULL DEFAULT 0");
   },
+  // Thinking budgets: each prompt's own expected units per sample at each level (JSON), the
+  // cost of its arms in rounds, so a prompt predicted to think long is planned at what it
+  // will cost, not at the batch's mean.
+  (sql) => {
+    addColumn(sql, "item", "arm_costs", "TEXT");
+  },
 ];
 
 /** Whether this object holds a batch (a read: it creates nothing). */

@@ -75,11 +75,11 @@ export function startLearnedThinking(items: Items, model: string, budget: number
   return allocated;
 }
 
-/** waves: each prompt's p per level, for the core's arms (one per level). */
-export function startWavesThinking(items: Items, model: string): void {
+/** waves: each prompt's p per level and its own expected units per sample there, for the core's arms (one per level). */
+export function startWavesThinking(items: Items, model: string, t: BatchThinking): void {
   for (const { pr, idx } of items.predictions<Prediction>()) {
     if (!("p" in pr) || !pr.levels) throw new Error("a thinking batch's prediction has no levels");
-    items.startRounds(idx, pr.levels.p, null, model);
+    items.startRounds(idx, pr.levels.p, null, model, levelsOf(t.manifest, pr.levels, t.tokensPerUnit).cost);
   }
 }
 

@@ -88,8 +88,9 @@ export async function drawWork(env: Env, sampling: BatchRequest["sampling"], wor
       const t = w.thinking;
       const given = own?.params ?? params;
       // A thinking sample may generate its budget and its answer: max_tokens bounds the whole (vLLM counts both).
-      const sent = t ? { ...given, maxTokens: Math.max(given.maxTokens ?? 0, t.maxTokens) } : given;
-      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: own?.input ?? { prompt: w.prompt }, units: w.units, seed: w.seed, ...(t ? { budget: t.budget } : {}) }], sent);
+      const ours = t !== undefined && (given.maxTokens ?? 0) < t.maxTokens;
+      const sent = ours ? { ...given, maxTokens: t.maxTokens } : given;
+      const [r] = await sampleAndRerank({ ...base, model: w.model }, [{ input: own?.input ?? { prompt: w.prompt }, units: w.units, seed: w.seed, ...(t ? { budget: t.budget } : {}), ownMaxTokens: ours }], sent);
       const cost = t ? { units: r.completionTokens / t.tokensPerUnit } : {};
       if (!own) return { idx: w.idx, round: w.round, ok: true, best: r.best, reward: r.reward, rewards: r.rewards, ...cost };
       const cut = r.toolCalls ? null : cutAtStop(r.best ?? "", own.stop ?? []);
