@@ -129,6 +129,17 @@ describe("online requests to a model that thinks", () => {
     expect(r.allot.units).toBeCloseTo(th.tokens / TOKENS_PER_UNIT + PREFILL, 9);
   });
 
+  it("the Responses API's reasoning.effort pins the thinking too, and its usage counts the reasoning tokens", async () => {
+    const t = await thinkingTenant();
+    const res = await call("/v1/responses", { method: "POST", headers: t.headers, body: JSON.stringify({ model: "thinking", input: HARD[0], reasoning: { effort: "low" } }) });
+    expect(res.status).toBe(200);
+    const r = (await res.json()) as { output: { type: string }[]; usage: { output_tokens: number; output_tokens_details: { reasoning_tokens: number } }; allot: { thinking: Thinking } };
+    expect(r.allot.thinking.budgets.every((b) => b === null)).toBe(true);
+    expect(r.usage.output_tokens).toBe(r.allot.thinking.tokens);
+    expect(r.usage.output_tokens_details.reasoning_tokens).toBe(r.allot.thinking.reasoning_tokens);
+    expect(r.output.map((o) => o.type)).toContain("reasoning");
+  });
+
   it("pinned samples (x-allot-units) draw that many, charged by their tokens; no prefill is read", async () => {
     const t = await thinkingTenant();
     const r = await complete(t.headers, { prompt: HARD[2], seed: 5 }, { "x-allot-units": "3" });

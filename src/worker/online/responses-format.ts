@@ -49,7 +49,7 @@ export function outputItems(responseId: string, a: Answer): OutputItem[] {
 export function responseObject(id: string, createdAt: number, req: ResponseRequest, served: OnlineResult | null, output: readonly OutputItem[]) {
   const answer = served?.choices[0].answers[0];
   const cut = answer?.finishReason === "length";
-  const tokens = served ? served.choices.reduce((s, c) => ({ in: s.in + c.result.promptTokens, out: s.out + c.result.completionTokens }), { in: 0, out: 0 }) : null;
+  const tokens = served ? served.choices.reduce((s, c) => ({ in: s.in + c.result.promptTokens, out: s.out + c.result.completionTokens, thought: s.thought + c.result.reasoningTokens }), { in: 0, out: 0, thought: 0 }) : null;
   return {
     id,
     object: "response" as const,
@@ -76,7 +76,7 @@ export function responseObject(id: string, createdAt: number, req: ResponseReque
     top_p: req.top_p ?? null,
     truncation: req.truncation ?? "disabled",
     usage: tokens
-      ? { input_tokens: tokens.in, input_tokens_details: { cached_tokens: 0 }, output_tokens: tokens.out, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: tokens.in + tokens.out }
+      ? { input_tokens: tokens.in, input_tokens_details: { cached_tokens: 0 }, output_tokens: tokens.out, output_tokens_details: { reasoning_tokens: tokens.thought }, total_tokens: tokens.in + tokens.out }
       : null,
     user: req.user ?? null,
     metadata: req.metadata ?? {},
