@@ -12,7 +12,8 @@ import { tenantLedger } from "../tenants/lookup.js";
 import { Items, type OutputRow, type Rounds } from "./items.js";
 import { type BatchSpec, modeOf, planRounds } from "./modes.js";
 import { hasBatch, migrate } from "./schema.js";
-import { IN_FLIGHT, type ItemRequest, type Outcome, type Work, drawWork, shardOf } from "./work.js";
+import { IN_FLIGHT, type ItemRequest, type Outcome, type Work, drawWork, roundSeedOf, shardOf } from "./work.js";
+import { auditStep, auditable, batchAudits } from "./audit.js";
 
 /** A batch's prompt: its id and text, and (a batch made from a file of OpenAI requests) its own request. */
 export type BatchPrompt = { id: string; prompt: string; request?: ItemRequest };
@@ -51,6 +52,7 @@ type BatchRow = {
   prompts: number;
   shards: number | null;
   prefill: number;
+  audit_rate: number;
 };
 
 /** How a batch waits out an outage, from the settings. */
@@ -150,12 +152,12 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   /** Starts the batch, holding `reservation` (idempotent: a repeated start returns the existing status). */
-  async start(id: string, tenant: string, spec: Omit<BatchRequest, "prompts"> & { prompts: BatchPrompt[] }, reservation: string | null, prefill: number): Promise<BatchStatus> {
+  async start(id: string, tenant: string, spec: Omit<BatchRequest, "prompts"> & { prompts: BatchPrompt[] }, reservation: string | null, prefill: number, auditRate = 0): Promise<BatchStatus> {
     if (!this.row()) {
       migrate(this.sql);
       const now = Date.now();
       this.sql.exec(
-        "INSERT INTO batch (k, id, tenant, spec, prompts, status, created_at, budget_units, reservation, deadline, prefill) VALUES (0, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+        "INSERT INTO batch (k, id, tenant, spec, prompts, status, created_at, budget_units, reservation, deadline, prefill, audit_rate) VALUES (0, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
         id,
         tenant,
         JSON.stringify({ ...spec, prompts: [] }),
@@ -165,8 +167,11 @@ export class BatchRun extends DurableObject<Env> {
         reservation,
         now + this.timing.deadlineMs,
         spec.allocation === "uniform" ? 0 : prefill,
+        auditable(spec) ? auditRate : 0,
       );
       this.items.insert(spec.prompts);
+      // Audited prompts are picked now, whatever their prediction: a random sample of the batch (audit.ts).
+      if (auditable(spec)) this.items.pickAudits(auditRate, Math.random);
       await this.nextStep();
     }
     return (await this.status(tenant))!;
@@ -214,6 +219,7 @@ export class BatchRun extends DurableObject<Env> {
               shards: b.shards ?? 1,
             },
       error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
+      audits: auditable(spec) ? batchAudits(this.items, b.audit_rate) : null,
     };
   }
 
@@ -264,6 +270,7 @@ export class BatchRun extends DurableObject<Env> {
     if (!b || this.current) return;
     if (TERMINAL.includes(b.status)) {
       if (!b.settled) await this.settle(b);
+      else if (this.auditing(b)) await this.audit(b);
       else if (b.finished_at !== null && Date.now() >= b.finished_at + this.timing.retentionMs) {
         await this.ctx.storage.deleteAll();
         this.holds = false;
@@ -422,7 +429,7 @@ export class BatchRun extends DurableObject<Env> {
     const rounds = this.rounds(b, spec);
     const fallback = spec.model ?? settings(this.env).LM_MODEL;
     const due = this.items.due(shard, shards, limit, Date.now(), (arm, model) => (rounds ? rounds.arms[arm ?? 0].model : (model ?? fallback)));
-    const seedOf = (idx: number, round: number) => (spec.sampling.seed === undefined ? undefined : ((spec.sampling.seed + idx + round * 7919) >>> 0));
+    const seedOf = (idx: number, round: number) => roundSeedOf(spec.sampling.seed, idx, round);
     return { items: due.items.map((d) => ({ ...d, ...(seedOf(d.idx, d.round) === undefined ? {} : { seed: seedOf(d.idx, d.round) }) })), retryAt: due.retryAt };
   }
 
@@ -507,6 +514,26 @@ export class BatchRun extends DurableObject<Env> {
     await ledger.endBatch(b.id, { status: b.status, summary: JSON.stringify({ ...this.view(b), earned: this.earned(b) }) });
     const finished = b.finished_at ?? Date.now();
     this.sql.exec("UPDATE batch SET settled = 1, finished_at = ?", finished);
-    await this.nextStep(finished + this.timing.retentionMs);
+    await this.nextStep(this.auditing(this.row()!) ? undefined : finished + this.timing.retentionMs);
+  }
+
+  /** A done batch has audits to draw or to record (audit.ts), until its retention ends. */
+  private auditing(b: BatchRow): boolean {
+    return b.status === "done" && b.finished_at !== null && Date.now() < b.finished_at + this.timing.retentionMs && (this.items.auditsDue() > 0 || this.items.drawnAudits().length > 0);
+  }
+
+  /** One audit step, after the batch was settled: outside its budget, charged to no one; a failed step is tried again later. */
+  private async audit(b: BatchRow): Promise<void> {
+    const spec = this.spec(b);
+    this.current = auditStep(this.env, this.items, { id: b.id, tenant: b.tenant, predictor: b.predictor, spec, model: spec.model ?? settings(this.env).LM_MODEL }, PROMPTS_PER_STEP).then(() => undefined);
+    try {
+      await this.current;
+      await this.nextStep(this.auditing(b) ? undefined : b.finished_at! + this.timing.retentionMs);
+    } catch (e) {
+      console.error(`batch ${b.id}: an audit step failed, trying again: ${printable((e as Error).message)}`);
+      await this.nextStep(Date.now() + backoff(this.timing, 1));
+    } finally {
+      this.current = null;
+    }
   }
 }

@@ -89,6 +89,17 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX refit_predictor ON refit (predictor, id);
       CREATE INDEX audit_predictor ON audit (predictor, id);`);
   },
+  // 10: reserved for another change (merged separately): a no-op here, replaced by it at merge.
+  () => undefined,
+  // 11: audits of batches (batches/audit.ts): each audit's source (null: online; else the
+  // batch's id) and, for a batch's, a key of its own (batch id and prompt) that a repeated
+  // recording (a batch resumed after an eviction) cannot insert twice. Idempotent, so it
+  // holds whatever ran as 10.
+  (sql) => {
+    addColumn(sql, "audit", "source", "TEXT");
+    addColumn(sql, "audit", "ref", "TEXT");
+    sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS audit_ref ON audit (ref)");
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */
