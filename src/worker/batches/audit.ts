@@ -83,6 +83,11 @@ export async function auditStep(env: Env, items: Items, b: AuditedBatch, limit: 
   const due = items.toAudit(limit);
   const size = auditSize(b.spec);
   const work = due.flatMap((d) => {
+    // Samples without a reward (a file batch's prompt with tools, ranked by agreement): nothing to replay, nothing drawn.
+    if ((d.samples ?? 0) > 0 && d.reward === null) {
+      items.auditDrawn(d.idx, null);
+      return [];
+    }
     const extra = size - (d.samples ?? 0);
     if (extra <= 0) {
       items.auditDrawn(d.idx, []);
