@@ -382,6 +382,11 @@ export class Items {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE audit = 'picked'").one().n;
   }
 
+  /** Audits drawn, recorded or not. */
+  auditsDrawn(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE audit IN ('drawn', 'recorded')").one().n;
+  }
+
   /** Prompts picked for an audit. */
   auditsPicked(): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE audit IS NOT NULL").one().n;

@@ -13,7 +13,7 @@ import { Items, type OutputRow, type Rounds } from "./items.js";
 import { type BatchSpec, modeOf, planRounds } from "./modes.js";
 import { hasBatch, migrate } from "./schema.js";
 import { IN_FLIGHT, type ItemRequest, type Outcome, type Work, drawWork, roundSeedOf, shardOf } from "./work.js";
-import { auditStep, auditable, batchAudits } from "./audit.js";
+import { BatchAuditsMemo, auditStep, auditable } from "./audit.js";
 
 /** A batch's prompt: its id and text, and (a batch made from a file of OpenAI requests) its own request. */
 export type BatchPrompt = { id: string; prompt: string; request?: ItemRequest };
@@ -103,6 +103,8 @@ export class BatchRun extends DurableObject<Env> {
   private readonly items: Items;
   /** The step running in this instance, if any: a second alarm must not start one, and a cancel waits for its charges. */
   private current: Promise<void> | null = null;
+  /** The batch's own audited figure, computed again only when its audits change. */
+  private readonly auditFigure = new BatchAuditsMemo();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -219,7 +221,7 @@ export class BatchRun extends DurableObject<Env> {
               shards: b.shards ?? 1,
             },
       error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
-      audits: auditable(spec) ? batchAudits(this.items, b.audit_rate) : null,
+      audits: auditable(spec) ? this.auditFigure.of(this.items, b.audit_rate) : null,
     };
   }
 
