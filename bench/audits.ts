@@ -26,6 +26,17 @@
  * answers against the waves batch's, paired on the prompts (the first 200 requests, while
  * the price settles, and the rest): what the policies differ by.
  *
+ *   3. the waves batch is itself audited (the tenant's audit_rate 1 when it is submitted, 0
+ *      for the uniform batches): its own `audits.audited` (GET /v1/batches/{id}) beside its
+ *      saving measured against the uniform batches;
+ *   4. recalibration, replayed: the online audits split in two halves (even and odd
+ *      requests); the predictor's temperature and prior strength refitted on one half
+ *      (core/audit/calibration.ts refit, as the ledger does), and waves replayed on the
+ *      other half's recorded 16 samples (src/node/pipeline/sequential.ts, as `allot eval`)
+ *      at B = --target with the predictor as shipped, with the refit, and with the oracle
+ *      (each prompt's pass rate over its 16 samples known): the saving of each against
+ *      uniform best-of-B on the same samples; then the halves swapped.
+ *
  * Options: --prompts 2000 (at most AUDIT_RETENTION: the usage API reads the audits kept) --target 4
  *          --clients 4 --seed 2424 --replicates 3 --max-rounds 4
  */
@@ -33,7 +44,10 @@ import { promptSet } from "../src/node/reference-lm/task.js";
 import { mulberry32 } from "../src/core/allocation/select.js";
 import { createTenant, startGateway } from "../src/node/harness/gateway.js";
 import { startLmServer } from "../src/node/harness/lm-server.js";
-import { AUDIT_RETENTION } from "../src/core/audit/earned.js";
+import { AUDIT_RETENTION, bestOf } from "../src/core/audit/earned.js";
+import { refit, scaled } from "../src/core/audit/calibration.js";
+import { type RecordedPrompt, oracleBelief, predictedBelief, replayWaves } from "../src/node/pipeline/sequential.js";
+import { readFileSync } from "node:fs";
 import { arg } from "./args.js";
 
 const N = Number(arg("prompts", "2000"));
@@ -70,6 +84,8 @@ type Audited = {
   uniform_units: number | null;
   beyond_audit_size: boolean;
 };
+type BatchAuditsView = { rate: number; picked: number; prompts: number; units: number; note: string | null; audited: Audited | null };
+type ExportedAudit = { predictor: string | null; predicted: number | null; rewards: number[]; samples: number; units: number };
 type Usage = { earned: { audited: Audited | null; audits: { prompts: number; units: number; note: string | null }; predicted: { uniform_quality: number | null; gain: number | null; saved: number | null } | null } };
 
 /** Uniform's quality at a fractional B from per-budget means (linear between integers), as earned.ts's uniformAt. */
@@ -105,8 +121,11 @@ try {
   const records = promptSet("test", N, seed, MIX);
   const tenant = await createTenant(gw, { day: 1_000_000_000 }, { max_batch_size: 10_000, max_concurrent_batches: 4 });
   const th = { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" };
-  const put = await fetch(`${gw.url}/admin/tenants/${tenant.id}/online`, { method: "PUT", headers: admin, body: JSON.stringify({ target_units: target, min_units: 1, max_units: MAX_UNITS, max_rounds: maxRounds, audit_rate: 1 }) });
-  if (!put.ok) throw new Error(`online settings: ${put.status} ${await put.text()}`);
+  const setAuditRate = async (rate: number) => {
+    const put = await fetch(`${gw.url}/admin/tenants/${tenant.id}/online`, { method: "PUT", headers: admin, body: JSON.stringify({ target_units: target, min_units: 1, max_units: MAX_UNITS, max_rounds: maxRounds, audit_rate: rate }) });
+    if (!put.ok) throw new Error(`online settings: ${put.status} ${await put.text()}`);
+  };
+  await setAuditRate(1);
 
   // 1. Online, every request audited.
   const online: { units: number; reward: number; rounds: number; price: number }[] = new Array(N);
@@ -147,7 +166,7 @@ try {
 
   // 2. Batches on the same prompts.
   const prompts = records.map((r, i) => ({ id: String(i), prompt: r.prompt }));
-  const batch = async (allocation: "uniform" | "waves", average: number, s: number) => {
+  const batch = async (allocation: "uniform" | "waves", average: number, s: number, audited = false) => {
     const res = await fetch(`${gw.url}/v1/batches`, {
       method: "POST",
       headers: th,
@@ -155,11 +174,13 @@ try {
     });
     if (!res.ok) throw new Error(`batch ${allocation} ${average}: ${res.status} ${await res.text()}`);
     const { id } = (await res.json()) as { id: string };
-    let st: { status: string; progress: { failed: number } };
+    // Only the batch meant to be audited is: the rate is read at submission, so it is set back to 0 at once.
+    if (audited) await setAuditRate(0);
+    let st: { status: string; progress: { failed: number }; audits: BatchAuditsView | null };
     do {
       await sleep(300);
       st = (await (await fetch(`${gw.url}/v1/batches/${id}`, { headers: th })).json()) as typeof st;
-    } while (!["done", "failed", "cancelled"].includes(st.status));
+    } while (!["done", "failed", "cancelled"].includes(st.status) || (st.status === "done" && st.audits !== null && st.audits.prompts < st.audits.picked));
     if (st.status !== "done" || st.progress.failed > 0) throw new Error(`batch ${allocation} ${average}: ${st.status}, ${st.progress.failed} failed`);
     const lines = (await (await fetch(`${gw.url}/v1/batches/${id}/results`, { headers: th })).text()).trim().split("\n");
     const reward = new Array<number>(N);
@@ -169,7 +190,7 @@ try {
       reward[Number(r.id)] = r.reward ?? 0;
       units[Number(r.id)] = r.units;
     }
-    return { reward, units };
+    return { reward, units, audits: st.audits };
   };
 
   // Uniform: per prompt, its reward averaged over the replicates, per budget.
@@ -187,9 +208,22 @@ try {
   };
   const quality = (B: number) => mean(uniform.get(B)!);
 
+  /** The tenant's audits, oldest first (GET /admin/tenants/{id}/audits, as `allot audits export`). */
+  async function exportAudits(): Promise<ExportedAudit[]> {
+    const out: ExportedAudit[] = [];
+    for (let after = 0; ; ) {
+      const page = (await (await fetch(`${gw.url}/admin/tenants/${tenant.id}/audits?limit=100&after=${after}`, { headers: admin })).json()) as { data: ExportedAudit[]; last_id: number | null; has_more: boolean };
+      out.push(...page.data);
+      if (!page.has_more || page.last_id === null) return out;
+      after = page.last_id;
+    }
+  }
+
   // The waves batch at the online mean spend (a budget in hundredths of a unit).
   const wavesAverage = Math.round(m * 100) / 100;
-  const waves = await batch("waves", wavesAverage, 3_000_000);
+  // Exported before the batch's audits join them: the online audits, with the predictor's shipped p.
+  const exported = await exportAudits();
+  const waves = await batch("waves", wavesAverage, 3_000_000, true);
   const mW = mean(waves.units);
   const QW = mean(waves.reward);
   console.error(`[${elapsed()} s] waves at ${wavesAverage}: ${mW.toFixed(3)} units, quality ${QW.toFixed(3)}`);
@@ -276,6 +310,54 @@ try {
   console.log("|---|---|---|---|---|---|---|---|");
   console.log(stretch(0, Math.min(200, N)));
   if (N > 200) console.log(stretch(200, N) + "\n" + stretch(0, N));
+
+  // 3. The waves batch's own audited figure against its measured saving.
+  const wa = waves.audits;
+  console.log(`\nThe waves batch's own audits (GET /v1/batches/{id} audits): ${wa ? `${wa.prompts} of ${wa.picked} picked, ${wa.units.toFixed(0)} audit units` : "none"}\n`);
+  console.log("| waves batch | prompts | mean units m | quality | uniform at m | gain [95%] | B* | saved [95%] |");
+  console.log("|---|---|---|---|---|---|---|---|");
+  const wb = wa?.audited ?? null;
+  if (wb) console.log(`| audited (its own audits) | ${wb.prompts} | ${f3(wb.mean_units)} | ${f3(wb.quality)} | ${f3(wb.uniform_quality)} | ${f3(wb.gain)} ${ci(wb.gain_ci95, f3)} | ${f3(wb.uniform_units)}${wb.beyond_audit_size ? " (beyond 16)" : ""} | ${pct(wb.saved)} ${ci(wb.saved_ci95)} |`);
+  console.log(`| measured (uniform batches) | ${N} | ${f3(wavesFig.m)} | ${f3(wavesFig.q)} | ${f3(wavesFig.u)} | ${f3(wavesFig.gain)} ${ci(wavesCi.gain, f3)} | ${f3(wavesFig.Bstar)} | ${pct(wavesFig.saved)} ${ci(wavesCi.saved)} |`);
+  console.log(`The batch's audited saving interval contains its measured saving: ${contains(wb?.saved_ci95 ?? null, wavesFig.saved)}; its gain interval the measured gain: ${contains(wb?.gain_ci95 ?? null, wavesFig.gain)}`);
+
+  // 4. Recalibration, replayed on held-out audited prompts.
+  const labelled = exported.filter((a) => a.predicted !== null && a.predictor !== null && a.rewards.length === MAX_UNITS);
+  const predictorName = labelled[0]?.predictor;
+  if (predictorName) {
+    const manifest = JSON.parse(readFileSync(new URL(`../models/predictors/${predictorName}.manifest.json`, import.meta.url), "utf8")) as { prior_strength: number };
+    const halves = [labelled.filter((_, i) => i % 2 === 0), labelled.filter((_, i) => i % 2 === 1)];
+    console.log(`\nRecalibration (${predictorName}, shipped prior strength ${manifest.prior_strength.toFixed(3)}): refitted on one half of the online audits, waves replayed at B = ${target} on the other half's 16 recorded samples (8 orders each):\n`);
+    console.log("| fitted on → replayed on | prompts | T | strength | ECE before → after | waves shipped: quality, saved | waves refit: quality, saved | waves oracle: quality, saved | refit's share of the oracle's saving (shipped's) |");
+    console.log("|---|---|---|---|---|---|---|---|---|");
+    for (const [fit, test, name] of [[halves[0], halves[1], "even → odd"], [halves[1], halves[0], "odd → even"]] as const) {
+      const r = refit(fit.map((a) => ({ p: a.predicted!, successes: a.rewards.reduce((x, y) => x + Math.min(1, Math.max(0, y)), 0), samples: a.rewards.length })));
+      const shippedRec: RecordedPrompt[] = test.map((a) => ({ p: a.predicted!, outcomes: a.rewards }));
+      const refitRec: RecordedPrompt[] = test.map((a) => ({ p: scaled(a.predicted!, r.temperature), outcomes: a.rewards }));
+      const opts = { max: MAX_UNITS, orders: 8 };
+      const runs = {
+        shipped: replayWaves(shippedRec, predictedBelief(shippedRec, manifest.prior_strength), target, opts),
+        refit: replayWaves(refitRec, predictedBelief(refitRec, r.strength), target, opts),
+        oracle: replayWaves(shippedRec, oracleBelief(shippedRec), target, opts),
+      };
+      // Uniform best-of-B on the same recorded samples, exactly (earned.ts bestOf), B = 1..16.
+      const curve = new Map(Array.from({ length: MAX_UNITS }, (_, k) => [k + 1, mean(test.map((a) => bestOf(a.rewards, k + 1)))] as const));
+      const savedOf = (x: { quality: number; used: number }) => {
+        const B = unitsFor(curve, x.quality);
+        return B === null ? null : 1 - x.used / B;
+      };
+      const [ss, sr, so] = [savedOf(runs.shipped), savedOf(runs.refit), savedOf(runs.oracle)];
+      const share = (x: number | null) => (x !== null && so !== null && so > 0 ? pct(x / so) : "—");
+      console.log(
+        `| ${name} | ${fit.length} → ${test.length} | ${r.temperature.toFixed(3)} | ${r.strength.toFixed(3)} | ${r.ece_before.toFixed(3)} → ${r.ece_after.toFixed(3)} | ${f3(runs.shipped.quality)} (${runs.shipped.used.toFixed(2)} u), ${pct(ss)} | ${f3(runs.refit.quality)} (${runs.refit.used.toFixed(2)} u), ${pct(sr)} | ${f3(runs.oracle.quality)} (${runs.oracle.used.toFixed(2)} u), ${pct(so)} | ${share(sr)} (${share(ss)}) |`,
+      );
+    }
+  }
+
+  // The audit overhead at the default AUDIT_RATE: each audited prompt's extra units (measured here at rate 1) times the rate, over what the policy spends.
+  const perOnline = usage.earned.audits.units / usage.earned.audits.prompts;
+  const perBatch = wa && wa.prompts > 0 ? wa.units / wa.prompts : null;
+  console.log(`\nAudit overhead at the default AUDIT_RATE 0.05: online 0.05 × ${perOnline.toFixed(2)} / ${m.toFixed(2)} = ${pct((0.05 * perOnline) / m)} more sampling` + (perBatch === null ? "" : `; the waves batch 0.05 × ${perBatch.toFixed(2)} / ${mW.toFixed(2)} = ${pct((0.05 * perBatch) / mW)}`));
   console.log(`wall ${elapsed()} s (online ${onlineSeconds} s)`);
 } finally {
   await gw.stop();

@@ -17,6 +17,12 @@ import { CallMeter } from "../../src/core/lm/meter.js";
 import { planBestOfK } from "../../src/worker/online/plan.js";
 import { findPredictor } from "../../src/worker/predictor/registry.js";
 import { ADMIN, call, newTenant, until } from "./support.js";
+import { diminishing, refitCurve } from "../../src/core/audit/refit-curve.js";
+import { atomsFromCurve } from "../../src/core/allocation/pandora.js";
+import { mulberry32 } from "../../src/core/allocation/select.js";
+import strongGradedModel from "../../models/predictors/strong-graded.onnx";
+import strongGradedManifest from "../../models/predictors/strong-graded.manifest.json";
+import strongGradedParity from "../../models/predictors/strong-graded.parity.json";
 
 const env = workerEnv as unknown as Env;
 /** Samples per crafted audit: enough that a pass rate is close to its p. */
@@ -169,5 +175,79 @@ describe("calibration that learns from a tenant's audits", () => {
     expect(asShipped.query.arms[0].belief).toEqual({ prior: priorOf(p, shipped.manifest.prior_strength!) });
     expect(tuned.predicted[0]).toBeCloseTo(scaled(p, 2), 12);
     expect(tuned.query.arms[0].belief).toEqual({ prior: priorOf(scaled(p, 2), refit.strength) });
+  });
+});
+
+describe("a refit served to a curve predictor (real-valued rewards: core/audit/refit-curve.ts)", () => {
+  const concave = (q: readonly number[]) => q.every((x, k) => k < 2 || x - q[k - 1] <= q[k - 1] - q[k - 2] + 1e-12) && q[0] >= 0 && q.length > 0 && (q.length < 2 || q[1] - q[0] <= q[0] + 1e-12);
+
+  it("is the binary refit on a pass/fail curve, the curve itself at T = 1, and keeps any curve in [0, 1], non-decreasing and concave", () => {
+    for (const p of [0.02, 0.2, 0.5, 0.8, 0.97])
+      for (const T of [0.25, 0.5, 2, 4]) {
+        const bernoulli = Array.from({ length: 16 }, (_, k) => 1 - (1 - p) ** (k + 1));
+        const want = Array.from({ length: 16 }, (_, k) => 1 - (1 - scaled(p, T)) ** (k + 1));
+        // To 5e-6: a curve near 1 is given as values, and 1 − q(k) loses digits there (p = 0.97, k ≥ 10).
+        refitCurve(bernoulli, T).forEach((q, k) => expect(q).toBeCloseTo(want[k], 5));
+        expect(refitCurve(bernoulli, 1)).toEqual(bernoulli);
+      }
+    // Random concave curves (as the graded predictor gives), every temperature in the refit's bounds.
+    const rand = mulberry32(24);
+    for (let trial = 0; trial < 300; trial++) {
+      const gains = Array.from({ length: 16 }, () => rand()).sort((a, b) => b - a);
+      const scale = rand() / gains.reduce((a, b) => a + b, 0);
+      const curve = gains.map((_, k) => gains.slice(0, k + 1).reduce((a, b) => a + b, 0) * scale);
+      const T = Math.exp(Math.log(0.25) + rand() * Math.log(16));
+      const q = refitCurve(curve, T);
+      expect(q).toHaveLength(16);
+      expect(q[0]).toBeCloseTo(scaled(curve[0], T), 6);
+      q.forEach((x, k) => {
+        expect(x).toBeGreaterThanOrEqual(0);
+        expect(x).toBeLessThanOrEqual(1);
+        if (k > 0) expect(x).toBeGreaterThanOrEqual(q[k - 1] - 1e-12);
+      });
+      expect(concave(q)).toBe(true);
+    }
+  });
+
+  it("makes the gains of a curve a temperature would bend upwards non-increasing, keeping its first point and raising none", () => {
+    const bent = diminishing([0.1, 0.15, 0.35, 0.36]);
+    [0.1, 0.15, 0.2, 0.21].forEach((x, k) => expect(bent[k]).toBeCloseTo(x, 12));
+    expect(diminishing([0.5, 0.75, 0.875])).toEqual([0.5, 0.75, 0.875]);
+  });
+
+  it("is served: the plan's curve, its Pandora atoms and its p are the refit's, the audit's p the shipped one; \"shipped\" serves the curve as published", async () => {
+    // strong-graded published as the predictor of "strong" (a published predictor is preferred), removed after.
+    const b64 = (bytes: ArrayBuffer | Uint8Array) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
+    const body = { manifest: { ...strongGradedManifest, name: "refit-graded" }, onnx: b64(strongGradedModel), parity: strongGradedParity };
+    const put = await call("/admin/predictors/refit-graded", { method: "PUT", headers: ADMIN, body: JSON.stringify(body) });
+    expect(put.status).toBe(201);
+    try {
+      const req = { inputs: [{ prompt: "345+678=" }], model: "strong", params: { temperature: 0.8 } };
+      const base = { min_units: 1, max_units: 16, target_units: 4, price: 0.02 };
+      const [asShipped] = await planBestOfK(env, req, base, false, 4, new CallMeter());
+      const refit = { temperature: 2, strength: 5 };
+      const [tuned] = await planBestOfK(env, req, { ...base, refits: { "refit-graded": refit } }, false, 4, new CallMeter());
+      if (asShipped.kind !== "rounds" || tuned.kind !== "rounds") throw new Error("expected waves (rounds) plans");
+      expect(asShipped.curve!.predictor).toBe("refit-graded");
+      // The plan's points extend the predictor's curve (b_max points) flat to CURVE_UNITS; the refit is of the curve as predicted.
+      const shippedCurve = asShipped.curve!.points;
+      const want = refitCurve(shippedCurve.slice(0, strongGradedManifest.b_max), 2);
+      tuned.curve!.points.forEach((q, k) => expect(q).toBeCloseTo(want[Math.min(k, want.length - 1)], 9));
+      expect(tuned.predicted[0]).toBeCloseTo(scaled(shippedCurve[0], 2), 9);
+      expect(tuned.shipped).toBeCloseTo(shippedCurve[0], 12);
+      expect(asShipped.shipped).toBeUndefined();
+      const atoms = (tuned.query.arms[0].belief as { atoms: Float64Array; strength?: number }).atoms;
+      Array.from(atomsFromCurve(want)).forEach((a, k) => expect(atoms[k]).toBeCloseTo(a, 6));
+      // One round decided up front: the options are valued on the refitted curve.
+      const [fixed] = await planBestOfK(env, req, { ...base, refits: { "refit-graded": refit } }, false, 1, new CallMeter());
+      if (fixed.kind !== "fixed") throw new Error("expected a fixed plan");
+      fixed.options.forEach((o) => expect(o.value).toBeCloseTo(want[o.k - 1], 9));
+      expect(fixed.options[0].predicted).toBeCloseTo(want[0], 9);
+      // Reversible: without the refit (the tenant's calibration "shipped" sends none), the curve as published.
+      const [again] = await planBestOfK(env, req, base, false, 4, new CallMeter());
+      expect(again.curve!.points).toEqual(shippedCurve);
+    } finally {
+      expect((await call("/admin/predictors/refit-graded", { method: "DELETE", headers: ADMIN })).status).toBe(204);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { AuditedEarnedSchema } from "./metrics.js";
 
 export const BatchRequestSchema = z
   .strictObject({
@@ -61,6 +62,23 @@ export const BATCH_STATES = ["queued", "predicting", "sampling", "done", "failed
 /** States a batch never leaves. */
 export const TERMINAL_STATES: readonly (typeof BATCH_STATES)[number][] = ["done", "failed", "cancelled"];
 
+/** A batch's own audits (batches/audit.ts): its policy against uniform on its audited prompts. */
+const pair = z.array(z.number()).length(2);
+export const BatchAuditsSchema = z
+  .object({
+    rate: z.number().describe("the tenant's audit_rate when the batch was submitted: each prompt's chance of being audited"),
+    picked: z.int().describe("prompts picked for an audit"),
+    prompts: z.int().describe("audits drawn (after the batch is done, outside its budget)"),
+    needed: z.int().describe("how many it takes before a figure is given"),
+    units: z.number().describe("units the audits drew beyond the policy's: the cost of proof, never charged"),
+    note: z.string().nullable().describe("why there is no audited figure yet, in words"),
+    // The intervals as arrays of two: a batch's status crosses Durable Object RPC, whose types do not keep tuples.
+    audited: AuditedEarnedSchema.extend({ gain_ci95: pair, saved_ci95: pair.nullable() })
+      .nullable()
+      .describe("this batch's policy against uniform best-of-k on its own audited prompts; null with too few (note)"),
+  })
+  .openapi("BatchAudits");
+
 export const BatchStatusSchema = z
   .object({
     id: z.string(),
@@ -81,8 +99,12 @@ export const BatchStatusSchema = z
       })
       .nullable(),
     error: z.object({ type: z.string(), message: z.string() }).nullable(),
+    audits: BatchAuditsSchema.nullable()
+      .optional()
+      .describe("audits of this batch's prompts (docs/audits.md#audits-of-batches); null for a routed batch (not audited)"),
   })
   .openapi("BatchStatus");
+
 
 export const BatchResultSchema = z.object({
   id: z.string(),
@@ -103,4 +125,5 @@ export const BatchResultSchema = z.object({
 
 export type BatchRequest = z.infer<typeof BatchRequestSchema>;
 export type BatchStatus = z.infer<typeof BatchStatusSchema>;
+export type BatchAudits = z.infer<typeof BatchAuditsSchema>;
 export type BatchResult = z.infer<typeof BatchResultSchema>;

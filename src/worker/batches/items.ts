@@ -56,6 +56,35 @@ export interface OutputRow {
   readonly completion_tokens: number;
 }
 
+/** A picked prompt whose policy is done: what its audit draws from (its request, model and seeds) and records. */
+export type AuditDue = {
+  readonly idx: number;
+  readonly prompt: string;
+  readonly request: string | null;
+  readonly model: string | null;
+  readonly samples: number | null;
+  readonly delivered: number;
+  readonly rounds: number;
+  readonly reward: number | null;
+  readonly p: number | null;
+  readonly prediction: string | null;
+  /** The policy's samples' rewards, JSON: an array per round, in draw order. */
+  readonly drawn: string | null;
+};
+
+/** A drawn audit as stored: the policy's rewards per round and the audit's own (JSON). */
+export type AuditRow = {
+  readonly idx: number;
+  readonly model: string | null;
+  readonly samples: number | null;
+  readonly delivered: number;
+  readonly reward: number | null;
+  readonly p: number | null;
+  readonly prediction: string | null;
+  readonly drawn: string | null;
+  readonly audit_rewards: string | null;
+};
+
 type SeqRow = {
   idx: number;
   p: number | null;
@@ -241,6 +270,8 @@ export class Items {
         o.idx,
       );
     }
+    // An audited prompt keeps its samples' rewards in draw order, which its audit replays (audit.ts).
+    this.sql.exec("UPDATE item SET drawn = json_insert(COALESCE(drawn, '[]'), '$[#]', json(?)) WHERE idx = ? AND audit IS NOT NULL", JSON.stringify(o.rewards), o.idx);
     if (rounds === null) {
       // What it cost: the tokens it generated for a thinking level (o.units), else what was allocated.
       this.sql.exec(
@@ -350,6 +381,67 @@ export class Items {
   /** Done prompts with a stored prediction and a reward: what the batch earned is estimated from them. */
   earnedRows(): { prediction: string; reward: number; delivered: number }[] {
     return this.sql.exec<{ prediction: string; reward: number; delivered: number }>("SELECT prediction, reward, delivered FROM item WHERE state = 'done' AND prediction IS NOT NULL AND reward IS NOT NULL").toArray();
+  }
+
+  // ---- audits (audit.ts)
+
+  /** Picks prompts for audits, each with probability `rate` whatever it is (a random sample of the batch). */
+  pickAudits(rate: number, random: () => number): void {
+    if (rate <= 0) return;
+    for (const idx of this.pendingIdx()) if (random() < rate) this.sql.exec("UPDATE item SET audit = 'picked' WHERE idx = ?", idx);
+  }
+
+  /** Picked prompts whose policy is done, their audit still to draw, up to `limit`. */
+  toAudit(limit: number): AuditDue[] {
+    return this.sql
+      .exec<AuditDue>(
+        "SELECT idx, prompt, request, model, samples, delivered, rounds, reward, p, prediction, drawn FROM item WHERE audit = 'picked' AND state = 'done' ORDER BY idx LIMIT ?",
+        limit,
+      )
+      .toArray();
+  }
+
+  /** Picked prompts that failed (the LM refused them): nothing to audit. */
+  dropFailedAudits(): void {
+    this.sql.exec("UPDATE item SET audit = 'failed' WHERE audit = 'picked' AND state = 'failed'");
+  }
+
+  /** A prompt's audit drew `rewards` (beyond the policy's samples); or it failed, and is not retried (`rewards` null). */
+  auditDrawn(idx: number, rewards: readonly number[] | null): void {
+    this.sql.exec("UPDATE item SET audit = ?, audit_rewards = ? WHERE idx = ? AND audit = 'picked'", rewards ? "drawn" : "failed", rewards ? JSON.stringify(rewards) : null, idx);
+  }
+
+  /** Audits drawn but not yet known to be recorded in the tenant's ledger. */
+  drawnAudits(): AuditRow[] {
+    return this.auditRows("audit = 'drawn'");
+  }
+
+  auditsRecorded(idx: readonly number[]): void {
+    for (const i of idx) this.sql.exec("UPDATE item SET audit = 'recorded' WHERE idx = ? AND audit = 'drawn'", i);
+  }
+
+  /** Every audit drawn, recorded or not: the batch's own audited figure. */
+  audits(): AuditRow[] {
+    return this.auditRows("audit IN ('drawn', 'recorded')");
+  }
+
+  /** Audits picked and not yet drawn (nor failed). */
+  auditsDue(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE audit = 'picked'").one().n;
+  }
+
+  /** Audits drawn, recorded or not. */
+  auditsDrawn(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE audit IN ('drawn', 'recorded')").one().n;
+  }
+
+  /** Prompts picked for an audit. */
+  auditsPicked(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM item WHERE audit IS NOT NULL").one().n;
+  }
+
+  private auditRows(where: string): AuditRow[] {
+    return this.sql.exec<AuditRow>(`SELECT idx, model, samples, delivered, reward, p, prediction, drawn, audit_rewards FROM item WHERE ${where} ORDER BY idx`).toArray();
   }
 
   /** Stops every prompt still open (the batch ended): what was delivered stays. */

@@ -12,7 +12,8 @@ import { tenantLedger } from "../tenants/lookup.js";
 import { Items, type OutputRow, type Rounds } from "./items.js";
 import { type BatchSpec, modeOf, planRounds } from "./modes.js";
 import { hasBatch, migrate } from "./schema.js";
-import { IN_FLIGHT, type ItemRequest, type Outcome, type Work, drawWork, shardOf } from "./work.js";
+import { IN_FLIGHT, type ItemRequest, type Outcome, type Work, drawWork, roundSeedOf, shardOf } from "./work.js";
+import { BatchAuditsMemo, auditStep, auditable } from "./audit.js";
 
 /** A batch's prompt: its id and text, and (a batch made from a file of OpenAI requests) its own request. */
 export type BatchPrompt = { id: string; prompt: string; request?: ItemRequest };
@@ -51,6 +52,7 @@ type BatchRow = {
   prompts: number;
   shards: number | null;
   prefill: number;
+  audit_rate: number;
 };
 
 /** How a batch waits out an outage, from the settings. */
@@ -101,6 +103,8 @@ export class BatchRun extends DurableObject<Env> {
   private readonly items: Items;
   /** The step running in this instance, if any: a second alarm must not start one, and a cancel waits for its charges. */
   private current: Promise<void> | null = null;
+  /** The batch's own audited figure, computed again only when its audits change. */
+  private readonly auditFigure = new BatchAuditsMemo();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -150,12 +154,12 @@ export class BatchRun extends DurableObject<Env> {
   }
 
   /** Starts the batch, holding `reservation` (idempotent: a repeated start returns the existing status). */
-  async start(id: string, tenant: string, spec: Omit<BatchRequest, "prompts"> & { prompts: BatchPrompt[] }, reservation: string | null, prefill: number): Promise<BatchStatus> {
+  async start(id: string, tenant: string, spec: Omit<BatchRequest, "prompts"> & { prompts: BatchPrompt[] }, reservation: string | null, prefill: number, auditRate = 0): Promise<BatchStatus> {
     if (!this.row()) {
       migrate(this.sql);
       const now = Date.now();
       this.sql.exec(
-        "INSERT INTO batch (k, id, tenant, spec, prompts, status, created_at, budget_units, reservation, deadline, prefill) VALUES (0, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+        "INSERT INTO batch (k, id, tenant, spec, prompts, status, created_at, budget_units, reservation, deadline, prefill, audit_rate) VALUES (0, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
         id,
         tenant,
         JSON.stringify({ ...spec, prompts: [] }),
@@ -165,8 +169,11 @@ export class BatchRun extends DurableObject<Env> {
         reservation,
         now + this.timing.deadlineMs,
         spec.allocation === "uniform" ? 0 : prefill,
+        auditable(spec) ? auditRate : 0,
       );
       this.items.insert(spec.prompts);
+      // Audited prompts are picked now, whatever their prediction: a random sample of the batch (audit.ts).
+      if (auditable(spec)) this.items.pickAudits(auditRate, Math.random);
       await this.nextStep();
     }
     return (await this.status(tenant))!;
@@ -214,6 +221,7 @@ export class BatchRun extends DurableObject<Env> {
               shards: b.shards ?? 1,
             },
       error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
+      audits: auditable(spec) ? this.auditFigure.of(this.items, b.audit_rate) : null,
     };
   }
 
@@ -264,6 +272,7 @@ export class BatchRun extends DurableObject<Env> {
     if (!b || this.current) return;
     if (TERMINAL.includes(b.status)) {
       if (!b.settled) await this.settle(b);
+      else if (this.auditing(b)) await this.audit(b);
       else if (b.finished_at !== null && Date.now() >= b.finished_at + this.timing.retentionMs) {
         await this.ctx.storage.deleteAll();
         this.holds = false;
@@ -431,7 +440,7 @@ export class BatchRun extends DurableObject<Env> {
       (arm, model) => (rounds ? rounds.arms[arm ?? 0].model : (model ?? fallback)),
       (arm) => (arm === null ? undefined : arms?.[arm]?.thinking),
     );
-    const seedOf = (idx: number, round: number) => (spec.sampling.seed === undefined ? undefined : ((spec.sampling.seed + idx + round * 7919) >>> 0));
+    const seedOf = (idx: number, round: number) => roundSeedOf(spec.sampling.seed, idx, round);
     return { items: due.items.map((d) => ({ ...d, ...(seedOf(d.idx, d.round) === undefined ? {} : { seed: seedOf(d.idx, d.round) }) })), retryAt: due.retryAt };
   }
 
@@ -516,6 +525,26 @@ export class BatchRun extends DurableObject<Env> {
     await ledger.endBatch(b.id, { status: b.status, summary: JSON.stringify({ ...this.view(b), earned: this.earned(b) }), served: this.items.servedByModel() });
     const finished = b.finished_at ?? Date.now();
     this.sql.exec("UPDATE batch SET settled = 1, finished_at = ?", finished);
-    await this.nextStep(finished + this.timing.retentionMs);
+    await this.nextStep(this.auditing(this.row()!) ? undefined : finished + this.timing.retentionMs);
+  }
+
+  /** A done batch has audits to draw or to record (audit.ts), until its retention ends. */
+  private auditing(b: BatchRow): boolean {
+    return b.status === "done" && b.finished_at !== null && Date.now() < b.finished_at + this.timing.retentionMs && (this.items.auditsDue() > 0 || this.items.drawnAudits().length > 0);
+  }
+
+  /** One audit step, after the batch was settled: outside its budget, charged to no one; a failed step is tried again later. */
+  private async audit(b: BatchRow): Promise<void> {
+    const spec = this.spec(b);
+    this.current = auditStep(this.env, this.items, { id: b.id, tenant: b.tenant, predictor: b.predictor, spec, model: spec.model ?? settings(this.env).LM_MODEL }, PROMPTS_PER_STEP).then(() => undefined);
+    try {
+      await this.current;
+      await this.nextStep(this.auditing(b) ? undefined : b.finished_at! + this.timing.retentionMs);
+    } catch (e) {
+      console.error(`batch ${b.id}: an audit step failed, trying again: ${printable((e as Error).message)}`);
+      await this.nextStep(Date.now() + backoff(this.timing, 1));
+    } finally {
+      this.current = null;
+    }
   }
 }

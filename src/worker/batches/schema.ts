@@ -74,6 +74,15 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "item", "prompt_tokens", "INTEGER NOT NULL DEFAULT 0");
     addColumn(sql, "item", "completion_tokens", "INTEGER NOT NULL DEFAULT 0");
   },
+  // Audits (batches/audit.ts, docs/audits.md): per prompt, whether it was picked for an
+  // audit and how far its audit got (picked, drawn, recorded, failed), the rewards of the
+  // policy's samples in draw order, and the audit's own; per batch, the rate it was picked at.
+  (sql) => {
+    addColumn(sql, "item", "audit", "TEXT");
+    addColumn(sql, "item", "drawn", "TEXT");
+    addColumn(sql, "item", "audit_rewards", "TEXT");
+    addColumn(sql, "batch", "audit_rate", "REAL NOT NULL DEFAULT 0");
+  },
   // Thinking budgets: each prompt's own expected units per sample at each level (JSON), the
   // cost of its arms in rounds, so a prompt predicted to think long is planned at what it
   // will cost, not at the batch's mean.

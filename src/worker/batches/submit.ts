@@ -61,7 +61,7 @@ export async function submitBatch(env: Env, tenant: string, spec: Omit<BatchRequ
       if (!r.ok) throw refusalError(tenant, r, "this batch");
       reservation = r.id;
     }
-    return await run(env, id).start(id, tenant, resolved, reservation, prefill);
+    return await run(env, id).start(id, tenant, resolved, reservation, prefill, limits.auditRate);
   } catch (e) {
     if (reservation) await book.releaseBatch(reservation);
     await book.endBatch(id);

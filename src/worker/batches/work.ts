@@ -75,6 +75,9 @@ export type Outcome =
     }
   | { readonly idx: number; readonly round: number; readonly ok: false; readonly failure: Failure };
 
+/** The seed of prompt `idx`'s round `round` in a batch seeded `seed` (none: unseeded); an audit draws with the round after the policy's last. */
+export const roundSeedOf = (seed: number | undefined, idx: number, round: number): number | undefined => (seed === undefined ? undefined : (seed + idx + round * 7919) >>> 0);
+
 /** LM requests in flight at once from one invocation (the Workers limit on simultaneous connections). */
 export const IN_FLIGHT = 6;
 

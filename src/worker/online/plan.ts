@@ -10,6 +10,7 @@ import { singleQuery, unitsAtPrice } from "../../core/allocation/price.js";
 import { type RouteChoice, chooseAtPrice, predictedMenu, routeMenu } from "../../core/allocation/route.js";
 import { priorOf } from "../../core/allocation/waves.js";
 import { scaled } from "../../core/audit/calibration.js";
+import { refitCurve } from "../../core/audit/refit-curve.js";
 import type { Applied } from "../../core/audit/recalibration.js";
 import type { CallMeter } from "../../core/lm/meter.js";
 import { curvePoints } from "../../core/metrics/earned.js";
@@ -128,16 +129,16 @@ export async function planBestOfK(env: Env, req: OnlineRequest, s: PlanSettings,
   const got = await predictOrDefault(env, predictor, req.inputs, () => ("messages" in req.inputs[0] ? "messages" : "prompt"), meter);
   // The deployment cannot predict: the tenant's target (uniform allocation at its average budget), at least n.
   if ("unpredicted" in got) return req.inputs.map(() => ({ ...fixed(req.model, Math.max(n, defaultUnits(s))), unpredicted: got.unpredicted.message }));
-  // The tenant's refit of this predictor, if it serves one: p → σ(logit(p) / T) and the
-  // prior's strength refitted with it (a single-sample p only: curves are served as shipped).
+  // The tenant's refit of this predictor, if it serves one: p → σ(logit(p) / T), or a curve
+  // by the same temperature on its first point (core/audit/refit-curve.ts), and the prior's strength refitted with it.
   const tuned = s.refits?.[predictor.manifest.name];
-  const preds = tuned ? got.predictions.map((pr) => ("p" in pr ? { ...pr, p: scaled(pr.p, tuned.temperature) } : pr)) : got.predictions;
+  const preds = tuned ? got.predictions.map((pr) => ("p" in pr ? { ...pr, p: scaled(pr.p, tuned.temperature) } : { ...pr, curve: refitCurve(pr.curve, tuned.temperature) })) : got.predictions;
   const strength = tuned && predictor.manifest.prior_strength !== undefined ? tuned.strength : predictor.manifest.prior_strength;
   // At least n samples per prompt: the tenant's min_units, raised to n.
   const least = Math.max(s.min_units, n);
   return preds.map((pr, i) => {
     const raw = got.predictions[i];
-    return { ...planOne(pr), hidden: got.hidden[i], ...(tuned && "p" in raw ? { shipped: raw.p } : {}) };
+    return { ...planOne(pr), hidden: got.hidden[i], ...(tuned ? { shipped: "p" in raw ? raw.p : raw.curve[0] } : {}) };
   });
   function planOne(pr: (typeof preds)[number]): PromptPlan {
     const curve = { predictor: predictor.manifest.name, points: curvePoints(pr) };

@@ -45,6 +45,10 @@ export interface AuditRecord {
    * A completions request of several prompts gives one id to all of them.
    */
   readonly response_id?: string | null;
+  /** Where the prompt came from: null or absent, an online request; else the id of the batch it was a prompt of. */
+  readonly source?: string | null;
+  /** A batch's audit's key (its id and the prompt's index): recorded once, however often a resumed batch records it. */
+  readonly ref?: string | null;
 }
 
 /** An audited prompt as stored, with when. */
@@ -56,11 +60,14 @@ export type ExportedAudit = StoredAudit & { readonly id: number; readonly hidden
 export class Audits {
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Records audited prompts, then forgets all but the last AUDIT_RETENTION. */
-  add(rows: readonly AuditRecord[], now: number): void {
+  /** Records audited prompts, but none whose `ref` is already recorded, then forgets all but the last AUDIT_RETENTION; returns those recorded. */
+  add(rows: readonly AuditRecord[], now: number): AuditRecord[] {
+    const added: AuditRecord[] = [];
     for (const a of rows) {
+      if (a.ref && this.sql.exec("SELECT 1 FROM audit WHERE ref = ?", a.ref).toArray().length > 0) continue;
+      added.push(a);
       this.sql.exec(
-        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, hidden, form, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, hidden, form, response_id, source, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         now,
         a.model,
         a.predictor,
@@ -74,16 +81,19 @@ export class Audits {
         a.hidden ? new Float32Array(a.hidden).buffer : null,
         a.form ?? "prompt",
         a.response_id ?? null,
+        a.source ?? null,
+        a.ref ?? null,
       );
     }
     this.sql.exec("DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?", AUDIT_RETENTION);
+    return added;
   }
 
   /** Audited prompts recorded in [from, to), oldest first. */
   list(from = 0, to = Number.MAX_SAFE_INTEGER): StoredAudit[] {
-    type Row = { at: number; model: string; predictor: string | null; predicted: number | null; curve: string | null; rewards: string; samples: number; units: number; reward: number; audit_units: number; response_id: string | null };
+    type Row = { at: number; model: string; predictor: string | null; predicted: number | null; curve: string | null; rewards: string; samples: number; units: number; reward: number; audit_units: number; response_id: string | null; source: string | null };
     return this.sql
-      .exec<Row>("SELECT at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, response_id FROM audit WHERE at >= ? AND at < ? ORDER BY id", from, to)
+      .exec<Row>("SELECT at, model, predictor, predicted, curve, rewards, samples, units, reward, audit_units, response_id, source FROM audit WHERE at >= ? AND at < ? ORDER BY id", from, to)
       .toArray()
       .map((r) => ({ ...r, curve: r.curve ? (JSON.parse(r.curve) as number[]) : null, rewards: JSON.parse(r.rewards) as number[] }));
   }

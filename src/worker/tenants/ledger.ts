@@ -140,10 +140,11 @@ export class TenantLedger extends DurableObject<Env> {
   }
 
   /** Limits a batch must respect (null if the tenant does not exist). */
-  batchLimits(): { maxBatchSize: number; maxConcurrentBatches: number } | null {
+  batchLimits(): { maxBatchSize: number; maxConcurrentBatches: number; auditRate: number } | null {
     if (!this.exists()) return null;
     const t = this.sql.exec<{ max_batch_size: number; max_concurrent_batches: number }>("SELECT max_batch_size, max_concurrent_batches FROM tenant").one();
-    return { maxBatchSize: t.max_batch_size, maxConcurrentBatches: t.max_concurrent_batches };
+    // The share of the batch's prompts audited (batches/audit.ts): the tenant's audit_rate, as online.
+    return { maxBatchSize: t.max_batch_size, maxConcurrentBatches: t.max_concurrent_batches, auditRate: this.settings.view().audit_rate };
   }
 
   // ---- keys
@@ -382,7 +383,9 @@ export class TenantLedger extends DurableObject<Env> {
   recordAudits(rows: readonly AuditRecord[]): void {
     this.mustExist();
     const now = this.now();
-    this.audits.add(rows, now);
+    // A batch's audit already recorded (its `ref`: a batch resumed after an eviction records again) is neither kept nor counted twice.
+    rows = this.audits.add(rows, now);
+    if (rows.length === 0) return;
     this.refits.update(rows.flatMap((a) => (a.predictor !== null && a.predicted !== null ? [a.predictor] : [])), now);
     this.rollups.add({ ...emptyRollup(), audits: rows.length, audit_units: units(rows.reduce((s, a) => s + a.audit_units, 0)) }, now);
   }

@@ -96,6 +96,15 @@ const MIGRATIONS: readonly Migration[] = [
     addColumn(sql, "audit", "response_id", "TEXT");
     sql.exec("CREATE INDEX audit_response ON audit (response_id) WHERE response_id IS NOT NULL");
   },
+  // 11: audits of batches (batches/audit.ts): each audit's source (null: online; else the
+  // batch's id) and, for a batch's, a key of its own (batch id and prompt) that a repeated
+  // recording (a batch resumed after an eviction) cannot insert twice. Idempotent, so it
+  // holds whatever ran as 10.
+  (sql) => {
+    addColumn(sql, "audit", "source", "TEXT");
+    addColumn(sql, "audit", "ref", "TEXT");
+    sql.exec("CREATE UNIQUE INDEX IF NOT EXISTS audit_ref ON audit (ref)");
+  },
 ];
 
 /** Whether this object holds a tenant's ledger, of any schema version (a read). */
