@@ -198,6 +198,18 @@ describe("batches of a model that thinks", () => {
 
   const prompts = [...EASY, ...HARD].map((prompt, i) => ({ id: `p${i}`, prompt }));
 
+  it("are not audited, even at audit_rate 1 (an audit set would need samples at every level), and thinking requests online neither", async () => {
+    const t = await thinkingTenant({ audit_rate: 1 });
+    const { s } = await run(t.headers, { allocation: "learned", prompts, budget: { average: 2, min: 0, max: 8 }, sampling: { seed: 4, temperature: 0.8 } });
+    expect(s.status).toBe("done");
+    expect((s as unknown as { audits: unknown }).audits).toBeNull();
+    await complete(t.headers, { prompt: HARD[0], seed: 1 });
+    // No audit of either: none recorded in the tenant's ledger.
+    const usage = (await (await call("/v1/usage", { headers: t.headers })).json()) as { earned: { audits: { prompts: number; units: number } } };
+    expect(usage.earned.audits.prompts).toBe(0);
+    expect(usage.earned.audits.units).toBe(0);
+  });
+
   for (const allocation of ["learned", "waves", "uniform"] as const) {
     it(`${allocation}: shares the budget over thinking levels and samples, charged the tokens generated`, async () => {
       const t = await newTenant();

@@ -22,6 +22,7 @@ import { MIN_AUDITS, auditedEarned } from "../../core/audit/earned.js";
 import type { BatchAudits } from "../../core/contracts/batches.js";
 import { curvePoints } from "../../core/metrics/earned.js";
 import { printable } from "../../core/log.js";
+import { settings } from "../config.js";
 import type { Env } from "../env.js";
 import type { Prediction } from "../predictor/predict.js";
 import { twice } from "../tenants/account.js";
@@ -32,7 +33,11 @@ import type { BatchSpec } from "./modes.js";
 import { drawWork, roundSeedOf } from "./work.js";
 
 /** Whether a batch's prompts can be audited: best-of-k of one model (a routed batch's samples come from several models: docs/audits.md). */
-export const auditable = (spec: Pick<BatchSpec, "mode">): boolean => spec.mode !== "route";
+export const auditable = (spec: Pick<BatchSpec, "mode" | "model">, env: Env): boolean => {
+  // A model that thinks is not audited either: its audit set would need samples at every thinking level (docs/thinking.md).
+  const s = settings(env);
+  return spec.mode !== "route" && !s.THINKING_MODELS?.has(spec.model ?? s.LM_MODEL);
+};
 
 /** A batch's audit set: its `budget.max` samples per prompt (what the policy could have drawn at most). */
 export const auditSize = (spec: Pick<BatchSpec, "budget">): number => spec.budget.max;

@@ -169,11 +169,11 @@ export class BatchRun extends DurableObject<Env> {
         reservation,
         now + this.timing.deadlineMs,
         spec.allocation === "uniform" ? 0 : prefill,
-        auditable(spec) ? auditRate : 0,
+        auditable(spec, this.env) ? auditRate : 0,
       );
       this.items.insert(spec.prompts);
       // Audited prompts are picked now, whatever their prediction: a random sample of the batch (audit.ts).
-      if (auditable(spec)) this.items.pickAudits(auditRate, Math.random);
+      if (auditable(spec, this.env)) this.items.pickAudits(auditRate, Math.random);
       await this.nextStep();
     }
     return (await this.status(tenant))!;
@@ -221,7 +221,7 @@ export class BatchRun extends DurableObject<Env> {
               shards: b.shards ?? 1,
             },
       error: b.error_type ? { type: b.error_type, message: b.error_message ?? "" } : null,
-      audits: auditable(spec) ? this.auditFigure.of(this.items, b.audit_rate) : null,
+      audits: auditable(spec, this.env) ? this.auditFigure.of(this.items, b.audit_rate) : null,
     };
   }
 
