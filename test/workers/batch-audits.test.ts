@@ -25,7 +25,7 @@ async function auditingTenant(rate: number) {
   return t;
 }
 
-type Result = { id: string; best: string | null; reward: number | null; units: number; samples: number; status: string };
+type Result = { id: string; best: string | null; reward: number | null; units: number; samples: number; status: string; response_id?: string };
 
 async function submit(h: Record<string, string>, body: Record<string, unknown>) {
   const res = await call("/v1/batches", { method: "POST", headers: h, body: JSON.stringify(body) });
@@ -76,9 +76,12 @@ describe("audited batches", () => {
       expect(sa.audits).toMatchObject({ rate: 0, picked: 0, prompts: 0 });
       expect(sb.audits).toMatchObject({ rate: 1, picked: TEXTS.length, prompts: TEXTS.length, audited: null });
       expect(sb.audits!.note).toContain(`${TEXTS.length} of 30`);
-      // What the client sees is the policy's: the same answers, samples and units.
+      // What the client sees is the policy's: the same answers, samples and units (each answer's
+      // response id is its own batch's, signed for its tenant, so it differs between the twins).
       const [ra, rb] = [await results(plain.headers, a), await results(audited.headers, b)];
-      expect(rb).toEqual(ra);
+      const unsigned = (rs: Result[]) => rs.map(({ response_id: _id, ...r }) => r);
+      expect(rb.every((r) => typeof r.response_id === "string")).toBe(true);
+      expect(unsigned(rb)).toEqual(unsigned(ra));
       // Charged the policy's units only (and its prefills), as the twin; nothing held.
       const prefills = allocation === "uniform" ? 0 : TEXTS.length * PREFILL;
       const policy = rb.reduce((s, r) => s + r.units, 0);
