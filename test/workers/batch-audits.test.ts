@@ -4,7 +4,7 @@
 // budget, and the tenant's ledger records it with the batch as its source. Against the real
 // reference LM and real objects: an audited batch's results and charge are exactly an
 // unaudited twin's, an eviction records nothing twice, and each batch has its own figure.
-import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env as workerEnv } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/core/config/settings.js";
@@ -124,10 +124,18 @@ describe("audited batches", () => {
     const id = await submit(t.headers, { prompts: texts.map((prompt, i) => ({ id: `p${i}`, prompt })), allocation: "waves", budget: { average: 3, min: 1, max: K }, sampling: { seed: 3, max_tokens: 12 } });
     const done = await drive(t.headers, id, (s) => s.status === "done");
     const charged = (await day(t.headers)).used;
-    await abortAllDurableObjects(); // evicted: whatever audit step was in flight is cut off
+    // The batch's object evicted (its state reset, as the runtime does): whatever audit step was in flight is cut off.
+    // Only this object: evicting every object (abortAllDurableObjects) left the test pool unable to start the next file.
+    await runInDurableObject(env.BATCHES.get(env.BATCHES.idFromName(id)), (_o, state) => {
+      try {
+        state.abort("evicted");
+      } catch {
+        // abort() throws in the call that asked for it: the object is reset either way.
+      }
+    }).catch(() => undefined);
     const all = await drive(t.headers, id, allAudited);
     expect(all.audits!.prompts).toBe(texts.length);
-    // As if evicted between the ledger's recording and the batch's marking: the ledger is asked again.
+    // As if evicted between the ledger's recording and the batch's marking: the ledger is asked again (a stub made after the eviction).
     const stub = env.BATCHES.get(env.BATCHES.idFromName(id));
     await runInDurableObject(stub, (_o, state) => {
       state.storage.sql.exec("UPDATE item SET audit = 'drawn' WHERE idx < 5");
