@@ -60,8 +60,8 @@ const uniform: BatchMode = {
     // A model that thinks: the same thinking budget and samples for every prompt (nothing is predicted; the levels are its predictor's).
     const thinking = batchThinking(env, model, settings(env).THINKING_MODELS?.has(model) ? await findPredictor(env, { lmModel: model }) : null);
     if (thinking) {
-      const u = uniformThinking(spec.budget.average, thinking);
       const arms = levelArms(model, thinking);
+      const u = uniformThinking(spec.budget.average, arms);
       let allocated = 0;
       for (const i of items.pendingIdx()) {
         allocated += u.cost;

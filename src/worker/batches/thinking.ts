@@ -87,8 +87,8 @@ export function startWavesThinking(items: Items, model: string, t: BatchThinking
  * uniform: the largest level of which `average` units buy one sample (at its mean tokens),
  * and as many samples of it as they buy; the cheapest level, once, when they buy none.
  */
-export function uniformThinking(average: number, t: BatchThinking): { level: number; k: number; cost: number } {
-  const cost = t.manifest.expected_tokens.map((x) => x / t.tokensPerUnit);
+export function uniformThinking(average: number, arms: readonly BatchArm[]): { level: number; k: number; cost: number } {
+  const cost = arms.map((a) => a.cost);
   let level = 0;
   cost.forEach((c, l) => {
     if (c <= average + 1e-9) level = l;

@@ -21,6 +21,7 @@ import { chooseAtPrice } from "../../core/allocation/route.js";
 import type { ThinkingModel } from "../../core/backends/thinking.js";
 import { Invalid } from "../../core/errors.js";
 import type { CallMeter } from "../../core/lm/meter.js";
+import { curvePoints } from "../../core/metrics/earned.js";
 import { capAtPrice, startState } from "../../core/sequential/index.js";
 import type { Env } from "../env.js";
 import { defaultUnits, predictOrDefault } from "../predictor/predict.js";
@@ -87,7 +88,8 @@ export async function planThinking(
   if ("unpredicted" in got) return req.inputs.map(() => unchosen(Math.max(n, defaultUnits(s)), { unpredicted: got.unpredicted.message }));
   const pinned = pinnedThinking(req.params.extra);
   const strength = predictor.manifest.prior_strength;
-  const curve = (p: number) => ({ predictor: predictor.manifest.name, points: Array.from({ length: 16 }, (_, k) => 1 - Math.pow(1 - p, k + 1)) });
+  // The console's best-of-k curve (what "earned" compares with), of samples at the largest level.
+  const curve = (p: number) => ({ predictor: predictor.manifest.name, points: curvePoints({ p }) });
   return got.predictions.map((pr, i): PromptPlan => {
     const lv = "p" in pr ? pr.levels : undefined;
     if (!lv) throw new Error(`${predictor.manifest.name} gave no thinking levels`);

@@ -457,7 +457,8 @@ async function drawRounds(
     const results = await mapBounded(draws, IN_FLIGHT, (d) => {
       o.lease.signal.throwIfAborted();
       const seed = round === 0 && plans[d.i].kind === "fixed" ? req.seed : roundSeed(req.seed, progress[d.i].rounds);
-      return sampleAndRerank({ ...cfg, model: d.model }, [{ input: req.inputs[d.i] as LmInput, units: d.k, seed, ...(d.budget !== undefined ? { budget: d.budget } : {}), ownMaxTokens: paramsFor(d, params) !== params }], paramsFor(d, params)).then(([r]) => r);
+      const sent = paramsFor(d, params);
+      return sampleAndRerank({ ...cfg, model: d.model }, [{ input: req.inputs[d.i] as LmInput, units: d.k, seed, ...(d.budget !== undefined ? { budget: d.budget } : {}), ownMaxTokens: sent !== params }], sent).then(([r]) => r);
     });
     draws.forEach((d, k) => {
       const r = results[k];
